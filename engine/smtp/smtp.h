@@ -1,0 +1,163 @@
+/* smtp — pure SMTP protocol parsing and encoding: commands, replies, EHLO keywords, dot-stuffing
+ * and the DATA terminator scanner. No I/O, no allocation: every function works on caller buffers.
+ *
+ * Why: the injection server, riptide-sink (server side), the outbound client and riptide-blast
+ * (client side) all speak the same wire format; they share this one tested implementation.
+ * Reference: RFC 5321 (SMTP), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2034/3463 (enhanced codes),
+ * RFC 2920 (PIPELINING).
+ */
+#ifndef RIPTIDE_SMTP_H
+#define RIPTIDE_SMTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- commands (server side) ---- */
+
+enum smtp_verb {
+	SMTP_VERB_UNKNOWN = 0,
+	SMTP_VERB_HELO,
+	SMTP_VERB_EHLO,
+	SMTP_VERB_MAIL,
+	SMTP_VERB_RCPT,
+	SMTP_VERB_DATA,
+	SMTP_VERB_RSET,
+	SMTP_VERB_NOOP,
+	SMTP_VERB_QUIT,
+	SMTP_VERB_VRFY,
+	SMTP_VERB_STARTTLS,
+	SMTP_VERB_AUTH,
+};
+
+/* A parsed command line. All pointers point into the caller's line buffer (not NUL-terminated).
+ * For MAIL/RCPT: `addr` is the path without angle brackets ("" for the null sender <>),
+ * `params` the ESMTP parameters after the path (may be empty). For HELO/EHLO: `arg` is the
+ * domain. For the others `arg` is whatever follows the verb. */
+struct smtp_cmd {
+	enum smtp_verb verb;
+	const char *arg;
+	size_t arg_len;
+	const char *addr;
+	size_t addr_len;
+	const char *params;
+	size_t params_len;
+};
+
+/* smtp_cmd_parse: parse one command line of `len` bytes (CRLF already stripped). Verbs are
+ * case-insensitive. Returns:
+ *   0        ok (verb may be SMTP_VERB_UNKNOWN for an unrecognised verb -> 500 5.5.1)
+ *   -EINVAL  syntax error in the arguments (missing "FROM:"/"TO:", missing argument -> 501 5.5.4)
+ *   -EBADMSG syntax error in the address (unbalanced <>, spaces, bad characters -> 501 5.1.3;
+ *            for RCPT also an empty path or one without '@' other than <postmaster>)
+ */
+int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out);
+
+/* One ESMTP parameter "KEY=VALUE" or "KEY" (value_len 0). */
+struct smtp_param {
+	const char *key;
+	size_t key_len;
+	const char *value;
+	size_t value_len;
+};
+
+/* smtp_param_next: iterate the space-separated parameters in *p / *len (advanced past the one
+ * returned). Returns 1 and fills out, 0 when none is left, -EINVAL on a malformed one. */
+int smtp_param_next(const char **p, size_t *len, struct smtp_param *out);
+
+/* smtp_param_is: case-insensitive key comparison helper. */
+bool smtp_param_is(const struct smtp_param *prm, const char *key);
+
+/* ---- replies (client side) ---- */
+
+/* A parsed (possibly multi-line) reply. `text` points at the text of the LAST line (after the
+ * code, the separator and the enhanced code if any); `first` at the first byte of the whole
+ * reply. enh_class 0 means no enhanced status code was present. */
+struct smtp_reply {
+	int code;		/* 200..599 */
+	int enh_class;		/* 2, 4, 5 or 0 */
+	int enh_subject;
+	int enh_detail;
+	const char *first;	/* start of the reply in the buffer */
+	size_t total_len;	/* bytes of the whole reply, all lines with their CRLFs */
+	const char *text;	/* last line's text */
+	size_t text_len;
+	unsigned lines;
+};
+
+/* smtp_reply_parse: look for one complete reply at the start of buf. Lines end in CRLF (a bare
+ * LF is tolerated). Returns the number of bytes consumed (> 0) when a complete reply was parsed,
+ * 0 when more bytes are needed, -EBADMSG when the data is not an SMTP reply (bad code, code
+ * changing between lines of one reply, a line longer than 4096 bytes without an end). */
+ssize_t smtp_reply_parse(const char *buf, size_t len, struct smtp_reply *out);
+
+/* EHLO extension flags, from a complete EHLO reply. */
+enum {
+	SMTP_EXT_PIPELINING = 1u << 0,
+	SMTP_EXT_SIZE = 1u << 1,
+	SMTP_EXT_8BITMIME = 1u << 2,
+	SMTP_EXT_ENHANCEDSTATUSCODES = 1u << 3,
+	SMTP_EXT_STARTTLS = 1u << 4,
+	SMTP_EXT_AUTH = 1u << 5,
+	SMTP_EXT_SMTPUTF8 = 1u << 6,
+	SMTP_EXT_DSN = 1u << 7,
+	SMTP_EXT_CHUNKING = 1u << 8,
+};
+
+struct smtp_ehlo {
+	uint32_t ext;		/* SMTP_EXT_* */
+	uint64_t size_limit;	/* SIZE value, 0 if none or unlimited */
+};
+
+/* smtp_ehlo_parse: extract extensions from a complete multi-line EHLO reply (as delimited by
+ * smtp_reply_parse: rep->first, rep->total_len). Returns 0. */
+int smtp_ehlo_parse(const struct smtp_reply *rep, struct smtp_ehlo *out);
+
+/* ---- DATA: dot-stuffing (client side) ---- */
+
+/* Stuffing state carried across calls: whether the next byte starts a line. */
+struct smtp_stuff {
+	bool bol;	/* start true */
+};
+
+/* smtp_dot_stuff: copy `len` bytes of CRLF-normalised body to out, doubling a '.' that starts a
+ * line. out must hold 2 * len bytes (worst case). Returns bytes written. Does not append the
+ * terminator. */
+size_t smtp_dot_stuff(struct smtp_stuff *st, const char *in, size_t len, char *out);
+
+/* smtp_dot_stuff_needed: true if body contains a line starting with '.' (lets the caller send
+ * the body as-is when nothing needs stuffing). */
+bool smtp_dot_stuff_needed(const char *body, size_t len);
+
+/* smtp_data_end: the bytes that end DATA after a body: "\r\n.\r\n" when the body does not end in
+ * CRLF, ".\r\n" when it does (an empty body gets ".\r\n"). Returns a static string. */
+const char *smtp_data_end(const char *body, size_t len);
+
+/* ---- DATA: receiving (server side) ---- */
+
+/* Incremental DATA reader: finds the terminating <CRLF>.<CRLF> (and only that: <LF>.<LF>,
+ * <CR>.<CR>, <LF>.<CRLF> etc. never end DATA), removes dot-stuffing, and CRLF-normalises the
+ * body (a bare CR or bare LF becomes CRLF). The first line of DATA counts as following a CRLF. */
+struct smtp_data_rx {
+	int state;	/* internal; zero-initialise (or smtp_data_rx_init) before the first feed */
+	bool pending_cr;
+};
+
+void smtp_data_rx_init(struct smtp_data_rx *rx);
+
+/* smtp_data_rx_feed: consume up to `len` input bytes, appending body bytes to out (at most
+ * out_cap bytes; out_cap >= 2 * len guarantees all input is consumed). Sets *out_len to the bytes
+ * written and *done when the terminator was consumed; input after the terminator is NOT consumed
+ * (it belongs to the next pipelined command). Returns bytes consumed. */
+size_t smtp_data_rx_feed(struct smtp_data_rx *rx, const char *in, size_t len, char *out,
+			 size_t out_cap, size_t *out_len, bool *done);
+
+/* ---- lines ---- */
+
+/* smtp_line_end: find the end of the first line in buf: returns the length of the line without
+ * its terminator and sets *term_len to 2 for CRLF or 1 for a bare LF; returns -1 when no LF is
+ * present yet. */
+ssize_t smtp_line_end(const char *buf, size_t len, size_t *term_len);
+
+#endif

@@ -1,0 +1,84 @@
+/* util — tiny shared helpers for every riptide module (invariants, clocks, address parsing).
+ *
+ * Why: each module needs the same three things (a BUG_ON that names the function, monotonic and
+ * wall-clock milliseconds, "host:port" / "unix:/path" parsing) and must not include engine/
+ * headers to get them. This header has no dependencies beyond libc.
+ */
+#ifndef RIPTIDE_UTIL_H
+#define RIPTIDE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <sys/socket.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define likely(x)     __builtin_expect(!!(x), 1)
+#define unlikely(x)   __builtin_expect(!!(x), 0)
+
+/* BUG_ON(cond): an invariant that must hold; on violation print the function and abort. */
+#define BUG_ON(cond)                                                                               \
+	do {                                                                                       \
+		if (unlikely(cond)) {                                                              \
+			fprintf(stderr, "BUG at %s (%s:%d): %s\n", __func__, __FILE__, __LINE__,   \
+				#cond);                                                            \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+/* util_mono_ms: CLOCK_MONOTONIC in milliseconds, for timers. */
+static inline uint64_t util_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* util_mono_us: CLOCK_MONOTONIC in microseconds, for latency measurement. */
+static inline uint64_t util_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* util_wall_ms: CLOCK_REALTIME in milliseconds since the epoch, for anything persisted. */
+static inline uint64_t util_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* util_xmalloc / util_xcalloc / util_xrealloc / util_xstrndup: allocate or abort (out of memory
+ * is not a condition a mail server can recover from mid-transaction). */
+void *util_xmalloc(size_t n);
+void *util_xcalloc(size_t nmemb, size_t n);
+void *util_xrealloc(void *p, size_t n);
+char *util_xstrndup(const char *s, size_t n);
+
+/* A parsed endpoint: either TCP (IPv4/IPv6 literal + port) or a UNIX socket path. */
+struct util_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int family; /* AF_INET, AF_INET6 or AF_UNIX */
+};
+
+/* util_addr_parse: parse "127.0.0.1:2525", "[::1]:25" or "unix:/path" (a string that starts
+ * with '/' is a UNIX path too). Numeric hosts only: no DNS here. Returns 0 or -EINVAL. */
+int util_addr_parse(const char *s, struct util_addr *out);
+
+/* util_addr_format: write a printable form of a into buf (always NUL-terminated). */
+void util_addr_format(const struct util_addr *a, char *buf, size_t len);
+
+/* util_parse_duration_ms: "250ms", "30s", "5m", "1h", "2d" or a bare number of seconds.
+ * Returns 0 and sets *out, or -EINVAL. */
+int util_parse_duration_ms(const char *s, uint64_t *out);
+
+/* util_parse_size: "1024", "64k", "10M", "2G" (binary multiples). Returns 0 or -EINVAL. */
+int util_parse_size(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,158 @@
+/* queue — riptide's persistent message queue: envelopes, bodies and a schedule index.
+ *
+ * Why: the queue is the one thing that must survive kill -9. It is a thin, synchronous layer
+ * over a backend (RocksDB in production, an in-memory map for unit tests) behind an ops table,
+ * with three column families whose keys sort in time order:
+ *
+ *   meta   id (16 B)                 -> versioned binary envelope (struct queue_env encoded)
+ *   body   id                        -> message bytes, CRLF-normalised, as received
+ *   sched  due_ms (8 B BE) + id      -> small opaque value (attempt info)
+ *
+ * Writes go through a batch applied atomically (one WriteBatch); sync is per write. The engine
+ * calls queue_write only from its commit thread and runner (blocking calls are fine there). This
+ * module never includes engine/ headers. Thread-safety: all functions on one struct queue may be
+ * called from several threads at once; a queue_batch belongs to one thread at a time.
+ */
+#ifndef RIPTIDE_QUEUE_H
+#define RIPTIDE_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define QUEUE_ID_LEN     16
+#define QUEUE_ID_STRLEN  32 /* hex, without NUL */
+
+/* Message id: 8 B wall-clock ms, 2 B shard, 6 B per-shard sequence; big-endian so ids sort by
+ * creation time. */
+struct queue_id {
+	uint8_t b[QUEUE_ID_LEN];
+};
+
+/* queue_id_make: build an id from its parts. */
+void queue_id_make(struct queue_id *id, uint64_t ms, uint16_t shard, uint64_t seq);
+
+/* queue_id_ms: the creation time in an id. */
+uint64_t queue_id_ms(const struct queue_id *id);
+
+/* queue_id_format: 32 lowercase hex chars + NUL into out. */
+void queue_id_format(const struct queue_id *id, char out[QUEUE_ID_STRLEN + 1]);
+
+/* queue_id_parse: inverse of queue_id_format. Returns 0 or -EINVAL. */
+int queue_id_parse(const char *s, struct queue_id *id);
+
+/* ---- envelope ---- */
+
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING = 0,
+	QUEUE_RCPT_DELIVERED = 1,
+	QUEUE_RCPT_FAILED = 2,
+};
+
+struct queue_rcpt {
+	char *addr;		/* NUL-terminated */
+	uint8_t state;		/* enum queue_rcpt_state */
+	uint16_t attempts;
+	uint16_t last_code;	/* last SMTP reply code, 0 if none */
+	char *last_reply;	/* NUL-terminated, "" if none */
+};
+
+enum {
+	QUEUE_ENV_8BITMIME = 1u << 0,
+	QUEUE_ENV_BOUNCE = 1u << 1, /* a DSN: never bounced */
+};
+
+struct queue_env {
+	char *sender;		/* "" for the null sender */
+	uint64_t created_ms;	/* wall clock */
+	uint64_t body_len;
+	uint32_t flags;		/* QUEUE_ENV_* */
+	uint32_t attempts;
+	uint32_t nrcpt;
+	struct queue_rcpt *rcpts;
+};
+
+/* queue_env_encoded_len: bytes queue_env_encode will write for e. */
+size_t queue_env_encoded_len(const struct queue_env *e);
+
+/* queue_env_encode: write the versioned binary form of e into buf (cap bytes). Returns bytes
+ * written, or -ENOSPC if cap is too small. */
+ssize_t queue_env_encode(const struct queue_env *e, uint8_t *buf, size_t cap);
+
+/* queue_env_decode: parse buf into a newly allocated envelope (one allocation holding all
+ * strings; free with queue_env_free). Returns 0, -EBADMSG for corrupt/truncated input or
+ * -EPROTO for an unknown version. */
+int queue_env_decode(const uint8_t *buf, size_t len, struct queue_env **out);
+
+/* queue_env_free: free an envelope from queue_env_decode. NULL is fine. */
+void queue_env_free(struct queue_env *e);
+
+/* ---- the store ---- */
+
+enum queue_backend {
+	QUEUE_BACKEND_ROCKSDB = 0,
+	QUEUE_BACKEND_MEMORY = 1,
+};
+
+struct queue_opts {
+	enum queue_backend backend;
+	const char *path;		/* directory (RocksDB); created if missing */
+	size_t write_buffer_size;	/* bytes per memtable, 0 = default (64 MiB) */
+	bool blob_bodies;		/* store body CF values in BlobDB files */
+};
+
+struct queue;
+
+/* queue_open: open (creating if needed) the queue. Returns 0 or a negative errno; on error a
+ * message naming the cause is written to err (errlen bytes). */
+int queue_open(const struct queue_opts *opts, struct queue **out, char *err, size_t errlen);
+
+/* queue_close: flush nothing extra (the WAL is the durability), close, free. NULL is fine. */
+void queue_close(struct queue *q);
+
+/* A batch of writes applied atomically by queue_write. */
+struct queue_batch;
+
+struct queue_batch *queue_batch_new(void);
+void queue_batch_free(struct queue_batch *b);
+void queue_batch_clear(struct queue_batch *b);
+/* queue_batch_count: number of operations added since the last clear. */
+size_t queue_batch_count(const struct queue_batch *b);
+
+/* queue_batch_put: a new message: meta + body + sched(due_ms, sval). Bytes are copied. */
+void queue_batch_put(struct queue_batch *b, const struct queue_id *id, const void *meta,
+		     size_t meta_len, const void *body, size_t body_len, uint64_t due_ms,
+		     const void *sval, size_t sval_len);
+
+/* queue_batch_update: rewrite meta and move the sched key from old_due to new_due. */
+void queue_batch_update(struct queue_batch *b, const struct queue_id *id, const void *meta,
+			size_t meta_len, uint64_t old_due, uint64_t new_due, const void *sval,
+			size_t sval_len);
+
+/* queue_batch_delete: remove meta, body and sched(due). */
+void queue_batch_delete(struct queue_batch *b, const struct queue_id *id, uint64_t due_ms);
+
+/* queue_write: apply b atomically; with sync the call returns only once it is on stable
+ * storage. Returns 0 or -EIO (message in err). The batch is left unchanged. */
+int queue_write(struct queue *q, struct queue_batch *b, bool sync, char *err, size_t errlen);
+
+/* queue_get: read a message. *meta / *body are malloc'ed copies the caller frees (pass NULL to
+ * skip either). Returns 0, -ENOENT, or -EIO. */
+int queue_get(struct queue *q, const struct queue_id *id, void **meta, size_t *meta_len,
+	      void **body, size_t *body_len);
+
+/* Scan callback: return 0 to go on, > 0 to stop the scan early (not an error). */
+typedef int (*queue_scan_cb)(void *arg, uint64_t due_ms, const struct queue_id *id,
+			     const void *sval, size_t sval_len);
+
+/* queue_scan: call cb for every sched entry with from_ms <= due <= until_ms, in key order (time,
+ * then id). Returns 0 (also when cb stopped it) or -EIO. */
+int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb,
+	       void *arg);
+
+/* queue_count: number of sched entries (= messages queued). Exact, by iteration: for tools and
+ * tests, not the hot path. Returns 0 or -EIO. */
+int queue_count(struct queue *q, uint64_t *out);
+
+#endif
