@@ -1,0 +1,169 @@
+/* smtpd — reusable ESMTP server sessions on the io_uring loop (injection listener, riptide-sink).
+ *
+ * Why: the daemon's injection listener and riptide-sink speak exactly the same server side of
+ * SMTP; only their decisions differ. This module owns sockets, buffers, pipelining, limits and
+ * the protocol state machine; the owner decides through hooks, synchronously or later (async),
+ * and may take the received body without a copy.
+ *
+ * Objects:
+ *   smtpd_server   immutable config + hooks + listening sockets; shared by all threads.
+ *   smtpd_worker   the per-loop part: arms accepts on every listener of the server, owns the
+ *                  sessions it accepted. One per loop thread; all its calls on that thread.
+ *   smtpd_session  one SMTP connection; valid from on_connect until on_close returns.
+ *
+ * Listening model: every listening fd is shared by all workers; each worker keeps one
+ * single-shot io_uring accept in flight per listener and re-arms it after each completion.
+ * The kernel wakes accept waiters exclusively and round-robin, so idle workers take turns and a
+ * busy worker (which re-arms late) takes fewer connections. Works the same for TCP and UNIX.
+ *
+ * Replies from hooks: a hook either
+ *   - calls smtpd_reply() before returning (synchronous custom reply), or
+ *   - returns SMTPD_DEFAULT without replying (the default positive reply is sent), or
+ *   - returns SMTPD_ASYNC and calls smtpd_reply() exactly once later, on the worker's loop
+ *     thread (e.g. from a timer or a loop_msg). Until then the session processes no further
+ *     input (pipelined commands wait in the buffer) and is never freed.
+ *   - returns a negative errno: "451 4.3.0 Local error" is sent.
+ * A reply code of 2xx to on_connect/on_mail/on_rcpt accepts; anything else rejects that step.
+ * Any 421 reply closes the session after it is sent. A non-2xx on_connect reply closes too.
+ *
+ * Threading: smtpd_server_* on any one thread before/after the workers run; everything else on
+ * the worker's loop thread.
+ */
+#ifndef RIPTIDE_SMTPD_H
+#define RIPTIDE_SMTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "engine/loop/loop.h"
+#include "engine/util/util.h"
+
+struct smtpd_server;
+struct smtpd_worker;
+struct smtpd_session;
+
+/* Hook return values (a hook may also return a negative errno). */
+enum {
+	SMTPD_DEFAULT = 0, /* use the reply given with smtpd_reply() inside the hook, or default */
+	SMTPD_ASYNC = 1,   /* smtpd_reply() will be called later */
+};
+
+/* What on_data sees: valid until the DATA reply has been given (smtpd_reply or default).
+ * Strings are NUL-terminated; sender is "" for the null reverse-path <>. The body is
+ * unstuffed and CRLF-normalised; body[body_len] is a NUL byte (not part of the body). */
+struct smtpd_envelope {
+	const char *sender;
+	const char *const *rcpts;
+	unsigned nrcpts;
+	const char *body;
+	size_t body_len;
+	bool body_8bit; /* MAIL ... BODY=8BITMIME */
+};
+
+/* Hooks; any may be NULL (NULL means: accept with the default reply). `user` is the worker's
+ * user pointer when smtpd_worker_new got one, else the server's. */
+struct smtpd_hooks {
+	/* Connection accepted, before the greeting. Default: "220 <host> ESMTP <greeting>". */
+	int (*on_connect)(struct smtpd_session *s, void *user);
+	/* MAIL FROM accepted syntactically and against limits (SIZE, BODY). params: the ESMTP
+	 * parameters as received (valid during the call). Default: 250 2.1.0 Ok. */
+	int (*on_mail)(struct smtpd_session *s, const char *sender, const char *params,
+		       void *user);
+	/* RCPT TO, after syntax and the recipient limit. Default: 250 2.1.5 Ok. */
+	int (*on_rcpt)(struct smtpd_session *s, const char *rcpt, void *user);
+	/* Body received (terminator seen, within the size limit). Default: 250 2.0.0 Ok.
+	 * Whatever the reply, the transaction ends with it. */
+	int (*on_data)(struct smtpd_session *s, const struct smtpd_envelope *env, void *user);
+	/* Optional, called after each chunk of body bytes arrives (body_bytes so far). Return
+	 * nonzero to drop the connection at once without a reply (fault injection). */
+	int (*on_data_progress)(struct smtpd_session *s, size_t body_bytes, void *user);
+	/* The session is going away (after its last op completed); only for sessions that got
+	 * on_connect. Do not call smtpd_* on s after this returns. */
+	void (*on_close)(struct smtpd_session *s, void *user);
+};
+
+/* Server configuration; zero fields take the defaults shown. Copied by smtpd_server_new
+ * (strings included). */
+struct smtpd_config {
+	const char *hostname;	      /* default: gethostname() */
+	const char *greeting;	      /* text after "220 <hostname> ESMTP ", default "riptide" */
+	uint64_t max_size;	      /* message size limit in bytes, default 100 MiB */
+	unsigned max_rcpts;	      /* recipients per transaction, default 1000 */
+	unsigned max_line;	      /* command line bytes without CRLF, default 2048, max 4096 */
+	unsigned max_errors;	      /* protocol errors before 421 4.7.0, default 20 */
+	unsigned max_sessions;	      /* per worker, 0 = unlimited; beyond: 421 4.7.0 and close */
+	uint64_t cmd_timeout_ms;      /* waiting for a command, default 300 s */
+	uint64_t data_timeout_ms;     /* waiting for body bytes, default 180 s */
+	uint64_t send_timeout_ms;     /* one send, default 300 s */
+	uint64_t reply_delay_ms;      /* delay every reply by this much (test tarpit), default 0 */
+	const char *const *ehlo_extra; /* extra EHLO keywords, NULL-terminated; may be NULL */
+	size_t session_data_size;     /* bytes of zeroed owner data per session, default 0 */
+	bool trace;		      /* log every state transition to stderr */
+};
+
+/* smtpd_server_new: validate and copy cfg, remember hooks (copied) and user. Returns 0 and
+ * *out, or -EINVAL (bad limits / EHLO extra lines too long). Free with smtpd_server_free. */
+int smtpd_server_new(struct smtpd_server **out, const struct smtpd_config *cfg,
+		     const struct smtpd_hooks *hooks, void *user);
+
+/* smtpd_server_listen: create a listening socket on addr (TCP: SO_REUSEADDR, IPV6_V6ONLY for
+ * v6; UNIX: a stale socket file at the path is unlinked first). Call before any worker is
+ * created. Returns 0 or -errno (-EADDRINUSE...). */
+int smtpd_server_listen(struct smtpd_server *srv, const struct util_addr *addr);
+
+/* smtpd_server_listen_str: same, from "127.0.0.1:2526", "[::1]:2526" or "unix:/path". */
+int smtpd_server_listen_str(struct smtpd_server *srv, const char *addr);
+
+/* smtpd_server_free: close the listening sockets (unlinking UNIX paths) and free. Every
+ * worker must have been freed first. NULL is a no-op. */
+void smtpd_server_free(struct smtpd_server *srv);
+
+/* smtpd_worker_new: attach a worker to loop l (call on l's thread) and arm accepts on every
+ * listener of srv. user (may be NULL) overrides the server's user pointer for this worker's
+ * hooks. Returns 0 or -errno. */
+int smtpd_worker_new(struct smtpd_worker **out, struct smtpd_server *srv, struct loop *l,
+		     void *user);
+
+/* smtpd_worker_shutdown: stop accepting on this worker; idle sessions get
+ * "421 4.3.2 Service shutting down" and close; a session inside a transaction finishes it
+ * (up to its final DATA reply or RSET) and then gets the 421. After grace_ms every session
+ * is closed, except one waiting for an async reply, which closes right after that reply.
+ * done(w, arg) runs (on the loop thread) once no session and no op is left; it may call
+ * smtpd_worker_free and loop_stop. Calling it twice is a no-op. */
+void smtpd_worker_shutdown(struct smtpd_worker *w, uint64_t grace_ms,
+			   void (*done)(struct smtpd_worker *w, void *arg), void *arg);
+
+/* smtpd_worker_sessions: number of live sessions of this worker. */
+unsigned smtpd_worker_sessions(const struct smtpd_worker *w);
+
+/* smtpd_worker_free: free a worker whose shutdown has completed (BUG otherwise). NULL ok. */
+void smtpd_worker_free(struct smtpd_worker *w);
+
+/* smtpd_reply: give the reply to the command s is waiting on (see the top of this file).
+ * code 200..599; text starts with the enhanced status code, e.g. "2.0.0 Ok: queued as X"
+ * (copied, truncated to 500 bytes; must not contain CR/LF). Must be called on the loop
+ * thread, exactly once per SMTPD_ASYNC; BUG if s is not waiting for a reply. */
+void smtpd_reply(struct smtpd_session *s, int code, const char *text);
+
+/* smtpd_take_body: inside on_data (or before its async reply), take ownership of the body
+ * buffer: returns the malloc'ed buffer (free() it; NUL-terminated at *len) and sets *len.
+ * The session starts a fresh buffer for its next transaction. Returns NULL if already taken. */
+char *smtpd_take_body(struct smtpd_session *s, size_t *len);
+
+/* smtpd_session_drop: close the connection without any further reply (fault injection, or
+ * the owner gave up). If a reply was pending it is cancelled: do not call smtpd_reply after
+ * this. The session is freed (on_close) once its in-flight ops have completed. */
+void smtpd_session_drop(struct smtpd_session *s);
+
+/* Accessors. */
+uint64_t smtpd_session_id(const struct smtpd_session *s);	      /* unique per process */
+void *smtpd_session_data(struct smtpd_session *s);		      /* session_data_size bytes */
+struct loop *smtpd_session_loop(const struct smtpd_session *s);
+const char *smtpd_session_helo(const struct smtpd_session *s);	      /* "" before HELO/EHLO */
+bool smtpd_session_esmtp(const struct smtpd_session *s);	      /* EHLO was used */
+const struct sockaddr *smtpd_session_peer(const struct smtpd_session *s, socklen_t *len);
+const char *smtpd_session_state_name(const struct smtpd_session *s);
+
+#endif
