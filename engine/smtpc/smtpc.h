@@ -1,0 +1,189 @@
+/* smtpc — one outbound SMTP client session on an io_uring loop (used by the daemon's destination
+ * queues and by riptide-blast).
+ *
+ * Why: delivery and load generation speak the same client protocol; both want a session that
+ * pulls transactions from its owner, pipelines MAIL/RCPT/DATA when the server allows it, sends
+ * the body without copying it, and reports per-recipient and per-transaction outcomes with the
+ * exact "maybe delivered" semantics a queue needs. The session is an explicit state machine
+ * (OpenSMTPD mta_session style): entering a state sends, the reply step decides.
+ *
+ * Lifecycle (all calls on the loop's thread):
+ *   smtpc_new()  -> connects at once; greeting, EHLO (HELO fallback) -> READY
+ *   READY        -> ops->next() is called; return a transaction (or NULL and later smtpc_send())
+ *   transaction  -> ops->rcpt() once per RCPT reply received while MAIL was accepted,
+ *                   then ops->txn_done() exactly once; after it returns smtpc holds no reference
+ *                   to the transaction or anything it points to
+ *   end          -> ops->closed() exactly once (after any txn_done); the handle is freed right
+ *                   after closed() returns and must not be used again
+ * Every callback may call smtpc_quit() or smtpc_abort(); none may free the session.
+ *
+ * Outcome rule for the owner: a recipient whose RCPT reply was not 2xx has that reply as its
+ * outcome; every other recipient of the transaction has the transaction's outcome
+ * (struct smtpc_result). result.maybe_delivered means the whole message incl. the final dot
+ * was handed to the kernel and no final reply came back: retry it (a duplicate is possible),
+ * never count it as delivered.
+ */
+#ifndef RIPTIDE_SMTPC_H
+#define RIPTIDE_SMTPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/loop/loop.h"
+#include "engine/util/util.h"
+
+struct smtpc;
+
+/* Session states, in protocol order. STARTTLS and AUTH are reserved for the TLS/AUTH work:
+ * the machine never enters them yet. */
+enum smtpc_state {
+	SMTPC_S_INIT = 0,
+	SMTPC_S_CONNECT,
+	SMTPC_S_GREETING,
+	SMTPC_S_EHLO,
+	SMTPC_S_HELO,
+	SMTPC_S_STARTTLS,
+	SMTPC_S_AUTH,
+	SMTPC_S_READY,
+	SMTPC_S_MAIL,
+	SMTPC_S_RCPT,
+	SMTPC_S_DATA,
+	SMTPC_S_BODY,
+	SMTPC_S_RSET,
+	SMTPC_S_QUIT,
+	SMTPC_S_CLOSING,
+	SMTPC_S__COUNT
+};
+
+/* Where a transaction ended (which command's reply, or the phase a connection error hit). */
+enum smtpc_stage {
+	SMTPC_STAGE_MAIL = 0,	/* MAIL FROM rejected, or connection lost before its reply */
+	SMTPC_STAGE_RCPT,	/* no recipient accepted (see ops->rcpt for each reply) */
+	SMTPC_STAGE_DATA,	/* DATA command rejected */
+	SMTPC_STAGE_DOT,	/* final reply after the body (or lost while sending/awaiting it) */
+};
+
+/* Per-state timeouts in milliseconds (RFC 5321 4.5.3.2 for the protocol ones). */
+struct smtpc_timeouts {
+	uint32_t connect_ms;	/* TCP/UNIX connect                 default 30 s */
+	uint32_t greeting_ms;	/* initial 220                       default 5 min */
+	uint32_t helo_ms;	/* EHLO/HELO reply                   default 5 min */
+	uint32_t mail_ms;	/* MAIL reply                        default 5 min */
+	uint32_t rcpt_ms;	/* each RCPT reply                   default 5 min */
+	uint32_t data_ms;	/* DATA 354 reply                    default 2 min */
+	uint32_t data_block_ms;	/* each send of body bytes           default 3 min */
+	uint32_t data_done_ms;	/* final reply after the dot         default 10 min */
+	uint32_t rset_ms;	/* RSET reply                        default 2 min */
+	uint32_t quit_ms;	/* QUIT reply before closing         default 10 s */
+	uint32_t idle_ms;	/* READY with nothing to send -> QUIT default 5 s */
+};
+
+/* smtpc_timeouts_default: fill t with the defaults listed above. */
+void smtpc_timeouts_default(struct smtpc_timeouts *t);
+
+/* A server reply as seen by callbacks. `text` is the last line's text after the code and the
+ * enhanced code (not NUL-terminated); it is valid only during the callback. enh_class 0 means
+ * the server sent no enhanced status code. */
+struct smtpc_reply {
+	int code;
+	int enh_class, enh_subject, enh_detail;
+	const char *text;
+	size_t text_len;
+};
+
+/* A transaction, owned by the owner. Everything it points to (strings, rcpts array, body) must
+ * stay valid and unchanged until ops->txn_done() has been called for it. */
+struct smtpc_txn {
+	const char *sender;		/* reverse-path without <>; "" is the null sender */
+	const char *const *rcpts;	/* rcpt_count forward-paths without <> */
+	unsigned rcpt_count;		/* >= 1 */
+	const char *body;		/* CRLF-normalised message, NOT dot-stuffed, no final dot */
+	size_t body_len;
+	bool eightbit;			/* add BODY=8BITMIME (only if the server offers it) */
+	void *user;			/* owner's per-transaction pointer, untouched */
+};
+
+/* The outcome of a transaction. With err == NULL the outcome is `reply` (the reply to MAIL,
+ * the last RCPT, DATA or the final dot: see stage). With err != NULL no deciding reply came
+ * (connection error, timeout, abort): reply.code is 0 and the failure is transient. A 421 at
+ * any point is reported as that reply (err NULL) and the session closes afterwards. */
+struct smtpc_result {
+	struct smtpc_reply reply;
+	const char *err;		/* static string or NULL */
+	enum smtpc_stage stage;
+	bool maybe_delivered;		/* see the file comment: retry, never "delivered" */
+	unsigned rcpt_accepted;		/* recipients that got 2xx to RCPT */
+};
+
+/* Why a session ended, for closed(). err NULL: QUIT exchange (or peer close after QUIT). */
+struct smtpc_close_info {
+	const char *err;		/* static string or NULL */
+	enum smtpc_state state;		/* state in which the session failed or quit */
+	struct smtpc_reply reply;	/* the reply that caused it (e.g. 421, 554 greeting), code 0
+					   if none */
+	bool was_ready;			/* greeting + EHLO/HELO completed */
+	unsigned txns;			/* transactions completed (txn_done called) */
+};
+
+struct smtpc_ops {
+	/* READY and idle: return the next transaction or NULL (the session then waits, with the
+	 * idle timeout, for smtpc_send(); calling smtpc_quit() here closes it now). Required. */
+	struct smtpc_txn *(*next)(struct smtpc *s, void *user);
+	/* One RCPT reply for recipient `idx` of t. Optional. */
+	void (*rcpt)(struct smtpc *s, struct smtpc_txn *t, unsigned idx,
+		     const struct smtpc_reply *r, void *user);
+	/* The transaction is over; smtpc forgets t when this returns. Required. */
+	void (*txn_done)(struct smtpc *s, struct smtpc_txn *t, const struct smtpc_result *res,
+			 void *user);
+	/* The session is over (socket closed); the handle dies when this returns. Required. */
+	void (*closed)(struct smtpc *s, const struct smtpc_close_info *info, void *user);
+	/* Debug trace: one preformatted line per transition / reply / error (no newline).
+	 * Optional; when NULL nothing is formatted. */
+	void (*trace)(struct smtpc *s, const char *line, void *user);
+};
+
+struct smtpc_config {
+	struct util_addr addr;		/* copied */
+	const char *helo_name;		/* copied; EHLO/HELO argument */
+	struct smtpc_timeouts timeouts;	/* copied; use smtpc_timeouts_default() as a base */
+	bool no_pipelining;		/* lock-step even if PIPELINING is offered */
+	unsigned max_txns;		/* QUIT after this many transactions; 0 = unlimited */
+	uint64_t id;			/* session id for trace lines */
+	const struct smtpc_ops *ops;	/* must outlive the session */
+	void *user;			/* passed to every callback */
+};
+
+/* smtpc_new: create a session on loop l and start connecting to cfg->addr. On success *out is
+ * the handle and ops->closed() will be called exactly once, later, from the loop (never from
+ * inside smtpc_new). Returns 0, -EINVAL (bad config) or -errno from socket(). */
+int smtpc_new(struct loop *l, const struct smtpc_config *cfg, struct smtpc **out);
+
+/* smtpc_send: start transaction t on a session that is READY and idle (ops->next returned
+ * NULL). Not callable from inside ops->next (return the transaction instead). Returns 0,
+ * -EBUSY (not READY / transaction running / inside next) or -ENOTCONN (closing). */
+int smtpc_send(struct smtpc *s, struct smtpc_txn *t);
+
+/* smtpc_quit: graceful end: QUIT now if idle, else after the running transaction completes;
+ * before READY it behaves like smtpc_abort. Idempotent. */
+void smtpc_quit(struct smtpc *s);
+
+/* smtpc_abort: hard close now. A running transaction gets txn_done with err "aborted"
+ * (maybe_delivered if the dot was already sent); closed() follows from the loop. Idempotent. */
+void smtpc_abort(struct smtpc *s);
+
+/* smtpc_state / smtpc_state_name: current state, and the name of any state ("MAIL"). */
+enum smtpc_state smtpc_state(const struct smtpc *s);
+const char *smtpc_state_name(enum smtpc_state st);
+
+/* smtpc_txn_count: transactions completed on this connection (each txn_done counts one). */
+unsigned smtpc_txn_count(const struct smtpc *s);
+
+/* smtpc_ext: SMTP_EXT_* flags from the server's EHLO reply (0 before EHLO or after HELO). */
+uint32_t smtpc_ext(const struct smtpc *s);
+
+/* smtpc_user / smtpc_id: the config's user pointer and id. */
+void *smtpc_user(const struct smtpc *s);
+uint64_t smtpc_id(const struct smtpc *s);
+
+#endif
