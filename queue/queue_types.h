@@ -1,0 +1,123 @@
+/* queue_types — types shared by the files of queue/ (not a public header).
+ *
+ * Why: queue.c owns the public API, ids and batches; each backend (queue_rocksdb.c, queue_mem.c)
+ * only has to apply a batch, read a message and walk the schedule. They meet here: the batch
+ * layout the backends read and the ops table queue.c dispatches through (the OpenSMTPD
+ * queue_backend idea). Key helpers live here too so both backends build identical keys.
+ */
+#ifndef RIPTIDE_QUEUE_TYPES_H
+#define RIPTIDE_QUEUE_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "queue/queue.h"
+
+/* QUEUE_BUG_ON(cond): an invariant of this module; on violation name the function and abort.
+ * (A local copy of the engine's BUG_ON idea: queue/ never includes engine/ headers.) */
+#define QUEUE_BUG_ON(cond)                                                                         \
+	do {                                                                                       \
+		if (__builtin_expect(!!(cond), 0)) {                                               \
+			fprintf(stderr, "BUG at %s (%s:%d): %s\n", __func__, __FILE__, __LINE__,   \
+				#cond);                                                            \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+/* sched key: due_ms (8 B BE) + id (16 B). */
+#define QUEUE_SCHED_KEY_LEN (8 + QUEUE_ID_LEN)
+
+enum queue_op_kind {
+	QUEUE_OP_PUT = 1,
+	QUEUE_OP_UPDATE = 2,
+	QUEUE_OP_DELETE = 3,
+};
+
+/* One batch operation. Byte ranges are offsets into the batch arena (which may move when it
+ * grows), resolved with queue_batch_at(). */
+struct queue_op {
+	enum queue_op_kind kind;
+	struct queue_id id;
+	uint64_t due_ms;	/* PUT: due; UPDATE: new due; DELETE: due of the sched key */
+	uint64_t old_due;	/* UPDATE only */
+	size_t meta_off, meta_len;
+	size_t body_off, body_len;
+	size_t sval_off, sval_len;
+};
+
+struct queue_batch {
+	struct queue_op *ops;
+	size_t nops, ops_cap;
+	uint8_t *arena;
+	size_t arena_len, arena_cap;
+	int err;		/* -ENOMEM once an add failed; reported by queue_write */
+};
+
+/* queue_batch_at: pointer to arena offset off (never NULL, also for zero-length ranges). */
+static inline const void *queue_batch_at(const struct queue_batch *b, size_t off)
+{
+	static const uint8_t empty[1];
+	return b->arena ? (const void *)(b->arena + off) : (const void *)empty;
+}
+
+/* The backend ops table. state is the backend's own handle. Every function returns 0 or a
+ * negative errno, with the same meaning as the public function of the same name. */
+struct queue_backend_ops {
+	const char *name;
+	int (*open)(const struct queue_opts *opts, void **state, char *err, size_t errlen);
+	void (*close)(void *state);
+	int (*write)(void *state, const struct queue_batch *b, bool sync, char *err,
+		     size_t errlen);
+	int (*get)(void *state, const struct queue_id *id, void **meta, size_t *meta_len,
+		   void **body, size_t *body_len);
+	int (*scan)(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb,
+		    void *arg);
+	int (*count)(void *state, uint64_t *out);
+};
+
+extern const struct queue_backend_ops queue_rocksdb_ops;
+extern const struct queue_backend_ops queue_mem_ops;
+
+/* queue_be64_put / queue_be64_get: big-endian 64-bit integers (keys, envelope). */
+static inline void queue_be64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static inline uint64_t queue_be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* queue_sched_key: build the sched key for (due_ms, id) into out. */
+static inline void queue_sched_key(uint8_t out[QUEUE_SCHED_KEY_LEN], uint64_t due_ms,
+				   const struct queue_id *id)
+{
+	queue_be64_put(out, due_ms);
+	for (int i = 0; i < QUEUE_ID_LEN; i++)
+		out[8 + i] = id->b[i];
+}
+
+/* queue_sched_key_split: the inverse of queue_sched_key. */
+static inline void queue_sched_key_split(const uint8_t key[QUEUE_SCHED_KEY_LEN], uint64_t *due_ms,
+					 struct queue_id *id)
+{
+	*due_ms = queue_be64_get(key);
+	for (int i = 0; i < QUEUE_ID_LEN; i++)
+		id->b[i] = key[8 + i];
+}
+
+/* queue_errf: write a formatted message into err (errlen bytes) when err is non-NULL. */
+void queue_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif
