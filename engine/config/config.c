@@ -1,0 +1,582 @@
+/* config — one table of keys drives defaults, INI parsing (inih), validation and printing.
+ *
+ * Why one table: every key is a row {section, key, type, offset into struct config, min, max,
+ * default as text}. Defaults are applied by parsing the default text through the same setter
+ * as the file, so a default can never be out of its own range, and config_print walks the same
+ * rows, so the printed file always names every key and loads back to the same values.
+ *
+ * Why our own ini_reader: Debian's libinih 55 is built without INI_HANDLER_LINENO, so the
+ * handler never sees a line number. We call ini_parse_stream() with a reader over our FILE that
+ * (1) counts lines itself — inih calls the reader once per line and the handler for that line
+ * before asking for the next, so the count is exact while the handler runs; (2) rejects lines
+ * longer than inih's buffer instead of letting inih split them (a split shifts inih's count and
+ * parses the tail as a line of its own); (3) strips leading blanks, so inih never treats an
+ * indented "key = value" as a continuation of the previous value; (4) returns EOF once an error
+ * is recorded, which stops the parse at the first error.
+ */
+#include "engine/config/config.h"
+#include "engine/util/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include <ini.h>
+
+enum key_type {
+	KT_UINT,     /* unsigned, decimal */
+	KT_BOOL,     /* bool: yes/no/true/false/on/off/1/0 */
+	KT_STR,      /* char[CONFIG_STR] */
+	KT_DURATION, /* uint64_t milliseconds, util_parse_duration_ms */
+	KT_SIZE,     /* uint64_t bytes, util_parse_size */
+	KT_MODE,     /* enum config_mode */
+	KT_ADDR,     /* char[CONFIG_STR], validated with util_addr_parse */
+};
+
+#define KF_EMPTY_OK 0x1 /* "" is a valid value (strings and addresses) */
+#define KF_TCP      0x2 /* address must be IPv4/IPv6 host:port */
+#define KF_UNIX     0x4 /* address must be an absolute UNIX socket path */
+#define KF_PORT     0x8 /* address port must not be 0 */
+#define KF_TOKEN    0x10 /* no blanks or control characters (goes on SMTP lines) */
+
+struct key {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	unsigned flags;
+	size_t off;
+	uint64_t min, max; /* KT_UINT / KT_DURATION / KT_SIZE */
+	const char *def;   /* NULL: computed by config_defaults (hostname) */
+};
+
+#define MS_S   1000ull
+#define MS_MIN (60 * MS_S)
+#define MS_H   (60 * MS_MIN)
+#define MS_D   (24 * MS_H)
+#define KIB    1024ull
+#define MIB    (1024 * KIB)
+#define GIB    (1024 * MIB)
+#define TIB    (1024 * GIB)
+#define OFF(f) offsetof(struct config, f)
+#define DUR(sec, key, f, lo, hi, d) {sec, key, KT_DURATION, 0, OFF(f), lo, hi, d}
+#define SIZE(sec, key, f, lo, hi, d) {sec, key, KT_SIZE, 0, OFF(f), lo, hi, d}
+#define UINT(sec, key, f, lo, hi, d) {sec, key, KT_UINT, 0, OFF(f), lo, hi, d}
+
+static const struct key keys[] = {
+	UINT("main", "shards", shards, 0, 256, "0"),
+	{"main", "spool", KT_STR, 0, OFF(spool), 0, 0, "/var/spool/riptide"},
+	{"main", "hostname", KT_STR, KF_TOKEN, OFF(hostname), 0, 0, NULL},
+	{"main", "log", KT_STR, 0, OFF(log), 0, 0, "stderr"},
+	DUR("main", "shutdown_timeout", shutdown_timeout_ms, 0, MS_D, "10s"),
+
+	{"inject", "listen", KT_ADDR, KF_EMPTY_OK | KF_TCP, OFF(listen), 0, 0, "127.0.0.1:2525"},
+	{"inject", "socket", KT_ADDR, KF_EMPTY_OK | KF_UNIX, OFF(socket), 0, 0, ""},
+	SIZE("inject", "max_message_size", max_message_size, KIB, 4 * GIB, "10M"),
+	UINT("inject", "max_recipients", max_recipients, 1, 1000000, "1000"),
+	UINT("inject", "max_line_length", max_line_length, 512, 65536, "2048"),
+	UINT("inject", "max_sessions", max_sessions, 1, 1000000, "1000"),
+	DUR("inject", "timeout", inject_timeout_ms, 1, MS_D, "5m"),
+
+	{"delivery", "outgoing", KT_BOOL, 0, OFF(outgoing), 0, 0, "yes"},
+	{"delivery", "mode", KT_MODE, 0, OFF(mode), 0, 0, "relay"},
+	{"delivery", "relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT, OFF(relay), 0, 0,
+	 "127.0.0.1:25"},
+	{"delivery", "helo_name", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(helo_name), 0, 0, ""},
+	UINT("delivery", "max_connections", max_connections, 1, 1000000, "200"),
+	UINT("delivery", "max_messages_per_connection", max_messages_per_connection, 1, 1000000,
+	     "1000"),
+	UINT("delivery", "max_recipients_per_transaction", max_recipients_per_transaction, 1,
+	     100000, "100"),
+	DUR("delivery", "idle_timeout", idle_timeout_ms, 0, MS_H, "2s"),
+	DUR("delivery", "retry_delay", retry_delay_ms, MS_S, 30 * MS_D, "5m"),
+	DUR("delivery", "connect_timeout", connect_timeout_ms, 1, MS_D, "30s"),
+	DUR("delivery", "greeting_timeout", greeting_timeout_ms, 1, MS_D, "5m"),
+	DUR("delivery", "helo_timeout", helo_timeout_ms, 1, MS_D, "5m"),
+	DUR("delivery", "mail_timeout", mail_timeout_ms, 1, MS_D, "5m"),
+	DUR("delivery", "rcpt_timeout", rcpt_timeout_ms, 1, MS_D, "5m"),
+	DUR("delivery", "data_timeout", data_timeout_ms, 1, MS_D, "2m"),
+	DUR("delivery", "data_block_timeout", data_block_timeout_ms, 1, MS_D, "3m"),
+	DUR("delivery", "data_done_timeout", data_done_timeout_ms, 1, MS_D, "10m"),
+
+	SIZE("queue", "memory_budget", memory_budget, MIB, TIB, "1G"),
+	DUR("queue", "scan_interval", scan_interval_ms, 10, MS_H, "1s"),
+	SIZE("queue", "write_buffer_size", write_buffer_size, 64 * KIB, 4 * GIB, "64M"),
+	{"queue", "blob_bodies", KT_BOOL, 0, OFF(blob_bodies), 0, 0, "no"},
+};
+
+static const char *const sections[] = {"main", "inject", "delivery", "queue"};
+static const char *const mode_names[] = {[CONFIG_MODE_RELAY] = "relay",
+					 [CONFIG_MODE_INDEPENDENT] = "independent"};
+
+static const char *const bool_true[] = {"yes", "true", "on", "1"};
+static const char *const bool_false[] = {"no", "false", "off", "0"};
+
+/* ---- value setters: each returns 0, or -EINVAL with the reason in why ---- */
+
+static int in_list(const char *v, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(v, list[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int check_range(const struct key *k, uint64_t v, char *why, size_t wl)
+{
+	if (v >= k->min && v <= k->max)
+		return 0;
+	snprintf(why, wl, "%" PRIu64 " is out of range %" PRIu64 "..%" PRIu64, v, k->min,
+		 k->max);
+	return -EINVAL;
+}
+
+/* util_parse_* do not check overflow: the leading number of v must not overflow once scaled
+ * by the bare-number unit, or by the largest suffix (1d, 1G) when there is a suffix. */
+static int scaled_fits(const char *v, uint64_t bare_unit, uint64_t largest_unit)
+{
+	char *end;
+	unsigned long long n;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	return errno == 0 && n <= UINT64_MAX / (*end ? largest_unit : bare_unit);
+}
+
+static int set_uint(const struct key *k, void *field, const char *v, char *why, size_t wl)
+{
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (!isdigit((unsigned char)v[0]) || *end != '\0' || errno || n > UINT32_MAX) {
+		snprintf(why, wl, "'%s' is not a number", v);
+		return -EINVAL;
+	}
+	if (check_range(k, n, why, wl))
+		return -EINVAL;
+	*(unsigned *)field = (unsigned)n;
+	return 0;
+}
+
+static int set_scaled(const struct key *k, void *field, const char *v, char *why, size_t wl)
+{
+	bool dur = k->type == KT_DURATION;
+	uint64_t n;
+	int ret;
+
+	if (!scaled_fits(v, dur ? MS_S : 1, dur ? MS_D : GIB))
+		ret = -EINVAL;
+	else
+		ret = dur ? util_parse_duration_ms(v, &n) : util_parse_size(v, &n);
+	if (ret < 0) {
+		snprintf(why, wl, dur ? "'%s' is not a duration (e.g. 250ms, 30s, 5m, 1h, 2d)"
+				      : "'%s' is not a size (e.g. 1024, 64k, 10M, 2G)",
+			 v);
+		return -EINVAL;
+	}
+	if (check_range(k, n, why, wl))
+		return -EINVAL;
+	*(uint64_t *)field = n;
+	return 0;
+}
+
+static int set_bool(void *field, const char *v, char *why, size_t wl)
+{
+	if (in_list(v, bool_true, ARRAY_SIZE(bool_true))) {
+		*(bool *)field = true;
+		return 0;
+	}
+	if (in_list(v, bool_false, ARRAY_SIZE(bool_false))) {
+		*(bool *)field = false;
+		return 0;
+	}
+	snprintf(why, wl, "'%s' is not a boolean (yes/no, true/false, on/off, 1/0)", v);
+	return -EINVAL;
+}
+
+static int set_mode(void *field, const char *v, char *why, size_t wl)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(mode_names); i++) {
+		if (strcmp(v, mode_names[i]) == 0) {
+			*(enum config_mode *)field = (enum config_mode)i;
+			return 0;
+		}
+	}
+	snprintf(why, wl, "'%s' is not a mode (relay or independent)", v);
+	return -EINVAL;
+}
+
+static int check_addr(const struct key *k, const char *v, char *why, size_t wl)
+{
+	struct util_addr a;
+	int bad = util_addr_parse(v, &a) < 0;
+
+	if (!bad && (k->flags & KF_UNIX))
+		bad = v[0] != '/';
+	if (!bad && (k->flags & KF_TCP))
+		bad = a.family == AF_UNIX;
+	if (!bad && (k->flags & KF_PORT))
+		bad = ((struct sockaddr_in *)&a.ss)->sin_port == 0; /* same offset in sin6 */
+	if (!bad)
+		return 0;
+	if (k->flags & KF_UNIX)
+		snprintf(why, wl, "'%s' is not an absolute UNIX socket path (max %zu bytes)", v,
+			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	else
+		snprintf(why, wl, "'%s' is not a host:port address (IPv4 or [IPv6], port%s)", v,
+			 (k->flags & KF_PORT) ? " 1..65535" : " 0..65535");
+	return -EINVAL;
+}
+
+static int set_str(const struct key *k, void *field, const char *v, size_t max, char *why,
+		   size_t wl)
+{
+	size_t n = strlen(v);
+
+	if (n > max) {
+		snprintf(why, wl, "value is too long (%zu bytes, max %zu)", n, max);
+		return -EINVAL;
+	}
+	if (n == 0 && !(k->flags & KF_EMPTY_OK)) {
+		snprintf(why, wl, "value must not be empty");
+		return -EINVAL;
+	}
+	for (size_t i = 0; (k->flags & KF_TOKEN) && i < n; i++) {
+		if (isspace((unsigned char)v[i]) || iscntrl((unsigned char)v[i])) {
+			snprintf(why, wl, "'%s' must not contain blanks or control characters", v);
+			return -EINVAL;
+		}
+	}
+	if (k->type == KT_ADDR && n > 0 && check_addr(k, v, why, wl) < 0)
+		return -EINVAL;
+	memcpy(field, v, n + 1);
+	return 0;
+}
+
+/* key_set: parse v for key k into c. str_max bounds string lengths. 0 or -EINVAL + why. */
+static int key_set(const struct key *k, struct config *c, const char *v, size_t str_max,
+		   char *why, size_t wl)
+{
+	void *field = (char *)c + k->off;
+
+	switch (k->type) {
+	case KT_UINT:
+		return set_uint(k, field, v, why, wl);
+	case KT_BOOL:
+		return set_bool(field, v, why, wl);
+	case KT_DURATION:
+	case KT_SIZE:
+		return set_scaled(k, field, v, why, wl);
+	case KT_MODE:
+		return set_mode(field, v, why, wl);
+	case KT_STR:
+	case KT_ADDR:
+		return set_str(k, field, v, str_max, why, wl);
+	}
+	BUG_ON(1);
+	return -EINVAL;
+}
+
+/* ---- formatting (config_print) ---- */
+
+static void fmt_scaled(uint64_t v, bool dur, char *buf, size_t len)
+{
+	static const uint64_t dmul[] = {MS_D, MS_H, MS_MIN, MS_S};
+	static const char *const dsuf[] = {"d", "h", "m", "s"};
+	static const uint64_t smul[] = {GIB, MIB, KIB};
+	static const char *const ssuf[] = {"G", "M", "k"};
+	const uint64_t *mul = dur ? dmul : smul;
+	const char *const *suf = dur ? dsuf : ssuf;
+	size_t n = dur ? ARRAY_SIZE(dmul) : ARRAY_SIZE(smul);
+
+	for (size_t i = 0; i < n && v != 0; i++) {
+		if (v % mul[i] == 0) {
+			snprintf(buf, len, "%" PRIu64 "%s", v / mul[i], suf[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%" PRIu64 "%s", v, dur ? "ms" : "");
+}
+
+static void key_format(const struct key *k, const struct config *c, char *buf, size_t len)
+{
+	const void *field = (const char *)c + k->off;
+	unsigned mode;
+
+	switch (k->type) {
+	case KT_UINT:
+		snprintf(buf, len, "%u", *(const unsigned *)field);
+		break;
+	case KT_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)field ? "yes" : "no");
+		break;
+	case KT_DURATION:
+	case KT_SIZE:
+		fmt_scaled(*(const uint64_t *)field, k->type == KT_DURATION, buf, len);
+		break;
+	case KT_MODE:
+		mode = (unsigned)*(const enum config_mode *)field;
+		snprintf(buf, len, "%s", mode < ARRAY_SIZE(mode_names) ? mode_names[mode] : "?");
+		break;
+	case KT_STR:
+	case KT_ADDR:
+		snprintf(buf, len, "%s", (const char *)field);
+		break;
+	}
+}
+
+/* ---- defaults ---- */
+
+/* config_defaults: every row's default text through the same setter as the file (a bad
+ * default is a BUG), then hostname from gethostname(). c is fully overwritten. */
+void config_defaults(struct config *c)
+{
+	char why[128];
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		if (keys[i].def)
+			BUG_ON(key_set(&keys[i], c, keys[i].def, CONFIG_STR - 1, why,
+				       sizeof(why)) < 0);
+	}
+	if (gethostname(c->hostname, sizeof(c->hostname)) < 0)
+		c->hostname[0] = '\0';
+	c->hostname[sizeof(c->hostname) - 1] = '\0';
+}
+
+/* ---- INI parsing ---- */
+
+struct parse_ctx {
+	struct config *c;
+	FILE *f;
+	const char *file;
+	unsigned line;         /* line last handed to inih (1-based) */
+	unsigned section_line; /* line of the last "[section]" header */
+	size_t line_max;       /* longest line inih can take (its buffer minus the NUL) */
+	char *buf;             /* getline buffer */
+	size_t cap;
+	unsigned err_line; /* 0 = no error recorded */
+	char *err;
+	size_t errlen;
+};
+
+static void ctx_error(struct parse_ctx *p, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void ctx_error(struct parse_ctx *p, unsigned line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (p->err_line)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	p->err_line = line;
+	if (p->err && p->errlen)
+		snprintf(p->err, p->errlen, "%s:%u: %s", p->file, line, msg);
+}
+
+static char *ini_read_line(char *str, int num, void *stream)
+{
+	struct parse_ctx *p = stream;
+	ssize_t n;
+	char *s;
+
+	if (p->err_line || num < 2 || (n = getline(&p->buf, &p->cap, p->f)) < 0)
+		return NULL;
+	p->line++;
+	p->line_max = (size_t)num - 1;
+	while (n > 0 && (p->buf[n - 1] == '\n' || p->buf[n - 1] == '\r'))
+		p->buf[--n] = '\0';
+	for (s = p->buf; *s == ' ' || *s == '\t'; s++)
+		;
+	if (strlen(s) > p->line_max) {
+		ctx_error(p, p->line, "line too long (max %zu bytes)", p->line_max);
+		return NULL;
+	}
+	if (*s == '[')
+		p->section_line = p->line;
+	memcpy(str, s, strlen(s) + 1);
+	return str;
+}
+
+static const struct key *key_find(const char *section, const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static const struct key *key_find_any_section(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static bool section_known(const char *section)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+		if (strcmp(sections[i], section) == 0)
+			return true;
+	return false;
+}
+
+static void unknown_key(struct parse_ctx *p, const char *section, const char *name)
+{
+	const struct key *other = key_find_any_section(name);
+
+	if (other)
+		ctx_error(p, p->line, "unknown key '%s' in [%s]: it belongs in [%s]", name,
+			  section, other->section);
+	else
+		ctx_error(p, p->line, "unknown key '%s' in [%s]: no such setting", name, section);
+}
+
+/* str_max for key k: fits CONFIG_STR and, once printed as "key = value", inih's line. */
+static size_t str_max_for(const struct parse_ctx *p, const struct key *k)
+{
+	size_t room = p->line_max > strlen(k->name) + 3 ? p->line_max - strlen(k->name) - 3 : 0;
+
+	return room < CONFIG_STR - 1 ? room : CONFIG_STR - 1;
+}
+
+static int ini_on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *p = user;
+	const struct key *k;
+	char why[320];
+
+	if (p->err_line)
+		return 0;
+	if (section[0] == '\0') {
+		ctx_error(p, p->line, "key '%s' is outside any [section]", name);
+		return 0;
+	}
+	if (!section_known(section)) {
+		ctx_error(p, p->section_line,
+			  "unknown section [%s]: expected [main], [inject], [delivery] or [queue]",
+			  section);
+		return 0;
+	}
+	k = key_find(section, name);
+	if (!k) {
+		unknown_key(p, section, name);
+		return 0;
+	}
+	if (key_set(k, p->c, value, str_max_for(p, k), why, sizeof(why)) < 0) {
+		ctx_error(p, p->line, "invalid value for '%s' in [%s]: %s", name, section, why);
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- whole-config validation ---- */
+
+static int config_check(const struct config *c, const char *file, char *err, size_t errlen)
+{
+	const char *why = NULL;
+
+	if (c->mode == CONFIG_MODE_RELAY && c->relay[0] == '\0')
+		why = "[delivery] mode = relay but relay is empty (set relay = host:port)";
+	else if (c->listen[0] == '\0' && c->socket[0] == '\0')
+		why = "no injection listener: [inject] listen and socket are both empty";
+	else if (c->max_connections < 1)
+		why = "[delivery] max_connections must be at least 1";
+	else if (c->shards > 256)
+		why = "[main] shards must be at most 256";
+	else if (c->hostname[0] == '\0')
+		why = "[main] hostname is empty (gethostname() failed; set it)";
+	if (!why)
+		return 0;
+	if (err && errlen)
+		snprintf(err, errlen, "%s: %s", file, why);
+	return -EINVAL;
+}
+
+static int parse_file(struct parse_ctx *p)
+{
+	int ret = ini_parse_stream(ini_read_line, p, ini_on_key, p);
+
+	if (ferror(p->f)) {
+		ret = errno ? -errno : -EIO;
+		if (p->err && p->errlen)
+			snprintf(p->err, p->errlen, "%s: read error: %s", p->file, strerror(-ret));
+		return ret;
+	}
+	if (ret > 0 && (!p->err_line || (unsigned)ret < p->err_line)) {
+		p->err_line = 0;
+		ctx_error(p, (unsigned)ret, "syntax error: expected '[section]' or 'key = value'");
+	}
+	if (ret < 0) {
+		if (p->err && p->errlen)
+			snprintf(p->err, p->errlen, "%s: out of memory", p->file);
+		return -ENOMEM;
+	}
+	return p->err_line ? -EINVAL : 0;
+}
+
+/* config_load: parse into a scratch copy; c is only written when everything is valid.
+ * Returns 0, -EINVAL (message in err), -ENOENT/-EACCES/-errno when the file is unreadable. */
+int config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct config tmp;
+	struct parse_ctx p = {.c = &tmp, .file = path, .err = err, .errlen = errlen};
+	int ret = 0;
+
+	if (err && errlen)
+		err[0] = '\0';
+	config_defaults(&tmp);
+	if (path) {
+		p.f = fopen(path, "r");
+		if (!p.f) {
+			ret = -errno;
+			if (err && errlen)
+				snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+			goto out;
+		}
+		ret = parse_file(&p);
+		if (ret < 0)
+			goto out;
+	}
+	ret = config_check(&tmp, path ? path : "(defaults)", err, errlen);
+	if (ret == 0)
+		*c = tmp;
+out:
+	if (p.f)
+		fclose(p.f);
+	free(p.buf);
+	return ret;
+}
+
+/* config_print: every row in table order, grouped by section; loads back to the same values. */
+void config_print(const struct config *c, FILE *f)
+{
+	const char *section = NULL;
+	char val[CONFIG_STR + 32];
+
+	fprintf(f, "# riptide effective configuration\n");
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		if (!section || strcmp(section, keys[i].section) != 0) {
+			section = keys[i].section;
+			fprintf(f, "\n[%s]\n", section);
+		}
+		key_format(&keys[i], c, val, sizeof(val));
+		if (val[0])
+			fprintf(f, "%s = %s\n", keys[i].name, val);
+		else
+			fprintf(f, "%s =\n", keys[i].name); /* no trailing blank */
+	}
+}
