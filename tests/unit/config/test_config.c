@@ -442,7 +442,7 @@ static void test_print_names_every_key(void **state)
 		assert_non_null(strstr(text, needle));
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		snprintf(needle, sizeof(needle), "\n%s = ", keys[i].name);
+		snprintf(needle, sizeof(needle), "\n%s =", keys[i].name);
 		assert_non_null(strstr(text, needle));
 	}
 	free(text);
