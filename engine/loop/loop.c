@@ -220,6 +220,9 @@ int loop_run(struct loop *l)
 		if (l->idle_fn)
 			l->idle_fn(l, l->idle_data);
 	}
+	/* A stop ends one loop_run: clear it so the loop can be run again (e.g. to drain in-flight
+	 * ops after a shutdown request); a stop posted before loop_run still ends that run. */
+	atomic_store(&l->stop, false);
 	return 0;
 }
 
