@@ -1,0 +1,450 @@
+/* dest — destination queue, client session pool and outcome bookkeeping (see dest.h).
+ *
+ * Flow: dest_enqueue splits a message into jobs -> dest_pump hands jobs to idle sessions or
+ * opens sessions (within the global cap) -> smtpc pulls with dest_next -> per-recipient replies
+ * (dest_rcpt) and the transaction outcome (dest_txn_done) set each recipient's state -> the last
+ * job of a message calls dest_finalize, which posts a delete or an update to the commit thread;
+ * when that completes the message leaves RAM.
+ */
+#include "engine/daemon/dest.h"
+#include "engine/smtpc/smtpc.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define DEST_DEAD_MAX_MS 10000u
+
+struct job {
+	struct job *next;
+	struct msg *m;
+	struct smtpc_txn txn;
+	unsigned n;
+	unsigned *idx;		/* rcpt index in m->env for each txn rcpt */
+	uint8_t *decided;	/* per txn rcpt: outcome already recorded */
+	const char **rcpts;
+};
+
+struct osess {
+	struct osess *next;
+	struct dest *d;
+	struct smtpc *c;
+	bool idle;
+	bool ready;
+};
+
+struct dest {
+	struct dest_env env;
+	const struct config *cfg;
+	struct util_addr addr;
+	char name[64];
+	struct job *head, **tail;
+	unsigned queued;
+	struct osess *sessions;
+	unsigned nsess, nconnecting;
+	unsigned commits;
+	uint64_t dead_until;	/* monotonic ms: connections failing, defer without trying */
+	uint64_t next_sess_id;
+	bool shutting;
+	struct smtpc_ops ops;
+};
+
+static void dest_pump(struct dest *d);
+
+/* ---- outcomes ---- */
+
+static const char *outcome_name(enum queue_rcpt_state st)
+{
+	return st == QUEUE_RCPT_DELIVERED ? "delivered" : st == QUEUE_RCPT_FAILED ? "failed"
+										 : "deferred";
+}
+
+static void dest_record(struct dest *d, struct msg *m, unsigned i, int code, int enh[3],
+			const char *text, size_t text_len)
+{
+	enum queue_rcpt_state st = code >= 200 && code < 300 ? QUEUE_RCPT_DELIVERED
+				   : code >= 500		 ? QUEUE_RCPT_FAILED
+								 : QUEUE_RCPT_PENDING;
+	char q[400], dsn[16] = "-";
+	double delay = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6;
+
+	if (enh[0])
+		snprintf(dsn, sizeof(dsn), "%d.%d.%d", enh[0], enh[1], enh[2]);
+	else if (code == 0)
+		snprintf(dsn, sizeof(dsn), "4.4.1");
+	msg_set_result(m, i, st, code, text, text_len);
+	m->round_decided = true;
+	dlog_line(d->env.log, m->idstr,
+		  "status=%s to=<%s> relay=%s code=%d dsn=%s attempts=%u delay=%.3f reply=\"%s\"",
+		  outcome_name(st), m->env->rcpts[i].addr, d->name, code, dsn,
+		  m->env->rcpts[i].attempts, delay < 0 ? 0.0 : delay,
+		  dlog_quote(text, text_len, q, sizeof(q)));
+}
+
+static void dest_record_reply(struct dest *d, struct job *j, unsigned k,
+			      const struct smtpc_reply *r)
+{
+	int enh[3] = {r->enh_class, r->enh_subject, r->enh_detail};
+
+	dest_record(d, j->m, j->idx[k], r->code, enh, r->text, r->text_len);
+	j->decided[k] = 1;
+}
+
+static void dest_record_err(struct dest *d, struct msg *m, unsigned i, const char *err)
+{
+	int enh[3] = {4, 4, 1};
+
+	dest_record(d, m, i, 0, enh, err, strlen(err));
+}
+
+/* ---- finalising a message ---- */
+
+static void dest_commit_done(struct loop *l, struct loop_msg *lm)
+{
+	struct msg *m = container_of(lm, struct msg, req.done);
+	struct dest *d = m->cookie;
+
+	(void)l;
+	d->commits--;
+	if (m->req.result < 0)
+		dlog_line(d->env.log, m->idstr, "status=error queue update failed: the message "
+						 "stays queued in its previous state");
+	resident_del(d->env.rt->res, m);
+	msg_free(m);
+}
+
+static void dest_finalize(struct dest *d, struct msg *m)
+{
+	struct commit_req *r = &m->req;
+	uint64_t now = util_wall_ms();
+
+	memset(r, 0, sizeof(*r));
+	r->id = m->id;
+	r->old_due = m->due;
+	r->loop = d->env.loop;
+	r->done.fn = dest_commit_done;
+	m->cookie = d;
+	if (msg_pending(m) == 0) {
+		r->op = COMMIT_DELETE;
+	} else {
+		m->env->attempts++;
+		r->op = COMMIT_UPDATE;
+		r->sync = true;
+		r->new_due = d->shutting ? now : now + d->cfg->retry_delay_ms;
+		r->attempts = m->env->attempts;
+		if (msg_reencode(m) < 0)
+			r->op = COMMIT_DELETE, r->sync = false; /* cannot happen: sizes are bounded */
+		r->meta = m->meta;
+		r->meta_len = m->meta_len;
+		m->due = r->new_due;
+	}
+	d->commits++;
+	commit_post(d->env.rt->commit, r);
+}
+
+/* A message leaves this round: finalise if anything was decided, else just leave RAM. */
+static void dest_msg_round_end(struct dest *d, struct msg *m, bool decided_any)
+{
+	if (decided_any) {
+		dest_finalize(d, m);
+		return;
+	}
+	resident_del(d->env.rt->res, m);
+	if (d->env.rt->runner)
+		runner_rewind(d->env.rt->runner, m->due);
+	msg_free(m);
+}
+
+/* ---- jobs ---- */
+
+static struct job *job_new(struct msg *m, const unsigned *idx, unsigned n)
+{
+	size_t sz = sizeof(struct job) + n * (sizeof(unsigned) + sizeof(char *) + 1);
+	struct job *j = util_xcalloc(1, sz);
+
+	j->m = m;
+	j->n = n;
+	j->rcpts = (const char **)(j + 1);
+	j->idx = (unsigned *)(j->rcpts + n);
+	j->decided = (uint8_t *)(j->idx + n);
+	for (unsigned k = 0; k < n; k++) {
+		j->idx[k] = idx[k];
+		j->rcpts[k] = m->env->rcpts[idx[k]].addr;
+	}
+	j->txn.sender = m->env->sender;
+	j->txn.rcpts = j->rcpts;
+	j->txn.rcpt_count = n;
+	j->txn.body = m->body;
+	j->txn.body_len = m->body_len;
+	j->txn.eightbit = (m->env->flags & QUEUE_ENV_8BITMIME) != 0;
+	j->txn.user = j;
+	return j;
+}
+
+static void job_push(struct dest *d, struct job *j)
+{
+	j->next = NULL;
+	*d->tail = j;
+	d->tail = &j->next;
+	d->queued++;
+	j->m->jobs_out++;
+}
+
+static struct job *job_pop(struct dest *d)
+{
+	struct job *j = d->head;
+
+	if (!j)
+		return NULL;
+	d->head = j->next;
+	if (!d->head)
+		d->tail = &d->head;
+	d->queued--;
+	return j;
+}
+
+/* job_end: the job's transaction is over; the message's round ends with its last job. */
+static void job_end(struct dest *d, struct job *j)
+{
+	struct msg *m = j->m;
+
+	free(j);
+	if (--m->jobs_out == 0)
+		dest_msg_round_end(d, m, m->round_decided);
+}
+
+/* Defer every queued job with err (destination dead): recorded, finalised, out of RAM. */
+static void dest_defer_all(struct dest *d, const char *err)
+{
+	struct job *j;
+
+	while ((j = job_pop(d))) {
+		for (unsigned k = 0; k < j->n; k++)
+			dest_record_err(d, j->m, j->idx[k], err);
+		job_end(d, j);
+	}
+}
+
+void dest_enqueue(struct dest *d, struct msg *m)
+{
+	unsigned max = d->cfg->max_recipients_per_transaction, n = 0;
+	unsigned *idx = util_xmalloc((m->env->nrcpt ? m->env->nrcpt : 1) * sizeof(unsigned));
+
+	m->round_decided = false;
+	m->jobs_out = 1; /* guard: the round cannot end while jobs are being created */
+	for (uint32_t i = 0; i < m->env->nrcpt; i++) {
+		if (m->env->rcpts[i].state != QUEUE_RCPT_PENDING)
+			continue;
+		idx[n++] = i;
+		if (n == max) {
+			job_push(d, job_new(m, idx, n));
+			n = 0;
+		}
+	}
+	if (n)
+		job_push(d, job_new(m, idx, n));
+	free(idx);
+	if (--m->jobs_out == 0) { /* nothing pending: a finished message whose delete was lost */
+		dest_finalize(d, m);
+		return;
+	}
+	if (d->dead_until > loop_now_ms(d->env.loop))
+		dest_defer_all(d, "destination not reachable (recent connection failures)");
+	else
+		dest_pump(d);
+}
+
+/* ---- client sessions ---- */
+
+static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
+{
+	struct osess *o = user;
+	struct dest *d = o->d;
+	struct job *j;
+
+	if (!o->ready) {
+		o->ready = true;
+		d->nconnecting--;
+	}
+	if (d->shutting) {
+		smtpc_quit(c);
+		return NULL;
+	}
+	j = job_pop(d);
+	o->idle = j == NULL;
+	return j ? &j->txn : NULL;
+}
+
+static void dest_rcpt(struct smtpc *c, struct smtpc_txn *t, unsigned k,
+		      const struct smtpc_reply *r, void *user)
+{
+	struct osess *o = user;
+
+	(void)c;
+	if (r->code < 200 || r->code >= 300)
+		dest_record_reply(o->d, t->user, k, r);
+}
+
+static void dest_txn_done(struct smtpc *c, struct smtpc_txn *t, const struct smtpc_result *res,
+			  void *user)
+{
+	struct osess *o = user;
+	struct dest *d = o->d;
+	struct job *j = t->user;
+	const char *err = res->err;
+
+	(void)c;
+	if (!err && res->maybe_delivered)
+		err = "connection lost after the final dot (may have been delivered)";
+	for (unsigned k = 0; k < j->n; k++) {
+		if (j->decided[k])
+			continue;
+		if (err)
+			dest_record_err(d, j->m, j->idx[k], err);
+		else
+			dest_record_reply(d, j, k, &res->reply);
+	}
+	job_end(d, j);
+}
+
+static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, void *user)
+{
+	struct osess *o = user, **pp;
+	struct dest *d = o->d;
+	char why[300];
+
+	(void)c;
+	for (pp = &d->sessions; *pp != o; pp = &(*pp)->next)
+		;
+	*pp = o->next;
+	d->nsess--;
+	if (!o->ready)
+		d->nconnecting--;
+	atomic_fetch_sub(&d->env.rt->out_conns, 1);
+	if (!info->was_ready && !d->shutting) {
+		snprintf(why, sizeof(why), "cannot talk to %s: %s (in state %s, reply %d)", d->name,
+			 info->err ? info->err : "rejected", smtpc_state_name(info->state),
+			 info->reply.code);
+		dlog_line(d->env.log, "-", "status=error relay=%s %s", d->name, why);
+		if (d->nsess == 0) {
+			uint64_t back = d->cfg->retry_delay_ms;
+			d->dead_until = loop_now_ms(d->env.loop) +
+					(back < DEST_DEAD_MAX_MS ? back : DEST_DEAD_MAX_MS);
+			dest_defer_all(d, why);
+		}
+	}
+	free(o);
+	if (!d->shutting)
+		dest_pump(d);
+}
+
+static int dest_open_session(struct dest *d)
+{
+	struct rt *rt = d->env.rt;
+	struct smtpc_config sc = {0};
+	struct osess *o;
+	int ret;
+
+	if (atomic_fetch_add(&rt->out_conns, 1) >= d->cfg->max_connections) {
+		atomic_fetch_sub(&rt->out_conns, 1);
+		return -EAGAIN;
+	}
+	o = util_xcalloc(1, sizeof(*o));
+	o->d = d;
+	sc.addr = d->addr;
+	sc.helo_name = d->cfg->helo_name[0] ? d->cfg->helo_name : d->cfg->hostname;
+	smtpc_timeouts_default(&sc.timeouts);
+	sc.timeouts.connect_ms = (uint32_t)d->cfg->connect_timeout_ms;
+	sc.timeouts.greeting_ms = (uint32_t)d->cfg->greeting_timeout_ms;
+	sc.timeouts.helo_ms = (uint32_t)d->cfg->helo_timeout_ms;
+	sc.timeouts.mail_ms = (uint32_t)d->cfg->mail_timeout_ms;
+	sc.timeouts.rcpt_ms = (uint32_t)d->cfg->rcpt_timeout_ms;
+	sc.timeouts.data_ms = (uint32_t)d->cfg->data_timeout_ms;
+	sc.timeouts.data_block_ms = (uint32_t)d->cfg->data_block_timeout_ms;
+	sc.timeouts.data_done_ms = (uint32_t)d->cfg->data_done_timeout_ms;
+	sc.timeouts.idle_ms = (uint32_t)d->cfg->idle_timeout_ms;
+	sc.max_txns = d->cfg->max_messages_per_connection;
+	sc.id = ((uint64_t)d->env.shard << 48) | ++d->next_sess_id;
+	sc.ops = &d->ops;
+	sc.user = o;
+	ret = smtpc_new(d->env.loop, &sc, &o->c);
+	if (ret < 0) {
+		atomic_fetch_sub(&rt->out_conns, 1);
+		free(o);
+		return ret;
+	}
+	o->next = d->sessions;
+	d->sessions = o;
+	d->nsess++;
+	d->nconnecting++;
+	return 0;
+}
+
+/* Give queued jobs to idle sessions, then open sessions for what is left (one per job not
+ * yet covered by a connecting session), within the global connection cap. */
+static void dest_pump(struct dest *d)
+{
+	for (struct osess *o = d->sessions; o && d->head; o = o->next) {
+		struct job *j;
+		if (!o->idle)
+			continue;
+		j = job_pop(d);
+		if (smtpc_send(o->c, &j->txn) == 0) {
+			o->idle = false;
+		} else { /* not usable after all (closing): put the job back in front */
+			j->next = d->head;
+			d->head = j;
+			if (!j->next)
+				d->tail = &j->next;
+			d->queued++;
+			o->idle = false;
+		}
+	}
+	while (d->queued > d->nconnecting && dest_open_session(d) == 0)
+		;
+}
+
+void dest_shutdown(struct dest *d, bool abort)
+{
+	struct job *j;
+
+	d->shutting = true;
+	while ((j = job_pop(d)))
+		job_end(d, j);
+	for (struct osess *o = d->sessions, *next; o; o = next) {
+		next = o->next; /* abort/quit never free synchronously: closed() runs later */
+		if (abort)
+			smtpc_abort(o->c);
+		else
+			smtpc_quit(o->c);
+	}
+}
+
+unsigned dest_busy(const struct dest *d)
+{
+	return d->nsess + d->commits;
+}
+
+struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, const char *name)
+{
+	struct dest *d = util_xcalloc(1, sizeof(*d));
+
+	d->env = *env;
+	d->cfg = &env->rt->cfg;
+	d->addr = *addr;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->tail = &d->head;
+	d->ops.next = dest_next;
+	d->ops.rcpt = dest_rcpt;
+	d->ops.txn_done = dest_txn_done;
+	d->ops.closed = dest_closed;
+	return d;
+}
+
+void dest_free(struct dest *d)
+{
+	if (!d)
+		return;
+	BUG_ON(d->nsess != 0);
+	dest_shutdown(d, true);
+	free(d);
+}

@@ -1,0 +1,132 @@
+/* dlog — buffered, per-thread delivery log lines (see dlog.h). */
+#include "engine/daemon/dlog.h"
+#include "engine/util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DLOG_BUF  (64u * 1024u)
+#define DLOG_LINE 2048u
+
+struct dlog {
+	int fd;
+	int own;
+};
+
+struct dlog_buf {
+	struct dlog *d;
+	size_t len;
+	char data[DLOG_BUF];
+};
+
+int dlog_open(const char *where, struct dlog **out)
+{
+	struct dlog *d = util_xcalloc(1, sizeof(*d));
+
+	if (!where || !*where || strcmp(where, "stderr") == 0) {
+		d->fd = STDERR_FILENO;
+	} else {
+		d->fd = open(where, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (d->fd < 0) {
+			int e = errno;
+			free(d);
+			return -e;
+		}
+		d->own = 1;
+	}
+	*out = d;
+	return 0;
+}
+
+void dlog_close(struct dlog *d)
+{
+	if (!d)
+		return;
+	if (d->own)
+		close(d->fd);
+	free(d);
+}
+
+struct dlog_buf *dlog_buf_new(struct dlog *d)
+{
+	struct dlog_buf *b = util_xmalloc(sizeof(*b));
+
+	b->d = d;
+	b->len = 0;
+	return b;
+}
+
+void dlog_buf_free(struct dlog_buf *b)
+{
+	if (!b)
+		return;
+	dlog_flush(b);
+	free(b);
+}
+
+void dlog_flush(struct dlog_buf *b)
+{
+	size_t off = 0;
+
+	while (off < b->len) {
+		ssize_t n = write(b->d->fd, b->data + off, b->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* a log that cannot be written must not stop delivery */
+		off += (size_t)n;
+	}
+	b->len = 0;
+}
+
+static size_t dlog_stamp(char *out, size_t cap)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(out + n, cap - n, ".%03ldZ ", ts.tv_nsec / 1000000);
+	return n;
+}
+
+void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
+{
+	char *p;
+	size_t n;
+	va_list ap;
+	int w;
+
+	if (b->len + DLOG_LINE > DLOG_BUF)
+		dlog_flush(b);
+	p = b->data + b->len;
+	n = dlog_stamp(p, DLOG_LINE);
+	n += (size_t)snprintf(p + n, DLOG_LINE - n, "%s ", id ? id : "-");
+	va_start(ap, fmt);
+	w = vsnprintf(p + n, DLOG_LINE - n - 1, fmt, ap);
+	va_end(ap);
+	if (w < 0)
+		w = 0;
+	n += (size_t)w < DLOG_LINE - n - 1 ? (size_t)w : DLOG_LINE - n - 2;
+	p[n++] = '\n';
+	b->len += n;
+}
+
+const char *dlog_quote(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 1 < outlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\r' || c == '\n')
+			break;
+		out[o++] = (c < 0x20 || c == '"' || c == 0x7f) ? '?' : (char)c;
+	}
+	out[o] = '\0';
+	return out;
+}

@@ -1,0 +1,41 @@
+/* dlog — the delivery log: one line per delivery outcome (and per daemon event), to a file or
+ * stderr.
+ *
+ * Why: operators grep this file. Each shard appends to its own buffer (no lock on the hot path)
+ * and flushes it with one write(2) per loop iteration on an O_APPEND descriptor, so lines from
+ * different shards never interleave mid-line.
+ *
+ * Line format (space-separated key=value after the time and the message id):
+ *   2026-11-22T10:00:00.123Z <msgid> status=delivered to=<rcpt> relay=<host:port> code=250
+ *     dsn=2.0.0 attempts=1 delay=0.120 reply="250 2.0.0 Ok"
+ * status is one of: queued, delivered, deferred, failed.
+ */
+#ifndef RIPTIDE_DLOG_H
+#define RIPTIDE_DLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dlog;
+struct dlog_buf;
+
+/* dlog_open: "stderr" or a path (created 0640, appended). Returns 0 or -errno. */
+int dlog_open(const char *where, struct dlog **out);
+void dlog_close(struct dlog *d);
+
+/* dlog_buf_new / dlog_buf_free: a per-thread line buffer (free flushes). */
+struct dlog_buf *dlog_buf_new(struct dlog *d);
+void dlog_buf_free(struct dlog_buf *b);
+
+/* dlog_line: append one line: time + id + printf-formatted rest + '\n'. */
+void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* dlog_flush: write the buffered lines (one write call). */
+void dlog_flush(struct dlog_buf *b);
+
+/* dlog_quote: copy s into out as a log-safe quoted value (no quotes, CR, LF or control
+ * characters; truncated to outlen). Returns out. */
+const char *dlog_quote(const char *s, size_t len, char *out, size_t outlen);
+
+#endif

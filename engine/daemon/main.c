@@ -1,0 +1,262 @@
+/* main — riptide daemon entry: arguments, configuration, start-up and bounded shutdown.
+ *
+ * Why: start-up order matters for durability. The queue opens first, then the commit thread,
+ * then the shards (which start accepting), then the runner (which recovers the backlog). Shutdown
+ * runs the other way round: stop the runner, stop accepting, give in-flight transactions
+ * `shutdown_timeout` to finish, abort the rest (they stay queued), drain the commit thread,
+ * join the shards, close the queue, exit 0.
+ */
+#include "engine/daemon/rt.h"
+#include "engine/daemon/shard.h"
+#include "engine/smtpd/smtpd.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: riptide [-c FILE] [--print-config] [--version]\n"
+		   "  -c, --config FILE   INI configuration (default: embedded defaults)\n"
+		   "  --print-config      print the effective configuration and exit\n"
+		   "  --queue-count       print the number of queued messages (daemon stopped) and exit\n");
+}
+
+static int rt_listen(struct rt *rt)
+{
+	const struct config *c = &rt->cfg;
+	struct smtpd_config sc = {
+		.hostname = c->hostname,
+		.greeting = "riptide",
+		.max_size = c->max_message_size,
+		.max_rcpts = c->max_recipients,
+		.max_line = c->max_line_length,
+		.max_sessions = c->max_sessions,
+		.cmd_timeout_ms = c->inject_timeout_ms,
+		.data_timeout_ms = c->inject_timeout_ms,
+		.send_timeout_ms = c->inject_timeout_ms,
+	};
+	const char *addrs[2] = {c->listen, c->socket};
+	char spec[CONFIG_STR + 8];
+	int ret = smtpd_server_new(&rt->srv, &sc, &shard_smtpd_hooks, NULL);
+
+	if (ret < 0) {
+		fprintf(stderr, "riptide: injection server: %s\n", strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!addrs[i][0])
+			continue;
+		snprintf(spec, sizeof(spec), "%s%s", i == 1 && addrs[i][0] == '/' ? "unix:" : "",
+			 addrs[i]);
+		if ((ret = smtpd_server_listen_str(rt->srv, spec)) < 0) {
+			fprintf(stderr, "riptide: cannot listen on %s: %s\n", spec, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void rt_dispatch(void *arg, struct msg *m)
+{
+	struct rt *rt = arg;
+
+	/* keep a message with the shard that accepted it (id bytes 8-9), spread otherwise */
+	m->shard = (unsigned)((m->id.b[8] << 8) | m->id.b[9]) % rt->nshards;
+	shard_dispatch(rt->shards[m->shard], m);
+}
+
+static int rt_open_queue(struct rt *rt)
+{
+	struct queue_opts qo = {
+		.backend = QUEUE_BACKEND_ROCKSDB,
+		.path = rt->cfg.spool,
+		.write_buffer_size = rt->cfg.write_buffer_size,
+		.blob_bodies = rt->cfg.blob_bodies,
+	};
+	char err[512];
+	int ret;
+
+	mkdir(rt->cfg.spool, 0750);
+	ret = queue_open(&qo, &rt->q, err, sizeof(err));
+	if (ret < 0)
+		fprintf(stderr, "riptide: cannot open queue in %s: %s\n", rt->cfg.spool, err);
+	return ret;
+}
+
+static int rt_start(struct rt *rt)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int ret;
+
+	rt->nshards = rt->cfg.shards ? rt->cfg.shards : (unsigned)(ncpu > 0 ? ncpu : 1);
+	if (util_addr_parse(rt->cfg.relay, &rt->relay) < 0 && rt->cfg.mode == CONFIG_MODE_RELAY) {
+		fprintf(stderr, "riptide: bad relay address '%s'\n", rt->cfg.relay);
+		return -EINVAL;
+	}
+	util_addr_format(&rt->relay, rt->relay_name, sizeof(rt->relay_name));
+	if ((ret = dlog_open(rt->cfg.log, &rt->log)) < 0) {
+		fprintf(stderr, "riptide: cannot open log %s: %s\n", rt->cfg.log, strerror(-ret));
+		return ret;
+	}
+	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_listen(rt)) < 0)
+		return ret;
+	if ((ret = commit_start(rt->q, &rt->commit)) < 0)
+		return ret;
+	rt->res = resident_new();
+	rt->shards = util_xcalloc(rt->nshards, sizeof(*rt->shards));
+	for (unsigned i = 0; i < rt->nshards; i++)
+		if ((ret = shard_start(rt, i, &rt->shards[i])) < 0)
+			return ret;
+	if (rt->cfg.outgoing) {
+		struct runner_opts ro = {
+			.q = rt->q, .res = rt->res, .budget_bytes = rt->cfg.memory_budget,
+			.interval_ms = rt->cfg.scan_interval_ms, .dispatch = rt_dispatch, .arg = rt,
+		};
+		if ((ret = runner_start(&ro, &rt->runner)) < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static bool rt_wait_idle(struct rt *rt, uint64_t ms)
+{
+	uint64_t until = util_mono_ms() + ms;
+
+	for (;;) {
+		unsigned busy = 0;
+		for (unsigned i = 0; i < rt->nshards; i++)
+			busy += shard_busy(rt->shards[i]);
+		if (busy == 0)
+			return true;
+		if (util_mono_ms() >= until)
+			return false;
+		usleep(20000);
+	}
+}
+
+static void rt_stop(struct rt *rt)
+{
+	uint64_t writes = 0, reqs = 0;
+
+	atomic_store(&rt->stopping, true);
+	runner_stop(rt->runner);
+	rt->runner = NULL;
+	for (unsigned i = 0; i < rt->nshards; i++)
+		shard_shutdown(rt->shards[i], false);
+	if (!rt_wait_idle(rt, rt->cfg.shutdown_timeout_ms)) {
+		fprintf(stderr, "riptide: shutdown timeout: aborting sessions in flight "
+				"(their messages stay queued)\n");
+		for (unsigned i = 0; i < rt->nshards; i++)
+			shard_shutdown(rt->shards[i], true);
+		rt_wait_idle(rt, 2000);
+	}
+	commit_stats(rt->commit, &writes, &reqs);
+	commit_stop(rt->commit);
+	for (unsigned i = 0; i < rt->nshards; i++)
+		shard_join(rt->shards[i]);
+	fprintf(stderr, "riptide: stopped (%llu queue writes for %llu requests)\n",
+		(unsigned long long)writes, (unsigned long long)reqs);
+	free(rt->shards);
+	resident_free(rt->res);
+	queue_close(rt->q);
+	dlog_close(rt->log);
+	smtpd_server_free(rt->srv);
+}
+
+static int queue_count_cmd(struct rt *rt)
+{
+	uint64_t n = 0;
+
+	if (rt_open_queue(rt) < 0)
+		return 1;
+	if (queue_count(rt->q, &n) < 0) {
+		fprintf(stderr, "riptide: cannot count the queue in %s\n", rt->cfg.spool);
+		queue_close(rt->q);
+		return 1;
+	}
+	printf("%llu\n", (unsigned long long)n);
+	queue_close(rt->q);
+	return 0;
+}
+
+enum cmd { CMD_RUN, CMD_PRINT_CONFIG, CMD_QUEUE_COUNT };
+
+static int parse_args(int argc, char **argv, const char **cfgpath, enum cmd *cmd)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"print-config", no_argument, NULL, 'p'},
+		{"queue-count", no_argument, NULL, 'Q'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': *cfgpath = optarg; break;
+		case 'p': *cmd = CMD_PRINT_CONFIG; break;
+		case 'Q': *cmd = CMD_QUEUE_COUNT; break;
+		case 'V': printf("riptide 0.1.0\n"); exit(0);
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -EINVAL;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "riptide: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct rt rt;
+	const char *cfgpath = NULL;
+	enum cmd cmd = CMD_RUN;
+	char err[512];
+	sigset_t set;
+	int sig;
+
+	if (parse_args(argc, argv, &cfgpath, &cmd) < 0)
+		return 2;
+	if (config_load(&rt.cfg, cfgpath, err, sizeof(err)) < 0) {
+		fprintf(stderr, "riptide: %s\n", err);
+		return 2;
+	}
+	if (cmd == CMD_PRINT_CONFIG) {
+		config_print(&rt.cfg, stdout);
+		return 0;
+	}
+	if (cmd == CMD_QUEUE_COUNT)
+		return queue_count_cmd(&rt);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits the mask */
+	if (rt_start(&rt) < 0)
+		return 1;
+	fprintf(stderr, "riptide: started: %u shards, listen %s%s%s, %s relay %s, spool %s\n",
+		rt.nshards, rt.cfg.listen, rt.cfg.socket[0] ? " + unix:" : "", rt.cfg.socket,
+		rt.cfg.outgoing ? "outgoing on," : "outgoing OFF,", rt.relay_name, rt.cfg.spool);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			fprintf(stderr, "riptide: SIGHUP: configuration reload is not supported yet; "
+					"restart to apply changes\n");
+			continue;
+		}
+		break;
+	}
+	fprintf(stderr, "riptide: signal %d: shutting down\n", sig);
+	rt_stop(&rt);
+	return 0;
+}

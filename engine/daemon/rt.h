@@ -1,0 +1,39 @@
+/* rt — the daemon-wide context shared (read-mostly) by the main thread and every shard.
+ *
+ * Why: one struct names everything a shard may reach outside itself: the configuration, the
+ * queue, the commit thread, the resident set, the runner, the log and the other shards. Only
+ * the atomics in it change after start-up.
+ */
+#ifndef RIPTIDE_RT_H
+#define RIPTIDE_RT_H
+
+#include "engine/config/config.h"
+#include "engine/daemon/commit.h"
+#include "engine/daemon/dlog.h"
+#include "engine/daemon/resident.h"
+#include "engine/daemon/runner.h"
+#include "engine/util/util.h"
+#include "queue/queue.h"
+
+#include <stdatomic.h>
+
+struct shard;
+struct smtpd_server;
+
+struct rt {
+	struct config cfg;
+	struct queue *q;
+	struct commit *commit;
+	struct resident *res;
+	struct runner *runner;	/* NULL when outgoing is disabled */
+	struct dlog *log;
+	struct shard **shards;
+	unsigned nshards;
+	struct util_addr relay;
+	char relay_name[64];
+	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */
+	atomic_uint out_conns;	/* outbound connections open, all shards (cap: max_connections) */
+	atomic_bool stopping;
+};
+
+#endif

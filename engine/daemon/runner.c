@@ -1,0 +1,168 @@
+/* runner — due-time scanner over the sched column family (see runner.h).
+ *
+ * Cursor: the scan starts at `cursor` (inclusive). An entry whose id is resident can be passed:
+ * its owner will delete it or move it to a later due time. An entry left unloaded because the
+ * budget is full stops the scan without passing it. Every few minutes the cursor returns to 0,
+ * so a wall-clock step backwards can never strand an entry.
+ */
+#include "engine/daemon/runner.h"
+#include "engine/util/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#define RUNNER_RESCAN_MS (5u * 60u * 1000u)
+
+struct runner {
+	struct runner_opts o;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	bool kicked;
+	uint64_t cursor;
+	uint64_t rewind_to;	/* under lock; UINT64_MAX = none */
+	uint64_t last_full_ms;
+	uint64_t loaded;
+};
+
+static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id)
+{
+	void *meta = NULL, *body = NULL;
+	size_t mlen = 0, blen = 0;
+	struct msg *m;
+	char idstr[QUEUE_ID_STRLEN + 1];
+	int ret, err;
+
+	ret = queue_get(r->o.q, id, &meta, &mlen, &body, &blen);
+	if (ret < 0) {
+		queue_id_format(id, idstr);
+		fprintf(stderr, "riptide: runner: %s: cannot read queued message (%d), skipped\n",
+			idstr, ret);
+		return 0;
+	}
+	m = msg_from_disk(id, due, meta, mlen, body, blen, &err);
+	free(meta);
+	if (!m) {
+		queue_id_format(id, idstr);
+		fprintf(stderr, "riptide: runner: %s: corrupt envelope (%d), left in queue\n",
+			idstr, err);
+		return 0;
+	}
+	resident_add(r->o.res, m);
+	r->loaded++;
+	r->o.dispatch(r->o.arg, m);
+	return 0;
+}
+
+static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, const void *sval,
+			size_t sval_len)
+{
+	struct runner *r = arg;
+
+	(void)sval;
+	(void)sval_len;
+	if (resident_has(r->o.res, id)) {
+		r->cursor = due;
+		return 0;
+	}
+	if (resident_bytes(r->o.res) >= r->o.budget_bytes)
+		return 1; /* full: come back later without passing this entry */
+	runner_load(r, due, id);
+	r->cursor = due;
+	return 0;
+}
+
+static void runner_scan(struct runner *r)
+{
+	uint64_t now = util_wall_ms();
+
+	if (now - r->last_full_ms >= RUNNER_RESCAN_MS || now < r->last_full_ms) {
+		r->cursor = 0;
+		r->last_full_ms = now;
+	}
+	if (queue_scan(r->o.q, r->cursor, now, runner_entry, r) < 0)
+		fprintf(stderr, "riptide: runner: schedule scan failed\n");
+}
+
+static void *runner_main(void *arg)
+{
+	struct runner *r = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		r->kicked = false;
+		if (r->rewind_to < r->cursor)
+			r->cursor = r->rewind_to;
+		r->rewind_to = UINT64_MAX;
+		pthread_mutex_unlock(&r->lock);
+		runner_scan(r);
+		pthread_mutex_lock(&r->lock);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)(r->o.interval_ms / 1000);
+		until.tv_nsec += (long)(r->o.interval_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!r->stop && !r->kicked)
+			if (pthread_cond_timedwait(&r->cond, &r->lock, &until) == ETIMEDOUT)
+				break;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+int runner_start(const struct runner_opts *o, struct runner **out)
+{
+	struct runner *r = util_xcalloc(1, sizeof(*r));
+	int ret;
+
+	r->o = *o;
+	r->last_full_ms = util_wall_ms();
+	r->rewind_to = UINT64_MAX;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	ret = pthread_create(&r->thread, NULL, runner_main, r);
+	if (ret) {
+		free(r);
+		return -ret;
+	}
+	pthread_setname_np(r->thread, "rt-runner");
+	*out = r;
+	return 0;
+}
+
+void runner_kick(struct runner *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->kicked = true;
+	pthread_mutex_unlock(&r->lock);
+	pthread_cond_signal(&r->cond);
+}
+
+void runner_rewind(struct runner *r, uint64_t due_ms)
+{
+	pthread_mutex_lock(&r->lock);
+	if (due_ms < r->rewind_to)
+		r->rewind_to = due_ms;
+	r->kicked = true;
+	pthread_mutex_unlock(&r->lock);
+	pthread_cond_signal(&r->cond);
+}
+
+void runner_stop(struct runner *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->stop = true;
+	pthread_mutex_unlock(&r->lock);
+	pthread_cond_signal(&r->cond);
+	pthread_join(r->thread, NULL);
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->cond);
+	free(r);
+}

@@ -1,0 +1,45 @@
+/* runner — the queue runner thread: finds due messages in `sched` and hands them to shards.
+ *
+ * Why: RAM holds only what is due now, within a budget. Everything else waits in RocksDB. The
+ * runner scans the schedule index in time order from a cursor up to "now", skips ids that are
+ * already resident, loads the rest (meta + body: blocking reads are fine on this thread) while
+ * the resident-bytes budget allows, and dispatches each one to its shard. After a restart the
+ * cursor starts at 0, so the whole backlog is recovered in time order while new mail is served
+ * at once by the shards.
+ */
+#ifndef RIPTIDE_RUNNER_H
+#define RIPTIDE_RUNNER_H
+
+#include "engine/daemon/msg.h"
+#include "engine/daemon/resident.h"
+#include "queue/queue.h"
+
+struct runner;
+
+/* Called on the runner thread for each loaded message (already in the resident set); must hand
+ * it to its shard (loop_post) and return. */
+typedef void (*runner_dispatch_fn)(void *arg, struct msg *m);
+
+struct runner_opts {
+	struct queue *q;
+	struct resident *res;
+	uint64_t budget_bytes;	/* stop loading while resident bytes >= this */
+	uint64_t interval_ms;	/* scan period */
+	runner_dispatch_fn dispatch;
+	void *arg;
+};
+
+/* runner_start: start the thread (first scan at once, from time 0). Returns 0 or -errno. */
+int runner_start(const struct runner_opts *o, struct runner **out);
+
+/* runner_kick: scan again now (any thread), e.g. after a retry was scheduled or RAM freed. */
+void runner_kick(struct runner *r);
+
+/* runner_rewind: make the next scan start no later than due_ms (any thread): used when a
+ * message is dropped from RAM with its sched key still at an earlier time than the cursor. */
+void runner_rewind(struct runner *r, uint64_t due_ms);
+
+/* runner_stop: stop and join; free r. Messages already dispatched are the shards' business. */
+void runner_stop(struct runner *r);
+
+#endif

@@ -1,0 +1,293 @@
+/* shard — worker thread: io_uring loop, injection sessions (smtpd worker), the relay destination
+ * and the glue between them and the commit thread (see shard.h).
+ *
+ * Injection: on_data takes the body without copying, builds the message (id = wall ms, shard,
+ * sequence), adds it to the resident set and posts a synced PUT to the commit thread; the reply
+ * stays pending (SMTPD_ASYNC). Only the commit completion answers "250 2.0.0 Ok: queued as <id>"
+ * and then hands the message, still in RAM with its body, to the destination.
+ */
+#include "engine/daemon/shard.h"
+#include "engine/daemon/dest.h"
+#include "engine/smtpd/smtpd.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <string.h>
+#include <sys/random.h>
+
+struct shard {
+	struct rt *rt;
+	unsigned idx;
+	pthread_t thread;
+	sem_t started;
+	int start_err;
+	struct loop *loop;
+	struct smtpd_worker *w;
+	struct dlog_buf *log;
+	struct dest *relay;
+	uint64_t seq;
+	unsigned commits;	/* injection PUTs in flight */
+	atomic_uint busy;	/* published each loop iteration for shard_busy() */
+	bool shutting;
+	bool abort;
+	struct loop_msg shut_msg;
+	struct loop_msg abort_msg;
+	struct loop_msg stop_msg;
+};
+
+/* ---- injection ---- */
+
+static void shard_route(struct shard *s, struct msg *m)
+{
+	struct rt *rt = s->rt;
+
+	if (rt->cfg.outgoing && !s->shutting && resident_bytes(rt->res) <= rt->cfg.memory_budget) {
+		dest_enqueue(s->relay, m);
+		return;
+	}
+	/* Not delivered from RAM now: it waits in the queue for the runner (or a restart). */
+	resident_del(rt->res, m);
+	if (rt->runner)
+		runner_rewind(rt->runner, m->due);
+	msg_free(m);
+}
+
+static void shard_committed(struct loop *l, struct loop_msg *lm)
+{
+	struct msg *m = container_of(lm, struct msg, req.done);
+	struct shard *s = loop_data(l);
+	struct smtpd_session *sess = m->cookie;
+	char text[96];
+
+	s->commits--;
+	m->cookie = NULL;
+	if (m->req.result < 0) {
+		smtpd_reply(sess, 451, "4.3.0 Queue write failed, try again later");
+		resident_del(s->rt->res, m);
+		msg_free(m);
+		return;
+	}
+	snprintf(text, sizeof(text), "2.0.0 Ok: queued as %s", m->idstr);
+	smtpd_reply(sess, 250, text);
+	dlog_line(s->log, m->idstr, "status=queued from=<%s> nrcpt=%u size=%zu session=%llu",
+		  m->env->sender, m->env->nrcpt, m->body_len,
+		  (unsigned long long)smtpd_session_id(sess));
+	shard_route(s, m);
+}
+
+static struct msg *shard_build(struct shard *s, const struct smtpd_envelope *e, char *body,
+			       size_t len)
+{
+	struct queue_rcpt *rc = util_xcalloc(e->nrcpts ? e->nrcpts : 1, sizeof(*rc));
+	struct queue_env env = {
+		.sender = (char *)e->sender,
+		.created_ms = util_wall_ms(),
+		.body_len = len,
+		.flags = e->body_8bit ? QUEUE_ENV_8BITMIME : 0,
+		.nrcpt = e->nrcpts,
+		.rcpts = rc,
+	};
+	struct queue_id id;
+	struct msg *m;
+
+	for (unsigned i = 0; i < e->nrcpts; i++) {
+		rc[i].addr = (char *)e->rcpts[i];
+		rc[i].last_reply = (char *)"";
+	}
+	queue_id_make(&id, env.created_ms, (uint16_t)s->idx, s->seq++);
+	m = msg_new(&id, &env, body, len, env.created_ms);
+	free(rc);
+	return m;
+}
+
+static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope *e, void *user)
+{
+	struct shard *s = user;
+	struct commit_req *r;
+	size_t len;
+	char *body = smtpd_take_body(sess, &len);
+	struct msg *m;
+
+	if (!body)
+		return -EINVAL;
+	m = shard_build(s, e, body, len);
+	if (!m) {
+		free(body);
+		smtpd_reply(sess, 552, "5.3.4 Envelope too large");
+		return SMTPD_DEFAULT;
+	}
+	m->shard = s->idx;
+	m->cookie = sess;
+	resident_add(s->rt->res, m);
+	r = &m->req;
+	memset(r, 0, sizeof(*r));
+	r->op = COMMIT_PUT;
+	r->sync = true;
+	r->id = m->id;
+	r->meta = m->meta;
+	r->meta_len = m->meta_len;
+	r->body = m->body;
+	r->body_len = m->body_len;
+	r->new_due = m->due;
+	r->loop = s->loop;
+	r->done.fn = shard_committed;
+	s->commits++;
+	commit_post(s->rt->commit, r);
+	return SMTPD_ASYNC;
+}
+
+/* ---- hand-over from the runner ---- */
+
+static void shard_handoff(struct loop *l, struct loop_msg *lm)
+{
+	struct msg *m = container_of(lm, struct msg, handoff);
+	struct shard *s = loop_data(l);
+
+	if (s->shutting) {
+		resident_del(s->rt->res, m);
+		msg_free(m);
+		return;
+	}
+	dest_enqueue(s->relay, m);
+}
+
+void shard_dispatch(struct shard *s, struct msg *m)
+{
+	m->handoff.fn = shard_handoff;
+	loop_post(s->loop, &m->handoff);
+}
+
+/* ---- thread, shutdown ---- */
+
+static void shard_worker_done(struct smtpd_worker *w, void *arg)
+{
+	struct shard *s = arg;
+
+	(void)w;
+	smtpd_worker_free(s->w);
+	s->w = NULL;
+}
+
+static void shard_idle(struct loop *l, void *data)
+{
+	struct shard *s = data;
+	unsigned busy = s->commits + dest_busy(s->relay);
+
+	(void)l;
+	if (s->w)
+		busy += s->shutting ? 1 + smtpd_worker_sessions(s->w) : smtpd_worker_sessions(s->w);
+	atomic_store_explicit(&s->busy, busy, memory_order_relaxed);
+	dlog_flush(s->log);
+}
+
+static void shard_on_shutdown(struct loop *l, struct loop_msg *lm)
+{
+	struct shard *s = loop_data(l);
+
+	(void)lm;
+	if (!s->shutting && s->w)
+		smtpd_worker_shutdown(s->w, s->rt->cfg.shutdown_timeout_ms, shard_worker_done, s);
+	s->shutting = true;
+	dest_shutdown(s->relay, s->abort);
+	shard_idle(l, s);
+}
+
+static void shard_on_stop(struct loop *l, struct loop_msg *lm)
+{
+	(void)lm;
+	loop_stop(l);
+}
+
+static int shard_setup(struct shard *s)
+{
+	struct dest_env de;
+	uint64_t rnd = 0;
+	int ret;
+
+	if ((ret = loop_new(&s->loop, 4096)) < 0)
+		return ret;
+	loop_set_data(s->loop, s);
+	loop_set_idle(s->loop, shard_idle, s);
+	s->log = dlog_buf_new(s->rt->log);
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = util_mono_us();
+	s->seq = (rnd & 0xffffffffu) << 8; /* ids stay unique even if the clock steps back */
+	de = (struct dest_env){.rt = s->rt, .loop = s->loop, .log = s->log, .shard = s->idx};
+	s->relay = dest_new(&de, &s->rt->relay, s->rt->relay_name);
+	return smtpd_worker_new(&s->w, s->rt->srv, s->loop, s);
+}
+
+static void *shard_main(void *arg)
+{
+	struct shard *s = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "rt-shard%u", s->idx);
+	pthread_setname_np(pthread_self(), name);
+	s->start_err = shard_setup(s);
+	sem_post(&s->started);
+	if (s->start_err < 0)
+		return NULL;
+	loop_run(s->loop);
+	if (dest_busy(s->relay) == 0)
+		dest_free(s->relay);
+	else
+		fprintf(stderr, "riptide: shard %u: sessions still open at exit\n", s->idx);
+	if (s->w)
+		fprintf(stderr, "riptide: shard %u: injection sessions still open at exit\n", s->idx);
+	dlog_buf_free(s->log);
+	loop_free(s->loop);
+	return NULL;
+}
+
+int shard_start(struct rt *rt, unsigned idx, struct shard **out)
+{
+	struct shard *s = util_xcalloc(1, sizeof(*s));
+	int ret;
+
+	s->rt = rt;
+	s->idx = idx;
+	sem_init(&s->started, 0, 0);
+	ret = pthread_create(&s->thread, NULL, shard_main, s);
+	if (ret) {
+		free(s);
+		return -ret;
+	}
+	sem_wait(&s->started);
+	*out = s;
+	if (s->start_err < 0) {
+		fprintf(stderr, "riptide: shard %u: start failed: %s\n", idx, strerror(-s->start_err));
+		return s->start_err;
+	}
+	return 0;
+}
+
+void shard_shutdown(struct shard *s, bool abort)
+{
+	struct loop_msg *lm = abort ? &s->abort_msg : &s->shut_msg;
+
+	if (abort)
+		s->abort = true;
+	lm->fn = shard_on_shutdown;
+	loop_post(s->loop, lm);
+}
+
+unsigned shard_busy(struct shard *s)
+{
+	return atomic_load_explicit(&s->busy, memory_order_relaxed);
+}
+
+void shard_join(struct shard *s)
+{
+	s->stop_msg.fn = shard_on_stop;
+	loop_post(s->loop, &s->stop_msg);
+	pthread_join(s->thread, NULL);
+	sem_destroy(&s->started);
+	free(s);
+}
+
+/* hooks given to the smtpd server by main */
+const struct smtpd_hooks shard_smtpd_hooks = {
+	.on_data = shard_on_data,
+};

@@ -1,0 +1,37 @@
+/* shard — a worker thread with its own io_uring loop: the injection sessions it accepted, its
+ * share of the destinations with their queues and SMTP client sessions, and its log buffer.
+ *
+ * Why: no locks on the hot path. Everything a shard owns is touched only by its thread; other
+ * threads reach it through loop_post (runner hand-overs, commit completions, shutdown).
+ */
+#ifndef RIPTIDE_SHARD_H
+#define RIPTIDE_SHARD_H
+
+#include "engine/daemon/msg.h"
+#include "engine/daemon/rt.h"
+
+struct shard;
+
+struct smtpd_hooks;
+/* The injection hooks the shards implement; main gives them to smtpd_server_new. */
+extern const struct smtpd_hooks shard_smtpd_hooks;
+
+/* shard_start: create shard idx and start its thread (its smtpd worker accepts on rt->srv's listeners).
+ * Returns 0 or -errno. */
+int shard_start(struct rt *rt, unsigned idx, struct shard **out);
+
+/* shard_dispatch: hand a loaded message to shard s (any thread; s takes ownership). */
+void shard_dispatch(struct shard *s, struct msg *m);
+
+/* shard_shutdown: (any thread) stop accepting, let injections in flight finish, finish
+ * current outbound transactions and QUIT; with `abort` close every session now. */
+void shard_shutdown(struct shard *s, bool abort);
+
+/* shard_busy: (any thread) number of sessions and commits still in flight on s. */
+unsigned shard_busy(struct shard *s);
+
+/* shard_join: stop the loop, join the thread and free s with what it still holds in RAM
+ * (those messages stay in the queue and are recovered at the next start). */
+void shard_join(struct shard *s);
+
+#endif
