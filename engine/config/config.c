@@ -33,17 +33,17 @@
 enum key_type {
 	KT_UINT,     /* unsigned, decimal */
 	KT_BOOL,     /* bool: yes/no/true/false/on/off/1/0 */
-	KT_STR,      /* char[CONFIG_STR] */
+	KT_STR,	     /* char[CONFIG_STR] */
 	KT_DURATION, /* uint64_t milliseconds, util_parse_duration_ms */
 	KT_SIZE,     /* uint64_t bytes, util_parse_size */
 	KT_MODE,     /* enum config_mode */
 	KT_ADDR,     /* char[CONFIG_STR], validated with util_addr_parse */
 };
 
-#define KF_EMPTY_OK 0x1 /* "" is a valid value (strings and addresses) */
-#define KF_TCP      0x2 /* address must be IPv4/IPv6 host:port */
-#define KF_UNIX     0x4 /* address must be an absolute UNIX socket path */
-#define KF_PORT     0x8 /* address port must not be 0 */
+#define KF_EMPTY_OK 0x1	 /* "" is a valid value (strings and addresses) */
+#define KF_TCP	    0x2	 /* address must be IPv4/IPv6 host:port */
+#define KF_UNIX	    0x4	 /* address must be an absolute UNIX socket path */
+#define KF_PORT	    0x8	 /* address port must not be 0 */
 #define KF_TOKEN    0x10 /* no blanks or control characters (goes on SMTP lines) */
 
 struct key {
@@ -65,6 +65,8 @@ struct key {
 #define GIB    (1024 * MIB)
 #define TIB    (1024 * GIB)
 #define OFF(f) offsetof(struct config, f)
+/* One row per key reads better than what the formatter makes of the table. */
+/* clang-format off */
 #define DUR(sec, key, f, lo, hi, d) {sec, key, KT_DURATION, 0, OFF(f), lo, hi, d}
 #define SIZE(sec, key, f, lo, hi, d) {sec, key, KT_SIZE, 0, OFF(f), lo, hi, d}
 #define UINT(sec, key, f, lo, hi, d) {sec, key, KT_UINT, 0, OFF(f), lo, hi, d}
@@ -110,10 +112,11 @@ static const struct key keys[] = {
 	SIZE("queue", "write_buffer_size", write_buffer_size, 64 * KIB, 4 * GIB, "64M"),
 	{"queue", "blob_bodies", KT_BOOL, 0, OFF(blob_bodies), 0, 0, "no"},
 };
+/* clang-format on */
 
 static const char *const sections[] = {"main", "inject", "delivery", "queue"};
-static const char *const mode_names[] = {[CONFIG_MODE_RELAY] = "relay",
-					 [CONFIG_MODE_INDEPENDENT] = "independent"};
+static const char *const mode_names[] = {
+    [CONFIG_MODE_RELAY] = "relay", [CONFIG_MODE_INDEPENDENT] = "independent"};
 
 static const char *const bool_true[] = {"yes", "true", "on", "1"};
 static const char *const bool_false[] = {"no", "false", "off", "0"};
@@ -132,8 +135,7 @@ static int check_range(const struct key *k, uint64_t v, char *why, size_t wl)
 {
 	if (v >= k->min && v <= k->max)
 		return 0;
-	snprintf(why, wl, "%" PRIu64 " is out of range %" PRIu64 "..%" PRIu64, v, k->min,
-		 k->max);
+	snprintf(why, wl, "%" PRIu64 " is out of range %" PRIu64 "..%" PRIu64, v, k->min, k->max);
 	return -EINVAL;
 }
 
@@ -177,8 +179,9 @@ static int set_scaled(const struct key *k, void *field, const char *v, char *why
 	else
 		ret = dur ? util_parse_duration_ms(v, &n) : util_parse_size(v, &n);
 	if (ret < 0) {
-		snprintf(why, wl, dur ? "'%s' is not a duration (e.g. 250ms, 30s, 5m, 1h, 2d)"
-				      : "'%s' is not a size (e.g. 1024, 64k, 10M, 2G)",
+		snprintf(why, wl,
+			 dur ? "'%s' is not a duration (e.g. 250ms, 30s, 5m, 1h, 2d)"
+			     : "'%s' is not a size (e.g. 1024, 64k, 10M, 2G)",
 			 v);
 		return -EINVAL;
 	}
@@ -262,8 +265,8 @@ static int set_str(const struct key *k, void *field, const char *v, size_t max, 
 }
 
 /* key_set: parse v for key k into c. str_max bounds string lengths. 0 or -EINVAL + why. */
-static int key_set(const struct key *k, struct config *c, const char *v, size_t str_max,
-		   char *why, size_t wl)
+static int key_set(const struct key *k, struct config *c, const char *v, size_t str_max, char *why,
+		   size_t wl)
 {
 	void *field = (char *)c + k->off;
 
@@ -344,8 +347,8 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		if (keys[i].def)
-			BUG_ON(key_set(&keys[i], c, keys[i].def, CONFIG_STR - 1, why,
-				       sizeof(why)) < 0);
+			BUG_ON(key_set(&keys[i], c, keys[i].def, CONFIG_STR - 1, why, sizeof(why)) <
+			       0);
 	}
 	if (gethostname(c->hostname, sizeof(c->hostname)) < 0)
 		c->hostname[0] = '\0';
@@ -358,10 +361,10 @@ struct parse_ctx {
 	struct config *c;
 	FILE *f;
 	const char *file;
-	unsigned line;         /* line last handed to inih (1-based) */
+	unsigned line;	       /* line last handed to inih (1-based) */
 	unsigned section_line; /* line of the last "[section]" header */
 	size_t line_max;       /* longest line inih can take (its buffer minus the NUL) */
-	char *buf;             /* getline buffer */
+	char *buf;	       /* getline buffer */
 	size_t cap;
 	unsigned err_line; /* 0 = no error recorded */
 	char *err;
@@ -369,7 +372,7 @@ struct parse_ctx {
 };
 
 static void ctx_error(struct parse_ctx *p, unsigned line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void ctx_error(struct parse_ctx *p, unsigned line, const char *fmt, ...)
 {
@@ -439,8 +442,8 @@ static void unknown_key(struct parse_ctx *p, const char *section, const char *na
 	const struct key *other = key_find_any_section(name);
 
 	if (other)
-		ctx_error(p, p->line, "unknown key '%s' in [%s]: it belongs in [%s]", name,
-			  section, other->section);
+		ctx_error(p, p->line, "unknown key '%s' in [%s]: it belongs in [%s]", name, section,
+			  other->section);
 	else
 		ctx_error(p, p->line, "unknown key '%s' in [%s]: no such setting", name, section);
 }

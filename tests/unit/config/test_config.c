@@ -105,46 +105,45 @@ static void test_defaults(void **state)
 
 /* Every key set to a non-default value, in every syntax inih and we accept: indentation,
  * "key: value", inline ';' comments, '#' comment lines, CRLF, a duplicate (last wins). */
-static const char every_key[] =
-	"# comment\n"
-	"[main]\n"
-	"shards = 8\n"
-	"  spool = /srv/spool ; inline comment\n"
-	"hostname = mx1.example.org\r\n"
-	"log = /var/log/riptide.log\n"
-	"shutdown_timeout = 250ms\n"
-	"[inject]\n"
-	"listen = [::1]:2600\n"
-	"socket = /run/riptide/inject.sock\n"
-	"max_message_size = 64k\n"
-	"max_recipients = 5\n"
-	"max_line_length = 1000\n"
-	"max_sessions: 7\n"
-	"timeout = 1h\n"
-	"[delivery]\n"
-	"outgoing = off\n"
-	"mode = independent\n"
-	"relay = 10.0.0.1:587\n"
-	"helo_name = out.example.org\n"
-	"max_connections = 1\n"
-	"max_messages_per_connection = 9\n"
-	"max_recipients_per_transaction = 50\n"
-	"idle_timeout = 0\n"
-	"retry_delay = 2d\n"
-	"connect_timeout = 3s\n"
-	"greeting_timeout = 4s\n"
-	"helo_timeout = 5s\n"
-	"mail_timeout = 6s\n"
-	"rcpt_timeout = 7s\n"
-	"data_timeout = 8s\n"
-	"data_block_timeout = 9s\n"
-	"data_done_timeout = 10s\n"
-	"data_done_timeout = 11s\n"
-	"[queue]\n"
-	"memory_budget = 2G\n"
-	"scan_interval = 1500ms\n"
-	"write_buffer_size = 1M\n"
-	"blob_bodies = TRUE\n";
+static const char every_key[] = "# comment\n"
+				"[main]\n"
+				"shards = 8\n"
+				"  spool = /srv/spool ; inline comment\n"
+				"hostname = mx1.example.org\r\n"
+				"log = /var/log/riptide.log\n"
+				"shutdown_timeout = 250ms\n"
+				"[inject]\n"
+				"listen = [::1]:2600\n"
+				"socket = /run/riptide/inject.sock\n"
+				"max_message_size = 64k\n"
+				"max_recipients = 5\n"
+				"max_line_length = 1000\n"
+				"max_sessions: 7\n"
+				"timeout = 1h\n"
+				"[delivery]\n"
+				"outgoing = off\n"
+				"mode = independent\n"
+				"relay = 10.0.0.1:587\n"
+				"helo_name = out.example.org\n"
+				"max_connections = 1\n"
+				"max_messages_per_connection = 9\n"
+				"max_recipients_per_transaction = 50\n"
+				"idle_timeout = 0\n"
+				"retry_delay = 2d\n"
+				"connect_timeout = 3s\n"
+				"greeting_timeout = 4s\n"
+				"helo_timeout = 5s\n"
+				"mail_timeout = 6s\n"
+				"rcpt_timeout = 7s\n"
+				"data_timeout = 8s\n"
+				"data_block_timeout = 9s\n"
+				"data_done_timeout = 10s\n"
+				"data_done_timeout = 11s\n"
+				"[queue]\n"
+				"memory_budget = 2G\n"
+				"scan_interval = 1500ms\n"
+				"write_buffer_size = 1M\n"
+				"blob_bodies = TRUE\n";
 
 static void check_every_key(const struct config *c)
 {
@@ -217,61 +216,60 @@ struct err_case {
 };
 
 static const struct err_case err_cases[] = {
-	{"[main]\nshards = 1\n\n[bogus]\nx = 1\n",
-	 "4: unknown section [bogus]: expected [main], [inject], [delivery] or [queue]"},
-	{"[inject]\nfoo = 1\n", "2: unknown key 'foo' in [inject]: no such setting"},
-	{"[inject]\n\nrelay = 10.0.0.1:25\n",
-	 "3: unknown key 'relay' in [inject]: it belongs in [delivery]"},
-	{"shards = 1\n", "1: key 'shards' is outside any [section]"},
-	{"[main]\nthis line is garbage\n",
-	 "2: syntax error: expected '[section]' or 'key = value'"},
-	{"[main]\nshards = abc\n", "2: invalid value for 'shards' in [main]: 'abc' is not a number"},
-	{"[main]\nshards = -1\n", "2: invalid value for 'shards' in [main]: '-1' is not a number"},
-	{"[main]\nshards = 12x\n", "2: invalid value for 'shards' in [main]: '12x' is not a number"},
-	{"[main]\nshards = \n", "2: invalid value for 'shards' in [main]: '' is not a number"},
-	{"[main]\nshards = 99999999999999999999\n",
-	 "2: invalid value for 'shards' in [main]: '99999999999999999999' is not a number"},
-	{"[main]\nshards = 257\n",
-	 "2: invalid value for 'shards' in [main]: 257 is out of range 0..256"},
-	{"[delivery]\noutgoing = maybe\n",
-	 "2: invalid value for 'outgoing' in [delivery]: 'maybe' is not a boolean "
-	 "(yes/no, true/false, on/off, 1/0)"},
-	{"[inject]\ntimeout = 5x\n",
-	 "2: invalid value for 'timeout' in [inject]: '5x' is not a duration "
-	 "(e.g. 250ms, 30s, 5m, 1h, 2d)"},
-	{"[inject]\ntimeout = 0\n",
-	 "2: invalid value for 'timeout' in [inject]: 0 is out of range 1..86400000"},
-	{"[inject]\ntimeout = 9999999999999999d\n",
-	 "2: invalid value for 'timeout' in [inject]: '9999999999999999d' is not a duration "
-	 "(e.g. 250ms, 30s, 5m, 1h, 2d)"},
-	{"[inject]\nmax_message_size = 10Q\n",
-	 "2: invalid value for 'max_message_size' in [inject]: '10Q' is not a size "
-	 "(e.g. 1024, 64k, 10M, 2G)"},
-	{"[inject]\nlisten = localhost:25\n",
-	 "2: invalid value for 'listen' in [inject]: 'localhost:25' is not a host:port address "
-	 "(IPv4 or [IPv6], port 0..65535)"},
-	{"[inject]\nlisten = 127.0.0.1:65536\n",
-	 "2: invalid value for 'listen' in [inject]: '127.0.0.1:65536' is not a host:port address "
-	 "(IPv4 or [IPv6], port 0..65535)"},
-	{"[inject]\nlisten = /run/x.sock\n",
-	 "2: invalid value for 'listen' in [inject]: '/run/x.sock' is not a host:port address "
-	 "(IPv4 or [IPv6], port 0..65535)"},
-	{"[delivery]\nrelay = 10.0.0.1:0\n",
-	 "2: invalid value for 'relay' in [delivery]: '10.0.0.1:0' is not a host:port address "
-	 "(IPv4 or [IPv6], port 1..65535)"},
-	{"[inject]\nsocket = run/x.sock\n",
-	 "2: invalid value for 'socket' in [inject]: 'run/x.sock' is not an absolute UNIX socket "
-	 "path (max 107 bytes)"},
-	{"[delivery]\nmode = smart\n",
-	 "2: invalid value for 'mode' in [delivery]: 'smart' is not a mode (relay or independent)"},
-	{"[main]\nspool =\n", "2: invalid value for 'spool' in [main]: value must not be empty"},
-	{"[main]\nhostname = a\tb\n",
-	 "2: invalid value for 'hostname' in [main]: 'a\tb' must not contain blanks or control "
-	 "characters"},
-	{"[main]\nshards = 1\nshards = 2\n[main]\nshards = 300\n",
-	 "5: invalid value for 'shards' in [main]: 300 is out of range 0..256"},
-	{"[main]\nbad line\nalso = bad\n", /* the first error wins */
-	 "2: syntax error: expected '[section]' or 'key = value'"},
+    {"[main]\nshards = 1\n\n[bogus]\nx = 1\n",
+     "4: unknown section [bogus]: expected [main], [inject], [delivery] or [queue]"},
+    {"[inject]\nfoo = 1\n", "2: unknown key 'foo' in [inject]: no such setting"},
+    {"[inject]\n\nrelay = 10.0.0.1:25\n",
+     "3: unknown key 'relay' in [inject]: it belongs in [delivery]"},
+    {"shards = 1\n", "1: key 'shards' is outside any [section]"},
+    {"[main]\nthis line is garbage\n", "2: syntax error: expected '[section]' or 'key = value'"},
+    {"[main]\nshards = abc\n", "2: invalid value for 'shards' in [main]: 'abc' is not a number"},
+    {"[main]\nshards = -1\n", "2: invalid value for 'shards' in [main]: '-1' is not a number"},
+    {"[main]\nshards = 12x\n", "2: invalid value for 'shards' in [main]: '12x' is not a number"},
+    {"[main]\nshards = \n", "2: invalid value for 'shards' in [main]: '' is not a number"},
+    {"[main]\nshards = 99999999999999999999\n",
+     "2: invalid value for 'shards' in [main]: '99999999999999999999' is not a number"},
+    {"[main]\nshards = 257\n",
+     "2: invalid value for 'shards' in [main]: 257 is out of range 0..256"},
+    {"[delivery]\noutgoing = maybe\n",
+     "2: invalid value for 'outgoing' in [delivery]: 'maybe' is not a boolean "
+     "(yes/no, true/false, on/off, 1/0)"},
+    {"[inject]\ntimeout = 5x\n",
+     "2: invalid value for 'timeout' in [inject]: '5x' is not a duration "
+     "(e.g. 250ms, 30s, 5m, 1h, 2d)"},
+    {"[inject]\ntimeout = 0\n",
+     "2: invalid value for 'timeout' in [inject]: 0 is out of range 1..86400000"},
+    {"[inject]\ntimeout = 9999999999999999d\n",
+     "2: invalid value for 'timeout' in [inject]: '9999999999999999d' is not a duration "
+     "(e.g. 250ms, 30s, 5m, 1h, 2d)"},
+    {"[inject]\nmax_message_size = 10Q\n",
+     "2: invalid value for 'max_message_size' in [inject]: '10Q' is not a size "
+     "(e.g. 1024, 64k, 10M, 2G)"},
+    {"[inject]\nlisten = localhost:25\n",
+     "2: invalid value for 'listen' in [inject]: 'localhost:25' is not a host:port address "
+     "(IPv4 or [IPv6], port 0..65535)"},
+    {"[inject]\nlisten = 127.0.0.1:65536\n",
+     "2: invalid value for 'listen' in [inject]: '127.0.0.1:65536' is not a host:port address "
+     "(IPv4 or [IPv6], port 0..65535)"},
+    {"[inject]\nlisten = /run/x.sock\n",
+     "2: invalid value for 'listen' in [inject]: '/run/x.sock' is not a host:port address "
+     "(IPv4 or [IPv6], port 0..65535)"},
+    {"[delivery]\nrelay = 10.0.0.1:0\n",
+     "2: invalid value for 'relay' in [delivery]: '10.0.0.1:0' is not a host:port address "
+     "(IPv4 or [IPv6], port 1..65535)"},
+    {"[inject]\nsocket = run/x.sock\n",
+     "2: invalid value for 'socket' in [inject]: 'run/x.sock' is not an absolute UNIX socket "
+     "path (max 107 bytes)"},
+    {"[delivery]\nmode = smart\n",
+     "2: invalid value for 'mode' in [delivery]: 'smart' is not a mode (relay or independent)"},
+    {"[main]\nspool =\n", "2: invalid value for 'spool' in [main]: value must not be empty"},
+    {"[main]\nhostname = a\tb\n",
+     "2: invalid value for 'hostname' in [main]: 'a\tb' must not contain blanks or control "
+     "characters"},
+    {"[main]\nshards = 1\nshards = 2\n[main]\nshards = 300\n",
+     "5: invalid value for 'shards' in [main]: 300 is out of range 0..256"},
+    {"[main]\nbad line\nalso = bad\n", /* the first error wins */
+     "2: syntax error: expected '[section]' or 'key = value'"},
 };
 
 static void test_error_messages(void **state)
@@ -321,11 +319,12 @@ static void test_cross_key_errors(void **state)
 
 	assert_int_equal(load_text("[delivery]\nrelay =\n", &c, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want),
-		 "%s: [delivery] mode = relay but relay is empty (set relay = host:port)", cfg_path);
+		 "%s: [delivery] mode = relay but relay is empty (set relay = host:port)",
+		 cfg_path);
 	assert_string_equal(err, want);
 
 	assert_int_equal(
-		load_text("[delivery]\nrelay =\nmode = independent\n", &c, err, sizeof(err)), 0);
+	    load_text("[delivery]\nrelay =\nmode = independent\n", &c, err, sizeof(err)), 0);
 
 	assert_int_equal(load_text("[inject]\nlisten =\nsocket =\n", &c, err, sizeof(err)),
 			 -EINVAL);
@@ -333,9 +332,8 @@ static void test_cross_key_errors(void **state)
 		 "%s: no injection listener: [inject] listen and socket are both empty", cfg_path);
 	assert_string_equal(err, want);
 
-	assert_int_equal(load_text("[inject]\nlisten =\nsocket = /tmp/x.sock\n", &c, err,
-				   sizeof(err)),
-			 0);
+	assert_int_equal(
+	    load_text("[inject]\nlisten =\nsocket = /tmp/x.sock\n", &c, err, sizeof(err)), 0);
 	assert_int_equal(load_text("[delivery]\nmax_connections = 0\n", &c, err, sizeof(err)),
 			 -EINVAL);
 }
@@ -485,16 +483,16 @@ static void test_range_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_every_key_parsed),
-		cmocka_unit_test(test_bool_spellings),
-		cmocka_unit_test(test_error_messages),
-		cmocka_unit_test(test_long_lines),
-		cmocka_unit_test(test_cross_key_errors),
-		cmocka_unit_test(test_file_errors),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_print_names_every_key),
-		cmocka_unit_test(test_range_limits),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_every_key_parsed),
+	    cmocka_unit_test(test_bool_spellings),
+	    cmocka_unit_test(test_error_messages),
+	    cmocka_unit_test(test_long_lines),
+	    cmocka_unit_test(test_cross_key_errors),
+	    cmocka_unit_test(test_file_errors),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_print_names_every_key),
+	    cmocka_unit_test(test_range_limits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

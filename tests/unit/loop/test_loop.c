@@ -113,7 +113,7 @@ static void test_stop_then_run_again(void **state)
 
 /* ---- mailbox: 4 producers x 10,000 messages ---- */
 
-#define PRODUCERS 4
+#define PRODUCERS    4
 #define PER_PRODUCER 10000
 
 struct post_msg {
@@ -126,7 +126,7 @@ struct post_test {
 	struct loop *l;
 	struct post_msg *msgs[PRODUCERS];
 	unsigned next_seq[PRODUCERS]; /* loop thread only */
-	unsigned out_of_order;        /* loop thread only */
+	unsigned out_of_order;	      /* loop thread only */
 	unsigned *runs[PRODUCERS];    /* times each message ran, loop thread only */
 	atomic_uint done;
 	pthread_t self; /* the loop's thread */
@@ -374,15 +374,15 @@ static void test_idle_hook(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_timer_fires, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timer_cancel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stop_then_run_again, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_post_many_producers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recv_linked_timeout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recv_data_while_parked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_get_sqe_beyond_ring, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_get_sqe_beyond_cq, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_idle_hook, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timer_fires, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timer_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_then_run_again, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_post_many_producers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recv_linked_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recv_data_while_parked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_sqe_beyond_ring, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_get_sqe_beyond_cq, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_hook, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
