@@ -39,7 +39,8 @@ uint64_t queue_id_ms(const struct queue_id *id);
 /* queue_id_format: 32 lowercase hex chars + NUL into out. */
 void queue_id_format(const struct queue_id *id, char out[QUEUE_ID_STRLEN + 1]);
 
-/* queue_id_parse: inverse of queue_id_format. Returns 0 or -EINVAL. */
+/* queue_id_parse: inverse of queue_id_format (exactly 32 hex digits; upper case accepted).
+ * Returns 0 or -EINVAL (then *id is unchanged). */
 int queue_id_parse(const char *s, struct queue_id *id);
 
 /* ---- envelope ---- */
@@ -76,13 +77,14 @@ struct queue_env {
 /* queue_env_encoded_len: bytes queue_env_encode will write for e. */
 size_t queue_env_encoded_len(const struct queue_env *e);
 
-/* queue_env_encode: write the versioned binary form of e into buf (cap bytes). Returns bytes
- * written, or -ENOSPC if cap is too small. */
+/* queue_env_encode: write the versioned binary form of e into buf (cap bytes). NULL strings
+ * are written as "". Returns bytes written, or -ENOSPC if cap is too small (-EINVAL if a string
+ * exceeds 4 GiB). */
 ssize_t queue_env_encode(const struct queue_env *e, uint8_t *buf, size_t cap);
 
 /* queue_env_decode: parse buf into a newly allocated envelope (one allocation holding all
  * strings; free with queue_env_free). Returns 0, -EBADMSG for corrupt/truncated input or
- * -EPROTO for an unknown version. */
+ * -EPROTO for an unknown version (-ENOMEM if out of memory); on error *out is NULL. */
 int queue_env_decode(const uint8_t *buf, size_t len, struct queue_env **out);
 
 /* queue_env_free: free an envelope from queue_env_decode. NULL is fine. */
@@ -134,11 +136,13 @@ void queue_batch_update(struct queue_batch *b, const struct queue_id *id, const 
 void queue_batch_delete(struct queue_batch *b, const struct queue_id *id, uint64_t due_ms);
 
 /* queue_write: apply b atomically; with sync the call returns only once it is on stable
- * storage. Returns 0 or -EIO (message in err). The batch is left unchanged. */
+ * storage. Returns 0 or -EIO (message in err). The batch is left unchanged. If a
+ * queue_batch_* add ran out of memory, the batch is refused with -ENOMEM until cleared. */
 int queue_write(struct queue *q, struct queue_batch *b, bool sync, char *err, size_t errlen);
 
 /* queue_get: read a message. *meta / *body are malloc'ed copies the caller frees (pass NULL to
- * skip either). Returns 0, -ENOENT, or -EIO. */
+ * skip either; both NULL = existence check on meta). Returns 0, -ENOENT (a requested part is
+ * missing; nothing allocated), -ENOMEM, or -EIO. */
 int queue_get(struct queue *q, const struct queue_id *id, void **meta, size_t *meta_len,
 	      void **body, size_t *body_len);
 
@@ -147,7 +151,9 @@ typedef int (*queue_scan_cb)(void *arg, uint64_t due_ms, const struct queue_id *
 			     const void *sval, size_t sval_len);
 
 /* queue_scan: call cb for every sched entry with from_ms <= due <= until_ms, in key order (time,
- * then id). Returns 0 (also when cb stopped it) or -EIO. */
+ * then id), over a snapshot taken at the start (cb may write to the queue; it does not see its
+ * own changes in this scan). Returns 0 (also when cb stopped it) or -EIO; a negative value
+ * returned by cb stops the scan and is returned as is. */
 int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb,
 	       void *arg);
 
