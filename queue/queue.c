@@ -322,8 +322,7 @@ int queue_get(struct queue *q, const struct queue_id *id, void **meta, size_t *m
 
 /* queue_scan: see queue.h. An empty range (from_ms > until_ms) calls nothing. A negative
  * return from cb stops the scan and is returned as is. */
-int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb,
-	       void *arg)
+int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg)
 {
 	if (from_ms > until_ms)
 		return 0;

@@ -21,7 +21,7 @@
 
 #define ENV_VERSION   1
 #define ENV_FIXED_LEN (1 + 8 + 8 + 4 + 4 + 4 + 4) /* header + sender len + nrcpt */
-#define RCPT_MIN_LEN  (1 + 2 + 2 + 4 + 4)	    /* a recipient with two empty strings */
+#define RCPT_MIN_LEN  (1 + 2 + 2 + 4 + 4)	  /* a recipient with two empty strings */
 
 static size_t slen(const char *s)
 {
@@ -83,7 +83,8 @@ static int env_check_strings(const struct queue_env *e)
 	if (slen(e->sender) > UINT32_MAX)
 		return -EINVAL;
 	for (uint32_t i = 0; i < e->nrcpt; i++)
-		if (slen(e->rcpts[i].addr) > UINT32_MAX || slen(e->rcpts[i].last_reply) > UINT32_MAX)
+		if (slen(e->rcpts[i].addr) > UINT32_MAX ||
+		    slen(e->rcpts[i].last_reply) > UINT32_MAX)
 			return -EINVAL;
 	return 0;
 }

@@ -213,8 +213,7 @@ static void mem_apply(struct mem_q *m, const struct queue_op *op, uint8_t **v)
 	map_put(&m->cf[CF_SCHED], skey, v[2], op->sval_len);
 }
 
-static int mem_write(void *state, const struct queue_batch *b, bool sync, char *err,
-		     size_t errlen)
+static int mem_write(void *state, const struct queue_batch *b, bool sync, char *err, size_t errlen)
 {
 	struct mem_q *m = state;
 	uint8_t **vals = calloc(b->nops * 3, sizeof(*vals));
@@ -275,8 +274,8 @@ static int mem_get(void *state, const struct queue_id *id, void **meta, size_t *
 }
 
 /* Snapshot of the sched entries in [from_ms, until_ms], copied under the lock. */
-static int mem_snapshot(struct mem_q *m, uint64_t from_ms, uint64_t until_ms,
-			struct mem_ent **out, size_t *n)
+static int mem_snapshot(struct mem_q *m, uint64_t from_ms, uint64_t until_ms, struct mem_ent **out,
+			size_t *n)
 {
 	const struct mem_map *s = &m->cf[CF_SCHED];
 	uint8_t lo[QUEUE_SCHED_KEY_LEN] = {0};
@@ -300,8 +299,7 @@ static int mem_snapshot(struct mem_q *m, uint64_t from_ms, uint64_t until_ms,
 	return 0;
 }
 
-static int mem_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb,
-		    void *arg)
+static int mem_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg)
 {
 	struct mem_q *m = state;
 	struct mem_ent *snap = NULL;
@@ -338,11 +336,11 @@ static int mem_count(void *state, uint64_t *out)
 }
 
 const struct queue_backend_ops queue_mem_ops = {
-	.name = "memory",
-	.open = mem_open,
-	.close = mem_close,
-	.write = mem_write,
-	.get = mem_get,
-	.scan = mem_scan,
-	.count = mem_count,
+    .name = "memory",
+    .open = mem_open,
+    .close = mem_close,
+    .write = mem_write,
+    .get = mem_get,
+    .scan = mem_scan,
+    .count = mem_count,
 };

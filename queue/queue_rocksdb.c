@@ -81,7 +81,7 @@ static void rdb_cf_options(struct rdb_q *r, int c, const struct queue_opts *opts
 	rocksdb_options_set_min_write_buffer_number_to_merge(o, 2);
 	rocksdb_options_add_compact_on_deletion_collector_factory(o, 1024, 256);
 	rocksdb_options_set_compression(o, c == CF_SCHED ? rocksdb_no_compression
-							  : rocksdb_lz4_compression);
+							 : rocksdb_lz4_compression);
 	rocksdb_block_based_options_set_block_cache(t, r->cache);
 	if (c == CF_META || c == CF_BODY) {
 		/* point lookups: a bloom filter saves disk reads for ids not in a file. The
@@ -172,9 +172,9 @@ static int rdb_open(const struct queue_opts *opts, void **state, char *err, size
 		queue_errf(err, errlen, "queue rocksdb: out of memory");
 		goto out;
 	}
-	r->db = rocksdb_open_column_families(r->dbopts, opts->path, CF_COUNT, cf_names,
-					     (const rocksdb_options_t *const *)r->cfopts, r->cf,
-					     &rerr);
+	r->db =
+	    rocksdb_open_column_families(r->dbopts, opts->path, CF_COUNT, cf_names,
+					 (const rocksdb_options_t *const *)r->cfopts, r->cf, &rerr);
 	if (rerr) {
 		r->db = NULL;
 		memset(r->cf, 0, sizeof(r->cf));
@@ -218,8 +218,7 @@ static void rdb_add_op(struct rdb_q *r, rocksdb_writebatch_t *wb, const struct q
 				  queue_batch_at(b, op->sval_off), op->sval_len);
 }
 
-static int rdb_write(void *state, const struct queue_batch *b, bool sync, char *err,
-		     size_t errlen)
+static int rdb_write(void *state, const struct queue_batch *b, bool sync, char *err, size_t errlen)
 {
 	struct rdb_q *r = state;
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
@@ -241,10 +240,9 @@ static int rdb_write(void *state, const struct queue_batch *b, bool sync, char *
 
 /* ---- read ---- */
 
-/* Read id from CF c; copy it and its length to *out, *len when out is non-NULL. Returns 0, -ENOENT, -ENOMEM or
- * -EIO. */
-static int rdb_get_one(struct rdb_q *r, int c, const struct queue_id *id, void **out,
-		       size_t *len)
+/* Read id from CF c; copy it and its length to *out, *len when out is non-NULL. Returns 0, -ENOENT,
+ * -ENOMEM or -EIO. */
+static int rdb_get_one(struct rdb_q *r, int c, const struct queue_id *id, void **out, size_t *len)
 {
 	char *rerr = NULL;
 	rocksdb_pinnableslice_t *ps;
@@ -352,8 +350,7 @@ out:
 	return rc;
 }
 
-static int rdb_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb,
-		    void *arg)
+static int rdb_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg)
 {
 	return rdb_iterate(state, from_ms, until_ms, cb, arg);
 }
@@ -372,11 +369,11 @@ static int rdb_count(void *state, uint64_t *out)
 }
 
 const struct queue_backend_ops queue_rocksdb_ops = {
-	.name = "rocksdb",
-	.open = rdb_open,
-	.close = rdb_close,
-	.write = rdb_write,
-	.get = rdb_get,
-	.scan = rdb_scan,
-	.count = rdb_count,
+    .name = "rocksdb",
+    .open = rdb_open,
+    .close = rdb_close,
+    .write = rdb_write,
+    .get = rdb_get,
+    .scan = rdb_scan,
+    .count = rdb_count,
 };

@@ -41,8 +41,8 @@ enum queue_op_kind {
 struct queue_op {
 	enum queue_op_kind kind;
 	struct queue_id id;
-	uint64_t due_ms;	/* PUT: due; UPDATE: new due; DELETE: due of the sched key */
-	uint64_t old_due;	/* UPDATE only */
+	uint64_t due_ms;  /* PUT: due; UPDATE: new due; DELETE: due of the sched key */
+	uint64_t old_due; /* UPDATE only */
 	size_t meta_off, meta_len;
 	size_t body_off, body_len;
 	size_t sval_off, sval_len;
@@ -53,7 +53,7 @@ struct queue_batch {
 	size_t nops, ops_cap;
 	uint8_t *arena;
 	size_t arena_len, arena_cap;
-	int err;		/* -ENOMEM once an add failed; reported by queue_write */
+	int err; /* -ENOMEM once an add failed; reported by queue_write */
 };
 
 /* queue_batch_at: pointer to arena offset off (never NULL, also for zero-length ranges). */
@@ -69,12 +69,10 @@ struct queue_backend_ops {
 	const char *name;
 	int (*open)(const struct queue_opts *opts, void **state, char *err, size_t errlen);
 	void (*close)(void *state);
-	int (*write)(void *state, const struct queue_batch *b, bool sync, char *err,
-		     size_t errlen);
+	int (*write)(void *state, const struct queue_batch *b, bool sync, char *err, size_t errlen);
 	int (*get)(void *state, const struct queue_id *id, void **meta, size_t *meta_len,
 		   void **body, size_t *body_len);
-	int (*scan)(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb,
-		    void *arg);
+	int (*scan)(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg);
 	int (*count)(void *state, uint64_t *out);
 };
 
@@ -118,6 +116,6 @@ static inline void queue_sched_key_split(const uint8_t key[QUEUE_SCHED_KEY_LEN],
 
 /* queue_errf: write a formatted message into err (errlen bytes) when err is non-NULL. */
 void queue_errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -80,19 +80,19 @@ static void roundtrip(const struct queue_env *e)
 }
 
 static struct queue_rcpt sample_rcpts[] = {
-	{"alice@example.com", QUEUE_RCPT_PENDING, 0, 0, ""},
-	{"bob@example.net", QUEUE_RCPT_DELIVERED, 1, 250, "250 2.0.0 Ok: queued as 4F1"},
-	{"carol@example.org", QUEUE_RCPT_FAILED, 7, 550, "550 5.1.1 User unknown"},
+    {"alice@example.com", QUEUE_RCPT_PENDING, 0, 0, ""},
+    {"bob@example.net", QUEUE_RCPT_DELIVERED, 1, 250, "250 2.0.0 Ok: queued as 4F1"},
+    {"carol@example.org", QUEUE_RCPT_FAILED, 7, 550, "550 5.1.1 User unknown"},
 };
 
 static const struct queue_env sample = {
-	.sender = "bounces+123@sender.example",
-	.created_ms = 1700000000123ull,
-	.body_len = 2048,
-	.flags = QUEUE_ENV_8BITMIME,
-	.attempts = 3,
-	.nrcpt = 3,
-	.rcpts = sample_rcpts,
+    .sender = "bounces+123@sender.example",
+    .created_ms = 1700000000123ull,
+    .body_len = 2048,
+    .flags = QUEUE_ENV_8BITMIME,
+    .attempts = 3,
+    .nrcpt = 3,
+    .rcpts = sample_rcpts,
 };
 
 static void test_env_roundtrip(void **state)
@@ -144,7 +144,8 @@ static void test_env_8bit(void **state)
 {
 	struct queue_rcpt r = {"\xd1\x8e\xd0\xb7\xd0\xb5\xd1\x80@\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbc"
 			       "\xd0\xb5\xd1\x80.\xd1\x80\xd1\x84",
-			       QUEUE_RCPT_PENDING, 65535, 65535, "\x80\x81\xfe\xff high bytes \x7f"};
+			       QUEUE_RCPT_PENDING, 65535, 65535,
+			       "\x80\x81\xfe\xff high bytes \x7f"};
 	struct queue_env e = {.sender = "\xc3\xa9t\xc3\xa9@\xc3\xa9xample.fr",
 			      .flags = 0xffffffffu,
 			      .attempts = 0xffffffffu,
@@ -243,15 +244,15 @@ static void test_env_corrupt_fields(void **state)
 		uint32_t val;
 		int is32;
 	} cases[] = {
-		{OFF_SENDER_LEN, 0xffffffffu, 1}, /* string longer than input */
-		{OFF_SENDER_LEN, 4, 1},		  /* sender eats into nrcpt: misaligned */
-		{OFF_NRCPT, 0xffffffffu, 1},	  /* absurd recipient count */
-		{OFF_NRCPT, 2, 1},		  /* one recipient missing */
-		{OFF_NRCPT, 0, 1},		  /* recipient left over as trailing bytes */
-		{OFF_STATE, 3, 0},		  /* unknown state */
-		{OFF_STATE, 0xff, 0},
-		{OFF_ADDR_LEN, 0x80000000u, 1},
-		{OFF_SENDER_LEN + 4 + 1, 0, 0}, /* NUL inside the sender */
+	    {OFF_SENDER_LEN, 0xffffffffu, 1}, /* string longer than input */
+	    {OFF_SENDER_LEN, 4, 1},	      /* sender eats into nrcpt: misaligned */
+	    {OFF_NRCPT, 0xffffffffu, 1},      /* absurd recipient count */
+	    {OFF_NRCPT, 2, 1},		      /* one recipient missing */
+	    {OFF_NRCPT, 0, 1},		      /* recipient left over as trailing bytes */
+	    {OFF_STATE, 3, 0},		      /* unknown state */
+	    {OFF_STATE, 0xff, 0},
+	    {OFF_ADDR_LEN, 0x80000000u, 1},
+	    {OFF_SENDER_LEN + 4 + 1, 0, 0}, /* NUL inside the sender */
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -309,18 +310,18 @@ static void test_env_free_null(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_env_roundtrip),
-		cmocka_unit_test(test_env_empty_sender_no_rcpts),
-		cmocka_unit_test(test_env_null_strings),
-		cmocka_unit_test(test_env_many_rcpts),
-		cmocka_unit_test(test_env_8bit),
-		cmocka_unit_test(test_env_encode_enospc),
-		cmocka_unit_test(test_env_every_truncation),
-		cmocka_unit_test(test_env_trailing_bytes),
-		cmocka_unit_test(test_env_unknown_version),
-		cmocka_unit_test(test_env_corrupt_fields),
-		cmocka_unit_test(test_env_byte_flips),
-		cmocka_unit_test(test_env_free_null),
+	    cmocka_unit_test(test_env_roundtrip),
+	    cmocka_unit_test(test_env_empty_sender_no_rcpts),
+	    cmocka_unit_test(test_env_null_strings),
+	    cmocka_unit_test(test_env_many_rcpts),
+	    cmocka_unit_test(test_env_8bit),
+	    cmocka_unit_test(test_env_encode_enospc),
+	    cmocka_unit_test(test_env_every_truncation),
+	    cmocka_unit_test(test_env_trailing_bytes),
+	    cmocka_unit_test(test_env_unknown_version),
+	    cmocka_unit_test(test_env_corrupt_fields),
+	    cmocka_unit_test(test_env_byte_flips),
+	    cmocka_unit_test(test_env_free_null),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

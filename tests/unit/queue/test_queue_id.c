@@ -70,14 +70,14 @@ static void test_id_parse_uppercase(void **state)
 static void test_id_parse_rejects(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"0000018c1f2e3d4c00030000000000f",   /* 31 digits */
-		"0000018c1f2e3d4c00030000000000fe0", /* 33 digits */
-		"0000018c1f2e3d4c00030000000000fg",  /* not hex */
-		"0000018c1f2e3d4c0003000000000 fe",  /* space */
-		"x000018c1f2e3d4c00030000000000fe",
-		"0000018c1f2e3d4c00030000000000fe\n",
-		"-000018c1f2e3d4c00030000000000fe",
+	    "",
+	    "0000018c1f2e3d4c00030000000000f",	 /* 31 digits */
+	    "0000018c1f2e3d4c00030000000000fe0", /* 33 digits */
+	    "0000018c1f2e3d4c00030000000000fg",	 /* not hex */
+	    "0000018c1f2e3d4c0003000000000 fe",	 /* space */
+	    "x000018c1f2e3d4c00030000000000fe",
+	    "0000018c1f2e3d4c00030000000000fe\n",
+	    "-000018c1f2e3d4c00030000000000fe",
 	};
 	struct queue_id id, orig;
 
@@ -98,10 +98,17 @@ static void test_id_order(void **state)
 		uint16_t shard;
 		uint64_t seq;
 	} sorted[] = {
-		{0, 0, 0},	     {0, 0, 1},		 {0, 0, 0xffffffffffffull},
-		{0, 1, 0},	     {0, 0xffff, 0},	 {1, 0, 0},
-		{255, 0, 0},	     {256, 0, 0},	 {1700000000000ull, 2, 5},
-		{1700000000001ull, 0, 0}, {UINT64_MAX, 0xffff, 0xffffffffffffull},
+	    {0, 0, 0},
+	    {0, 0, 1},
+	    {0, 0, 0xffffffffffffull},
+	    {0, 1, 0},
+	    {0, 0xffff, 0},
+	    {1, 0, 0},
+	    {255, 0, 0},
+	    {256, 0, 0},
+	    {1700000000000ull, 2, 5},
+	    {1700000000001ull, 0, 0},
+	    {UINT64_MAX, 0xffff, 0xffffffffffffull},
 	};
 	size_t n = sizeof(sorted) / sizeof(sorted[0]);
 
@@ -118,10 +125,10 @@ static void test_id_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_id_make_layout),	  cmocka_unit_test(test_id_seq_wraps_48_bits),
-		cmocka_unit_test(test_id_format),	  cmocka_unit_test(test_id_parse_roundtrip),
-		cmocka_unit_test(test_id_parse_uppercase), cmocka_unit_test(test_id_parse_rejects),
-		cmocka_unit_test(test_id_order),
+	    cmocka_unit_test(test_id_make_layout),     cmocka_unit_test(test_id_seq_wraps_48_bits),
+	    cmocka_unit_test(test_id_format),	       cmocka_unit_test(test_id_parse_roundtrip),
+	    cmocka_unit_test(test_id_parse_uppercase), cmocka_unit_test(test_id_parse_rejects),
+	    cmocka_unit_test(test_id_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,8 +33,10 @@ static struct fix fix_memory = {.backend = QUEUE_BACKEND_MEMORY};
 
 static void fix_open(struct fix *f, bool blob)
 {
-	struct queue_opts o = {.backend = f->backend, .path = f->dir,
-			       .write_buffer_size = 4 << 20, .blob_bodies = blob};
+	struct queue_opts o = {.backend = f->backend,
+			       .path = f->dir,
+			       .write_buffer_size = 4 << 20,
+			       .blob_bodies = blob};
 	int rc = queue_open(&o, &f->q, f->err, sizeof(f->err));
 
 	if (rc)
@@ -274,7 +276,7 @@ static void test_update_moves_sched(void **state)
 	assert_get(f, 5, "meta-5-v2", "body-5\r\n.\r\n");
 	assert_int_equal(count(f), 1);
 	assert_int_equal(scan(f, 0, 60999).n, 0); /* old key gone */
-	s = scan(f, 61000, 61000);		    /* new key present */
+	s = scan(f, 61000, 61000);		  /* new key present */
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.due[0], 61000);
 	assert_memory_equal(s.id[0].b, id.b, QUEUE_ID_LEN);
@@ -327,8 +329,8 @@ static void test_scan_order(void **state)
 {
 	struct fix *f = *state;
 	/* (n, due) inserted out of order; equal dues sort by id */
-	static const uint64_t ins[][2] = {{7, 300}, {2, 100}, {9, 200}, {1, 300}, {4, 100},
-					  {3, 0},   {8, 50}};
+	static const uint64_t ins[][2] = {{7, 300}, {2, 100}, {9, 200}, {1, 300},
+					  {4, 100}, {3, 0},   {8, 50}};
 	static const uint64_t want[] = {3, 8, 2, 4, 9, 1, 7};
 	struct seen s;
 
@@ -564,20 +566,20 @@ static void test_open_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		BOTH(test_put_get),
-		BOTH(test_empty_values),
-		BOTH(test_large_body),
-		BOTH(test_delete),
-		BOTH(test_update_moves_sched),
-		BOTH(test_batch_atomic_mix),
-		BOTH(test_batch_unchanged_by_write),
-		BOTH(test_scan_order),
-		BOTH(test_scan_bounds_inclusive),
-		BOTH(test_scan_early_stop),
-		BOTH(test_scan_callback_writes),
-		BOTH(test_threads),
-		ROCKS(test_recovery),
-		ROCKS(test_open_errors),
+	    BOTH(test_put_get),
+	    BOTH(test_empty_values),
+	    BOTH(test_large_body),
+	    BOTH(test_delete),
+	    BOTH(test_update_moves_sched),
+	    BOTH(test_batch_atomic_mix),
+	    BOTH(test_batch_unchanged_by_write),
+	    BOTH(test_scan_order),
+	    BOTH(test_scan_bounds_inclusive),
+	    BOTH(test_scan_early_stop),
+	    BOTH(test_scan_callback_writes),
+	    BOTH(test_threads),
+	    ROCKS(test_recovery),
+	    ROCKS(test_open_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
