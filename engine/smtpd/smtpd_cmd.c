@@ -1,0 +1,438 @@
+/* smtpd_cmd — the SMTP command handlers and the DATA receiver of a server session.
+ *
+ * Why this shape: each command is one small handler that checks the state (503 on bad
+ * sequence), the syntax (501) and the limits, then either replies itself or hands the decision
+ * to the owner's hook. Hook replies are applied by one function (smtpd_apply_reply) whatever the
+ * path they took (inside the hook, default, or async), so the transitions live in one place.
+ * The envelope lives in a per-session arena (no allocation per command once it has grown); the
+ * body is unstuffed straight from the receive buffer into a growable buffer the owner may take.
+ */
+#include "engine/smtpd/smtpd_types.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- replies ---- */
+
+static void smtpd_say(struct smtpd_session *s, int code, const char *text)
+{
+	size_t mark = s->wlen;
+
+	smtpd_emit(s, code, text);
+	smtpd_after_reply(s, mark);
+}
+
+static void smtpd_error(struct smtpd_session *s, int code, const char *text)
+{
+	unsigned max = s->w->srv->cfg.max_errors;
+
+	smtpd_say(s, code, text);
+	if (++s->errors >= max)
+		smtpd_close(s, 421, "4.7.0 Error: too many errors");
+}
+
+/* ---- envelope arena ---- */
+
+static uint32_t smtpd_arena_add(struct smtpd_session *s, const char *p, size_t n)
+{
+	uint32_t off = s->arena_len;
+
+	if (s->arena_cap - s->arena_len < n + 1) {
+		size_t cap = s->arena_cap ? s->arena_cap : 512;
+		while (cap - s->arena_len < n + 1)
+			cap *= 2;
+		s->arena = util_xrealloc(s->arena, cap);
+		s->arena_cap = (uint32_t)cap;
+	}
+	memcpy(s->arena + off, p, n);
+	s->arena[off + n] = '\0';
+	s->arena_len = off + (uint32_t)n + 1;
+	return off;
+}
+
+static void smtpd_rcpt_push(struct smtpd_session *s, uint32_t off)
+{
+	if (s->nrcpts == s->rcpt_cap) {
+		s->rcpt_cap = s->rcpt_cap ? s->rcpt_cap * 2 : 16;
+		s->rcpt_off = util_xrealloc(s->rcpt_off, s->rcpt_cap * sizeof(*s->rcpt_off));
+		s->rcpt_ptr = util_xrealloc(s->rcpt_ptr, s->rcpt_cap * sizeof(*s->rcpt_ptr));
+	}
+	s->rcpt_off[s->nrcpts++] = off;
+}
+
+/* smtpd_reset_tx: forget the current transaction; back to IDLE if a HELO was seen. */
+void smtpd_reset_tx(struct smtpd_session *s)
+{
+	s->arena_len = 0;
+	s->nrcpts = 0;
+	s->body_len = 0;
+	s->body_total = 0;
+	s->body_over = false;
+	s->body_8bit = false;
+	s->size_hint = 0;
+	if (s->body && s->body_cap > SMTPD_BODY_KEEP) {
+		free(s->body);
+		s->body = NULL;
+		s->body_cap = 0;
+	}
+	if (s->state >= SMTPD_S_IDLE && s->state < SMTPD_S_CLOSING)
+		smtpd_set_state(s, SMTPD_S_IDLE);
+}
+
+/* ---- hooks ---- */
+
+/* smtpd_apply_reply: the transition a reply to the awaited step implies. */
+void smtpd_apply_reply(struct smtpd_session *s, int code)
+{
+	bool ok = code >= 200 && code < 300;
+
+	switch (s->await) {
+	case SMTPD_A_CONNECT:
+		if (ok)
+			smtpd_set_state(s, SMTPD_S_HELO);
+		else
+			smtpd_close(s, 0, NULL);
+		break;
+	case SMTPD_A_MAIL:
+		if (ok)
+			smtpd_set_state(s, SMTPD_S_MAIL);
+		else
+			s->arena_len = 0;
+		break;
+	case SMTPD_A_RCPT:
+		if (ok) {
+			smtpd_rcpt_push(s, s->arena_mark);
+			smtpd_set_state(s, SMTPD_S_RCPT);
+		} else {
+			s->arena_len = s->arena_mark;
+		}
+		break;
+	case SMTPD_A_DATA:
+		smtpd_reset_tx(s);
+		break;
+	case SMTPD_A_NONE:
+		BUG_ON(1);
+	}
+	s->await = SMTPD_A_NONE;
+	if (code == 421)
+		smtpd_close(s, 0, NULL);
+}
+
+/* smtpd_hook_done: a hook returned ret; give its reply (or the default, or wait for it). */
+void smtpd_hook_done(struct smtpd_session *s, int ret, int def_code, const char *def_text,
+		     size_t mark)
+{
+	int code = s->hook_code;
+
+	s->in_hook = false;
+	s->hook_code = 0;
+	if (s->state == SMTPD_S_DEAD) {
+		s->await = SMTPD_A_NONE; /* dropped from inside the hook */
+		return;
+	}
+	if (!code && ret == SMTPD_ASYNC) {
+		s->wait = SMTPD_W_HOOK;
+		return;
+	}
+	if (!code) {
+		code = ret < 0 ? 451 : def_code;
+		smtpd_emit(s, code, ret < 0 ? "4.3.0 Error: local error" : def_text);
+	}
+	smtpd_apply_reply(s, code);
+	smtpd_after_reply(s, mark);
+}
+
+static void *smtpd_user(struct smtpd_session *s)
+{
+	return s->w->user;
+}
+
+/* ---- commands ---- */
+
+static void smtpd_do_helo(struct smtpd_session *s, const struct smtp_cmd *c)
+{
+	const struct smtpd_server *srv = s->w->srv;
+	size_t n = c->arg_len < SMTPD_HELO_MAX - 1 ? c->arg_len : SMTPD_HELO_MAX - 1;
+	size_t mark = s->wlen;
+
+	memcpy(s->helo, c->arg, n);
+	s->helo[n] = '\0';
+	s->esmtp = c->verb == SMTP_VERB_EHLO;
+	if (s->state > SMTPD_S_IDLE)
+		smtpd_reset_tx(s);
+	smtpd_set_state(s, SMTPD_S_IDLE);
+	smtpd_emit_raw(s, s->esmtp ? "250-" : "250 ", 4);
+	smtpd_emit_raw(s, srv->hostname, strlen(srv->hostname));
+	smtpd_emit_raw(s, "\r\n", 2);
+	if (s->esmtp)
+		smtpd_emit_raw(s, srv->ehlo_extra, srv->ehlo_extra_len);
+	smtpd_after_reply(s, mark);
+}
+
+/* MAIL parameters: SIZE=<digits>, BODY=7BIT|8BITMIME. Returns 0 or the error reply code. */
+static int smtpd_mail_params(struct smtpd_session *s, const char *p, size_t len,
+			     const char **why)
+{
+	struct smtp_param prm;
+	int r;
+
+	while ((r = smtp_param_next(&p, &len, &prm)) == 1) {
+		if (smtp_param_is(&prm, "SIZE") && prm.value_len > 0 && prm.value_len < 20 &&
+		    strspn(prm.value, "0123456789") >= prm.value_len) {
+			s->size_hint = strtoull(prm.value, NULL, 10);
+			if (s->size_hint > s->w->srv->cfg.max_size)
+				return *why = "5.3.4 Message size exceeds fixed limit", 552;
+		} else if (smtp_param_is(&prm, "BODY") && prm.value_len == 4 &&
+			   strncasecmp(prm.value, "7BIT", 4) == 0) {
+			s->body_8bit = false;
+		} else if (smtp_param_is(&prm, "BODY") && prm.value_len == 8 &&
+			   strncasecmp(prm.value, "8BITMIME", 8) == 0) {
+			s->body_8bit = true;
+		} else if (smtp_param_is(&prm, "SIZE") || smtp_param_is(&prm, "BODY")) {
+			return *why = "5.5.4 Invalid parameter value", 501;
+		} else {
+			return *why = "5.5.4 Unsupported parameter", 555;
+		}
+	}
+	if (r < 0)
+		return *why = "5.5.4 Syntax error in parameters", 501;
+	return 0;
+}
+
+static void smtpd_do_mail(struct smtpd_session *s, const struct smtp_cmd *c)
+{
+	const struct smtpd_hooks *h = &s->w->srv->hooks;
+	const char *why = NULL;
+	size_t mark = s->wlen;
+	int code, ret = 0;
+
+	if (s->state < SMTPD_S_IDLE)
+		return smtpd_error(s, 503, "5.5.1 Error: send HELO/EHLO first");
+	if (s->state > SMTPD_S_IDLE)
+		return smtpd_error(s, 503, "5.5.1 Error: nested MAIL command");
+	s->size_hint = 0;
+	s->body_8bit = false;
+	code = smtpd_mail_params(s, c->params, c->params_len, &why);
+	if (code)
+		return smtpd_error(s, code, why);
+	s->arena_len = 0;
+	smtpd_arena_add(s, c->addr, c->addr_len);
+	s->arena_mark = s->arena_len;
+	s->await = SMTPD_A_MAIL;
+	s->in_hook = true;
+	if (h->on_mail)
+		ret = h->on_mail(s, s->arena, c->params_len ? c->params : "", smtpd_user(s));
+	smtpd_hook_done(s, ret, 250, "2.1.0 Ok", mark);
+}
+
+static void smtpd_do_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
+{
+	const struct smtpd_hooks *h = &s->w->srv->hooks;
+	size_t mark = s->wlen;
+	uint32_t off;
+	int ret = 0;
+
+	if (s->state < SMTPD_S_MAIL)
+		return smtpd_error(s, 503, "5.5.1 Error: need MAIL command");
+	if (c->params_len)
+		return smtpd_error(s, 555, "5.5.4 Unsupported parameter");
+	if (s->nrcpts >= s->w->srv->cfg.max_rcpts)
+		return smtpd_say(s, 452, "4.5.3 Error: too many recipients");
+	s->arena_mark = s->arena_len;
+	off = smtpd_arena_add(s, c->addr, c->addr_len);
+	s->await = SMTPD_A_RCPT;
+	s->in_hook = true;
+	if (h->on_rcpt)
+		ret = h->on_rcpt(s, s->arena + off, smtpd_user(s));
+	smtpd_hook_done(s, ret, 250, "2.1.5 Ok", mark);
+}
+
+static void smtpd_do_data(struct smtpd_session *s, const struct smtp_cmd *c)
+{
+	uint64_t max = s->w->srv->cfg.max_size;
+	size_t want = SMTPD_BODY_INIT;
+
+	if (s->state < SMTPD_S_MAIL)
+		return smtpd_error(s, 503, "5.5.1 Error: need MAIL command");
+	if (s->state == SMTPD_S_MAIL)
+		return smtpd_error(s, 503, "5.5.1 Error: need RCPT command");
+	if (c->arg_len)
+		return smtpd_error(s, 501, "5.5.4 Syntax error: DATA takes no argument");
+	if (s->size_hint && s->size_hint <= max && s->size_hint + 64 > want)
+		want = (size_t)s->size_hint + s->size_hint / 16 + 64;
+	if (!s->body || s->body_cap < want) {
+		free(s->body);
+		s->body = util_xmalloc(want);
+		s->body_cap = want;
+	}
+	s->body_len = 0;
+	s->body_total = 0;
+	s->body_over = false;
+	smtp_data_rx_init(&s->rx);
+	smtpd_set_state(s, SMTPD_S_DATA);
+	smtpd_say(s, 354, "End data with <CR><LF>.<CR><LF>");
+}
+
+static void smtpd_dispatch(struct smtpd_session *s, const struct smtp_cmd *c)
+{
+	switch (c->verb) {
+	case SMTP_VERB_HELO:
+	case SMTP_VERB_EHLO:
+		return smtpd_do_helo(s, c);
+	case SMTP_VERB_MAIL:
+		return smtpd_do_mail(s, c);
+	case SMTP_VERB_RCPT:
+		return smtpd_do_rcpt(s, c);
+	case SMTP_VERB_DATA:
+		return smtpd_do_data(s, c);
+	case SMTP_VERB_RSET:
+		smtpd_reset_tx(s);
+		return smtpd_say(s, 250, "2.0.0 Ok");
+	case SMTP_VERB_NOOP:
+		return smtpd_say(s, 250, "2.0.0 Ok");
+	case SMTP_VERB_VRFY:
+		return smtpd_say(s, 252, "2.5.0 Cannot VRFY user, but will accept message");
+	case SMTP_VERB_QUIT:
+		smtpd_emit(s, 221, "2.0.0 Bye");
+		return smtpd_close(s, 0, NULL);
+	case SMTP_VERB_STARTTLS:
+	case SMTP_VERB_AUTH:
+		return smtpd_error(s, 502, "5.5.1 Error: command not implemented");
+	case SMTP_VERB_UNKNOWN:
+		break;
+	}
+	smtpd_error(s, 500, "5.5.1 Error: command not recognized");
+}
+
+/* smtpd_cmd_step: handle one complete command line from the receive buffer. Returns false
+ * when no complete line is buffered (more input needed). */
+bool smtpd_cmd_step(struct smtpd_session *s)
+{
+	size_t avail = s->rlen - s->rpos, term, max = s->w->srv->cfg.max_line;
+	char *line = s->rbuf + s->rpos;
+	ssize_t n = smtp_line_end(line, avail, &term);
+	struct smtp_cmd c;
+	int r;
+
+	if (n < 0) {
+		if (avail <= max + 1 && s->rlen < SMTPD_RBUF)
+			return false;
+		s->rpos = s->rlen; /* over-long line: report once, skip to its end */
+		if (!s->skip_line)
+			smtpd_error(s, 500, "5.5.2 Error: line too long");
+		s->skip_line = true;
+		return true;
+	}
+	s->rpos += (uint32_t)(n + (ssize_t)term);
+	if (s->skip_line || (size_t)n > max) {
+		if (!s->skip_line)
+			smtpd_error(s, 500, "5.5.2 Error: line too long");
+		s->skip_line = false;
+		return true;
+	}
+	line[n] = '\0'; /* overwrites the CR or LF: params become a C string */
+	r = smtp_cmd_parse(line, (size_t)n, &c);
+	if (r == -EBADMSG)
+		smtpd_error(s, 501, "5.1.3 Error: bad address syntax");
+	else if (r < 0)
+		smtpd_error(s, 501, "5.5.4 Error: syntax error in parameters");
+	else
+		smtpd_dispatch(s, &c);
+	return true;
+}
+
+/* ---- DATA ---- */
+
+static void smtpd_data_end(struct smtpd_session *s)
+{
+	const struct smtpd_hooks *h = &s->w->srv->hooks;
+	struct smtpd_envelope env;
+	size_t mark = s->wlen;
+	int ret = 0;
+
+	if (s->body_over) {
+		smtpd_reset_tx(s);
+		return smtpd_say(s, 552, "5.3.4 Error: message size exceeds fixed limit");
+	}
+	s->body[s->body_len] = '\0';
+	for (unsigned i = 0; i < s->nrcpts; i++)
+		s->rcpt_ptr[i] = s->arena + s->rcpt_off[i];
+	env = (struct smtpd_envelope){
+		.sender = s->arena,
+		.rcpts = s->rcpt_ptr,
+		.nrcpts = s->nrcpts,
+		.body = s->body,
+		.body_len = s->body_len,
+		.body_8bit = s->body_8bit,
+	};
+	smtpd_set_state(s, SMTPD_S_RCPT); /* out of DATA: input after the dot is commands */
+	s->await = SMTPD_A_DATA;
+	s->in_hook = true;
+	if (h->on_data)
+		ret = h->on_data(s, &env, smtpd_user(s));
+	smtpd_hook_done(s, ret, 250, "2.0.0 Ok", mark);
+}
+
+/* Make room for a slice of input; returns the room for output (>= 2 unless impossible). */
+static size_t smtpd_body_room(struct smtpd_session *s, size_t in_len)
+{
+	size_t room = s->body_cap - 1 - s->body_len;
+
+	if (s->body_over) {
+		s->body_len = 0; /* over the limit: the buffer is scratch */
+		return s->body_cap - 1;
+	}
+	if (room < 2 * in_len && room < s->body_cap / 2) {
+		s->body_cap *= 2;
+		s->body = util_xrealloc(s->body, s->body_cap);
+		room = s->body_cap - 1 - s->body_len;
+	}
+	return room;
+}
+
+/* smtpd_data_step: feed the buffered input to the DATA receiver. Returns false when the buffer
+ * is exhausted without the terminator. */
+bool smtpd_data_step(struct smtpd_session *s)
+{
+	const struct smtpd_hooks *h = &s->w->srv->hooks;
+	size_t in_len = s->rlen - s->rpos, room, slice, used, out_len;
+	bool done = false;
+
+	if (in_len == 0)
+		return false;
+	while (in_len && !done) {
+		room = smtpd_body_room(s, in_len);
+		slice = in_len < room / 2 ? in_len : room / 2;
+		BUG_ON(slice == 0);
+		used = smtp_data_rx_feed(&s->rx, s->rbuf + s->rpos, slice, s->body + s->body_len,
+					 room, &out_len, &done);
+		s->rpos += (uint32_t)used;
+		in_len -= used;
+		s->body_len += out_len;
+		s->body_total += out_len;
+		if (s->body_len > s->w->srv->cfg.max_size)
+			s->body_over = true;
+	}
+	if (h->on_data_progress && h->on_data_progress(s, s->body_total, smtpd_user(s))) {
+		smtpd_session_drop(s);
+		return false;
+	}
+	if (done)
+		smtpd_data_end(s);
+	return true;
+}
+
+char *smtpd_take_body(struct smtpd_session *s, size_t *len)
+{
+	char *b = s->body;
+
+	if (!b || s->await != SMTPD_A_DATA)
+		return NULL;
+	*len = s->body_len;
+	s->body = NULL;
+	s->body_cap = 0;
+	s->body_len = 0;
+	return b;
+}

@@ -1,0 +1,178 @@
+/* smtpd_types — internal types shared by the smtpd .c files (server, session I/O, commands).
+ *
+ * Why: the module is split by concern (listening/workers, session I/O and the run loop,
+ * command handlers) and those files share the session layout; nothing outside engine/smtpd/
+ * includes this header.
+ */
+#ifndef RIPTIDE_SMTPD_TYPES_H
+#define RIPTIDE_SMTPD_TYPES_H
+
+#include "engine/smtpd/smtpd.h"
+#include "engine/smtp/smtp.h"
+
+#include <stdatomic.h>
+
+#define SMTPD_RBUF	   16384u /* receive buffer per session */
+#define SMTPD_WBUF	   8192u  /* reply buffer per session */
+#define SMTPD_REPLY_MAX	   1200u  /* room needed before processing one command (EHLO worst) */
+#define SMTPD_TEXT_MAX	   500u	  /* reply text cap */
+#define SMTPD_HELO_MAX	   256u
+#define SMTPD_EHLO_MAX	   640u /* bytes of extra EHLO lines */
+#define SMTPD_MAX_LISTEN   16u
+#define SMTPD_BODY_INIT	   4096u
+#define SMTPD_BODY_KEEP	   (1u << 20) /* larger idle body buffers are freed */
+#define SMTPD_FREELIST_MAX 64u
+#define SMTPD_NO_HOLD	   UINT32_MAX
+
+/* Protocol states (explicit; see smtpd_state_names in smtpd_session.c). */
+enum smtpd_state {
+	SMTPD_S_GREET,	 /* accepted, greeting decided by on_connect */
+	SMTPD_S_HELO,	 /* greeted, expecting HELO/EHLO */
+	SMTPD_S_IDLE,	 /* after HELO/EHLO, no transaction */
+	SMTPD_S_MAIL,	 /* MAIL accepted, no recipient yet */
+	SMTPD_S_RCPT,	 /* at least one recipient accepted */
+	SMTPD_S_DATA,	 /* receiving the body */
+	SMTPD_S_CLOSING, /* last reply queued: flush, then close */
+	SMTPD_S_DEAD,	 /* socket being torn down: waiting for in-flight ops */
+	SMTPD_S__COUNT,
+};
+
+/* What the session is waiting for before it may process more input. */
+enum smtpd_wait {
+	SMTPD_W_NONE,
+	SMTPD_W_HOOK,  /* an async smtpd_reply() from the owner */
+	SMTPD_W_DELAY, /* the reply-delay timer (reply_delay_ms) */
+};
+
+/* Which step a hook reply belongs to (decides the transition when it arrives). */
+enum smtpd_await {
+	SMTPD_A_NONE,
+	SMTPD_A_CONNECT,
+	SMTPD_A_MAIL,
+	SMTPD_A_RCPT,
+	SMTPD_A_DATA,
+};
+
+struct smtpd_listener {
+	int fd;
+	int family;
+	char path[108]; /* UNIX path to unlink on close, "" otherwise */
+};
+
+struct smtpd_server {
+	struct smtpd_config cfg;
+	struct smtpd_hooks hooks;
+	void *user;
+	char hostname[256];
+	char greeting[256];
+	char ehlo_extra[SMTPD_EHLO_MAX]; /* preformatted "250-KEYWORD\r\n" lines */
+	size_t ehlo_extra_len;
+	char size_str[32];
+	struct smtpd_listener ls[SMTPD_MAX_LISTEN];
+	unsigned nls;
+	atomic_uint_fast64_t next_id;
+	atomic_uint workers;
+};
+
+struct smtpd_worker;
+
+/* One accept slot: one in-flight accept per (worker, listener). */
+struct smtpd_accept {
+	struct loop_op op;
+	struct smtpd_worker *w;
+	unsigned idx;
+	bool armed;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+};
+
+struct smtpd_worker {
+	struct smtpd_server *srv;
+	struct loop *l;
+	void *user;
+	struct smtpd_accept acc[SMTPD_MAX_LISTEN];
+	unsigned accepts_inflight;
+	struct smtpd_session *head; /* live sessions, doubly linked */
+	unsigned nsessions;
+	struct smtpd_session *freelist;
+	unsigned nfree;
+	bool shutting_down;
+	bool grace_over;
+	bool done_called;
+	bool iterating;
+	struct loop_op grace_op;
+	bool grace_armed;
+	void (*done)(struct smtpd_worker *w, void *arg);
+	void *done_arg;
+};
+
+struct smtpd_session {
+	struct smtpd_worker *w;
+	struct smtpd_session *prev, *next;
+	uint64_t id;
+	int fd;
+	enum smtpd_state state;
+	enum smtpd_wait wait;
+	enum smtpd_await await;
+	unsigned inflight;
+	bool connected_hook; /* on_connect ran: on_close is owed */
+	bool in_hook;
+	int hook_code;	     /* code given by smtpd_reply inside a hook, 0 if none */
+	bool recv_armed, send_armed, timer_armed;
+	bool esmtp;
+	bool skip_line;	     /* discarding the rest of an over-long line */
+	bool body_8bit;
+	bool body_over;	     /* body exceeded max_size: discarding to the terminator */
+	bool quit_after;     /* close after the current transaction (shutdown) */
+	unsigned errors;
+	struct loop_op recv_op, send_op, timer_op;
+	/* receive buffer: [rpos, rlen) unprocessed */
+	uint32_t rpos, rlen;
+	/* reply buffer: [woff, wsent_end) in flight, [woff, wlen) queued; bytes from hold on
+	 * are held back by the reply delay */
+	uint32_t woff, wlen, wsent_end, hold;
+	/* envelope arena: sender at 0, then recipients, NUL-terminated */
+	char *arena;
+	uint32_t arena_len, arena_cap, arena_mark;
+	uint32_t *rcpt_off;
+	const char **rcpt_ptr;
+	unsigned nrcpts, rcpt_cap;
+	/* body */
+	char *body;
+	size_t body_len, body_cap;
+	size_t body_total;   /* body bytes seen this DATA, kept or discarded */
+	unsigned depth;	     /* >0 while inside smtpd_session_run: defer freeing */
+	uint64_t size_hint;
+	struct smtp_data_rx rx;
+	char helo[SMTPD_HELO_MAX];
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	char rbuf[SMTPD_RBUF];
+	char wbuf[SMTPD_WBUF];
+	_Alignas(16) unsigned char data[]; /* session_data_size bytes of owner data */
+};
+
+/* smtpd_session.c */
+void smtpd_session_start(struct smtpd_worker *w, int fd, const struct sockaddr_storage *peer,
+			 socklen_t peer_len);
+void smtpd_session_run(struct smtpd_session *s);
+void smtpd_set_state(struct smtpd_session *s, enum smtpd_state st);
+void smtpd_emit(struct smtpd_session *s, int code, const char *text);
+void smtpd_emit_raw(struct smtpd_session *s, const char *p, size_t n);
+void smtpd_close(struct smtpd_session *s, int code, const char *text);
+void smtpd_reset_tx(struct smtpd_session *s);
+void smtpd_after_reply(struct smtpd_session *s, size_t mark);
+void smtpd_session_kick_idle(struct smtpd_session *s);
+void smtpd_session_force_close(struct smtpd_session *s, bool hard);
+
+/* smtpd_cmd.c */
+bool smtpd_cmd_step(struct smtpd_session *s);
+bool smtpd_data_step(struct smtpd_session *s);
+void smtpd_hook_done(struct smtpd_session *s, int ret, int def_code, const char *def_text,
+		     size_t mark);
+void smtpd_apply_reply(struct smtpd_session *s, int code);
+
+/* smtpd.c */
+void smtpd_worker_session_gone(struct smtpd_worker *w, struct smtpd_session *s);
+
+#endif
