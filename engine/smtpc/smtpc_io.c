@@ -1,0 +1,399 @@
+/* smtpc_io — socket I/O of an SMTP client session: connect, gathered sends, receive, shutdown.
+ *
+ * Why this shape: at most one connect, one send and one recv are in flight per session, each
+ * with a linked timeout chosen from the current state, and the session is freed only when all of
+ * them (plus a final NOP) have completed, so a completion never touches freed memory.
+ * Output is one sendmsg gathering the pending command bytes and the body. The body is never
+ * copied: dot-stuffing is done by cutting the body into segments that end just after a '.'
+ * starting a line and starting the next segment at that same '.', so the kernel sends it twice.
+ * A short send only advances the cursor; the next sendmsg is rebuilt from it.
+ */
+#include "engine/smtpc/smtpc_types.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *smtpc_errstr(int res)
+{
+	const char *e = strerrordesc_np(-res);
+
+	return e ? e : "I/O error";
+}
+
+/* ---- output buffer ---- */
+
+static void smtpc_out_reserve(struct smtpc *s, size_t n)
+{
+	size_t cap;
+	char *nb;
+
+	if (!s->send_busy && s->osent == s->olen)
+		s->olen = s->osent = 0;
+	if (s->olen + n <= s->ocap)
+		return;
+	cap = s->ocap ? s->ocap : 512;
+	while (cap < s->olen + n)
+		cap *= 2;
+	if (!s->send_busy || s->obuf_old) {
+		s->obuf = util_xrealloc(s->obuf, cap);
+	} else {
+		/* the in-flight sendmsg still reads the old buffer: keep it until it completes */
+		nb = util_xmalloc(cap);
+		memcpy(nb, s->obuf, s->olen);
+		s->obuf_old = s->obuf;
+		s->obuf = nb;
+	}
+	s->ocap = cap;
+}
+
+static void smtpc_out_trace(struct smtpc *s, const char *p, size_t n)
+{
+	if (!s->ops->trace)
+		return;
+	while (n >= 2 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+		n--;
+	smtpc_trace(s, ">>> %.*s", (int)n, p);
+}
+
+/* smtpc_io_out: queue n command bytes (a complete CRLF-terminated line) for sending; call
+ * smtpc_io_kick to send. */
+void smtpc_io_out(struct smtpc *s, const char *p, size_t n)
+{
+	smtpc_out_reserve(s, n);
+	memcpy(s->obuf + s->olen, p, n);
+	s->olen += n;
+	smtpc_out_trace(s, p, n);
+}
+
+/* smtpc_io_outf: printf-style smtpc_io_out. */
+void smtpc_io_outf(struct smtpc *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	smtpc_out_reserve(s, 256);
+	va_start(ap, fmt);
+	n = vsnprintf(s->obuf + s->olen, s->ocap - s->olen, fmt, ap);
+	va_end(ap);
+	BUG_ON(n < 0);
+	if ((size_t)n >= s->ocap - s->olen) {
+		smtpc_out_reserve(s, (size_t)n + 1);
+		va_start(ap, fmt);
+		vsnprintf(s->obuf + s->olen, s->ocap - s->olen, fmt, ap);
+		va_end(ap);
+	}
+	smtpc_out_trace(s, s->obuf + s->olen, (size_t)n);
+	s->olen += (size_t)n;
+}
+
+/* ---- body stream ---- */
+
+/* smtpc_seg_end: end of the body segment starting at pos. *dot is set when the segment ends
+ * just after a '.' that starts a line (that '.' then also starts the next segment; `dup` says
+ * we are at such a second copy, so the search starts one byte later). */
+static size_t smtpc_seg_end(const struct smtpc *s, size_t pos, bool dup, bool *dot)
+{
+	size_t from = pos + (dup ? 1 : 0);
+	const char *p;
+
+	*dot = false;
+	if (!s->stuff || from >= s->blen)
+		return s->blen;
+	if (from == 0 && s->body[0] == '.') {
+		*dot = true;
+		return 1;
+	}
+	if (from == 0)
+		from = 1;
+	p = memmem(s->body + from - 1, s->blen - from + 1, "\n.", 2);
+	if (!p)
+		return s->blen;
+	*dot = true;
+	return (size_t)(p - s->body) + 2;
+}
+
+/* smtpc_io_body: start streaming body (dot-stuffed) followed by the DATA terminator. The body
+ * must stay valid until the stream is done or the session is closed. */
+void smtpc_io_body(struct smtpc *s, const char *body, size_t len)
+{
+	s->body = body;
+	s->blen = len;
+	s->bpos = 0;
+	s->bdup = false;
+	s->stuff = len && smtp_dot_stuff_needed(body, len);
+	s->term = smtp_data_end(body, len);
+	s->tlen = strlen(s->term);
+	s->tpos = 0;
+	s->body_active = true;
+	s->dot_sent = false;
+}
+
+static unsigned smtpc_body_iov(struct smtpc *s, unsigned n)
+{
+	size_t pos = s->bpos, end;
+	bool dup = s->bdup, dot;
+
+	while (n < SMTPC_IOV && pos < s->blen) {
+		end = smtpc_seg_end(s, pos, dup, &dot);
+		s->iov[n].iov_base = (void *)(s->body + pos);
+		s->iov[n++].iov_len = end - pos;
+		pos = dot ? end - 1 : end;
+		dup = dot;
+	}
+	if (pos >= s->blen && n < SMTPC_IOV) {
+		s->iov[n].iov_base = (void *)(s->term + s->tpos);
+		s->iov[n++].iov_len = s->tlen - s->tpos;
+	}
+	return n;
+}
+
+static void smtpc_body_advance(struct smtpc *s, size_t n)
+{
+	size_t end, seg;
+	bool dot;
+
+	while (n && s->bpos < s->blen) {
+		end = smtpc_seg_end(s, s->bpos, s->bdup, &dot);
+		seg = end - s->bpos;
+		if (n < seg) {
+			s->bpos += n;
+			s->bdup = false;
+			return;
+		}
+		n -= seg;
+		s->bpos = dot ? end - 1 : end;
+		s->bdup = dot;
+	}
+	s->tpos += n;
+	BUG_ON(s->tpos > s->tlen);
+	if (s->bpos >= s->blen && s->tpos == s->tlen) {
+		s->body_active = false;
+		s->dot_sent = true;
+	}
+}
+
+static void smtpc_out_advance(struct smtpc *s, size_t n)
+{
+	size_t k = s->olen - s->osent;
+
+	if (k > n)
+		k = n;
+	s->osent += k;
+	n -= k;
+	if (s->osent == s->olen)
+		s->olen = s->osent = 0;
+	if (s->body_active)
+		smtpc_body_advance(s, n);
+	else
+		BUG_ON(n != 0);
+}
+
+/* ---- completions ---- */
+
+static void smtpc_conn_cb(struct loop_op *op, int res, uint32_t flags)
+{
+	struct smtpc *s = op->owner;
+
+	s->inflight--;
+	s->conn_busy = false;
+	if (s->closing) {
+		smtpc_op_done(s);
+		return;
+	}
+	if (res < 0) {
+		smtpc_close(s, res == -ECANCELED ? "connect timeout" : smtpc_errstr(res), NULL);
+		return;
+	}
+	smtpc_enter(s, SMTPC_S_GREETING);
+	smtpc_io_recv(s);
+}
+
+static void smtpc_send_cb(struct loop_op *op, int res, uint32_t flags)
+{
+	struct smtpc *s = op->owner;
+
+	s->inflight--;
+	s->send_busy = false;
+	free(s->obuf_old);
+	s->obuf_old = NULL;
+	if (res > 0)
+		smtpc_out_advance(s, (size_t)res);
+	if (s->report_pending)
+		smtpc_report_pending(s);
+	if (s->closing) {
+		smtpc_op_done(s);
+		return;
+	}
+	if (res <= 0) {
+		smtpc_close(s, res == -ECANCELED ? "timeout sending" : smtpc_errstr(res ? res : -EPIPE),
+			    NULL);
+		return;
+	}
+	smtpc_io_kick(s);
+}
+
+static void smtpc_recv_timeout(struct smtpc *s)
+{
+	if (s->recv_state != s->state) {
+		/* armed for an earlier state (idle wait before smtpc_send): not this state's
+		 * deadline; wait again with the right one */
+		smtpc_io_recv(s);
+		return;
+	}
+	if (s->state == SMTPC_S_READY) {
+		smtpc_trace(s, "idle timeout");
+		smtpc_enter(s, SMTPC_S_QUIT);
+		smtpc_io_recv(s);
+		return;
+	}
+	if (s->state == SMTPC_S_QUIT) {
+		smtpc_close(s, s->quit_err, NULL);
+		return;
+	}
+	smtpc_close(s, smtpc_state_timeout_err(s->state), NULL);
+}
+
+static void smtpc_recv_cb(struct loop_op *op, int res, uint32_t flags)
+{
+	struct smtpc *s = op->owner;
+
+	s->inflight--;
+	s->recv_busy = false;
+	if (s->closing) {
+		smtpc_op_done(s);
+		return;
+	}
+	if (res == -ECANCELED) {
+		smtpc_recv_timeout(s);
+		return;
+	}
+	if (res <= 0) {
+		if (res == 0 && s->state == SMTPC_S_QUIT)
+			smtpc_close(s, s->quit_err, NULL);
+		else
+			smtpc_close(s, res == 0 ? "connection closed by peer" : smtpc_errstr(res),
+				    NULL);
+		return;
+	}
+	s->rlen += (size_t)res;
+	smtpc_on_input(s);
+	smtpc_io_recv(s);
+}
+
+static void smtpc_fin_cb(struct loop_op *op, int res, uint32_t flags)
+{
+	struct smtpc *s = op->owner;
+
+	s->inflight--;
+	smtpc_op_done(s);
+}
+
+/* ---- submissions ---- */
+
+/* smtpc_io_connect: create the non-blocking socket and submit the connect (with the connect
+ * timeout). Returns 0 or -errno from socket(). */
+int smtpc_io_connect(struct smtpc *s)
+{
+	struct io_uring_sqe *sqe;
+	int one = 1;
+
+	s->op_conn = (struct loop_op){ .cb = smtpc_conn_cb, .owner = s };
+	s->op_send = (struct loop_op){ .cb = smtpc_send_cb, .owner = s };
+	s->op_recv = (struct loop_op){ .cb = smtpc_recv_cb, .owner = s };
+	s->op_fin = (struct loop_op){ .cb = smtpc_fin_cb, .owner = s };
+	s->fd = socket(s->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return -errno;
+	if (s->addr.family != AF_UNIX)
+		(void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	loop_reserve(s->loop, 2);
+	sqe = loop_get_sqe(s->loop);
+	io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->addr.ss, s->addr.len);
+	loop_sqe_op(sqe, &s->op_conn);
+	loop_link_timeout(s->loop, sqe, &s->op_conn.ts, s->tmo.connect_ms);
+	s->conn_busy = true;
+	s->inflight++;
+	return 0;
+}
+
+/* smtpc_io_kick: if no send is in flight and output is pending (command bytes, body, dot),
+ * submit one sendmsg gathering as much of it as fits in the iovec array. */
+void smtpc_io_kick(struct smtpc *s)
+{
+	struct io_uring_sqe *sqe;
+	unsigned n = 0;
+	uint32_t ms;
+
+	if (s->send_busy || s->closing)
+		return;
+	if (s->osent < s->olen) {
+		s->iov[n].iov_base = s->obuf + s->osent;
+		s->iov[n++].iov_len = s->olen - s->osent;
+	}
+	if (s->body_active)
+		n = smtpc_body_iov(s, n);
+	if (!n)
+		return;
+	memset(&s->msg, 0, sizeof(s->msg));
+	s->msg.msg_iov = s->iov;
+	s->msg.msg_iovlen = n;
+	ms = s->body_active ? s->tmo.data_block_ms : smtpc_state_timeout(s, s->state);
+	loop_reserve(s->loop, 2);
+	sqe = loop_get_sqe(s->loop);
+	io_uring_prep_sendmsg(sqe, s->fd, &s->msg, MSG_NOSIGNAL);
+	loop_sqe_op(sqe, &s->op_send);
+	loop_link_timeout(s->loop, sqe, &s->op_send.ts, ms);
+	s->send_busy = true;
+	s->inflight++;
+}
+
+/* smtpc_io_recv: if no recv is in flight, submit one into the free part of the receive buffer
+ * with the current state's timeout (growing the buffer, up to SMTPC_RBUF_MAX, when a reply
+ * does not fit). */
+void smtpc_io_recv(struct smtpc *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if (s->recv_busy || s->closing)
+		return;
+	if (s->rlen == s->rcap) {
+		if (s->rcap >= SMTPC_RBUF_MAX) {
+			smtpc_close(s, "protocol error: reply too long", NULL);
+			return;
+		}
+		s->rcap = s->rcap ? s->rcap * 2 : SMTPC_RBUF_MIN;
+		s->rbuf = util_xrealloc(s->rbuf, s->rcap);
+	}
+	loop_reserve(s->loop, 2);
+	sqe = loop_get_sqe(s->loop);
+	io_uring_prep_recv(sqe, s->fd, s->rbuf + s->rlen, s->rcap - s->rlen, 0);
+	loop_sqe_op(sqe, &s->op_recv);
+	loop_link_timeout(s->loop, sqe, &s->op_recv.ts, smtpc_state_timeout(s, s->state));
+	s->recv_state = s->state;
+	s->recv_busy = true;
+	s->inflight++;
+}
+
+/* smtpc_io_shutdown: cancel every in-flight op and submit the final NOP; the session is freed
+ * (smtpc_op_done) when the last of them completes. Call once, with s->closing set. */
+void smtpc_io_shutdown(struct smtpc *s)
+{
+	struct io_uring_sqe *sqe;
+
+	if (s->conn_busy)
+		loop_cancel(s->loop, &s->op_conn);
+	if (s->recv_busy)
+		loop_cancel(s->loop, &s->op_recv);
+	if (s->send_busy)
+		loop_cancel(s->loop, &s->op_send);
+	if (s->fd >= 0 && !s->conn_busy)
+		(void)shutdown(s->fd, SHUT_RDWR);
+	sqe = loop_get_sqe(s->loop);
+	io_uring_prep_nop(sqe);
+	loop_sqe_op(sqe, &s->op_fin);
+	s->inflight++;
+}
