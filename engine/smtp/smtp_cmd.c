@@ -26,6 +26,7 @@ enum {
 	C_VALUE = 8,  /* esmtp-value character: 33..126 except '=', or 8-bit */
 };
 
+/* clang-format off */
 static const unsigned char cclass[256] = {
 	['!'] = C_ATEXT | C_VALUE,
 	['"'] = C_VALUE,
@@ -63,10 +64,16 @@ static const unsigned char cclass[256] = {
 	['~'] = C_ATEXT | C_VALUE,
 	[0x80 ... 0xff] = C_ATEXT | C_DOMAIN | C_VALUE,
 };
+/* clang-format on */
 
 static inline bool is_class(char c, unsigned cls)
 {
 	return (cclass[(unsigned char)c] & cls) != 0;
+}
+
+static inline char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c;
 }
 
 static inline bool is_sp(char c)
@@ -82,29 +89,41 @@ static inline uint32_t fold4(const char *p)
 	       0x20202020u;
 }
 
-#define W(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
+#define W(a, b, c, d)                                                                              \
+	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
 /* The verb in line[0..n) (n = length up to the first space), or SMTP_VERB_UNKNOWN. */
 static enum smtp_verb verb_lookup(const char *v, size_t n)
 {
 	if (n == 8)
 		return (fold4(v) == W('s', 't', 'a', 'r') && fold4(v + 4) == W('t', 't', 'l', 's'))
-			       ? SMTP_VERB_STARTTLS
-			       : SMTP_VERB_UNKNOWN;
+			   ? SMTP_VERB_STARTTLS
+			   : SMTP_VERB_UNKNOWN;
 	if (n != 4)
 		return SMTP_VERB_UNKNOWN;
 	switch (fold4(v)) {
-	case W('h', 'e', 'l', 'o'): return SMTP_VERB_HELO;
-	case W('e', 'h', 'l', 'o'): return SMTP_VERB_EHLO;
-	case W('m', 'a', 'i', 'l'): return SMTP_VERB_MAIL;
-	case W('r', 'c', 'p', 't'): return SMTP_VERB_RCPT;
-	case W('d', 'a', 't', 'a'): return SMTP_VERB_DATA;
-	case W('r', 's', 'e', 't'): return SMTP_VERB_RSET;
-	case W('n', 'o', 'o', 'p'): return SMTP_VERB_NOOP;
-	case W('q', 'u', 'i', 't'): return SMTP_VERB_QUIT;
-	case W('v', 'r', 'f', 'y'): return SMTP_VERB_VRFY;
-	case W('a', 'u', 't', 'h'): return SMTP_VERB_AUTH;
-	default: return SMTP_VERB_UNKNOWN;
+	case W('h', 'e', 'l', 'o'):
+		return SMTP_VERB_HELO;
+	case W('e', 'h', 'l', 'o'):
+		return SMTP_VERB_EHLO;
+	case W('m', 'a', 'i', 'l'):
+		return SMTP_VERB_MAIL;
+	case W('r', 'c', 'p', 't'):
+		return SMTP_VERB_RCPT;
+	case W('d', 'a', 't', 'a'):
+		return SMTP_VERB_DATA;
+	case W('r', 's', 'e', 't'):
+		return SMTP_VERB_RSET;
+	case W('n', 'o', 'o', 'p'):
+		return SMTP_VERB_NOOP;
+	case W('q', 'u', 'i', 't'):
+		return SMTP_VERB_QUIT;
+	case W('v', 'r', 'f', 'y'):
+		return SMTP_VERB_VRFY;
+	case W('a', 'u', 't', 'h'):
+		return SMTP_VERB_AUTH;
+	default:
+		return SMTP_VERB_UNKNOWN;
 	}
 }
 
@@ -138,8 +157,8 @@ static int check_domain(const char *s, size_t n)
 	if (s[0] == '[') {
 		if (n < 3 || s[n - 1] != ']')
 			return -EBADMSG;
-		for (size_t i = 1; i < n - 1; i++)
-			if (s[i] == '[' || s[i] == ']' || s[i] == '\\')
+		for (size_t i = 1; i < n - 1; i++) /* dtext: 33..126 except [ ] \\ */
+			if (s[i] < 33 || s[i] > 126 || s[i] == '[' || s[i] == ']' || s[i] == '\\')
 				return -EBADMSG;
 		return 0;
 	}
@@ -152,15 +171,13 @@ static int check_domain(const char *s, size_t n)
 /* Validate a mailbox (without brackets and source route). */
 static int check_mailbox(const char *a, size_t n, bool rcpt)
 {
-	size_t at = n;
+	const char *last;
+	size_t at;
 
 	if (n == 0)
 		return rcpt ? -EBADMSG : 0;
-	for (size_t i = n; i-- > 0;)
-		if (a[i] == '@') {
-			at = i;
-			break;
-		}
+	last = memrchr(a, '@', n);
+	at = last ? (size_t)(last - a) : n;
 	if (at == n) {
 		if (rcpt)
 			return (n == 10 && strncasecmp(a, "postmaster", 10) == 0) ? 0 : -EBADMSG;
@@ -171,9 +188,10 @@ static int check_mailbox(const char *a, size_t n, bool rcpt)
 	return check_domain(a + at + 1, n - at - 1);
 }
 
-/* Find the '>' closing a path starting after '<' at p (end e): quotes respected, spaces and
- * control characters outside quotes rejected. Returns the position of '>' or NULL. */
-static const char *path_close(const char *p, const char *e)
+/* Find the '>' closing a path with a quoted local part, starting after '<' at p (end e): quotes
+ * and backslash escapes respected, spaces and control characters outside quotes rejected.
+ * Returns the position of '>' or NULL. */
+static const char *path_close_quoted(const char *p, const char *e)
 {
 	bool q = false;
 
@@ -198,6 +216,26 @@ static const char *path_close(const char *p, const char *e)
 	return NULL;
 }
 
+/* Find the '>' closing the path that starts after '<' at p. Without a quote (the usual case)
+ * that is the first '>', and the characters before it are checked by check_mailbox. */
+static const char *path_close(const char *p, const char *e)
+{
+	const char *gt = memchr(p, '>', (size_t)(e - p));
+
+	if (gt && !memchr(p, '"', (size_t)(gt - p)))
+		return gt;
+	return path_close_quoted(p, e);
+}
+
+/* A source route "@a,@b:" (without the colon) holds only domain characters, '@' and ','. */
+static int check_route(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_class(s[i], C_DOMAIN) && s[i] != '@' && s[i] != ',')
+			return -EBADMSG;
+	return 0;
+}
+
 /* Parse "<path> [params]" in s[0..n) for MAIL/RCPT into out. */
 static int parse_path(const char *s, size_t n, bool rcpt, struct smtp_cmd *out)
 {
@@ -213,7 +251,7 @@ static int parse_path(const char *s, size_t n, bool rcpt, struct smtp_cmd *out)
 	a = s + 1;
 	if (a < gt && *a == '@') { /* source route: "@a,@b:" */
 		const char *colon = memchr(a, ':', (size_t)(gt - a));
-		if (!colon)
+		if (!colon || check_route(a, (size_t)(colon - a)) < 0)
 			return -EBADMSG;
 		a = colon + 1;
 	}
@@ -231,11 +269,13 @@ static int parse_path(const char *s, size_t n, bool rcpt, struct smtp_cmd *out)
 /* MAIL FROM:/RCPT TO: prefix check (case-insensitive), then the path. */
 static int parse_mail_rcpt(struct smtp_cmd *out, bool rcpt)
 {
-	const char *kw = rcpt ? "TO:" : "FROM:";
-	size_t kl = rcpt ? 3 : 5;
 	const char *s = out->arg, *e = out->arg + out->arg_len;
+	size_t kl = rcpt ? 3 : 5;
 
-	if (out->arg_len < kl || strncasecmp(s, kw, kl) != 0)
+	if (out->arg_len < kl || s[kl - 1] != ':')
+		return -EINVAL;
+	if (rcpt ? ((s[0] | 0x20) != 't' || (s[1] | 0x20) != 'o')
+		 : fold4(s) != W('f', 'r', 'o', 'm'))
 		return -EINVAL;
 	for (s += kl; s < e && is_sp(*s); s++)
 		;
@@ -264,11 +304,15 @@ int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out)
 			;
 		out->arg_len = (size_t)(v - a);
 		return out->arg_len ? 0 : -EINVAL;
-	case SMTP_VERB_MAIL: return parse_mail_rcpt(out, false);
-	case SMTP_VERB_RCPT: return parse_mail_rcpt(out, true);
+	case SMTP_VERB_MAIL:
+		return parse_mail_rcpt(out, false);
+	case SMTP_VERB_RCPT:
+		return parse_mail_rcpt(out, true);
 	case SMTP_VERB_VRFY:
-	case SMTP_VERB_AUTH: return out->arg_len ? 0 : -EINVAL;
-	default: return 0;
+	case SMTP_VERB_AUTH:
+		return out->arg_len ? 0 : -EINVAL;
+	default:
+		return 0;
 	}
 }
 
@@ -311,9 +355,12 @@ int smtp_param_next(const char **p, size_t *len, struct smtp_param *out)
 /* smtp_param_is: true when the parameter's key equals key (NUL-terminated), ignoring case. */
 bool smtp_param_is(const struct smtp_param *prm, const char *key)
 {
-	size_t n = strlen(key);
+	size_t i;
 
-	return prm->key_len == n && strncasecmp(prm->key, key, n) == 0;
+	for (i = 0; i < prm->key_len; i++)
+		if (key[i] == '\0' || lower(prm->key[i]) != lower(key[i]))
+			return false;
+	return key[i] == '\0';
 }
 
 /* smtp_line_end: see smtp.h. */

@@ -74,8 +74,8 @@ const char *smtp_data_end(const char *body, size_t len)
 enum rx_state {
 	RX_BOL = 0, /* at a line start (zero-initialised state) */
 	RX_TEXT,    /* inside a line */
-	RX_CR,      /* a CR was written; an LF completes it, anything else makes it a bare CR */
-	RX_DOT,     /* a line-start '.' was consumed, nothing written */
+	RX_CR,	    /* a CR was written; an LF completes it, anything else makes it a bare CR */
+	RX_DOT,	    /* a line-start '.' was consumed, nothing written */
 	RX_DOTCR,   /* a line-start ".\r" was consumed, nothing written */
 	RX_DONE,    /* the terminator was consumed */
 };
@@ -186,6 +186,22 @@ static void rx_copy_run(struct rx_ctx *c)
 	c->p += n;
 }
 
+/* RX_BOL/RX_TEXT at byte b (a line-start '.' already handled): line ends or a run. */
+static void rx_step_text(struct rx_ctx *c, char b)
+{
+	if (b == '\r') {
+		rx_emit(c, "\r", 1);
+		c->p++;
+		c->st = RX_CR;
+	} else if (b == '\n') {
+		rx_emit(c, "\r\n", 2); /* bare LF: does not start a line */
+		c->p++;
+		c->st = RX_TEXT;
+	} else {
+		rx_copy_run(c);
+	}
+}
+
 /* One step of the state machine at c->p (c->p < c->end, carry empty). */
 static void rx_step(struct rx_ctx *c)
 {
@@ -200,30 +216,16 @@ static void rx_step(struct rx_ctx *c)
 		}
 		/* fallthrough */
 	case RX_TEXT:
-		if (b == '\r') {
-			rx_emit(c, "\r", 1);
-			c->p++;
-			c->st = RX_CR;
-		} else if (b == '\n') {
-			rx_emit(c, "\r\n", 2); /* bare LF: does not start a line */
-			c->p++;
-			c->st = RX_TEXT;
-		} else {
-			rx_copy_run(c);
-		}
+		rx_step_text(c, b);
 		return;
 	case RX_CR:
 		rx_emit(c, "\n", 1);
 		c->p += b == '\n';
 		c->st = b == '\n' ? RX_BOL : RX_TEXT;
 		return;
-	case RX_DOT:
-		if (b == '\r') {
-			c->p++;
-			c->st = RX_DOTCR;
-		} else {
-			c->st = RX_TEXT; /* un-stuffing: the dot is dropped */
-		}
+	case RX_DOT: /* ".\r" may be the terminator; any other dot is un-stuffed (dropped) */
+		c->p += b == '\r';
+		c->st = b == '\r' ? RX_DOTCR : RX_TEXT;
 		return;
 	case RX_DOTCR:
 		if (b == '\n') {

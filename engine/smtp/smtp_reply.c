@@ -90,7 +90,8 @@ ssize_t smtp_reply_parse(const char *buf, size_t len, struct smtp_reply *out)
 		const char *l = buf + off, *lf;
 		size_t avail = len - off;
 
-		lf = memchr(l, '\n', avail < SMTP_REPLY_LINE_MAX + 2 ? avail : SMTP_REPLY_LINE_MAX + 2);
+		lf = memchr(l, '\n',
+			    avail < SMTP_REPLY_LINE_MAX + 2 ? avail : SMTP_REPLY_LINE_MAX + 2);
 		if (!lf) {
 			if (line_prefix_ok(l, avail < 4 ? avail : 4, code) < 0)
 				return -EBADMSG;
@@ -122,15 +123,15 @@ static const struct {
 	size_t len;
 	uint32_t flag;
 } ehlo_kw[] = {
-	{"PIPELINING", 10, SMTP_EXT_PIPELINING},
-	{"SIZE", 4, SMTP_EXT_SIZE},
-	{"8BITMIME", 8, SMTP_EXT_8BITMIME},
-	{"ENHANCEDSTATUSCODES", 19, SMTP_EXT_ENHANCEDSTATUSCODES},
-	{"STARTTLS", 8, SMTP_EXT_STARTTLS},
-	{"AUTH", 4, SMTP_EXT_AUTH},
-	{"SMTPUTF8", 8, SMTP_EXT_SMTPUTF8},
-	{"DSN", 3, SMTP_EXT_DSN},
-	{"CHUNKING", 8, SMTP_EXT_CHUNKING},
+    {"PIPELINING", 10, SMTP_EXT_PIPELINING},
+    {"SIZE", 4, SMTP_EXT_SIZE},
+    {"8BITMIME", 8, SMTP_EXT_8BITMIME},
+    {"ENHANCEDSTATUSCODES", 19, SMTP_EXT_ENHANCEDSTATUSCODES},
+    {"STARTTLS", 8, SMTP_EXT_STARTTLS},
+    {"AUTH", 4, SMTP_EXT_AUTH},
+    {"SMTPUTF8", 8, SMTP_EXT_SMTPUTF8},
+    {"DSN", 3, SMTP_EXT_DSN},
+    {"CHUNKING", 8, SMTP_EXT_CHUNKING},
 };
 
 /* Decimal at t[0..n) after the keyword (spaces skipped); saturates instead of overflowing. */

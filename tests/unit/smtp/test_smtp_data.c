@@ -128,8 +128,8 @@ static void check_golden(const char *name)
 			size_t used = rx_chunked(in.p, in.n, seed, mode, &body, &done);
 
 			if (!done || used != in.n - rest.n)
-				fail_msg("%s (%s): done %d consumed %zu, want %zu", name, modes[mode],
-					 done, used, in.n - rest.n);
+				fail_msg("%s (%s): done %d consumed %zu, want %zu", name,
+					 modes[mode], done, used, in.n - rest.n);
 			if (rest.n)
 				assert_memory_equal(in.p + used, rest.p, rest.n);
 			check_body(name, modes[mode], &body, &ref);
@@ -398,15 +398,15 @@ static void test_data_end(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_golden),
-		cmocka_unit_test(test_random_vs_model),
-		cmocka_unit_test(test_random_round_trip),
-		cmocka_unit_test(test_rx_incremental),
-		cmocka_unit_test(test_rx_tight_cap),
-		cmocka_unit_test(test_rx_small_cap),
-		cmocka_unit_test(test_stuff),
-		cmocka_unit_test(test_stuff_needed),
-		cmocka_unit_test(test_data_end),
+	    cmocka_unit_test(test_golden),
+	    cmocka_unit_test(test_random_vs_model),
+	    cmocka_unit_test(test_random_round_trip),
+	    cmocka_unit_test(test_rx_incremental),
+	    cmocka_unit_test(test_rx_tight_cap),
+	    cmocka_unit_test(test_rx_small_cap),
+	    cmocka_unit_test(test_stuff),
+	    cmocka_unit_test(test_stuff_needed),
+	    cmocka_unit_test(test_data_end),
 	};
 	if (argc > 1)
 		golden_dir = argv[1];

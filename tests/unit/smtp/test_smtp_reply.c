@@ -24,40 +24,55 @@ struct reply_case {
 };
 
 static const struct reply_case good[] = {
-	{"220 mx.example.com ESMTP ready\r\n", 220, {0, 0, 0}, 1, "mx.example.com ESMTP ready"},
-	{"250 2.1.0 Ok\r\n", 250, {2, 1, 0}, 1, "Ok"},
-	{"550 5.1.1 <u@d.example>: Recipient address rejected\r\n", 550, {5, 1, 1}, 1,
-	 "<u@d.example>: Recipient address rejected"},
-	{"451 4.7.1   greylisted\r\n", 451, {4, 7, 1}, 1, "greylisted"},
-	{"250 2.0.0\r\n", 250, {2, 0, 0}, 1, ""},
-	{"552 5.3.4 Message size exceeds fixed limit\r\n", 552, {5, 3, 4}, 1,
-	 "Message size exceeds fixed limit"},
-	{"250 Ok\r\n", 250, {0, 0, 0}, 1, "Ok"},
-	{"250\r\n", 250, {0, 0, 0}, 1, ""},
-	{"250 \r\n", 250, {0, 0, 0}, 1, ""},
-	{"354 End data with <CR><LF>.<CR><LF>\r\n", 354, {0, 0, 0}, 1,
-	 "End data with <CR><LF>.<CR><LF>"},
-	{"250 Ok\n", 250, {0, 0, 0}, 1, "Ok"},
-	/* class of the enhanced code must match the reply code; otherwise it is text */
-	{"250 5.1.1 odd\r\n", 250, {0, 0, 0}, 1, "5.1.1 odd"},
-	{"250 2.1.0000 too long\r\n", 250, {0, 0, 0}, 1, "2.1.0000 too long"},
-	{"250 2.1.0x\r\n", 250, {0, 0, 0}, 1, "2.1.0x"},
-	{"250 2.100.255 wide\r\n", 250, {2, 100, 255}, 1, "wide"},
-	{"250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
-	 "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n",
-	 250, {0, 0, 0}, 8, "SMTPUTF8"},
-	{"421-4.3.2 first\r\n421-4.3.2 second\r\n421 4.3.2 Service shutting down\r\n", 421,
-	 {4, 3, 2}, 3, "Service shutting down"},
-	{"250-first\n250 last\n", 250, {0, 0, 0}, 2, "last"},
-	{"250-\r\n250-\r\n250\r\n", 250, {0, 0, 0}, 3, ""},
+    {"220 mx.example.com ESMTP ready\r\n", 220, {0, 0, 0}, 1, "mx.example.com ESMTP ready"},
+    {"250 2.1.0 Ok\r\n", 250, {2, 1, 0}, 1, "Ok"},
+    {"550 5.1.1 <u@d.example>: Recipient address rejected\r\n",
+     550,
+     {5, 1, 1},
+     1,
+     "<u@d.example>: Recipient address rejected"},
+    {"451 4.7.1   greylisted\r\n", 451, {4, 7, 1}, 1, "greylisted"},
+    {"250 2.0.0\r\n", 250, {2, 0, 0}, 1, ""},
+    {"552 5.3.4 Message size exceeds fixed limit\r\n",
+     552,
+     {5, 3, 4},
+     1,
+     "Message size exceeds fixed limit"},
+    {"250 Ok\r\n", 250, {0, 0, 0}, 1, "Ok"},
+    {"250\r\n", 250, {0, 0, 0}, 1, ""},
+    {"250 \r\n", 250, {0, 0, 0}, 1, ""},
+    {"354 End data with <CR><LF>.<CR><LF>\r\n",
+     354,
+     {0, 0, 0},
+     1,
+     "End data with <CR><LF>.<CR><LF>"},
+    {"250 Ok\n", 250, {0, 0, 0}, 1, "Ok"},
+    /* class of the enhanced code must match the reply code; otherwise it is text */
+    {"250 5.1.1 odd\r\n", 250, {0, 0, 0}, 1, "5.1.1 odd"},
+    {"250 2.1.0000 too long\r\n", 250, {0, 0, 0}, 1, "2.1.0000 too long"},
+    {"250 2.1.0x\r\n", 250, {0, 0, 0}, 1, "2.1.0x"},
+    {"250 2.100.255 wide\r\n", 250, {2, 100, 255}, 1, "wide"},
+    {"250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-8BITMIME\r\n"
+     "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 SMTPUTF8\r\n",
+     250,
+     {0, 0, 0},
+     8,
+     "SMTPUTF8"},
+    {"421-4.3.2 first\r\n421-4.3.2 second\r\n421 4.3.2 Service shutting down\r\n",
+     421,
+     {4, 3, 2},
+     3,
+     "Service shutting down"},
+    {"250-first\n250 last\n", 250, {0, 0, 0}, 2, "last"},
+    {"250-\r\n250-\r\n250\r\n", 250, {0, 0, 0}, 3, ""},
 };
 
 static void check_reply(const struct reply_case *t, const char *buf, const struct smtp_reply *r)
 {
 	if (r->code != t->code || r->enh_class != t->enh[0] || r->enh_subject != t->enh[1] ||
 	    r->enh_detail != t->enh[2] || r->lines != t->lines)
-		fail_msg("reply \"%s\": code %d enh %d.%d.%d lines %u", t->in, r->code, r->enh_class,
-			 r->enh_subject, r->enh_detail, r->lines);
+		fail_msg("reply \"%s\": code %d enh %d.%d.%d lines %u", t->in, r->code,
+			 r->enh_class, r->enh_subject, r->enh_detail, r->lines);
 	if (r->text_len != strlen(t->text) || memcmp(r->text, t->text, r->text_len) != 0)
 		fail_msg("reply \"%s\": text \"%.*s\"", t->in, (int)r->text_len, r->text);
 	assert_ptr_equal(r->first, buf);
@@ -96,25 +111,25 @@ static void test_reply_good(void **state)
 static void test_reply_bad(void **state)
 {
 	static const char *bad[] = {
-		"HTTP/1.1 400 Bad Request\r\n",
-		"2",
-		"2x",
-		"099 too low\r\n",
-		"650 too high\r\n",
-		"25a oops\r\n",
-		"250x no separator\r\n",
-		"250_Ok\r\n",
-		"25\r\n",
-		"\r\n",
-		"250-first\r\n251 second\r\n",
-		"250-first\r\n251",
-		"250-first\r\n25",		  /* incomplete, still consistent: not bad */
-		"250-first\r\n550-x\r\n550 y\r\n",
-		"250-first\r\nXYZ\r\n",
+	    "HTTP/1.1 400 Bad Request\r\n",
+	    "2",
+	    "2x",
+	    "099 too low\r\n",
+	    "650 too high\r\n",
+	    "25a oops\r\n",
+	    "250x no separator\r\n",
+	    "250_Ok\r\n",
+	    "25\r\n",
+	    "\r\n",
+	    "250-first\r\n251 second\r\n",
+	    "250-first\r\n251",
+	    "250-first\r\n25", /* incomplete, still consistent: not bad */
+	    "250-first\r\n550-x\r\n550 y\r\n",
+	    "250-first\r\nXYZ\r\n",
 	};
-	static const ssize_t want[] = {-EBADMSG, 0, -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG,
-				       -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG,
-				       0, -EBADMSG, -EBADMSG};
+	static const ssize_t want[] = {-EBADMSG, 0,	   -EBADMSG, -EBADMSG, -EBADMSG,
+				       -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG, -EBADMSG,
+				       -EBADMSG, -EBADMSG, 0,	     -EBADMSG, -EBADMSG};
 	struct smtp_reply r;
 
 	(void)state;
@@ -164,15 +179,16 @@ static void test_ehlo(void **state)
 	assert_int_equal(smtp_reply_parse(in, strlen(in), &r), (ssize_t)strlen(in));
 	assert_int_equal(smtp_ehlo_parse(&r, &e), 0);
 	assert_int_equal(e.ext, SMTP_EXT_PIPELINING | SMTP_EXT_SIZE | SMTP_EXT_8BITMIME |
-					SMTP_EXT_ENHANCEDSTATUSCODES | SMTP_EXT_STARTTLS |
-					SMTP_EXT_AUTH | SMTP_EXT_DSN | SMTP_EXT_SMTPUTF8 |
-					SMTP_EXT_CHUNKING);
+				    SMTP_EXT_ENHANCEDSTATUSCODES | SMTP_EXT_STARTTLS |
+				    SMTP_EXT_AUTH | SMTP_EXT_DSN | SMTP_EXT_SMTPUTF8 |
+				    SMTP_EXT_CHUNKING);
 	assert_int_equal(e.size_limit, 35882577);
 }
 
 static void test_ehlo_minimal(void **state)
 {
-	static const char *in[] = {"250 mx.example.com\r\n", "250-PIPELINING.example\r\n250 SIZE\r\n",
+	static const char *in[] = {"250 mx.example.com\r\n",
+				   "250-PIPELINING.example\r\n250 SIZE\r\n",
 				   "250-mx\r\n250 SIZE 0\r\n"};
 	static const uint32_t want_ext[] = {0, SMTP_EXT_SIZE, SMTP_EXT_SIZE};
 	struct smtp_reply r;
@@ -190,11 +206,9 @@ static void test_ehlo_minimal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reply_good),
-		cmocka_unit_test(test_reply_bad),
-		cmocka_unit_test(test_reply_long_line),
-		cmocka_unit_test(test_ehlo),
-		cmocka_unit_test(test_ehlo_minimal),
+	    cmocka_unit_test(test_reply_good),	    cmocka_unit_test(test_reply_bad),
+	    cmocka_unit_test(test_reply_long_line), cmocka_unit_test(test_ehlo),
+	    cmocka_unit_test(test_ehlo_minimal),
 	};
 	return cmocka_run_group_tests_name("smtp_reply", tests, NULL, NULL);
 }
