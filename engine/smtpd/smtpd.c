@@ -198,8 +198,8 @@ static void smtpd_accept_arm(struct smtpd_accept *a)
 
 	a->peer_len = sizeof(a->peer);
 	a->op.cb = smtpd_accept_cb;
-	io_uring_prep_accept(sqe, w->srv->ls[a->idx].fd, (struct sockaddr *)&a->peer,
-			     &a->peer_len, SOCK_CLOEXEC);
+	io_uring_prep_accept(sqe, w->srv->ls[a->idx].fd, (struct sockaddr *)&a->peer, &a->peer_len,
+			     SOCK_CLOEXEC);
 	loop_sqe_op(sqe, &a->op);
 	a->armed = true;
 	w->accepts_inflight++;

@@ -69,8 +69,7 @@ struct smtpd_hooks {
 	int (*on_connect)(struct smtpd_session *s, void *user);
 	/* MAIL FROM accepted syntactically and against limits (SIZE, BODY). params: the ESMTP
 	 * parameters as received (valid during the call). Default: 250 2.1.0 Ok. */
-	int (*on_mail)(struct smtpd_session *s, const char *sender, const char *params,
-		       void *user);
+	int (*on_mail)(struct smtpd_session *s, const char *sender, const char *params, void *user);
 	/* RCPT TO, after syntax and the recipient limit. Default: 250 2.1.5 Ok. */
 	int (*on_rcpt)(struct smtpd_session *s, const char *rcpt, void *user);
 	/* Body received (terminator seen, within the size limit). Default: 250 2.0.0 Ok.
@@ -87,20 +86,20 @@ struct smtpd_hooks {
 /* Server configuration; zero fields take the defaults shown. Copied by smtpd_server_new
  * (strings included). */
 struct smtpd_config {
-	const char *hostname;	      /* default: gethostname() */
-	const char *greeting;	      /* text after "220 <hostname> ESMTP ", default "riptide" */
-	uint64_t max_size;	      /* message size limit in bytes, default 100 MiB */
-	unsigned max_rcpts;	      /* recipients per transaction, default 1000 */
-	unsigned max_line;	      /* command line bytes without CRLF, default 2048, max 4096 */
-	unsigned max_errors;	      /* protocol errors before 421 4.7.0, default 20 */
-	unsigned max_sessions;	      /* per worker, 0 = unlimited; beyond: 421 4.7.0 and close */
-	uint64_t cmd_timeout_ms;      /* waiting for a command, default 300 s */
-	uint64_t data_timeout_ms;     /* waiting for body bytes, default 180 s */
-	uint64_t send_timeout_ms;     /* one send, default 300 s */
-	uint64_t reply_delay_ms;      /* delay every reply by this much (test tarpit), default 0 */
+	const char *hostname;	       /* default: gethostname() */
+	const char *greeting;	       /* text after "220 <hostname> ESMTP ", default "riptide" */
+	uint64_t max_size;	       /* message size limit in bytes, default 100 MiB */
+	unsigned max_rcpts;	       /* recipients per transaction, default 1000 */
+	unsigned max_line;	       /* command line bytes without CRLF, default 2048, max 4096 */
+	unsigned max_errors;	       /* protocol errors before 421 4.7.0, default 20 */
+	unsigned max_sessions;	       /* per worker, 0 = unlimited; beyond: 421 4.7.0 and close */
+	uint64_t cmd_timeout_ms;       /* waiting for a command, default 300 s */
+	uint64_t data_timeout_ms;      /* waiting for body bytes, default 180 s */
+	uint64_t send_timeout_ms;      /* one send, default 300 s */
+	uint64_t reply_delay_ms;       /* delay every reply by this much (test tarpit), default 0 */
 	const char *const *ehlo_extra; /* extra EHLO keywords, NULL-terminated; may be NULL */
-	size_t session_data_size;     /* bytes of zeroed owner data per session, default 0 */
-	bool trace;		      /* log every state transition to stderr */
+	size_t session_data_size;      /* bytes of zeroed owner data per session, default 0 */
+	bool trace;		       /* log every state transition to stderr */
 };
 
 /* smtpd_server_new: validate and copy cfg, remember hooks (copied) and user. Returns 0 and
@@ -158,11 +157,11 @@ char *smtpd_take_body(struct smtpd_session *s, size_t *len);
 void smtpd_session_drop(struct smtpd_session *s);
 
 /* Accessors. */
-uint64_t smtpd_session_id(const struct smtpd_session *s);	      /* unique per process */
-void *smtpd_session_data(struct smtpd_session *s);		      /* session_data_size bytes */
+uint64_t smtpd_session_id(const struct smtpd_session *s); /* unique per process */
+void *smtpd_session_data(struct smtpd_session *s);	  /* session_data_size bytes */
 struct loop *smtpd_session_loop(const struct smtpd_session *s);
-const char *smtpd_session_helo(const struct smtpd_session *s);	      /* "" before HELO/EHLO */
-bool smtpd_session_esmtp(const struct smtpd_session *s);	      /* EHLO was used */
+const char *smtpd_session_helo(const struct smtpd_session *s); /* "" before HELO/EHLO */
+bool smtpd_session_esmtp(const struct smtpd_session *s);       /* EHLO was used */
 const struct sockaddr *smtpd_session_peer(const struct smtpd_session *s, socklen_t *len);
 const char *smtpd_session_state_name(const struct smtpd_session *s);
 

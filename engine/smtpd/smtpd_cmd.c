@@ -172,8 +172,7 @@ static void smtpd_do_helo(struct smtpd_session *s, const struct smtp_cmd *c)
 }
 
 /* MAIL parameters: SIZE=<digits>, BODY=7BIT|8BITMIME. Returns 0 or the error reply code. */
-static int smtpd_mail_params(struct smtpd_session *s, const char *p, size_t len,
-			     const char **why)
+static int smtpd_mail_params(struct smtpd_session *s, const char *p, size_t len, const char **why)
 {
 	struct smtp_param prm;
 	int r;
@@ -317,9 +316,9 @@ bool smtpd_cmd_step(struct smtpd_session *s)
 	int r;
 
 	if (n < 0) {
-		if (avail <= max + 1 && s->rlen < SMTPD_RBUF)
-			return false;
-		s->rpos = s->rlen; /* over-long line: report once, skip to its end */
+		if (avail <= max + 1)
+			return false; /* (the buffer is compacted before the next recv) */
+		s->rpos = s->rlen;    /* over-long line: report once, skip to its end */
 		if (!s->skip_line)
 			smtpd_error(s, 500, "5.5.2 Error: line too long");
 		s->skip_line = true;
@@ -360,12 +359,12 @@ static void smtpd_data_end(struct smtpd_session *s)
 	for (unsigned i = 0; i < s->nrcpts; i++)
 		s->rcpt_ptr[i] = s->arena + s->rcpt_off[i];
 	env = (struct smtpd_envelope){
-		.sender = s->arena,
-		.rcpts = s->rcpt_ptr,
-		.nrcpts = s->nrcpts,
-		.body = s->body,
-		.body_len = s->body_len,
-		.body_8bit = s->body_8bit,
+	    .sender = s->arena,
+	    .rcpts = s->rcpt_ptr,
+	    .nrcpts = s->nrcpts,
+	    .body = s->body,
+	    .body_len = s->body_len,
+	    .body_8bit = s->body_8bit,
 	};
 	smtpd_set_state(s, SMTPD_S_RCPT); /* out of DATA: input after the dot is commands */
 	s->await = SMTPD_A_DATA;

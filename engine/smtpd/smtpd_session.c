@@ -18,13 +18,14 @@
 #include <unistd.h>
 
 static const char *const smtpd_state_names[SMTPD_S__COUNT] = {
-	[SMTPD_S_GREET] = "greet", [SMTPD_S_HELO] = "helo",	  [SMTPD_S_IDLE] = "idle",
-	[SMTPD_S_MAIL] = "mail",   [SMTPD_S_RCPT] = "rcpt",	  [SMTPD_S_DATA] = "data",
-	[SMTPD_S_CLOSING] = "closing", [SMTPD_S_DEAD] = "dead",
+    [SMTPD_S_GREET] = "greet",	   [SMTPD_S_HELO] = "helo", [SMTPD_S_IDLE] = "idle",
+    [SMTPD_S_MAIL] = "mail",	   [SMTPD_S_RCPT] = "rcpt", [SMTPD_S_DATA] = "data",
+    [SMTPD_S_CLOSING] = "closing", [SMTPD_S_DEAD] = "dead",
 };
 
 static void smtpd_teardown(struct smtpd_session *s);
 
+/* smtpd_set_state: the one place a session changes state (traced when cfg.trace is set). */
 void smtpd_set_state(struct smtpd_session *s, enum smtpd_state st)
 {
 	if (s->w->srv->cfg.trace)
@@ -40,6 +41,8 @@ const char *smtpd_session_state_name(const struct smtpd_session *s)
 
 /* ---- reply buffer ---- */
 
+/* smtpd_emit_raw: append n preformatted bytes to the reply buffer (room is the caller's job:
+ * the run loop guarantees SMTPD_REPLY_MAX before each command). */
 void smtpd_emit_raw(struct smtpd_session *s, const char *p, size_t n)
 {
 	BUG_ON(n > SMTPD_WBUF - s->wlen);
@@ -47,6 +50,7 @@ void smtpd_emit_raw(struct smtpd_session *s, const char *p, size_t n)
 	s->wlen += (uint32_t)n;
 }
 
+/* smtpd_emit: append "<code> <text>\r\n" (text truncated to SMTPD_TEXT_MAX, CR/LF blanked). */
 void smtpd_emit(struct smtpd_session *s, int code, const char *text)
 {
 	size_t tl = strnlen(text, SMTPD_TEXT_MAX);
@@ -325,8 +329,9 @@ void smtpd_session_start(struct smtpd_worker *w, int fd, const struct sockaddr_s
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->depth++;
 	if (w->shutting_down || (srv->cfg.max_sessions && w->nsessions > srv->cfg.max_sessions)) {
-		smtpd_close(s, 421, w->shutting_down ? "4.3.2 Service shutting down"
-						     : "4.7.0 Too many connections");
+		smtpd_close(s, 421,
+			    w->shutting_down ? "4.3.2 Service shutting down"
+					     : "4.7.0 Too many connections");
 		goto out;
 	}
 	s->connected_hook = true;

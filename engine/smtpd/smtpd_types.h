@@ -117,13 +117,13 @@ struct smtpd_session {
 	unsigned inflight;
 	bool connected_hook; /* on_connect ran: on_close is owed */
 	bool in_hook;
-	int hook_code;	     /* code given by smtpd_reply inside a hook, 0 if none */
+	int hook_code; /* code given by smtpd_reply inside a hook, 0 if none */
 	bool recv_armed, send_armed, timer_armed;
 	bool esmtp;
-	bool skip_line;	     /* discarding the rest of an over-long line */
+	bool skip_line; /* discarding the rest of an over-long line */
 	bool body_8bit;
-	bool body_over;	     /* body exceeded max_size: discarding to the terminator */
-	bool quit_after;     /* close after the current transaction (shutdown) */
+	bool body_over;	 /* body exceeded max_size: discarding to the terminator */
+	bool quit_after; /* close after the current transaction (shutdown) */
 	unsigned errors;
 	struct loop_op recv_op, send_op, timer_op;
 	/* receive buffer: [rpos, rlen) unprocessed */
@@ -140,8 +140,8 @@ struct smtpd_session {
 	/* body */
 	char *body;
 	size_t body_len, body_cap;
-	size_t body_total;   /* body bytes seen this DATA, kept or discarded */
-	unsigned depth;	     /* >0 while inside smtpd_session_run: defer freeing */
+	size_t body_total; /* body bytes seen this DATA, kept or discarded */
+	unsigned depth;	   /* >0 while inside smtpd_session_run: defer freeing */
 	uint64_t size_hint;
 	struct smtp_data_rx rx;
 	char helo[SMTPD_HELO_MAX];

@@ -29,9 +29,9 @@ struct sink_opts {
 	int greet_code;	      /* -g, 0 = normal greeting */
 	uint64_t drop_after;  /* -x */
 	bool drop;
-	uint64_t delay_ms;    /* -w */
-	uint64_t max_size;    /* -s */
-	bool quiet;	      /* -q */
+	uint64_t delay_ms; /* -w */
+	uint64_t max_size; /* -s */
+	bool quiet;	   /* -q */
 };
 
 /* Counters of one worker: written by its thread only, read by the main thread. */
@@ -65,8 +65,8 @@ struct sink_sess {
 /* Process-wide state. */
 struct sink {
 	struct sink_opts o;
-	int out_fd;			/* -o file, O_APPEND, or -1 */
-	atomic_uint_fast64_t eml_seq;	/* -d file numbering */
+	int out_fd;		      /* -o file, O_APPEND, or -1 */
+	atomic_uint_fast64_t eml_seq; /* -d file numbering */
 };
 
 extern struct sink sink_g;

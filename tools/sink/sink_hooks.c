@@ -114,13 +114,13 @@ static int sink_on_connect(struct smtpd_session *s, void *user)
 	if (code >= 400) {
 		atomic_fetch_add_explicit(&w->c.rejected, 1, memory_order_relaxed);
 		smtpd_reply(s, code,
-			    code >= 500 ? "5.3.2 Service not available" : "4.3.2 Service not available");
+			    code >= 500 ? "5.3.2 Service not available"
+					: "4.3.2 Service not available");
 	}
 	return SMTPD_DEFAULT;
 }
 
-static int sink_on_mail(struct smtpd_session *s, const char *sender, const char *params,
-			void *user)
+static int sink_on_mail(struct smtpd_session *s, const char *sender, const char *params, void *user)
 {
 	struct sink_sess *ss = smtpd_session_data(s);
 
@@ -200,8 +200,7 @@ static void sink_log_put(struct sink_worker *w, const char *p, size_t n)
 	w->log_len += n;
 }
 
-static void sink_log_message(struct sink_worker *w, const struct smtpd_envelope *env,
-			     uint64_t hash)
+static void sink_log_message(struct sink_worker *w, const struct smtpd_envelope *env, uint64_t hash)
 {
 	struct timespec ts;
 	char num[96];
@@ -305,9 +304,9 @@ static int sink_on_data_progress(struct smtpd_session *s, size_t body_bytes, voi
 }
 
 const struct smtpd_hooks sink_hooks = {
-	.on_connect = sink_on_connect,
-	.on_mail = sink_on_mail,
-	.on_rcpt = sink_on_rcpt,
-	.on_data = sink_on_data,
-	.on_data_progress = sink_on_data_progress,
+    .on_connect = sink_on_connect,
+    .on_mail = sink_on_mail,
+    .on_rcpt = sink_on_rcpt,
+    .on_data = sink_on_data,
+    .on_data_progress = sink_on_data_progress,
 };

@@ -17,9 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SINK_TICK_MS	 100
-#define SINK_GRACE_MS	 1000
-#define SINK_RING	 4096
+#define SINK_TICK_MS  100
+#define SINK_GRACE_MS 1000
+#define SINK_RING     4096
 
 struct sink sink_g = {.out_fd = -1};
 
@@ -65,18 +65,30 @@ static int sink_opt(struct sink_opts *o, int c, const char *arg)
 			return -EINVAL;
 		o->threads = (unsigned)v;
 		return 0;
-	case 'o': o->out_path = arg; return 0;
-	case 'd': o->dir = arg; return 0;
-	case 'c': o->stats = arg; return 0;
+	case 'o':
+		o->out_path = arg;
+		return 0;
+	case 'd':
+		o->dir = arg;
+		return 0;
+	case 'c':
+		o->stats = arg;
+		return 0;
 	case 'g':
 		if (sink_num(arg, 599, &v) || v < 200)
 			return -EINVAL;
 		o->greet_code = (int)v;
 		return 0;
-	case 'x': o->drop = true; return sink_num(arg, UINT64_MAX, &o->drop_after);
-	case 'w': return sink_num(arg, 3600000, &o->delay_ms);
-	case 's': return util_parse_size(arg, &o->max_size);
-	case 'q': o->quiet = true; return 0;
+	case 'x':
+		o->drop = true;
+		return sink_num(arg, UINT64_MAX, &o->drop_after);
+	case 'w':
+		return sink_num(arg, 3600000, &o->delay_ms);
+	case 's':
+		return util_parse_size(arg, &o->max_size);
+	case 'q':
+		o->quiet = true;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -236,10 +248,10 @@ static int sink_server(struct smtpd_server **srv)
 {
 	struct smtpd_hooks hooks = sink_hooks;
 	struct smtpd_config cfg = {
-		.greeting = "riptide-sink",
-		.max_size = sink_g.o.max_size,
-		.reply_delay_ms = sink_g.o.delay_ms,
-		.session_data_size = sizeof(struct sink_sess),
+	    .greeting = "riptide-sink",
+	    .max_size = sink_g.o.max_size,
+	    .reply_delay_ms = sink_g.o.delay_ms,
+	    .session_data_size = sizeof(struct sink_sess),
 	};
 	int ret;
 
@@ -292,6 +304,8 @@ static void sink_wait(struct sink_worker *ws, unsigned n, const sigset_t *set)
 	}
 }
 
+/* main: parse the CLI, listen, start the workers, wait for SIGTERM/SIGINT, shut down gracefully,
+ * print the stats line. Exit 0 on a signal, 1 on a setup error, 2 on a usage error. */
 int main(int argc, char **argv)
 {
 	struct smtpd_server *srv = NULL;
@@ -320,8 +334,8 @@ int main(int argc, char **argv)
 		_exit(1);
 	}
 	if (!sink_g.o.quiet)
-		fprintf(stderr, "riptide-sink: listening on %s%s (%u threads)\n", sink_g.o.listen[0],
-			sink_g.o.nlisten > 1 ? " and more" : "", n);
+		fprintf(stderr, "riptide-sink: listening on %s%s (%u threads)\n",
+			sink_g.o.listen[0], sink_g.o.nlisten > 1 ? " and more" : "", n);
 	sink_wait(ws, n, &set);
 	sink_stop(ws, n);
 	if (sink_g.o.stats)
