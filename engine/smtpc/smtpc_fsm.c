@@ -368,6 +368,10 @@ static void smtpc_dispatch(struct smtpc *s, const struct smtp_reply *r)
 		smtpc_close(s, "service not available (421)", r);
 		return;
 	}
+	if (r->code < 200 || (r->code < 400 && r->code >= 300 && s->state != SMTPC_S_DATA)) {
+		smtpc_close(s, "protocol error: unexpected reply code", NULL);
+		return;
+	}
 	if (!d->reply) {
 		smtpc_close(s, "protocol error: unexpected reply", r);
 		return;
