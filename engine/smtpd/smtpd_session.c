@@ -120,7 +120,9 @@ static void smtpd_recv_cb(struct loop_op *op, int res, uint32_t flags)
 	s->recv_armed = false;
 	s->inflight--;
 	if (s->state >= SMTPD_S_CLOSING) {
-		/* no more input wanted; data or cancellation alike */
+		/* no more input wanted: lingering ends at EOF, error or its deadline */
+		if (s->lingering && res <= 0)
+			smtpd_teardown(s);
 	} else if (res == -ECANCELED) {
 		smtpd_close(s, 421, "4.4.2 Error: timeout exceeded");
 	} else if (res <= 0) {
@@ -131,9 +133,8 @@ static void smtpd_recv_cb(struct loop_op *op, int res, uint32_t flags)
 	smtpd_session_run(s);
 }
 
-static void smtpd_arm_recv(struct smtpd_session *s)
+static void smtpd_arm_recv(struct smtpd_session *s, uint64_t timeout_ms)
 {
-	const struct smtpd_config *cfg = &s->w->srv->cfg;
 	struct loop *l = s->w->l;
 	struct io_uring_sqe *sqe;
 
@@ -150,10 +151,30 @@ static void smtpd_arm_recv(struct smtpd_session *s)
 	sqe = loop_get_sqe(l);
 	io_uring_prep_recv(sqe, s->fd, s->rbuf + s->rlen, SMTPD_RBUF - s->rlen, 0);
 	loop_sqe_op(sqe, &s->recv_op);
-	loop_link_timeout(l, sqe, &s->recv_op.ts,
-			  s->state == SMTPD_S_DATA ? cfg->data_timeout_ms : cfg->cmd_timeout_ms);
+	loop_link_timeout(l, sqe, &s->recv_op.ts, timeout_ms);
 	s->recv_armed = true;
 	s->inflight++;
+}
+
+/* Lingering close: after the last reply, shut down our side and read (discarding) until the
+ * peer closes or SMTPD_LINGER_MS pass. Closing with unread pipelined input would send a RST,
+ * which can destroy replies (e.g. 250 for committed messages) still unread by the client. */
+static void smtpd_linger(struct smtpd_session *s)
+{
+	uint64_t now = loop_now_ms(s->w->l);
+
+	if (!s->lingering) {
+		s->lingering = true;
+		s->linger_end = now + SMTPD_LINGER_MS;
+		if (shutdown(s->fd, SHUT_WR) < 0)
+			s->linger_end = now;
+	}
+	if (now >= s->linger_end) {
+		smtpd_teardown(s);
+		return;
+	}
+	s->rpos = s->rlen = 0;
+	smtpd_arm_recv(s, s->linger_end - now);
 }
 
 static void smtpd_send_cb(struct loop_op *op, int res, uint32_t flags)
@@ -232,6 +253,7 @@ void smtpd_close(struct smtpd_session *s, int code, const char *text)
 
 static void smtpd_io(struct smtpd_session *s)
 {
+	const struct smtpd_config *cfg = &s->w->srv->cfg;
 	uint32_t end = s->hold != SMTPD_NO_HOLD ? s->hold : s->wlen;
 
 	if (s->state == SMTPD_S_DEAD)
@@ -239,12 +261,13 @@ static void smtpd_io(struct smtpd_session *s)
 	if (!s->send_armed && end > s->woff)
 		smtpd_arm_send(s, end);
 	if (s->state == SMTPD_S_CLOSING) {
-		if (!s->send_armed && s->woff == s->wlen)
-			smtpd_teardown(s);
+		if (!s->send_armed && !s->recv_armed && s->woff == s->wlen)
+			smtpd_linger(s);
 		return;
 	}
 	if (s->wait == SMTPD_W_NONE && !s->recv_armed)
-		smtpd_arm_recv(s);
+		smtpd_arm_recv(s, s->state == SMTPD_S_DATA ? cfg->data_timeout_ms
+							   : cfg->cmd_timeout_ms);
 }
 
 /* smtpd_session_run: process buffered input as far as allowed, then do the I/O it implies. */

@@ -22,6 +22,7 @@
 #define SMTPD_BODY_INIT	   4096u
 #define SMTPD_BODY_KEEP	   (1u << 20) /* larger idle body buffers are freed */
 #define SMTPD_FREELIST_MAX 64u
+#define SMTPD_LINGER_MS	   2000u /* lingering close bound */
 #define SMTPD_NO_HOLD	   UINT32_MAX
 
 /* Protocol states (explicit; see smtpd_state_names in smtpd_session.c). */
@@ -122,7 +123,9 @@ struct smtpd_session {
 	bool esmtp;
 	bool skip_line; /* discarding the rest of an over-long line */
 	bool body_8bit;
-	bool body_over;	 /* body exceeded max_size: discarding to the terminator */
+	bool body_over; /* body exceeded max_size: discarding to the terminator */
+	bool lingering; /* CLOSING: our side shut down, draining input until EOF */
+	uint64_t linger_end;
 	bool quit_after; /* close after the current transaction (shutdown) */
 	unsigned errors;
 	struct loop_op recv_op, send_op, timer_op;
