@@ -201,6 +201,8 @@ int smtpc_send(struct smtpc *s, struct smtpc_txn *t)
 		return -ENOTCONN;
 	if (s->state != SMTPC_S_READY || s->txn || s->in_next || s->quit_wanted)
 		return -EBUSY;
+	if (!smtpc_txn_valid(t))
+		return -EINVAL;
 	smtpc_txn_begin(s, t);
 	return 0;
 }
@@ -239,6 +241,12 @@ unsigned smtpc_txn_count(const struct smtpc *s)
 uint32_t smtpc_ext(const struct smtpc *s)
 {
 	return s->ext;
+}
+
+/* smtpc_size_limit: the server's EHLO SIZE limit in bytes (0: none announced). */
+uint64_t smtpc_size_limit(const struct smtpc *s)
+{
+	return s->size_limit;
 }
 
 /* smtpc_user: the config's user pointer. */

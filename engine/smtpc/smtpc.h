@@ -161,7 +161,9 @@ int smtpc_new(struct loop *l, const struct smtpc_config *cfg, struct smtpc **out
 
 /* smtpc_send: start transaction t on a session that is READY and idle (ops->next returned
  * NULL). Not callable from inside ops->next (return the transaction instead). Returns 0,
- * -EBUSY (not READY / transaction running / inside next) or -ENOTCONN (closing). */
+ * -EBUSY (not READY / transaction running / inside next / quitting), -ENOTCONN (closing) or
+ * -EINVAL (no recipient, or an address containing CR, LF, '<' or '>'; a transaction like that
+ * returned by ops->next is failed at once with err "invalid transaction"). */
 int smtpc_send(struct smtpc *s, struct smtpc_txn *t);
 
 /* smtpc_quit: graceful end: QUIT now if idle, else after the running transaction completes;
@@ -181,6 +183,10 @@ unsigned smtpc_txn_count(const struct smtpc *s);
 
 /* smtpc_ext: SMTP_EXT_* flags from the server's EHLO reply (0 before EHLO or after HELO). */
 uint32_t smtpc_ext(const struct smtpc *s);
+
+/* smtpc_size_limit: the server's EHLO SIZE value (0 if none; the session does not enforce it:
+ * the server will answer 552). */
+uint64_t smtpc_size_limit(const struct smtpc *s);
 
 /* smtpc_user / smtpc_id: the config's user pointer and id. */
 void *smtpc_user(const struct smtpc *s);

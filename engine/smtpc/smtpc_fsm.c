@@ -95,34 +95,64 @@ static void smtpc_unsupported_enter(struct smtpc *s)
 
 /* ---- idle ---- */
 
+static bool smtpc_addr_ok(const char *a)
+{
+	return a && !strpbrk(a, "\r\n<>");
+}
+
+/* smtpc_txn_valid: addresses that cannot smuggle a command, at least one recipient. */
+bool smtpc_txn_valid(const struct smtpc_txn *t)
+{
+	if (!smtpc_addr_ok(t->sender) || !t->rcpts || t->rcpt_count == 0 ||
+	    (!t->body && t->body_len))
+		return false;
+	for (unsigned i = 0; i < t->rcpt_count; i++)
+		if (!smtpc_addr_ok(t->rcpts[i]) || !t->rcpts[i][0])
+			return false;
+	return true;
+}
+
+static struct smtpc_txn *smtpc_pull(struct smtpc *s)
+{
+	struct smtpc_txn *t;
+
+	s->in_next = true;
+	t = s->ops->next(s, s->user);
+	s->in_next = false;
+	return t;
+}
+
 static void smtpc_ready_enter(struct smtpc *s)
 {
 	struct smtpc_txn *t;
 
 	s->was_ready = true;
-	if (s->quit_wanted || (s->max_txns && s->txns >= s->max_txns)) {
-		smtpc_enter(s, SMTPC_S_QUIT);
-		return;
-	}
-	s->in_next = true;
-	t = s->ops->next(s, s->user);
-	s->in_next = false;
-	if (t && s->closing) {
-		/* aborted inside next(): hand the transaction back as not attempted */
+	for (;;) {
+		if (s->quit_wanted || (s->max_txns && s->txns >= s->max_txns)) {
+			smtpc_enter(s, SMTPC_S_QUIT);
+			return;
+		}
+		t = smtpc_pull(s);
+		if (!t)
+			break;
+		if (!s->closing && smtpc_txn_valid(t)) {
+			smtpc_txn_begin(s, t);
+			return;
+		}
+		/* aborted inside next(), or unusable: hand it back as not attempted */
 		s->txn = t;
-		smtpc_txn_finish(s, SMTPC_STAGE_MAIL, NULL, "session closed");
-		return;
+		smtpc_txn_finish(s, SMTPC_STAGE_MAIL, NULL,
+				 s->closing ? "session closed" : "invalid transaction");
+		if (s->closing)
+			return;
 	}
-	if (t)
-		smtpc_txn_begin(s, t);
-	else if (s->quit_wanted && !s->closing)
+	if (s->quit_wanted && !s->closing)
 		smtpc_enter(s, SMTPC_S_QUIT);
 }
 
-/* smtpc_txn_begin: start transaction t (session READY, no transaction running). */
+/* smtpc_txn_begin: start transaction t (valid, session READY, no transaction running). */
 void smtpc_txn_begin(struct smtpc *s, struct smtpc_txn *t)
 {
-	BUG_ON(!t->sender || !t->rcpts || t->rcpt_count == 0 || (!t->body && t->body_len));
 	s->txn = t;
 	s->nrcpt = t->rcpt_count;
 	s->rcpt_sent = s->rcpt_replied = s->rcpt_ok = 0;

@@ -88,6 +88,7 @@ struct smtpc_reply smtpc_reply_of(const struct smtp_reply *r);
 void smtpc_enter(struct smtpc *s, enum smtpc_state st);
 void smtpc_on_input(struct smtpc *s);
 void smtpc_txn_begin(struct smtpc *s, struct smtpc_txn *t);
+bool smtpc_txn_valid(const struct smtpc_txn *t);
 uint32_t smtpc_state_timeout(const struct smtpc *s, enum smtpc_state st);
 const char *smtpc_state_timeout_err(enum smtpc_state st);
 enum smtpc_stage smtpc_state_stage(enum smtpc_state st);

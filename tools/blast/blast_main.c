@@ -325,14 +325,19 @@ int main(int argc, char **argv)
 	}
 	bar = !cfg.quiet && isatty(STDERR_FILENO);
 	t0 = util_mono_us();
-	if (pthread_create(&th, NULL, blast_run_thread, &a) != 0)
+	if (cfg.n == 0) {
+		a.end_us = t0;
+		atomic_store(&a.finished, true);
+	} else if (pthread_create(&th, NULL, blast_run_thread, &a) != 0) {
 		return 1;
+	}
 	while (!atomic_load(&a.finished)) {
 		usleep(10 * 1000);
 		if (bar && ++tick % 20 == 0)
 			blast_progress(&cfg, t0, false);
 	}
-	pthread_join(th, NULL);
+	if (cfg.n)
+		pthread_join(th, NULL);
 	if (bar)
 		blast_progress(&cfg, t0, true);
 	if (a.ret < 0) {
