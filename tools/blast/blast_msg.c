@@ -29,7 +29,7 @@ size_t blast_msg_id(const struct blast_cfg *cfg, uint64_t seq, char *out, size_t
 /* blast_rcpt: see blast.h. */
 void blast_rcpt(const struct blast_cfg *cfg, uint64_t seq, unsigned j, char *out, size_t cap)
 {
-	uint64_t k = seq * cfg->rcpt_per_msg + j;
+	uint64_t k = (seq - 1) * cfg->rcpt_per_msg + j; /* seq starts at 1 */
 
 	snprintf(out, cap, "user%llu@%s", (unsigned long long)k,
 		 cfg->domains[k % cfg->ndomains]);
