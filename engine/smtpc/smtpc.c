@@ -18,17 +18,17 @@
 void smtpc_timeouts_default(struct smtpc_timeouts *t)
 {
 	*t = (struct smtpc_timeouts){
-		.connect_ms = 30 * 1000,
-		.greeting_ms = 5 * 60 * 1000,
-		.helo_ms = 5 * 60 * 1000,
-		.mail_ms = 5 * 60 * 1000,
-		.rcpt_ms = 5 * 60 * 1000,
-		.data_ms = 2 * 60 * 1000,
-		.data_block_ms = 3 * 60 * 1000,
-		.data_done_ms = 10 * 60 * 1000,
-		.rset_ms = 2 * 60 * 1000,
-		.quit_ms = 10 * 1000,
-		.idle_ms = 5 * 1000,
+	    .connect_ms = 30 * 1000,
+	    .greeting_ms = 5 * 60 * 1000,
+	    .helo_ms = 5 * 60 * 1000,
+	    .mail_ms = 5 * 60 * 1000,
+	    .rcpt_ms = 5 * 60 * 1000,
+	    .data_ms = 2 * 60 * 1000,
+	    .data_block_ms = 3 * 60 * 1000,
+	    .data_done_ms = 10 * 60 * 1000,
+	    .rset_ms = 2 * 60 * 1000,
+	    .quit_ms = 10 * 1000,
+	    .idle_ms = 5 * 1000,
 	};
 }
 
@@ -52,12 +52,12 @@ void smtpc_trace(struct smtpc *s, const char *fmt, ...)
 struct smtpc_reply smtpc_reply_of(const struct smtp_reply *r)
 {
 	return (struct smtpc_reply){
-		.code = r->code,
-		.enh_class = r->enh_class,
-		.enh_subject = r->enh_subject,
-		.enh_detail = r->enh_detail,
-		.text = r->text,
-		.text_len = r->text_len,
+	    .code = r->code,
+	    .enh_class = r->enh_class,
+	    .enh_subject = r->enh_subject,
+	    .enh_detail = r->enh_detail,
+	    .text = r->text,
+	    .text_len = r->text_len,
 	};
 }
 
@@ -87,7 +87,7 @@ void smtpc_txn_finish(struct smtpc *s, enum smtpc_stage stage, const struct smtp
 		      const char *err)
 {
 	struct smtpc_txn *t = s->txn;
-	struct smtpc_result res = { .stage = stage, .err = err, .rcpt_accepted = s->rcpt_ok };
+	struct smtpc_result res = {.stage = stage, .err = err, .rcpt_accepted = s->rcpt_ok};
 
 	if (!t)
 		return;

@@ -58,10 +58,10 @@ enum smtpc_state {
 
 /* Where a transaction ended (which command's reply, or the phase a connection error hit). */
 enum smtpc_stage {
-	SMTPC_STAGE_MAIL = 0,	/* MAIL FROM rejected, or connection lost before its reply */
-	SMTPC_STAGE_RCPT,	/* no recipient accepted (see ops->rcpt for each reply) */
-	SMTPC_STAGE_DATA,	/* DATA command rejected */
-	SMTPC_STAGE_DOT,	/* final reply after the body (or lost while sending/awaiting it) */
+	SMTPC_STAGE_MAIL = 0, /* MAIL FROM rejected, or connection lost before its reply */
+	SMTPC_STAGE_RCPT,     /* no recipient accepted (see ops->rcpt for each reply) */
+	SMTPC_STAGE_DATA,     /* DATA command rejected */
+	SMTPC_STAGE_DOT,      /* final reply after the body (or lost while sending/awaiting it) */
 };
 
 /* Per-state timeouts in milliseconds (RFC 5321 4.5.3.2 for the protocol ones). */
@@ -72,7 +72,7 @@ struct smtpc_timeouts {
 	uint32_t mail_ms;	/* MAIL reply                        default 5 min */
 	uint32_t rcpt_ms;	/* each RCPT reply                   default 5 min */
 	uint32_t data_ms;	/* DATA 354 reply                    default 2 min */
-	uint32_t data_block_ms;	/* each send of body bytes           default 3 min */
+	uint32_t data_block_ms; /* each send of body bytes           default 3 min */
 	uint32_t data_done_ms;	/* final reply after the dot         default 10 min */
 	uint32_t rset_ms;	/* RSET reply                        default 2 min */
 	uint32_t quit_ms;	/* QUIT reply before closing         default 10 s */
@@ -95,13 +95,13 @@ struct smtpc_reply {
 /* A transaction, owned by the owner. Everything it points to (strings, rcpts array, body) must
  * stay valid and unchanged until ops->txn_done() has been called for it. */
 struct smtpc_txn {
-	const char *sender;		/* reverse-path without <>; "" is the null sender */
-	const char *const *rcpts;	/* rcpt_count forward-paths without <> */
-	unsigned rcpt_count;		/* >= 1 */
-	const char *body;		/* CRLF-normalised message, NOT dot-stuffed, no final dot */
+	const char *sender;	  /* reverse-path without <>; "" is the null sender */
+	const char *const *rcpts; /* rcpt_count forward-paths without <> */
+	unsigned rcpt_count;	  /* >= 1 */
+	const char *body;	  /* CRLF-normalised message, NOT dot-stuffed, no final dot */
 	size_t body_len;
-	bool eightbit;			/* add BODY=8BITMIME (only if the server offers it) */
-	void *user;			/* owner's per-transaction pointer, untouched */
+	bool eightbit; /* add BODY=8BITMIME (only if the server offers it) */
+	void *user;    /* owner's per-transaction pointer, untouched */
 };
 
 /* The outcome of a transaction. With err == NULL the outcome is `reply` (the reply to MAIL,
@@ -110,20 +110,20 @@ struct smtpc_txn {
  * any point is reported as that reply (err NULL) and the session closes afterwards. */
 struct smtpc_result {
 	struct smtpc_reply reply;
-	const char *err;		/* static string or NULL */
+	const char *err; /* static string or NULL */
 	enum smtpc_stage stage;
-	bool maybe_delivered;		/* see the file comment: retry, never "delivered" */
-	unsigned rcpt_accepted;		/* recipients that got 2xx to RCPT */
+	bool maybe_delivered;	/* see the file comment: retry, never "delivered" */
+	unsigned rcpt_accepted; /* recipients that got 2xx to RCPT */
 };
 
 /* Why a session ended, for closed(). err NULL: QUIT exchange (or peer close after QUIT). */
 struct smtpc_close_info {
-	const char *err;		/* static string or NULL */
-	enum smtpc_state state;		/* state in which the session failed or quit */
-	struct smtpc_reply reply;	/* the reply that caused it (e.g. 421, 554 greeting), code 0
-					   if none */
-	bool was_ready;			/* greeting + EHLO/HELO completed */
-	unsigned txns;			/* transactions completed (txn_done called) */
+	const char *err;	  /* static string or NULL */
+	enum smtpc_state state;	  /* state in which the session failed or quit */
+	struct smtpc_reply reply; /* the reply that caused it (e.g. 421, 554 greeting), code 0
+				     if none */
+	bool was_ready;		  /* greeting + EHLO/HELO completed */
+	unsigned txns;		  /* transactions completed (txn_done called) */
 };
 
 struct smtpc_ops {
@@ -146,7 +146,7 @@ struct smtpc_ops {
 struct smtpc_config {
 	struct util_addr addr;		/* copied */
 	const char *helo_name;		/* copied; EHLO/HELO argument */
-	struct smtpc_timeouts timeouts;	/* copied; use smtpc_timeouts_default() as a base */
+	struct smtpc_timeouts timeouts; /* copied; use smtpc_timeouts_default() as a base */
 	bool no_pipelining;		/* lock-step even if PIPELINING is offered */
 	unsigned max_txns;		/* QUIT after this many transactions; 0 = unlimited */
 	uint64_t id;			/* session id for trace lines */

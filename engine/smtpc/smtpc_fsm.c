@@ -58,7 +58,7 @@ static void smtpc_ehlo_enter(struct smtpc *s)
 
 static void smtpc_ehlo_reply(struct smtpc *s, const struct smtp_reply *r)
 {
-	struct smtp_ehlo e = { 0 };
+	struct smtp_ehlo e = {0};
 
 	if (smtpc_2xx(r)) {
 		smtp_ehlo_parse(r, &e);
@@ -319,38 +319,38 @@ struct smtpc_state_def {
 	void (*reply)(struct smtpc *s, const struct smtp_reply *r);
 	size_t tmo;		/* offsetof(struct smtpc_timeouts, ...) for replies in this state */
 	const char *tmo_err;	/* error when that timeout fires */
-	enum smtpc_stage stage;	/* stage reported for a transaction failing in this state */
+	enum smtpc_stage stage; /* stage reported for a transaction failing in this state */
 };
 
 #define TMO(f) offsetof(struct smtpc_timeouts, f)
 
 static const struct smtpc_state_def smtpc_states[SMTPC_S__COUNT] = {
-	[SMTPC_S_INIT] = { "INIT", NULL, NULL, TMO(connect_ms), "connect timeout", 0 },
-	[SMTPC_S_CONNECT] = { "CONNECT", NULL, NULL, TMO(connect_ms), "connect timeout", 0 },
-	[SMTPC_S_GREETING] = { "GREETING", NULL, smtpc_greeting_reply, TMO(greeting_ms),
-			       "timeout waiting for greeting", 0 },
-	[SMTPC_S_EHLO] = { "EHLO", smtpc_ehlo_enter, smtpc_ehlo_reply, TMO(helo_ms),
-			   "timeout waiting for EHLO reply", 0 },
-	[SMTPC_S_HELO] = { "HELO", smtpc_helo_enter, smtpc_helo_reply, TMO(helo_ms),
-			   "timeout waiting for HELO reply", 0 },
-	[SMTPC_S_STARTTLS] = { "STARTTLS", smtpc_unsupported_enter, NULL, TMO(helo_ms),
-			       "timeout waiting for STARTTLS reply", 0 },
-	[SMTPC_S_AUTH] = { "AUTH", smtpc_unsupported_enter, NULL, TMO(helo_ms),
-			   "timeout waiting for AUTH reply", 0 },
-	[SMTPC_S_READY] = { "READY", smtpc_ready_enter, NULL, TMO(idle_ms), "idle timeout", 0 },
-	[SMTPC_S_MAIL] = { "MAIL", smtpc_mail_enter, smtpc_mail_reply, TMO(mail_ms),
-			   "timeout waiting for MAIL reply", SMTPC_STAGE_MAIL },
-	[SMTPC_S_RCPT] = { "RCPT", smtpc_rcpt_enter, smtpc_rcpt_reply, TMO(rcpt_ms),
-			   "timeout waiting for RCPT reply", SMTPC_STAGE_RCPT },
-	[SMTPC_S_DATA] = { "DATA", smtpc_data_enter, smtpc_data_reply, TMO(data_ms),
-			   "timeout waiting for DATA reply", SMTPC_STAGE_DATA },
-	[SMTPC_S_BODY] = { "BODY", smtpc_body_enter, smtpc_body_reply, TMO(data_done_ms),
-			   "timeout waiting for reply to end of data", SMTPC_STAGE_DOT },
-	[SMTPC_S_RSET] = { "RSET", smtpc_rset_enter, smtpc_rset_reply, TMO(rset_ms),
-			   "timeout waiting for RSET reply", 0 },
-	[SMTPC_S_QUIT] = { "QUIT", smtpc_quit_enter, smtpc_quit_reply, TMO(quit_ms),
-			   "timeout waiting for QUIT reply", 0 },
-	[SMTPC_S_CLOSING] = { "CLOSING", NULL, NULL, TMO(quit_ms), "closing", 0 },
+    [SMTPC_S_INIT] = {"INIT", NULL, NULL, TMO(connect_ms), "connect timeout", 0},
+    [SMTPC_S_CONNECT] = {"CONNECT", NULL, NULL, TMO(connect_ms), "connect timeout", 0},
+    [SMTPC_S_GREETING] = {"GREETING", NULL, smtpc_greeting_reply, TMO(greeting_ms),
+			  "timeout waiting for greeting", 0},
+    [SMTPC_S_EHLO] = {"EHLO", smtpc_ehlo_enter, smtpc_ehlo_reply, TMO(helo_ms),
+		      "timeout waiting for EHLO reply", 0},
+    [SMTPC_S_HELO] = {"HELO", smtpc_helo_enter, smtpc_helo_reply, TMO(helo_ms),
+		      "timeout waiting for HELO reply", 0},
+    [SMTPC_S_STARTTLS] = {"STARTTLS", smtpc_unsupported_enter, NULL, TMO(helo_ms),
+			  "timeout waiting for STARTTLS reply", 0},
+    [SMTPC_S_AUTH] = {"AUTH", smtpc_unsupported_enter, NULL, TMO(helo_ms),
+		      "timeout waiting for AUTH reply", 0},
+    [SMTPC_S_READY] = {"READY", smtpc_ready_enter, NULL, TMO(idle_ms), "idle timeout", 0},
+    [SMTPC_S_MAIL] = {"MAIL", smtpc_mail_enter, smtpc_mail_reply, TMO(mail_ms),
+		      "timeout waiting for MAIL reply", SMTPC_STAGE_MAIL},
+    [SMTPC_S_RCPT] = {"RCPT", smtpc_rcpt_enter, smtpc_rcpt_reply, TMO(rcpt_ms),
+		      "timeout waiting for RCPT reply", SMTPC_STAGE_RCPT},
+    [SMTPC_S_DATA] = {"DATA", smtpc_data_enter, smtpc_data_reply, TMO(data_ms),
+		      "timeout waiting for DATA reply", SMTPC_STAGE_DATA},
+    [SMTPC_S_BODY] = {"BODY", smtpc_body_enter, smtpc_body_reply, TMO(data_done_ms),
+		      "timeout waiting for reply to end of data", SMTPC_STAGE_DOT},
+    [SMTPC_S_RSET] = {"RSET", smtpc_rset_enter, smtpc_rset_reply, TMO(rset_ms),
+		      "timeout waiting for RSET reply", 0},
+    [SMTPC_S_QUIT] = {"QUIT", smtpc_quit_enter, smtpc_quit_reply, TMO(quit_ms),
+		      "timeout waiting for QUIT reply", 0},
+    [SMTPC_S_CLOSING] = {"CLOSING", NULL, NULL, TMO(quit_ms), "closing", 0},
 };
 
 /* smtpc_state_name: printable name of st ("?" if out of range). */

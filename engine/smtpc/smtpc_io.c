@@ -229,8 +229,9 @@ static void smtpc_send_cb(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	if (res <= 0) {
-		smtpc_close(s, res == -ECANCELED ? "timeout sending" : smtpc_errstr(res ? res : -EPIPE),
-			    NULL);
+		smtpc_close(
+		    s, res == -ECANCELED ? "timeout sending" : smtpc_errstr(res ? res : -EPIPE),
+		    NULL);
 		return;
 	}
 	smtpc_io_kick(s);
@@ -301,10 +302,10 @@ int smtpc_io_connect(struct smtpc *s)
 	struct io_uring_sqe *sqe;
 	int one = 1;
 
-	s->op_conn = (struct loop_op){ .cb = smtpc_conn_cb, .owner = s };
-	s->op_send = (struct loop_op){ .cb = smtpc_send_cb, .owner = s };
-	s->op_recv = (struct loop_op){ .cb = smtpc_recv_cb, .owner = s };
-	s->op_fin = (struct loop_op){ .cb = smtpc_fin_cb, .owner = s };
+	s->op_conn = (struct loop_op){.cb = smtpc_conn_cb, .owner = s};
+	s->op_send = (struct loop_op){.cb = smtpc_send_cb, .owner = s};
+	s->op_recv = (struct loop_op){.cb = smtpc_recv_cb, .owner = s};
+	s->op_fin = (struct loop_op){.cb = smtpc_fin_cb, .owner = s};
 	s->fd = socket(s->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		return -errno;

@@ -13,10 +13,10 @@
 #include "engine/smtp/smtp.h"
 #include "engine/smtpc/smtpc.h"
 
-#define SMTPC_IOV	  64	/* iovecs per sendmsg (command bytes + body segments + dot) */
-#define SMTPC_RBUF_MIN	  4096
-#define SMTPC_RBUF_MAX	  65536
-#define SMTPC_TEXT_MAX	  512	/* saved reply text (close info, deferred result) */
+#define SMTPC_IOV      64 /* iovecs per sendmsg (command bytes + body segments + dot) */
+#define SMTPC_RBUF_MIN 4096
+#define SMTPC_RBUF_MAX 65536
+#define SMTPC_TEXT_MAX 512 /* saved reply text (close info, deferred result) */
 
 struct smtpc {
 	struct loop *loop;
@@ -31,10 +31,10 @@ struct smtpc {
 
 	enum smtpc_state state;
 	int fd;
-	unsigned inflight;		/* ops submitted and not completed: free only at 0 */
+	unsigned inflight; /* ops submitted and not completed: free only at 0 */
 	struct loop_op op_conn, op_send, op_recv, op_fin;
 	bool conn_busy, send_busy, recv_busy;
-	enum smtpc_state recv_state;	/* state the pending recv's timeout was chosen for */
+	enum smtpc_state recv_state; /* state the pending recv's timeout was chosen for */
 
 	bool was_ready, quit_wanted, in_next, closing;
 	uint32_t ext;
@@ -44,10 +44,10 @@ struct smtpc {
 	/* Why the session ends: filled by the first smtpc_close(). */
 	struct smtpc_close_info cinfo;
 	char ctext[SMTPC_TEXT_MAX];
-	const char *quit_err;		/* error to report after a courtesy QUIT */
+	const char *quit_err; /* error to report after a courtesy QUIT */
 
 	/* Output: command bytes (obuf) then the body stream, gathered into iov. */
-	char *obuf, *obuf_old;		/* obuf_old: replaced while a send still read it */
+	char *obuf, *obuf_old; /* obuf_old: replaced while a send still read it */
 	size_t ocap, olen, osent;
 	struct iovec iov[SMTPC_IOV];
 	struct msghdr msg;

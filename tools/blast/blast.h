@@ -21,13 +21,13 @@
 struct blast_cfg {
 	struct util_addr addr;
 	char target[128];
-	uint64_t n;		/* messages */
-	unsigned conc;		/* sessions in total */
-	uint64_t size;		/* generated message size */
+	uint64_t n;    /* messages */
+	unsigned conc; /* sessions in total */
+	uint64_t size; /* generated message size */
 	unsigned rcpt_per_msg;
 	char **domains;
 	unsigned ndomains;
-	char **rcpts;		/* explicit --rcpt list (overrides -r/-d) */
+	char **rcpts; /* explicit --rcpt list (overrides -r/-d) */
 	unsigned nrcpts;
 	const char *sender;
 	bool no_pipelining;
@@ -36,21 +36,21 @@ struct blast_cfg {
 	const char *log_path;
 	int log_fd;
 	bool quiet, verbose;
-	char *body;		/* --body file, CRLF-normalised; NULL: generate */
+	char *body; /* --body file, CRLF-normalised; NULL: generate */
 	size_t body_len;
 	char runid[17];
 
 	/* shared counters */
-	atomic_uint_fast64_t next_seq;	/* next message to claim */
-	atomic_uint_fast64_t started;	/* MAIL sent */
-	atomic_uint_fast64_t done;	/* got a final outcome (reply or connection error) */
-	atomic_uint_fast64_t ok;	/* 2xx final */
-	uint32_t *lat_us;		/* per message seq: latency + 1 in us, 0 = no reply */
+	atomic_uint_fast64_t next_seq; /* next message to claim */
+	atomic_uint_fast64_t started;  /* MAIL sent */
+	atomic_uint_fast64_t done;     /* got a final outcome (reply or connection error) */
+	atomic_uint_fast64_t ok;       /* 2xx final */
+	uint32_t *lat_us;	       /* per message seq: latency + 1 in us, 0 = no reply */
 };
 
 /* Per-thread results, merged by main after the threads are joined. */
 struct blast_stats {
-	uint64_t codes[BLAST_MAX_CODE];	/* [0] = connection errors */
+	uint64_t codes[BLAST_MAX_CODE]; /* [0] = connection errors */
 };
 
 /* blast_msg.c */

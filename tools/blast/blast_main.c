@@ -18,25 +18,24 @@
 
 static void blast_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: riptide-blast [-t HOST:PORT | -u /path/to.sock] [options]\n"
-		"  -t HOST:PORT  target (default 127.0.0.1:2525)\n"
-		"  -u PATH       target UNIX socket\n"
-		"  -n N          messages (default 1000)\n"
-		"  -c S          concurrent sessions (default 20)\n"
-		"  -s SIZE       message size in bytes, k/M suffixes (default 2048)\n"
-		"  -r R          recipients per message (default 1)\n"
-		"  -d DOMAINS    comma-separated recipient domains (default example.test)\n"
-		"  --rcpt ADDR   explicit recipient (repeatable; overrides -r/-d)\n"
-		"  -f ADDR       sender (default blast@riptide-blast.test)\n"
-		"  -P            no pipelining (lock-step) even if offered\n"
-		"  -m M          max messages per connection (default 100, 0 = unlimited)\n"
-		"  -T N          threads (default 1)\n"
-		"  -L FILE       per-message log: <message-id> <code> <queue id|-> <start_us> "
-		"<reply_us>\n"
-		"  -q            quiet (no progress bar)\n"
-		"  --body FILE   send this file (CRLF-normalised) as every message body\n"
-		"  -v            trace SMTP sessions on stderr\n");
+	fprintf(f, "usage: riptide-blast [-t HOST:PORT | -u /path/to.sock] [options]\n"
+		   "  -t HOST:PORT  target (default 127.0.0.1:2525)\n"
+		   "  -u PATH       target UNIX socket\n"
+		   "  -n N          messages (default 1000)\n"
+		   "  -c S          concurrent sessions (default 20)\n"
+		   "  -s SIZE       message size in bytes, k/M suffixes (default 2048)\n"
+		   "  -r R          recipients per message (default 1)\n"
+		   "  -d DOMAINS    comma-separated recipient domains (default example.test)\n"
+		   "  --rcpt ADDR   explicit recipient (repeatable; overrides -r/-d)\n"
+		   "  -f ADDR       sender (default blast@riptide-blast.test)\n"
+		   "  -P            no pipelining (lock-step) even if offered\n"
+		   "  -m M          max messages per connection (default 100, 0 = unlimited)\n"
+		   "  -T N          threads (default 1)\n"
+		   "  -L FILE       per-message log: <message-id> <code> <queue id|-> <start_us> "
+		   "<reply_us>\n"
+		   "  -q            quiet (no progress bar)\n"
+		   "  --body FILE   send this file (CRLF-normalised) as every message body\n"
+		   "  -v            trace SMTP sessions on stderr\n");
 }
 
 static int blast_bad(const char *opt, const char *val, const char *why)
@@ -112,28 +111,59 @@ static int blast_opt(struct blast_cfg *cfg, int c, const char *a, const char **b
 	int ret = 0;
 
 	switch (c) {
-	case 'n': ret = blast_num("-n", a, 0, 1000000000ull, &cfg->n); break;
-	case 'c': ret = blast_num("-c", a, 1, 100000, &v); cfg->conc = (unsigned)v; break;
-	case 'r': ret = blast_num("-r", a, 1, 1000, &v); cfg->rcpt_per_msg = (unsigned)v; break;
-	case 'm': ret = blast_num("-m", a, 0, 1u << 30, &v); cfg->max_per_conn = (unsigned)v; break;
-	case 'T': ret = blast_num("-T", a, 1, 256, &v); cfg->threads = (unsigned)v; break;
+	case 'n':
+		ret = blast_num("-n", a, 0, 1000000000ull, &cfg->n);
+		break;
+	case 'c':
+		ret = blast_num("-c", a, 1, 100000, &v);
+		cfg->conc = (unsigned)v;
+		break;
+	case 'r':
+		ret = blast_num("-r", a, 1, 1000, &v);
+		cfg->rcpt_per_msg = (unsigned)v;
+		break;
+	case 'm':
+		ret = blast_num("-m", a, 0, 1u << 30, &v);
+		cfg->max_per_conn = (unsigned)v;
+		break;
+	case 'T':
+		ret = blast_num("-T", a, 1, 256, &v);
+		cfg->threads = (unsigned)v;
+		break;
 	case 's':
 		if (util_parse_size(a, &cfg->size) < 0 || cfg->size > (1ull << 30))
 			ret = blast_bad("-s", a, "expected a size up to 1G (k/M suffixes)");
 		break;
-	case 'd': ret = blast_domains(cfg, a); break;
-	case 'f': ret = blast_addr_opt("-f", a); cfg->sender = a; break;
+	case 'd':
+		ret = blast_domains(cfg, a);
+		break;
+	case 'f':
+		ret = blast_addr_opt("-f", a);
+		cfg->sender = a;
+		break;
 	case OPT_RCPT:
 		ret = blast_addr_opt("--rcpt", a);
 		cfg->rcpts = util_xrealloc(cfg->rcpts, (cfg->nrcpts + 1) * sizeof(char *));
 		cfg->rcpts[cfg->nrcpts++] = (char *)a;
 		break;
-	case 'P': cfg->no_pipelining = true; break;
-	case 'L': cfg->log_path = a; break;
-	case 'q': cfg->quiet = true; break;
-	case 'v': cfg->verbose = true; break;
-	case OPT_BODY: *body_path = a; break;
-	default: ret = -EINVAL; break;
+	case 'P':
+		cfg->no_pipelining = true;
+		break;
+	case 'L':
+		cfg->log_path = a;
+		break;
+	case 'q':
+		cfg->quiet = true;
+		break;
+	case 'v':
+		cfg->verbose = true;
+		break;
+	case OPT_BODY:
+		*body_path = a;
+		break;
+	default:
+		ret = -EINVAL;
+		break;
 	}
 	return ret;
 }
@@ -141,10 +171,10 @@ static int blast_opt(struct blast_cfg *cfg, int c, const char *a, const char **b
 static int blast_parse(struct blast_cfg *cfg, int argc, char **argv, const char **body_path)
 {
 	static const struct option longopts[] = {
-		{ "rcpt", required_argument, NULL, OPT_RCPT },
-		{ "body", required_argument, NULL, OPT_BODY },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"rcpt", required_argument, NULL, OPT_RCPT},
+	    {"body", required_argument, NULL, OPT_BODY},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *t = NULL, *u = NULL;
 	int c;
@@ -198,8 +228,8 @@ static int blast_setup(struct blast_cfg *cfg, const char *body_path)
 	if (body_path && (ret = blast_load_body(cfg, body_path)) < 0)
 		return blast_bad("--body", body_path, strerror(-ret));
 	if (cfg->log_path) {
-		cfg->log_fd = open(cfg->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-				   0644);
+		cfg->log_fd =
+		    open(cfg->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
 		if (cfg->log_fd < 0)
 			return blast_bad("-L", cfg->log_path, strerror(errno));
 	}
@@ -276,8 +306,8 @@ static void blast_codes(const struct blast_stats *st, char *out, size_t cap)
 	out[0] = '\0';
 	for (unsigned c = 0; c < BLAST_MAX_CODE && off < cap; c++)
 		if (st->codes[c])
-			off += (size_t)snprintf(out + off, cap - off, "%s%u:%llu", off ? "," : "", c,
-						(unsigned long long)st->codes[c]);
+			off += (size_t)snprintf(out + off, cap - off, "%s%u:%llu", off ? "," : "",
+						c, (unsigned long long)st->codes[c]);
 }
 
 static int blast_report(struct blast_cfg *cfg, const struct blast_stats *st, uint64_t el_us)
@@ -311,7 +341,7 @@ int main(int argc, char **argv)
 {
 	static struct blast_cfg cfg;
 	static struct blast_stats st;
-	struct blast_run_arg a = { .cfg = &cfg, .st = &st };
+	struct blast_run_arg a = {.cfg = &cfg, .st = &st};
 	const char *body_path = NULL;
 	unsigned tick = 0;
 	bool bar;

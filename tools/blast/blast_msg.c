@@ -15,7 +15,7 @@
 #define BLAST_LINE 76
 
 static const char blast_line[BLAST_LINE + 1] =
-	"abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 riptide-bla";
+    "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 riptide-bla";
 
 /* blast_msg_id: see blast.h. */
 size_t blast_msg_id(const struct blast_cfg *cfg, uint64_t seq, char *out, size_t cap)
@@ -31,8 +31,7 @@ void blast_rcpt(const struct blast_cfg *cfg, uint64_t seq, unsigned j, char *out
 {
 	uint64_t k = (seq - 1) * cfg->rcpt_per_msg + j; /* seq starts at 1 */
 
-	snprintf(out, cap, "user%llu@%s", (unsigned long long)k,
-		 cfg->domains[k % cfg->ndomains]);
+	snprintf(out, cap, "user%llu@%s", (unsigned long long)k, cfg->domains[k % cfg->ndomains]);
 }
 
 /* One filler line of `len` bytes + CRLF; every 10th line starts with '.', line 5 is a lone

@@ -127,7 +127,8 @@ static void blast_fill(struct blast_sess *bs, uint64_t seq)
 		bs->txn.body = cfg->body;
 		bs->txn.body_len = cfg->body_len;
 	} else {
-		bs->txn.body_len = blast_msg_build(cfg, seq, bs->txn.rcpts, &bs->body, &bs->body_cap);
+		bs->txn.body_len =
+		    blast_msg_build(cfg, seq, bs->txn.rcpts, &bs->body, &bs->body_cap);
 		bs->txn.body = bs->body;
 	}
 }
@@ -232,29 +233,29 @@ static void blast_closed(struct smtpc *sc, const struct smtpc_close_info *info, 
 }
 
 static const struct smtpc_ops blast_ops = {
-	.next = blast_next,
-	.txn_done = blast_txn_done,
-	.closed = blast_closed,
+    .next = blast_next,
+    .txn_done = blast_txn_done,
+    .closed = blast_closed,
 };
 
 static const struct smtpc_ops blast_ops_trace = {
-	.next = blast_next,
-	.txn_done = blast_txn_done,
-	.closed = blast_closed,
-	.trace = blast_trace,
+    .next = blast_next,
+    .txn_done = blast_txn_done,
+    .closed = blast_closed,
+    .trace = blast_trace,
 };
 
 static void blast_connect(struct blast_sess *bs)
 {
 	struct blast_worker *w = bs->w;
 	struct smtpc_config c = {
-		.addr = w->cfg->addr,
-		.helo_name = "riptide-blast.test",
-		.no_pipelining = w->cfg->no_pipelining,
-		.max_txns = w->cfg->max_per_conn,
-		.id = ((uint64_t)w->idx << 40) | w->next_id++,
-		.ops = w->cfg->verbose ? &blast_ops_trace : &blast_ops,
-		.user = bs,
+	    .addr = w->cfg->addr,
+	    .helo_name = "riptide-blast.test",
+	    .no_pipelining = w->cfg->no_pipelining,
+	    .max_txns = w->cfg->max_per_conn,
+	    .id = ((uint64_t)w->idx << 40) | w->next_id++,
+	    .ops = w->cfg->verbose ? &blast_ops_trace : &blast_ops,
+	    .user = bs,
 	};
 	int ret;
 
@@ -274,7 +275,7 @@ static void blast_sess_init(struct blast_worker *w, struct blast_sess *bs)
 	unsigned r = w->cfg->rcpt_per_msg;
 
 	bs->w = w;
-	bs->retry_op = (struct loop_op){ .cb = blast_retry_cb, .owner = bs };
+	bs->retry_op = (struct loop_op){.cb = blast_retry_cb, .owner = bs};
 	bs->rcpt_ptrs = util_xcalloc(r, sizeof(*bs->rcpt_ptrs));
 	bs->rcpt_buf = util_xcalloc(r, BLAST_ADDR_MAX);
 	for (unsigned j = 0; j < r; j++)
