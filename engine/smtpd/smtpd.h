@@ -28,6 +28,21 @@
  *
  * Threading: smtpd_server_* on any one thread before/after the workers run; everything else on
  * the worker's loop thread.
+ *
+ * Typical use (daemon injection listener):
+ *   main:    smtpd_server_new(&srv, &cfg, &hooks, NULL); smtpd_server_listen_str(srv, "...");
+ *   shard k: smtpd_worker_new(&w, srv, loop_k, shard_k);        (on shard k's thread)
+ *   on_data: body = smtpd_take_body(s, &len); copy env->sender/rcpts into the commit request;
+ *            post it to the commit thread; return SMTPD_ASYNC;
+ *   commit done -> loop_post(loop_k, msg) -> msg fn: smtpd_reply(s, 250, "2.0.0 Ok: queued as
+ *            <id>") (or 451 4.3.0 on failure). s stays valid until then.
+ *   SIGTERM: post to each shard: smtpd_worker_shutdown(w, grace, done, arg); done ->
+ *            smtpd_worker_free(w); after every worker: smtpd_server_free(srv).
+ *
+ * Wire details: the greeting, EHLO and HELO replies and 354 carry no enhanced status code
+ * (RFC 2034 §3, RFC 3463 has no class 3); every other reply does. Only <CRLF>.<CRLF> ends DATA.
+ * Closing is lingering (shutdown(SHUT_WR), then input is drained until EOF, at most 2 s) so
+ * unread pipelined input never turns the close into a RST that destroys our last replies.
  */
 #ifndef RIPTIDE_SMTPD_H
 #define RIPTIDE_SMTPD_H
