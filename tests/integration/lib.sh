@@ -124,6 +124,11 @@ queue_count() {
 	"$RIPTIDE" -c "$CONF" --queue-count
 }
 
+# sink_ge N: true once the sink has accepted at least N messages (for wait_until).
+sink_ge() {
+	[ "$(sink_messages)" -ge "$1" ]
+}
+
 # log_count STATUS: delivery log lines with status=STATUS.
 log_count() {
 	grep -c "status=$1" "$DLOG" 2>/dev/null || true

@@ -70,7 +70,7 @@ def run(port, steps, host="127.0.0.1"):
         if op == "SEND":
             sock.sendall(arg.encode("latin-1") + b"\r\n")
         elif op == "RAW":
-            sock.sendall(ast.literal_eval(arg))
+            sock.sendall(eval(arg, {"__builtins__": {}}))  # test steps are trusted
         elif op == "BODYFILE":
             sock.sendall(dot_stuff(open(arg, "rb").read()))
         elif op == "GREET":

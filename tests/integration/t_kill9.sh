@@ -8,7 +8,7 @@ start_riptide
 "$BLAST" -q -t "127.0.0.1:$INJ_PORT" -n 40000 -c 40 -L "$T/blast.log" >"$T/blast.out" 2>&1 &
 blast=$!
 PIDS+=("$blast")
-wait_until 30 test "$(sink_messages)" -ge 500 || fail "no delivery under load"
+wait_until 30 sink_ge 500 || fail "no delivery under load"
 kill -9 "$RIPTIDE_PID"
 wait "$RIPTIDE_PID" 2>/dev/null || true
 wait "$blast" || true

@@ -14,7 +14,8 @@ start_riptide
 "$BLAST" -q -t "127.0.0.1:$INJ_PORT" -n 200 -c 10 -L "$T/blast.log" >"$T/blast.out" || fail "blast"
 grep -q 'ok=200 ' "$T/blast.out" || fail "blast: $(tail -n1 "$T/blast.out")"
 count() { find "$T/pf" -type f | wc -l; }
-wait_until 60 test "$(count)" -ge 200 || fail "smtp-sink got $(count) of 200"
+count_ge() { [ "$(count)" -ge "$1" ]; }
+wait_until 60 count_ge 200 || fail "smtp-sink got $(count) of 200"
 python3 - "$T/blast.log" "$T/pf" <<'PY' || fail "Message-IDs at smtp-sink differ from those accepted"
 import os, re, sys
 sent = {l.split()[0] for l in open(sys.argv[1]) if l.split()[1] == "250"}

@@ -20,7 +20,7 @@ stop_riptide
 [ "$(queue_count)" -eq 300 ] || fail "queue holds $(queue_count) after a second restart"
 sed -i 's/^outgoing = no/outgoing = yes/' "$CONF"
 start_riptide
-wait_until 60 test "$(sink_messages)" -ge 300 || fail "sink got $(sink_messages) of 300 after restart"
+wait_until 60 sink_ge 300 || fail "sink got $(sink_messages) of 300 after restart"
 python3 - "$T/blast.log" "$SINK_LOG" <<'PY' || fail "ids differ"
 import sys
 sent = {l.split()[0] for l in open(sys.argv[1]) if l.split()[1] == "250"}

@@ -8,7 +8,7 @@ start_riptide
 "$BLAST" -q -t "127.0.0.1:$INJ_PORT" -n 3000 -c 20 -L "$T/blast.log" >"$T/blast.out" 2>&1 &
 blast=$!
 PIDS+=("$blast")
-wait_until 30 test "$(sink_messages)" -ge 50 || fail "no delivery"
+wait_until 30 sink_ge 50 || fail "no delivery"
 stop_riptide
 wait "$blast" || true
 acc=$(awk '$2 == 250' "$T/blast.log" | wc -l)
