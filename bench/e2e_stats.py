@@ -7,7 +7,7 @@ Subcommands (each prints `key=value` pairs on one line, or a table):
   latency BLASTLOG SINKLOG       join riptide-blast's -L log with riptide-sink's -o log by
                                  Message-ID; inject->delivery latency of every message that got a
                                  250 = last sink receive wall_us - blast start_wall_us (MAIL sent)
-  memwatch OUT PID...            until killed: every 500 ms sum VmRSS and Pss over the PIDs and all
+  memwatch OUT PID...            until killed: every second sum VmRSS and Pss over the PIDs and all
                                  their descendants, rewrite OUT with the peaks seen (for Postfix,
                                  whose work is spread over many short-lived processes)
   hwm PID...                     sum of VmHWM over the PIDs and their descendants
@@ -137,9 +137,8 @@ def status_kb(pid, key, fname="status"):
 def cmd_memwatch(args):
     out, roots = args[0], [int(a) for a in args[1:]]
     peak_rss = peak_pss = peak_procs = 0
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    while not stop:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
         pids = descendants(roots)
         rss = sum(status_kb(p, "VmRSS") for p in pids)
         pss = sum(status_kb(p, "Pss", "smaps_rollup") for p in pids)
@@ -148,7 +147,7 @@ def cmd_memwatch(args):
         with open(out + ".tmp", "w") as f:
             f.write(f"peak_rss_kb={peak_rss} peak_pss_kb={peak_pss} peak_procs={peak_procs}\n")
         os.replace(out + ".tmp", out)
-        time.sleep(0.5)
+        time.sleep(1.0)
 
 
 def cmd_descendants(args):
