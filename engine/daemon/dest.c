@@ -13,6 +13,10 @@
 #include <string.h>
 
 #define DEST_DEAD_MAX_MS 10000u
+/* Connection attempts in flight while no session to the destination has come up: a dead relay
+ * costs a handful of refused connects, not one per queued message (Postfix calls this the
+ * initial destination concurrency). */
+#define DEST_SLOW_START 4u
 
 struct job {
 	struct job *next;
@@ -40,7 +44,7 @@ struct dest {
 	struct job *head, **tail;
 	unsigned queued;
 	struct osess *sessions;
-	unsigned nsess, nconnecting;
+	unsigned nsess, nconnecting, nready;
 	unsigned commits;
 	uint64_t dead_until;	/* monotonic ms: connections failing, defer without trying */
 	uint64_t next_sess_id;
@@ -264,6 +268,7 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 	if (!o->ready) {
 		o->ready = true;
 		d->nconnecting--;
+		d->nready++;
 	}
 	if (d->shutting) {
 		smtpc_quit(c);
@@ -306,6 +311,17 @@ static void dest_txn_done(struct smtpc *c, struct smtpc_txn *t, const struct smt
 	job_end(d, j);
 }
 
+/* No session could be set up: log once, defer what is queued, and defer new mail without
+ * trying for min(retry_delay, 10 s). */
+static void dest_mark_dead(struct dest *d, const char *why)
+{
+	uint64_t back = d->cfg->retry_delay_ms;
+
+	dlog_line(d->env.log, "-", "status=error relay=%s %s", d->name, why);
+	d->dead_until = loop_now_ms(d->env.loop) + (back < DEST_DEAD_MAX_MS ? back : DEST_DEAD_MAX_MS);
+	dest_defer_all(d, why);
+}
+
 static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, void *user)
 {
 	struct osess *o = user, **pp;
@@ -317,20 +333,17 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 		;
 	*pp = o->next;
 	d->nsess--;
-	if (!o->ready)
+	if (o->ready)
+		d->nready--;
+	else
 		d->nconnecting--;
 	atomic_fetch_sub(&d->env.rt->out_conns, 1);
 	if (!info->was_ready && !d->shutting) {
 		snprintf(why, sizeof(why), "cannot talk to %s: %s (in state %s, reply %d)", d->name,
 			 info->err ? info->err : "rejected", smtpc_state_name(info->state),
 			 info->reply.code);
-		dlog_line(d->env.log, "-", "status=error relay=%s %s", d->name, why);
-		if (d->nsess == 0) {
-			uint64_t back = d->cfg->retry_delay_ms;
-			d->dead_until = loop_now_ms(d->env.loop) +
-					(back < DEST_DEAD_MAX_MS ? back : DEST_DEAD_MAX_MS);
-			dest_defer_all(d, why);
-		}
+		if (d->nsess == 0)
+			dest_mark_dead(d, why);
 	}
 	free(o);
 	if (!d->shutting)
@@ -399,7 +412,8 @@ static void dest_pump(struct dest *d)
 			o->idle = false;
 		}
 	}
-	while (d->queued > d->nconnecting && dest_open_session(d) == 0)
+	while (d->queued > d->nconnecting &&
+	       (d->nready > 0 || d->nconnecting < DEST_SLOW_START) && dest_open_session(d) == 0)
 		;
 }
 

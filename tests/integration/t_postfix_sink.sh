@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 command -v smtp-sink >/dev/null || fail "Postfix smtp-sink not installed"
 PFPORT=$(free_port)
+chmod 755 "$T"
 mkdir -p "$T/pf"
 chmod 777 "$T/pf"
 smtp-sink -u nobody -d "$T/pf/%M." "127.0.0.1:$PFPORT" 256 2>"$T/smtp-sink.err" &
@@ -24,9 +25,10 @@ for root, _, files in os.walk(sys.argv[2]):
     for f in files:
         data = open(os.path.join(root, f), "rb").read().decode("latin-1")
         m = re.search(r"^Message-ID:\s*(\S+)", data, re.I | re.M)
-        assert m and "MAIL FROM:<blast@riptide-blast.test>" in data.replace("MAIL FROM: <", "MAIL FROM:<") or True
-        if m:
-            got.add(m.group(1))
+        assert m, f"{f}: no Message-ID"
+        assert re.search(r"^X-Mail-Args: <blast@riptide-blast.test>", data, re.M), f"{f}: sender"
+        assert re.search(r"^X-Rcpt-Args: <user\d+@example.test>", data, re.M), f"{f}: recipient"
+        got.add(m.group(1))
 assert sent == got, (len(sent), len(got))
 PY
 stop_riptide
