@@ -17,6 +17,9 @@
  * costs a handful of refused connects, not one per queued message (Postfix calls this the
  * initial destination concurrency). */
 #define DEST_SLOW_START 4u
+/* Jobs waiting while the global connection cap is held by other shards are re-pumped this
+ * often (a closing session on another shard does not wake this one). */
+#define DEST_REPUMP_MS 50u
 
 struct job {
 	struct job *next;
@@ -49,6 +52,8 @@ struct dest {
 	uint64_t dead_until;	/* monotonic ms: connections failing, defer without trying */
 	uint64_t next_sess_id;
 	bool shutting;
+	bool timer_armed;
+	struct loop_op timer;	/* re-pump while jobs wait for a connection slot */
 	struct smtpc_ops ops;
 };
 
@@ -415,6 +420,21 @@ static void dest_pump(struct dest *d)
 	while (d->queued > d->nconnecting &&
 	       (d->nready > 0 || d->nconnecting < DEST_SLOW_START) && dest_open_session(d) == 0)
 		;
+	if (d->queued && d->nsess == 0 && !d->timer_armed && !d->shutting) {
+		d->timer_armed = true;
+		loop_timer(d->env.loop, &d->timer, DEST_REPUMP_MS);
+	}
+}
+
+static void dest_timer_cb(struct loop_op *op, int res, uint32_t flags)
+{
+	struct dest *d = op->owner;
+
+	(void)res;
+	(void)flags;
+	d->timer_armed = false;
+	if (!d->shutting)
+		dest_pump(d);
 }
 
 void dest_shutdown(struct dest *d, bool abort)
@@ -435,7 +455,7 @@ void dest_shutdown(struct dest *d, bool abort)
 
 unsigned dest_busy(const struct dest *d)
 {
-	return d->nsess + d->commits;
+	return d->nsess + d->commits + d->timer_armed;
 }
 
 struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, const char *name)
@@ -451,6 +471,8 @@ struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, 
 	d->ops.rcpt = dest_rcpt;
 	d->ops.txn_done = dest_txn_done;
 	d->ops.closed = dest_closed;
+	d->timer.cb = dest_timer_cb;
+	d->timer.owner = d;
 	return d;
 }
 

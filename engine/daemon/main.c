@@ -141,6 +141,7 @@ static bool rt_wait_idle(struct rt *rt, uint64_t ms)
 static void rt_stop(struct rt *rt)
 {
 	uint64_t writes = 0, reqs = 0;
+	bool clean = true;
 
 	atomic_store(&rt->stopping, true);
 	runner_stop(rt->runner);
@@ -156,14 +157,18 @@ static void rt_stop(struct rt *rt)
 	}
 	commit_stats(rt->commit, &writes, &reqs);
 	commit_stop(rt->commit);
+	rt_wait_idle(rt, 3000); /* replies and closes that followed the last commits */
 	for (unsigned i = 0; i < rt->nshards; i++)
-		shard_join(rt->shards[i]);
-	fprintf(stderr, "riptide: stopped (%llu queue writes for %llu requests)\n",
-		(unsigned long long)writes, (unsigned long long)reqs);
-	free(rt->shards);
-	resident_free(rt->res);
+		clean &= shard_join(rt->shards[i]);
+	fprintf(stderr, "riptide: stopped (%llu queue writes for %llu requests)%s\n",
+		(unsigned long long)writes, (unsigned long long)reqs,
+		clean ? "" : "; some sessions were cut off");
 	queue_close(rt->q);
 	dlog_close(rt->log);
+	if (!clean)
+		return; /* a shard left sessions behind: they still point at what follows */
+	free(rt->shards);
+	resident_free(rt->res);
 	smtpd_server_free(rt->srv);
 }
 

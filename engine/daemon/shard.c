@@ -31,6 +31,7 @@ struct shard {
 	atomic_uint busy;	/* published each loop iteration for shard_busy() */
 	bool shutting;
 	bool abort;
+	bool clean_exit;
 	struct loop_msg shut_msg;
 	struct loop_msg abort_msg;
 	struct loop_msg stop_msg;
@@ -230,12 +231,15 @@ static void *shard_main(void *arg)
 	if (s->start_err < 0)
 		return NULL;
 	loop_run(s->loop);
-	if (dest_busy(s->relay) == 0)
-		dest_free(s->relay);
-	else
-		fprintf(stderr, "riptide: shard %u: sessions still open at exit\n", s->idx);
-	if (s->w)
-		fprintf(stderr, "riptide: shard %u: injection sessions still open at exit\n", s->idx);
+	s->clean_exit = dest_busy(s->relay) == 0 && s->w == NULL;
+	if (!s->clean_exit) {
+		/* ops may still reference the ring and the sessions: leave them to process exit */
+		fprintf(stderr, "riptide: shard %u: sessions still open at exit (left to the OS)\n",
+			s->idx);
+		dlog_flush(s->log);
+		return NULL;
+	}
+	dest_free(s->relay);
 	dlog_buf_free(s->log);
 	loop_free(s->loop);
 	return NULL;
@@ -278,13 +282,18 @@ unsigned shard_busy(struct shard *s)
 	return atomic_load_explicit(&s->busy, memory_order_relaxed);
 }
 
-void shard_join(struct shard *s)
+bool shard_join(struct shard *s)
 {
+	bool clean;
+
 	s->stop_msg.fn = shard_on_stop;
 	loop_post(s->loop, &s->stop_msg);
 	pthread_join(s->thread, NULL);
+	clean = s->clean_exit;
 	sem_destroy(&s->started);
-	free(s);
+	if (clean)
+		free(s);
+	return clean;
 }
 
 /* hooks given to the smtpd server by main */

@@ -31,7 +31,8 @@ void shard_shutdown(struct shard *s, bool abort);
 unsigned shard_busy(struct shard *s);
 
 /* shard_join: stop the loop, join the thread and free s with what it still holds in RAM
- * (those messages stay in the queue and are recovered at the next start). */
-void shard_join(struct shard *s);
+ * (those messages stay in the queue and are recovered at the next start). Returns true if every
+ * session had ended (false: something was left open and deliberately not freed). */
+bool shard_join(struct shard *s);
 
 #endif
