@@ -18,6 +18,8 @@ struct dlog {
 
 struct dlog_buf {
 	struct dlog *d;
+	time_t stamp_sec;	/* second that stamp[] holds, formatted once per second */
+	char stamp[24];
 	size_t len;
 	char data[DLOG_BUF];
 };
@@ -56,6 +58,7 @@ struct dlog_buf *dlog_buf_new(struct dlog *d)
 
 	b->d = d;
 	b->len = 0;
+	b->stamp_sec = -1;
 	return b;
 }
 
@@ -82,17 +85,28 @@ void dlog_flush(struct dlog_buf *b)
 	b->len = 0;
 }
 
-static size_t dlog_stamp(char *out, size_t cap)
+/* "2026-11-22T10:00:00.123Z ": the seconds part is formatted once per second per buffer. */
+static size_t dlog_stamp(struct dlog_buf *b, char *out)
 {
 	struct timespec ts;
 	struct tm tm;
-	size_t n;
+	long ms;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(out + n, cap - n, ".%03ldZ ", ts.tv_nsec / 1000000);
-	return n;
+	if (ts.tv_sec != b->stamp_sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(b->stamp, sizeof(b->stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		b->stamp_sec = ts.tv_sec;
+	}
+	memcpy(out, b->stamp, 19);
+	ms = ts.tv_nsec / 1000000;
+	out[19] = '.';
+	out[20] = (char)('0' + ms / 100);
+	out[21] = (char)('0' + ms / 10 % 10);
+	out[22] = (char)('0' + ms % 10);
+	out[23] = 'Z';
+	out[24] = ' ';
+	return 25;
 }
 
 void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
@@ -105,7 +119,7 @@ void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
 	if (b->len + DLOG_LINE > DLOG_BUF)
 		dlog_flush(b);
 	p = b->data + b->len;
-	n = dlog_stamp(p, DLOG_LINE);
+	n = dlog_stamp(b, p);
 	n += (size_t)snprintf(p + n, DLOG_LINE - n, "%s ", id ? id : "-");
 	va_start(ap, fmt);
 	w = vsnprintf(p + n, DLOG_LINE - n - 1, fmt, ap);

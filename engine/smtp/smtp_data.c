@@ -49,15 +49,14 @@ size_t smtp_dot_stuff(struct smtp_stuff *st, const char *in, size_t len, char *o
 /* smtp_dot_stuff_needed: see smtp.h. */
 bool smtp_dot_stuff_needed(const char *body, size_t len)
 {
-	const char *p = body, *e = body + len, *lf;
+	const char *p = body, *e = body + len;
 
 	if (len > 0 && body[0] == '.')
 		return true;
-	while ((lf = memchr(p, '\n', (size_t)(e - p))) != NULL) {
-		p = lf + 1;
-		if (p < e && *p == '.')
+	/* dots are rarer than line ends: one vectorised scan for '.', then look behind */
+	for (; (p = memchr(p, '.', (size_t)(e - p))) != NULL; p++)
+		if (p > body && p[-1] == '\n')
 			return true;
-	}
 	return false;
 }
 
