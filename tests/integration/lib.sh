@@ -129,6 +129,17 @@ sink_ge() {
 	[ "$(sink_messages)" -ge "$1" ]
 }
 
+# all_arrived BLASTLOG: true when every message that got 250 in riptide-blast's -L log is in the
+# sink's -o log (joined by Message-ID). Extra or duplicate arrivals are allowed here.
+all_arrived() {
+	python3 - "$1" "$SINK_LOG" <<'PY'
+import sys
+sent = {l.split()[0] for l in open(sys.argv[1]) if l.split()[1] == "250"}
+got = {l.split()[5] for l in open(sys.argv[2])}
+sys.exit(0 if sent and sent <= got else 1)
+PY
+}
+
 # log_count STATUS: delivery log lines with status=STATUS.
 log_count() {
 	grep -c "status=$1" "$DLOG" 2>/dev/null || true

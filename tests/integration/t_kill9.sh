@@ -16,15 +16,7 @@ acc=$(awk '$2 == 250' "$T/blast.log" | wc -l)
 [ "$acc" -gt 0 ] || fail "nothing was accepted before the kill"
 echo "accepted before kill -9: $acc; at the sink so far: $(sink_messages)"
 start_riptide
-check() {
-	python3 - "$T/blast.log" "$SINK_LOG" <<'PY'
-import sys
-sent = {l.split()[0] for l in open(sys.argv[1]) if l.split()[1] == "250"}
-got = {l.split()[5] for l in open(sys.argv[2])}
-sys.exit(0 if sent <= got else 1)
-PY
-}
-wait_until 90 check || fail "some accepted messages never arrived after the restart"
+wait_until 90 all_arrived "$T/blast.log" || fail "some accepted messages never arrived after the restart"
 python3 - "$T/blast.log" "$SINK_LOG" <<'PY'
 import sys, collections
 sent = {l.split()[0] for l in open(sys.argv[1]) if l.split()[1] == "250"}
