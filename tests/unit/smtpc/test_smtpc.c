@@ -12,12 +12,14 @@
  * alarm() turns a hang into a failure.
  */
 #include "engine/loop/loop.h"
+#include "engine/smtp/smtp.h"
 #include "engine/smtpc/smtpc.h"
 #include "engine/util/util.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +34,7 @@
 #include <cmocka.h>
 
 #define MAX_STEPS 24
-#define PEER_BUF  65536
+#define PEER_BUF  (1u << 20)
 #define TEXT_MAX  256
 
 #define GREET	   "220 mx.test ESMTP scripted\r\n"
@@ -52,7 +54,7 @@ enum step_kind {
 	S_QUIET, /* poll n ms: got[i] is "" if nothing arrived, else what did */
 	S_EOF,	 /* read until EOF */
 	S_CLOSE, /* close the connection now */
-	S_CALL,	 /* post fn to the loop thread (does not wait for it) */
+	S_CALL,	 /* run fn on the loop thread and wait until it has run */
 };
 
 struct step {
@@ -94,12 +96,19 @@ struct fx {
 	pthread_t srv;
 	struct loop_msg call_msg;
 	void (*call_fn)(struct fx *f);
+	atomic_bool call_done;
 	/* owner side */
 	struct smtpc_txn txn;
 	const char *rcpts[4];
 	bool give_txn, quit_when_idle;
 	unsigned nexts, txn_dones, closes;
 	uint32_t ext_at_next;
+	uint64_t size_at_next;
+	int send_ret;
+	bool send_later; /* next() returns NULL and arms send_op, which calls smtpc_send */
+	struct loop_op send_op;
+	char *big, *big_wire; /* large-body test: body and its expected wire form */
+	char group[128];
 	char log[1024];
 	struct smtpc_result res; /* res.reply.text points into res_text */
 	struct saved_reply res_reply;
@@ -139,9 +148,14 @@ static struct smtpc_txn *op_next(struct smtpc *s, void *user)
 
 	f->nexts++;
 	f->ext_at_next = smtpc_ext(s);
+	f->size_at_next = smtpc_size_limit(s);
 	if (f->give_txn) {
 		f->give_txn = false;
 		return &f->txn;
+	}
+	if (f->send_later) {
+		f->send_later = false;
+		loop_timer(f->l, &f->send_op, 10);
 	}
 	if (f->quit_when_idle)
 		smtpc_quit(s);
@@ -250,6 +264,18 @@ static void call_msg_fn(struct loop *l, struct loop_msg *m)
 	struct fx *f = container_of(m, struct fx, call_msg);
 
 	f->call_fn(f);
+	atomic_store(&f->call_done, true);
+}
+
+/* Run fn on the loop thread; wait for it so the next step sees its effect. */
+static void srv_call(struct fx *f, void (*fn)(struct fx *f))
+{
+	atomic_store(&f->call_done, false);
+	f->call_fn = fn;
+	f->call_msg.fn = call_msg_fn;
+	loop_post(f->l, &f->call_msg);
+	while (!atomic_load(&f->call_done))
+		usleep(1000);
 }
 
 static char *srv_step(struct fx *f, int *fd, const struct step *st)
@@ -273,9 +299,7 @@ static char *srv_step(struct fx *f, int *fd, const struct step *st)
 		*fd = -1;
 		return NULL;
 	case S_CALL:
-		f->call_fn = st->fn;
-		f->call_msg.fn = call_msg_fn;
-		loop_post(f->l, &f->call_msg);
+		srv_call(f, st->fn);
 		return NULL;
 	case S_END:
 		break;
@@ -347,6 +371,8 @@ static int teardown(void **state)
 
 	for (unsigned i = 0; i < MAX_STEPS; i++)
 		free(f->got[i]);
+	free(f->big);
+	free(f->big_wire);
 	if (f->lfd >= 0)
 		close(f->lfd);
 	unlink(f->path);
@@ -614,6 +640,179 @@ static void test_abort_during_txn(void **state)
 	assert_string_equal(f->log, "done;");
 }
 
+static void test_mail_rejected_pipelined_drains(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO(EHLO_PIPE),
+	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nDATA\r\n"),
+	    SEND("550 5.7.1 Sender rejected\r\n503 5.5.1 Need MAIL\r\n503 5.5.1 Need MAIL\r\n"),
+	    BYE, /* the pipelined replies were drained: no RSET needed, no DATA body */
+	    {0},
+	};
+
+	f->txn.rcpt_count = 1;
+	run(f, steps);
+	assert_txn(f, 550, SMTPC_STAGE_MAIL, 0);
+	assert_string_equal(f->log, "done;"); /* no rcpt callback after a failed MAIL */
+}
+
+static void test_421_mid_transaction(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO(EHLO_PIPE),
+	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n"),
+	    SEND("250 2.1.0 Ok\r\n421 4.7.0 Try again later\r\n"),
+	    EXPECT_EOF(),
+	    {0},
+	};
+
+	f->txn.rcpt_count = 2;
+	run(f, steps);
+	assert_txn(f, 421, SMTPC_STAGE_RCPT, 0);
+	assert_string_equal(f->log, "done;");
+	assert_int_equal(f->info_reply.code, 421);
+	assert_non_null(f->info.err);
+}
+
+/* A body far larger than the socket buffer: 300 KB without dots (one segment, so a short send
+ * lands inside it), then 30000 lines that each need a stuffed dot (many more segments than one
+ * sendmsg's iovec array), then another 100 KB. */
+#define BIG_PLAIN1 3000u
+#define BIG_DOTS   30000u
+#define BIG_PLAIN2 1000u
+#define BIG_LINES  (BIG_PLAIN1 + BIG_DOTS + BIG_PLAIN2)
+
+static void big_line(unsigned i, char *body, size_t *bn, char *wire, size_t *wn)
+{
+	if (i < BIG_PLAIN1 || i >= BIG_PLAIN1 + BIG_DOTS) {
+		snprintf(body + *bn, 101, "%098u\r\n", i);
+		memcpy(wire + *wn, body + *bn, 100);
+		*bn += 100;
+		*wn += 100;
+		return;
+	}
+	snprintf(body + *bn, 9, ".%05u\r\n", i);
+	wire[(*wn)++] = '.';
+	memcpy(wire + *wn, body + *bn, 8);
+	*bn += 8;
+	*wn += 8;
+}
+
+static void build_big(struct fx *f)
+{
+	size_t cap = (size_t)BIG_LINES * 100 + 4, bn = 0, wn = 0;
+	char *b = util_xmalloc(cap), *w = util_xmalloc(cap + BIG_DOTS);
+
+	for (unsigned i = 0; i < BIG_LINES; i++)
+		big_line(i, b, &bn, w, &wn);
+	memcpy(w + wn, ".\r\n", 4);
+	f->big = b;
+	f->big_wire = w;
+	f->txn.body = b;
+	f->txn.body_len = bn;
+	snprintf(f->group, sizeof(f->group),
+		 "MAIL FROM:<a@x.test> SIZE=%zu\r\nRCPT TO:<b@y.test>\r\nDATA\r\n", bn);
+}
+
+static void test_large_stuffed_body(void **state)
+{
+	struct fx *f = *state;
+
+	f->txn.rcpt_count = 1;
+	build_big(f);
+	const struct step steps[] = {
+	    HELLO(EHLO_PIPE),
+	    ONCE(f->group),
+	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+	    LINES(BIG_LINES + 1, f->big_wire),
+	    SEND("250 2.0.0 Ok\r\n"),
+	    BYE,
+	    {0},
+	};
+
+	run(f, steps);
+	assert_int_equal(f->txn.body_len, 640000);
+	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+}
+
+/* From a loop timer, after next() returned NULL: start the transaction from outside. */
+static void send_timer_cb(struct loop_op *op, int res, uint32_t flags)
+{
+	struct fx *f = container_of(op, struct fx, send_op);
+
+	f->send_ret = smtpc_send(f->c, &f->txn);
+	f->quit_when_idle = true; /* after this transaction */
+}
+
+static void test_send_on_idle_session(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO(EHLO_PIPE), /* next() returns NULL; smtpc_send follows from a timer */
+	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nDATA\r\n"),
+	    QUIET(500), /* slower than idle_ms: the idle deadline must not apply to MAIL */
+	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+	    LINES(4, BODY ".\r\n"),
+	    SEND("250 2.0.0 Ok\r\n"),
+	    BYE,
+	    {0},
+	};
+
+	f->give_txn = false;
+	f->quit_when_idle = false;
+	f->send_later = true;
+	f->send_op.cb = send_timer_cb;
+	f->txn.rcpt_count = 1;
+	f->cfg.timeouts.idle_ms = 300;
+	run(f, steps);
+	assert_int_equal(f->send_ret, 0);
+	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+	assert_null(f->info.err);
+}
+
+static void test_ehlo_reply_split(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    SEND(GREET),
+	    ONCE(EHLO_CMD),
+	    SEND("250-mx.test\r\n250-PIPE"),
+	    QUIET(30), /* a partial reply: the client waits */
+	    SEND("LINING\r\n250 SIZE 12345\r\n"),
+	    BYE,
+	    {0},
+	};
+
+	f->give_txn = false;
+	run(f, steps);
+	assert_int_equal(f->nexts, 1);
+	assert_true(f->ext_at_next & SMTP_EXT_PIPELINING);
+	assert_int_equal(f->size_at_next, 12345);
+}
+
+static void test_abort_after_dot_maybe_delivered(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO(EHLO_PIPE),
+	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nDATA\r\n"),
+	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+	    LINES(4, BODY ".\r\n"),
+	    CALL(do_abort),
+	    EXPECT_EOF(),
+	    {0},
+	};
+
+	f->txn.rcpt_count = 1;
+	run(f, steps);
+	assert_int_equal(f->txn_dones, 1);
+	assert_string_equal(f->res.err, "aborted");
+	assert_int_equal(f->res.stage, SMTPC_STAGE_DOT);
+	assert_true(f->res.maybe_delivered);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -627,6 +826,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_greeting_421, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_timeout_quits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_during_txn, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mail_rejected_pipelined_drains, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_421_mid_transaction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_large_stuffed_body, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_on_idle_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_ehlo_reply_split, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_abort_after_dot_maybe_delivered, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

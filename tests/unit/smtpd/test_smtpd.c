@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ enum step_kind {
 	S_SEND,	  /* write data */
 	S_EXPECT, /* read n complete replies; got[i] is what was read */
 	S_EOF,	  /* read until EOF; got[i] is what was read */
-	S_CALL,	  /* post fn to the loop thread (does not wait for it) */
+	S_CALL,	  /* run fn on the loop thread and wait until it has run */
 };
 
 struct step {
@@ -81,6 +82,7 @@ struct fx {
 	pthread_t peer;
 	struct loop_msg end_msg, call_msg;
 	void (*call_fn)(struct fx *f);
+	atomic_bool call_done;
 	/* what the hooks saw (loop thread; read after join) */
 	char log[2048];
 	unsigned mails, datas, closes, done_calls;
@@ -215,6 +217,7 @@ static void call_msg_fn(struct loop *l, struct loop_msg *m)
 	struct fx *f = container_of(m, struct fx, call_msg);
 
 	f->call_fn(f);
+	atomic_store(&f->call_done, true);
 }
 
 static void on_worker_done(struct smtpd_worker *w, void *arg)
@@ -230,6 +233,17 @@ static void end_msg_fn(struct loop *l, struct loop_msg *m)
 	struct fx *f = container_of(m, struct fx, end_msg);
 
 	smtpd_worker_shutdown(f->w, 1000, on_worker_done, f); /* no-op if already shut down */
+}
+
+/* Run fn on the loop thread; wait for it so the next step sees its effect. */
+static void peer_call(struct fx *f, void (*fn)(struct fx *f))
+{
+	atomic_store(&f->call_done, false);
+	f->call_fn = fn;
+	f->call_msg.fn = call_msg_fn;
+	loop_post(f->l, &f->call_msg);
+	while (!atomic_load(&f->call_done))
+		usleep(1000);
 }
 
 static int peer_connect(const struct fx *f)
@@ -260,9 +274,7 @@ static void *peer_main(void *arg)
 		} else if (st->kind == S_EOF) {
 			f->got[i] = peer_eof(f, fd);
 		} else if (st->kind == S_CALL) {
-			f->call_fn = st->fn;
-			f->call_msg.fn = call_msg_fn;
-			loop_post(f->l, &f->call_msg);
+			peer_call(f, st->fn);
 		}
 	}
 	if (fd >= 0)
@@ -578,6 +590,104 @@ static void test_shutdown_idle(void **state)
 	assert_int_equal(f->closes, 1);
 }
 
+static void test_shutdown_mid_transaction(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO,
+	    SEND("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"),
+	    EXPECT(2, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
+	    CALL(do_shutdown), /* inside a transaction: it may finish */
+	    SEND("DATA\r\nhi\r\n.\r\nNOOP\r\n"),
+	    EXPECT(3, "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok\r\n"
+		      "421 4.3.2 Service shutting down\r\n"),
+	    EXPECT_EOF(""),
+	    {0},
+	};
+
+	run(f, steps);
+	assert_int_equal(f->datas, 1);
+	assert_int_equal(f->closes, 1);
+}
+
+static void do_shutdown_short(struct fx *f)
+{
+	smtpd_worker_shutdown(f->w, 100, on_worker_done, f);
+}
+
+static void test_shutdown_grace_expires(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO,
+	    SEND("MAIL FROM:<a@x.test>\r\n"),
+	    EXPECT(1, "250 2.1.0 Ok\r\n"),
+	    CALL(do_shutdown_short), /* the transaction never finishes: grace ends it */
+	    EXPECT(1, "421 4.3.2 Service shutting down\r\n"),
+	    EXPECT_EOF(""),
+	    {0},
+	};
+
+	run(f, steps);
+	assert_int_equal(f->datas, 0);
+	assert_int_equal(f->closes, 1);
+}
+
+static void test_async_reply_after_peer_left(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO,
+	    SEND("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nhi\r\n.\r\n"),
+	    EXPECT(3, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"),
+	    {0}, /* the peer closes while the reply is owed */
+	};
+
+	f->hooks.on_data = hook_data_async;
+	run(f, steps);
+	assert_string_equal(f->log, "mail a@x.test;rcpt b@y.test;data;reply;");
+	assert_int_equal(f->closes, 1);
+}
+
+static void test_too_many_errors(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO,
+	    SEND("FROB\r\nFROB\r\nNOOP\r\n"),
+	    EXPECT(3, "500 5.5.1 Error: command not recognized\r\n"
+		      "500 5.5.1 Error: command not recognized\r\n"
+		      "421 4.7.0 Error: too many errors\r\n"),
+	    EXPECT_EOF(""),
+	    {0},
+	};
+
+	f->cfg.max_errors = 2;
+	run(f, steps);
+	assert_int_equal(f->closes, 1);
+}
+
+static int hook_connect_reject(struct smtpd_session *s, void *user)
+{
+	smtpd_reply(s, 554, "5.7.1 No service for you");
+	return SMTPD_DEFAULT;
+}
+
+static void test_connect_rejected(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    EXPECT(1, "554 5.7.1 No service for you\r\n"),
+	    EXPECT_EOF(""),
+	    {0},
+	};
+
+	f->hooks.on_connect = hook_connect_reject;
+	run(f, steps);
+	assert_int_equal(f->closes, 1);
+	assert_int_equal(f->mails, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -588,6 +698,11 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_take_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_smuggling, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_shutdown_idle, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shutdown_mid_transaction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_shutdown_grace_expires, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_async_reply_after_peer_left, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_too_many_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connect_rejected, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
