@@ -27,7 +27,22 @@ struct runner {
 	uint64_t loaded;
 };
 
-static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id)
+/* The scan runs over a snapshot: an entry may have been moved (retry: meta rewritten with one
+ * more attempt) or deleted by its shard since. The sched value holds the attempt count the entry
+ * was written with; a fresh read of meta that disagrees, or finds nothing, means a stale entry. */
+static bool runner_stale(const void *sval, size_t sval_len, const struct msg *m)
+{
+	const uint8_t *v = sval;
+	uint32_t attempts;
+
+	if (sval_len != 4)
+		return false; /* no attempt info: trust the entry */
+	attempts = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
+	return attempts != m->env->attempts;
+}
+
+static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id,
+		       const void *sval, size_t sval_len)
 {
 	void *meta = NULL, *body = NULL;
 	size_t mlen = 0, blen = 0;
@@ -36,8 +51,10 @@ static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id
 	int ret, err;
 
 	ret = queue_get(r->o.q, id, &meta, &mlen, &body, &blen);
+	if (ret == -ENOENT)
+		return 0; /* deleted since the snapshot */
+	queue_id_format(id, idstr);
 	if (ret < 0) {
-		queue_id_format(id, idstr);
 		fprintf(stderr, "riptide: runner: %s: cannot read queued message (%d), skipped\n",
 			idstr, ret);
 		return 0;
@@ -45,9 +62,12 @@ static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id
 	m = msg_from_disk(id, due, meta, mlen, body, blen, &err);
 	free(meta);
 	if (!m) {
-		queue_id_format(id, idstr);
 		fprintf(stderr, "riptide: runner: %s: corrupt envelope (%d), left in queue\n",
 			idstr, err);
+		return 0;
+	}
+	if (runner_stale(sval, sval_len, m)) {
+		msg_free(m);
 		return 0;
 	}
 	resident_add(r->o.res, m);
@@ -61,15 +81,13 @@ static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, cons
 {
 	struct runner *r = arg;
 
-	(void)sval;
-	(void)sval_len;
 	if (resident_has(r->o.res, id)) {
 		r->cursor = due;
 		return 0;
 	}
 	if (resident_bytes(r->o.res) >= r->o.budget_bytes)
 		return 1; /* full: come back later without passing this entry */
-	runner_load(r, due, id);
+	runner_load(r, due, id, sval, sval_len);
 	r->cursor = due;
 	return 0;
 }
