@@ -64,6 +64,7 @@ struct step {
 	void (*fn)(struct fx *f);
 };
 
+/* clang-format off */
 #define SEND(s)	     {.kind = S_SEND, .data = (s)}
 #define LINES(k, s)  {.kind = S_LINES, .data = (s), .n = (k)}
 #define ONCE(s)	     {.kind = S_ONCE, .data = (s)}
@@ -73,6 +74,7 @@ struct step {
 #define CALL(f)	     {.kind = S_CALL, .fn = (f)}
 #define HELLO(ehlo)  SEND(GREET), ONCE(EHLO_CMD), SEND(ehlo)
 #define BYE	     ONCE("QUIT\r\n"), SEND("221 2.0.0 Bye\r\n"), EXPECT_EOF()
+/* clang-format on */
 
 /* A reply or close info copied out of a callback. */
 struct saved_reply {
@@ -162,8 +164,8 @@ static struct smtpc_txn *op_next(struct smtpc *s, void *user)
 	return NULL;
 }
 
-static void op_rcpt(struct smtpc *s, struct smtpc_txn *t, unsigned idx,
-		    const struct smtpc_reply *r, void *user)
+static void op_rcpt(struct smtpc *s, struct smtpc_txn *t, unsigned idx, const struct smtpc_reply *r,
+		    void *user)
 {
 	logf_(user, "rcpt %u %d;", idx, r->code);
 }
@@ -622,10 +624,10 @@ static void test_abort_during_txn(void **state)
 {
 	struct fx *f = *state;
 	const struct step steps[] = {
-	    HELLO(EHLO_PIPE),
+	    HELLO(EHLO_PIPE), /* then the group, never answered */
 	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nDATA\r\n"),
 	    CALL(do_abort), /* the client aborts while waiting for the MAIL reply */
-	    EXPECT_EOF(),
+	    EXPECT_EOF(),   /* and closes */
 	    {0},
 	};
 
@@ -813,6 +815,72 @@ static void test_abort_after_dot_maybe_delivered(void **state)
 	assert_true(f->res.maybe_delivered);
 }
 
+static void test_no_pipelining_config_and_8bitmime(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO(EHLO_PIPE), /* offered, but the config says lock-step */
+	    ONCE("MAIL FROM:<a@x.test> SIZE=21 BODY=8BITMIME\r\n"),
+	    QUIET(30),
+	    SEND("250 2.1.0 Ok\r\n"),
+	    ONCE("RCPT TO:<b@y.test>\r\n"),
+	    SEND("250 2.1.5 Ok\r\n"),
+	    ONCE("DATA\r\n"),
+	    SEND("354 go ahead\r\n"),
+	    LINES(4, BODY ".\r\n"),
+	    SEND("250 2.0.0 Ok\r\n"),
+	    BYE,
+	    {0},
+	};
+
+	f->cfg.no_pipelining = true;
+	f->txn.eightbit = true;
+	f->txn.rcpt_count = 1;
+	run(f, steps);
+	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+}
+
+static void test_max_txns_then_quit(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO(EHLO_PIPE),
+	    ONCE("MAIL FROM:<a@x.test> SIZE=0\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"),
+	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+	    LINES(1, ".\r\n"), /* empty body: just the terminator */
+	    SEND("250 2.0.0 Ok\r\n"),
+	    BYE, /* max_txns reached: QUIT without asking next() */
+	    {0},
+	};
+
+	f->cfg.max_txns = 1;
+	f->quit_when_idle = false;
+	f->txn.rcpt_count = 1;
+	f->txn.body = "";
+	f->txn.body_len = 0;
+	run(f, steps);
+	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+	assert_int_equal(f->nexts, 1);
+	assert_int_equal(f->info.txns, 1);
+}
+
+static void test_invalid_txn_from_next(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO(EHLO_PIPE),
+	    BYE, /* nothing of the invalid transaction reaches the wire */
+	    {0},
+	};
+
+	f->txn.sender = "a@x.test>\r\nRCPT TO:<evil@x.test";
+	run(f, steps);
+	assert_int_equal(f->txn_dones, 1);
+	assert_string_equal(f->res.err, "invalid transaction");
+	assert_int_equal(f->res.stage, SMTPC_STAGE_MAIL);
+	assert_int_equal(f->nexts, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -832,6 +900,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_send_on_idle_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ehlo_reply_split, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_abort_after_dot_maybe_delivered, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_pipelining_config_and_8bitmime, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_max_txns_then_quit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_invalid_txn_from_next, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

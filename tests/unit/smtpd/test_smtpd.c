@@ -46,10 +46,11 @@ struct fx;
 
 enum step_kind {
 	S_END = 0,
-	S_SEND,	  /* write data */
-	S_EXPECT, /* read n complete replies; got[i] is what was read */
-	S_EOF,	  /* read until EOF; got[i] is what was read */
-	S_CALL,	  /* run fn on the loop thread and wait until it has run */
+	S_SEND,	      /* write data */
+	S_EXPECT,     /* read n complete replies; got[i] is what was read */
+	S_EOF,	      /* read until EOF; got[i] is what was read */
+	S_CALL,	      /* run fn on the loop thread and wait until it has run */
+	S_WAIT_CLOSE, /* keep the socket open until on_close ran (5 s max); got "closed" */
 };
 
 struct step {
@@ -59,12 +60,15 @@ struct step {
 	void (*fn)(struct fx *f);
 };
 
+/* clang-format off */
 #define SEND(s)	     {.kind = S_SEND, .data = (s)}
 #define EXPECT(k, s) {.kind = S_EXPECT, .data = (s), .n = (k)}
 #define EXPECT_EOF(s) {.kind = S_EOF, .data = (s)}
 #define CALL(f)	     {.kind = S_CALL, .fn = (f)}
+#define WAIT_CLOSE() {.kind = S_WAIT_CLOSE, .data = "closed"}
 #define HELLO	     EXPECT(1, GREETING), SEND("EHLO client.test\r\n"), EXPECT(1, EHLO_REPLY)
 #define BYE	     SEND("QUIT\r\n"), EXPECT(1, "221 2.0.0 Bye\r\n"), EXPECT_EOF("")
+/* clang-format on */
 
 struct fx {
 	char dir[64];
@@ -85,8 +89,9 @@ struct fx {
 	atomic_bool call_done;
 	/* what the hooks saw (loop thread; read after join) */
 	char log[2048];
-	unsigned mails, datas, closes, done_calls;
-	char *body; /* taken or copied body of the last on_data */
+	unsigned mails, datas, done_calls;
+	atomic_uint closes; /* also polled by the peer (S_WAIT_CLOSE) */
+	char *body;	    /* taken or copied body of the last on_data */
 	size_t body_len;
 	bool second_take_null;
 	struct loop_op async_op;
@@ -192,11 +197,14 @@ static char *peer_expect(struct fx *f, int fd, unsigned n)
 
 static char *peer_eof(struct fx *f, int fd)
 {
-	ssize_t r;
+	ssize_t r = 0;
 	char *out;
 
 	while (f->blen < PEER_BUF && (r = read(fd, f->buf + f->blen, PEER_BUF - f->blen)) > 0)
 		f->blen += (size_t)r;
+	if (r < 0) /* e.g. ECONNRESET: the server closed with our input unread */
+		f->blen +=
+		    (size_t)snprintf(f->buf + f->blen, PEER_BUF - f->blen, "<%s>", strerror(errno));
 	out = util_xstrndup(f->buf, f->blen);
 	f->blen = 0;
 	return out;
@@ -246,6 +254,16 @@ static void peer_call(struct fx *f, void (*fn)(struct fx *f))
 		usleep(1000);
 }
 
+static char *peer_wait_close(struct fx *f)
+{
+	const char *r;
+
+	for (unsigned ms = 0; ms < 5000 && !atomic_load(&f->closes); ms++)
+		usleep(1000);
+	r = atomic_load(&f->closes) ? "closed" : "still open";
+	return util_xstrndup(r, strlen(r));
+}
+
 static int peer_connect(const struct fx *f)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
@@ -275,6 +293,8 @@ static void *peer_main(void *arg)
 			f->got[i] = peer_eof(f, fd);
 		} else if (st->kind == S_CALL) {
 			peer_call(f, st->fn);
+		} else if (st->kind == S_WAIT_CLOSE) {
+			f->got[i] = peer_wait_close(f);
 		}
 	}
 	if (fd >= 0)
@@ -345,7 +365,8 @@ static void run(struct fx *f, const struct step *steps)
 	loop_free(f->l);
 	assert_int_equal(f->done_calls, 1);
 	for (unsigned i = 0; steps[i].kind != S_END; i++) {
-		if (steps[i].kind == S_EXPECT || steps[i].kind == S_EOF) {
+		if (steps[i].kind == S_EXPECT || steps[i].kind == S_EOF ||
+		    steps[i].kind == S_WAIT_CLOSE) {
 			assert_non_null(f->got[i]);
 			assert_string_equal(f->got[i], steps[i].data);
 		}
@@ -359,7 +380,7 @@ static void test_greeting_and_ehlo(void **state)
 	struct fx *f = *state;
 	const struct step steps[] = {
 	    HELLO,
-	    SEND("HELO old.test\r\n"),
+	    SEND("HELO old.test\r\n"), /* HELO: one line, no keywords */
 	    EXPECT(1, "250 mx.test\r\n"),
 	    BYE,
 	    {0},
@@ -377,16 +398,15 @@ static void test_pipelined_one_write(void **state)
 	    SEND("EHLO client.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
 		 "RCPT TO:<c@y.test>\r\nDATA\r\nSubject: t\r\n\r\nhello\r\n.\r\nNOOP\r\nQUIT\r\n"),
 	    EXPECT(8, EHLO_REPLY "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"
-			 "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok\r\n"
-			 "250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"),
+				 "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok\r\n"
+				 "250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"),
 	    EXPECT_EOF(""),
 	    {0},
 	};
 
 	run(f, steps);
-	assert_string_equal(f->log,
-			    "mail a@x.test;rcpt b@y.test;rcpt c@y.test;"
-			    "data from a@x.test to b@y.test c@y.test;");
+	assert_string_equal(f->log, "mail a@x.test;rcpt b@y.test;rcpt c@y.test;"
+				    "data from a@x.test to b@y.test c@y.test;");
 	assert_string_equal(f->body, "Subject: t\r\n\r\nhello\r\n");
 	assert_int_equal(f->body_len, strlen("Subject: t\r\n\r\nhello\r\n"));
 }
@@ -438,7 +458,9 @@ static void test_limits(void **state)
 	     "552 5.3.4 Error: message size exceeds fixed limit\r\n"},
 	    {"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\n"
 	     "RCPT TO:<d@y.test>\r\n",
-	     4, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n452 4.5.3 Error: too many recipients\r\n"},
+	     4,
+	     "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n452 4.5.3 Error: too many "
+	     "recipients\r\n"},
 	    {long_line, 2, "500 5.5.2 Error: line too long\r\n250 2.0.0 Ok\r\n"},
 	    {"FROB\r\n", 1, "500 5.5.1 Error: command not recognized\r\n"},
 	    {"RCPT TO:<b@y.test>\r\n", 1, "503 5.5.1 Error: need MAIL command\r\n"},
@@ -688,6 +710,38 @@ static void test_connect_rejected(void **state)
 	assert_int_equal(f->mails, 0);
 }
 
+static void test_linger_drains_late_input(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO,
+	    SEND("QUIT\r\n"),
+	    EXPECT(1, "221 2.0.0 Bye\r\n"),
+	    SEND("NOOP\r\nNOOP\r\n"), /* after QUIT: drained, never answered, never a reset */
+	    EXPECT_EOF(""),
+	    {0},
+	};
+
+	run(f, steps);
+	assert_int_equal(f->closes, 1);
+}
+
+static void test_linger_is_bounded(void **state)
+{
+	struct fx *f = *state;
+	const struct step steps[] = {
+	    HELLO,
+	    SEND("QUIT\r\n"),
+	    EXPECT(1, "221 2.0.0 Bye\r\n"),
+	    EXPECT_EOF(""), /* the server shut down its side */
+	    WAIT_CLOSE(),   /* we never close: the server gives up lingering on its own */
+	    {0},
+	};
+
+	run(f, steps);
+	assert_int_equal(f->closes, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -703,6 +757,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_async_reply_after_peer_left, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_many_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connect_rejected, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_linger_drains_late_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_linger_is_bounded, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
