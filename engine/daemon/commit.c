@@ -131,15 +131,27 @@ int commit_start(struct queue *q, struct commit **out)
 	return 0;
 }
 
-void commit_stop(struct commit *c)
+void commit_halt(struct commit *c)
 {
+	bool joined;
+
 	if (!c)
 		return;
 	pthread_mutex_lock(&c->lock);
+	joined = c->stop;
 	c->stop = true;
 	pthread_mutex_unlock(&c->lock);
+	if (joined)
+		return;
 	pthread_cond_signal(&c->cond);
 	pthread_join(c->thread, NULL);
+}
+
+void commit_free(struct commit *c)
+{
+	if (!c)
+		return;
+	commit_halt(c);
 	queue_batch_free(c->batch);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);

@@ -44,8 +44,12 @@ int commit_start(struct queue *q, struct commit **out);
 /* commit_post: queue a request (any thread). */
 void commit_post(struct commit *c, struct commit_req *r);
 
-/* commit_stop: write everything already posted, stop and join the thread, free c. */
-void commit_stop(struct commit *c);
+/* commit_halt: write everything already posted, stop and join the thread. c stays valid until
+ * commit_free; a request posted after the halt is never written nor completed. Idempotent. */
+void commit_halt(struct commit *c);
+
+/* commit_free: halt if needed and free c. NULL is fine. */
+void commit_free(struct commit *c);
 
 /* commit_stats: number of synced writes and requests so far (for the shutdown log line). */
 void commit_stats(struct commit *c, uint64_t *writes, uint64_t *reqs);

@@ -20,6 +20,9 @@
 /* Jobs waiting while the global connection cap is held by other shards are re-pumped this
  * often (a closing session on another shard does not wake this one). */
 #define DEST_REPUMP_MS 50u
+/* A queue write that failed is retried this often, with the message kept in RAM (and resident,
+ * so the runner leaves it alone): freeing it would re-send to recipients already delivered. */
+#define DEST_REWRITE_MS 1000u
 
 struct job {
 	struct job *next;
@@ -54,6 +57,10 @@ struct dest {
 	bool shutting;
 	bool timer_armed;
 	struct loop_op timer;	/* re-pump while jobs wait for a connection slot */
+	struct msg *failed;	/* messages whose finalising write failed, to write again */
+	unsigned nfailed;
+	bool rewrite_armed;
+	struct loop_op rewrite;
 	struct smtpc_ops ops;
 };
 
@@ -114,11 +121,37 @@ static void dest_commit_done(struct loop *l, struct loop_msg *lm)
 
 	(void)l;
 	d->commits--;
-	if (m->req.result < 0)
-		dlog_line(d->env.log, m->idstr, "status=error queue update failed: the message "
-						 "stays queued in its previous state");
+	if (m->req.result < 0) {
+		dlog_line(d->env.log, m->idstr, "status=error queue write failed (%d): kept in RAM, "
+						 "writing again in %u ms", m->req.result,
+			  DEST_REWRITE_MS);
+		m->retry_next = d->failed;
+		d->failed = m;
+		d->nfailed++;
+		if (!d->rewrite_armed) {
+			d->rewrite_armed = true;
+			loop_timer(d->env.loop, &d->rewrite, DEST_REWRITE_MS);
+		}
+		return;
+	}
 	resident_del(d->env.rt->res, m);
 	msg_free(m);
+}
+
+static void dest_rewrite_cb(struct loop_op *op, int res, uint32_t flags)
+{
+	struct dest *d = op->owner;
+	struct msg *m;
+
+	(void)res;
+	(void)flags;
+	d->rewrite_armed = false;
+	while ((m = d->failed)) {
+		d->failed = m->retry_next;
+		d->nfailed--;
+		d->commits++;
+		commit_post(d->env.rt->commit, &m->req);
+	}
 }
 
 static void dest_finalize(struct dest *d, struct msg *m)
@@ -140,8 +173,8 @@ static void dest_finalize(struct dest *d, struct msg *m)
 		r->sync = true;
 		r->new_due = d->shutting ? now : now + d->cfg->retry_delay_ms;
 		r->attempts = m->env->attempts;
-		if (msg_reencode(m) < 0)
-			r->op = COMMIT_DELETE, r->sync = false; /* cannot happen: sizes are bounded */
+		msg_reencode(m); /* on failure m->meta keeps the previous envelope: a duplicate later,
+				    never a loss */
 		r->meta = m->meta;
 		r->meta_len = m->meta_len;
 		m->due = r->new_due;
@@ -270,7 +303,9 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 	struct dest *d = o->d;
 	struct job *j;
 
-	if (!o->ready) {
+	bool first = !o->ready;
+
+	if (first) {
 		o->ready = true;
 		d->nconnecting--;
 		d->nready++;
@@ -281,6 +316,8 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 	}
 	j = job_pop(d);
 	o->idle = j == NULL;
+	if (first && d->queued)
+		dest_pump(d); /* the destination is up: leave slow start for what is queued */
 	return j ? &j->txn : NULL;
 }
 
@@ -318,11 +355,13 @@ static void dest_txn_done(struct smtpc *c, struct smtpc_txn *t, const struct smt
 
 /* No session could be set up: log once, defer what is queued, and defer new mail without
  * trying for min(retry_delay, 10 s). */
-static void dest_mark_dead(struct dest *d, const char *why)
+static void dest_mark_dead(struct dest *d, uint64_t sess_id, const char *why)
 {
 	uint64_t back = d->cfg->retry_delay_ms;
+	char sid[24];
 
-	dlog_line(d->env.log, "-", "status=error relay=%s %s", d->name, why);
+	snprintf(sid, sizeof(sid), "session-%llx", (unsigned long long)sess_id);
+	dlog_line(d->env.log, sid, "status=error relay=%s %s", d->name, why);
 	d->dead_until = loop_now_ms(d->env.loop) + (back < DEST_DEAD_MAX_MS ? back : DEST_DEAD_MAX_MS);
 	dest_defer_all(d, why);
 }
@@ -333,7 +372,6 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 	struct dest *d = o->d;
 	char why[300];
 
-	(void)c;
 	for (pp = &d->sessions; *pp != o; pp = &(*pp)->next)
 		;
 	*pp = o->next;
@@ -343,12 +381,17 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 	else
 		d->nconnecting--;
 	atomic_fetch_sub(&d->env.rt->out_conns, 1);
-	if (!info->was_ready && !d->shutting) {
-		snprintf(why, sizeof(why), "cannot talk to %s: %s (in state %s, reply %d)", d->name,
-			 info->err ? info->err : "rejected", smtpc_state_name(info->state),
-			 info->reply.code);
-		if (d->nsess == 0)
-			dest_mark_dead(d, why);
+	if (!info->was_ready && !d->shutting && d->nready == 0) {
+		/* nothing is up: do not replace the failed attempt; when the last of the slow-start
+		 * attempts has failed, the destination is dead for a while */
+		if (d->nsess == 0) {
+			snprintf(why, sizeof(why), "cannot talk to %s: %s (in state %s, reply %d)",
+				 d->name, info->err ? info->err : "rejected",
+				 smtpc_state_name(info->state), info->reply.code);
+			dest_mark_dead(d, smtpc_id(c), why);
+		}
+		free(o);
+		return;
 	}
 	free(o);
 	if (!d->shutting)
@@ -455,7 +498,7 @@ void dest_shutdown(struct dest *d, bool abort)
 
 unsigned dest_busy(const struct dest *d)
 {
-	return d->nsess + d->commits + d->timer_armed;
+	return d->nsess + d->commits + d->timer_armed + d->nfailed;
 }
 
 struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, const char *name)
@@ -473,6 +516,8 @@ struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, 
 	d->ops.closed = dest_closed;
 	d->timer.cb = dest_timer_cb;
 	d->timer.owner = d;
+	d->rewrite.cb = dest_rewrite_cb;
+	d->rewrite.owner = d;
 	return d;
 }
 

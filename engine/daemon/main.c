@@ -93,7 +93,7 @@ static int rt_start(struct rt *rt)
 	int ret;
 
 	rt->nshards = rt->cfg.shards ? rt->cfg.shards : (unsigned)(ncpu > 0 ? ncpu : 1);
-	if (util_addr_parse(rt->cfg.relay, &rt->relay) < 0 && rt->cfg.mode == CONFIG_MODE_RELAY) {
+	if (util_addr_parse(rt->cfg.relay, &rt->relay) < 0) {
 		fprintf(stderr, "riptide: bad relay address '%s'\n", rt->cfg.relay);
 		return -EINVAL;
 	}
@@ -138,14 +138,17 @@ static bool rt_wait_idle(struct rt *rt, uint64_t ms)
 	}
 }
 
+/* Stop order: runner (no new hand-overs), shards (no new mail, transactions finish or are
+ * aborted), commit thread (drains what was posted; completions still run on the live loops),
+ * then the loops. Everything other threads may still touch is freed only after the joins, and
+ * not at all if a shard could not end its sessions (the OS reclaims it at exit). */
 static void rt_stop(struct rt *rt)
 {
 	uint64_t writes = 0, reqs = 0;
 	bool clean = true;
 
 	atomic_store(&rt->stopping, true);
-	runner_stop(rt->runner);
-	rt->runner = NULL;
+	runner_halt(rt->runner);
 	for (unsigned i = 0; i < rt->nshards; i++)
 		shard_shutdown(rt->shards[i], false);
 	if (!rt_wait_idle(rt, rt->cfg.shutdown_timeout_ms)) {
@@ -156,7 +159,7 @@ static void rt_stop(struct rt *rt)
 		rt_wait_idle(rt, 2000);
 	}
 	commit_stats(rt->commit, &writes, &reqs);
-	commit_stop(rt->commit);
+	commit_halt(rt->commit);
 	rt_wait_idle(rt, 3000); /* replies and closes that followed the last commits */
 	for (unsigned i = 0; i < rt->nshards; i++)
 		clean &= shard_join(rt->shards[i]);
@@ -166,7 +169,9 @@ static void rt_stop(struct rt *rt)
 	queue_close(rt->q);
 	dlog_close(rt->log);
 	if (!clean)
-		return; /* a shard left sessions behind: they still point at what follows */
+		return;
+	runner_free(rt->runner);
+	commit_free(rt->commit);
 	free(rt->shards);
 	resident_free(rt->res);
 	smtpd_server_free(rt->srv);
@@ -240,6 +245,11 @@ int main(int argc, char **argv)
 	}
 	if (cmd == CMD_QUEUE_COUNT)
 		return queue_count_cmd(&rt);
+	if (rt.cfg.mode != CONFIG_MODE_RELAY) {
+		fprintf(stderr, "riptide: %s: mode = independent (MX lookup) is not implemented yet; "
+				"use mode = relay\n", cfgpath ? cfgpath : "(defaults)");
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

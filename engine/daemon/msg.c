@@ -62,6 +62,7 @@ struct msg *msg_from_disk(const struct queue_id *id, uint64_t due, const void *m
 	m->meta = util_xmalloc(meta_len);
 	memcpy(m->meta, meta, meta_len);
 	m->meta_len = meta_len;
+	m->accepted_us = m->env->created_ms * 1000; /* log delay= counts from acceptance */
 	m->replies = util_xcalloc(m->env->nrcpt ? m->env->nrcpt : 1, sizeof(char *));
 	m->body = body;
 	m->body_len = body_len;

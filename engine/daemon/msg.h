@@ -32,6 +32,7 @@ struct msg {
 	struct commit_req req;	/* embedded: one commit at a time */
 	struct loop_msg handoff;/* runner -> shard hand-over */
 	struct msg *res_next;	/* resident set chain */
+	struct msg *retry_next;	/* dest: list of messages whose queue write failed */
 };
 
 /* msg_new: build a message from its parts; takes ownership of `body` (malloc'ed). The

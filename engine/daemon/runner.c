@@ -171,15 +171,27 @@ void runner_rewind(struct runner *r, uint64_t due_ms)
 	pthread_cond_signal(&r->cond);
 }
 
-void runner_stop(struct runner *r)
+void runner_halt(struct runner *r)
 {
+	bool joined;
+
 	if (!r)
 		return;
 	pthread_mutex_lock(&r->lock);
+	joined = r->stop;
 	r->stop = true;
 	pthread_mutex_unlock(&r->lock);
+	if (joined)
+		return;
 	pthread_cond_signal(&r->cond);
 	pthread_join(r->thread, NULL);
+}
+
+void runner_free(struct runner *r)
+{
+	if (!r)
+		return;
+	runner_halt(r);
 	pthread_mutex_destroy(&r->lock);
 	pthread_cond_destroy(&r->cond);
 	free(r);

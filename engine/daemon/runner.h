@@ -39,7 +39,11 @@ void runner_kick(struct runner *r);
  * message is dropped from RAM with its sched key still at an earlier time than the cursor. */
 void runner_rewind(struct runner *r, uint64_t due_ms);
 
-/* runner_stop: stop and join; free r. Messages already dispatched are the shards' business. */
-void runner_stop(struct runner *r);
+/* runner_halt: stop scanning and join the thread. r stays valid (runner_rewind/kick become
+ * no-ops) until runner_free, so shards may still call them. Idempotent. */
+void runner_halt(struct runner *r);
+
+/* runner_free: halt if needed, then free r. NULL is fine. */
+void runner_free(struct runner *r);
 
 #endif

@@ -29,8 +29,8 @@ struct shard {
 	uint64_t seq;
 	unsigned commits;	/* injection PUTs in flight */
 	atomic_uint busy;	/* published each loop iteration for shard_busy() */
+	atomic_bool shut_seen;	/* the shard has acted on shard_shutdown (busy is current) */
 	bool shutting;
-	bool abort;
 	bool clean_exit;
 	struct loop_msg shut_msg;
 	struct loop_msg abort_msg;
@@ -38,6 +38,32 @@ struct shard {
 };
 
 /* ---- injection ---- */
+
+/* An address we accept must be one we can send on: smtpc refuses CR, LF, '<' and '>' inside a
+ * path (valid only in quoted local parts), so such mail would be deferred forever. Refuse it
+ * at injection with a clear reply instead. */
+static bool shard_addr_ok(const char *a)
+{
+	return strpbrk(a, "<>\r\n") == NULL;
+}
+
+static int shard_on_mail(struct smtpd_session *sess, const char *sender, const char *params,
+			 void *user)
+{
+	(void)params;
+	(void)user;
+	if (!shard_addr_ok(sender))
+		smtpd_reply(sess, 553, "5.1.7 Sender address cannot be relayed");
+	return SMTPD_DEFAULT;
+}
+
+static int shard_on_rcpt(struct smtpd_session *sess, const char *rcpt, void *user)
+{
+	(void)user;
+	if (!shard_addr_ok(rcpt))
+		smtpd_reply(sess, 553, "5.1.3 Recipient address cannot be relayed");
+	return SMTPD_DEFAULT;
+}
 
 static void shard_route(struct shard *s, struct msg *m)
 {
@@ -186,12 +212,12 @@ static void shard_on_shutdown(struct loop *l, struct loop_msg *lm)
 {
 	struct shard *s = loop_data(l);
 
-	(void)lm;
 	if (!s->shutting && s->w)
 		smtpd_worker_shutdown(s->w, s->rt->cfg.shutdown_timeout_ms, shard_worker_done, s);
 	s->shutting = true;
-	dest_shutdown(s->relay, s->abort);
+	dest_shutdown(s->relay, lm == &s->abort_msg);
 	shard_idle(l, s);
+	atomic_store(&s->shut_seen, true);
 }
 
 static void shard_on_stop(struct loop *l, struct loop_msg *lm)
@@ -271,14 +297,15 @@ void shard_shutdown(struct shard *s, bool abort)
 {
 	struct loop_msg *lm = abort ? &s->abort_msg : &s->shut_msg;
 
-	if (abort)
-		s->abort = true;
 	lm->fn = shard_on_shutdown;
 	loop_post(s->loop, lm);
 }
 
 unsigned shard_busy(struct shard *s)
 {
+	/* until the shard has seen the shutdown, its published count may predate it */
+	if (!atomic_load(&s->shut_seen))
+		return 1;
 	return atomic_load_explicit(&s->busy, memory_order_relaxed);
 }
 
@@ -298,5 +325,7 @@ bool shard_join(struct shard *s)
 
 /* hooks given to the smtpd server by main */
 const struct smtpd_hooks shard_smtpd_hooks = {
+	.on_mail = shard_on_mail,
+	.on_rcpt = shard_on_rcpt,
 	.on_data = shard_on_data,
 };

@@ -27,7 +27,8 @@ void shard_dispatch(struct shard *s, struct msg *m);
  * current outbound transactions and QUIT; with `abort` close every session now. */
 void shard_shutdown(struct shard *s, bool abort);
 
-/* shard_busy: (any thread) number of sessions and commits still in flight on s. */
+/* shard_busy: (any thread, after shard_shutdown) sessions, commits and timers still in flight
+ * on s; at least 1 until the shard has acted on the shutdown request. */
 unsigned shard_busy(struct shard *s);
 
 /* shard_join: stop the loop, join the thread and free s with what it still holds in RAM

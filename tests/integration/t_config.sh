@@ -24,3 +24,8 @@ pass "bad configurations exit 2 naming file:line:key"
 cmp -s "$T/p1.conf" "$T/p2.conf" || fail "print-config does not round-trip"
 grep -q '^max_connections = 200$' "$T/p1.conf" || fail "default max_connections is not 200"
 pass "--print-config round-trips"
+printf '[delivery]\nmode = independent\n' >"$T/indep.conf"
+rc=0
+"$RIPTIDE" -c "$T/indep.conf" 2>"$T/err" || rc=$?
+[ $rc -eq 2 ] && grep -q "independent.*not implemented" "$T/err" || fail "independent mode: rc=$rc $(cat "$T/err")"
+pass "mode = independent is refused until it exists"
