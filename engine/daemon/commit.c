@@ -76,28 +76,40 @@ static bool commit_add(struct queue_batch *b, const struct commit_req *r)
 	return r->sync;
 }
 
-static void commit_batch(struct commit *c, struct commit_req *list)
+/* At most this much goes into one WriteBatch: a burst (a restart's backlog of updates, a
+ * thousand sessions finishing at once) is written as several bounded batches. */
+#define COMMIT_MAX_REQS  4096u
+#define COMMIT_MAX_BYTES (64u << 20)
+
+/* Write the first requests of list (up to the bounds) as one batch and complete them; returns
+ * the rest of the list. */
+static struct commit_req *commit_batch(struct commit *c, struct commit_req *list)
 {
+	struct commit_req *r, *rest;
 	char err[256];
 	bool sync = false;
-	uint64_t n = 0;
+	uint64_t n = 0, bytes = 0;
 	int ret;
 
 	queue_batch_clear(c->batch);
-	for (struct commit_req *r = list; r; r = r->next, n++)
+	for (r = list; r && n < COMMIT_MAX_REQS && bytes < COMMIT_MAX_BYTES; r = r->next, n++) {
 		sync |= commit_add(c->batch, r);
+		bytes += r->meta_len + r->body_len;
+	}
+	rest = r;
 	ret = queue_write(c->q, c->batch, sync, err, sizeof(err));
 	if (ret < 0)
 		fprintf(stderr, "riptide: commit: queue write of %llu requests failed: %s\n",
 			(unsigned long long)n, err);
 	atomic_fetch_add(&c->writes, 1);
 	atomic_fetch_add(&c->reqs, n);
-	while (list) {
+	while (list != rest) {
 		struct commit_req *next = list->next;
 		list->result = ret;
 		loop_post(list->loop, &list->done);
 		list = next;
 	}
+	return rest;
 }
 
 static void *commit_main(void *arg)
@@ -106,7 +118,8 @@ static void *commit_main(void *arg)
 	struct commit_req *list;
 
 	while ((list = commit_take(c)))
-		commit_batch(c, list);
+		while (list)
+			list = commit_batch(c, list);
 	return NULL;
 }
 
