@@ -21,8 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define QUEUE_ID_LEN     16
-#define QUEUE_ID_STRLEN  32 /* hex, without NUL */
+#define QUEUE_ID_LEN	16
+#define QUEUE_ID_STRLEN 32 /* hex, without NUL */
 
 /* Message id: 8 B wall-clock ms, 2 B shard, 6 B per-shard sequence; big-endian so ids sort by
  * creation time. */
@@ -52,11 +52,11 @@ enum queue_rcpt_state {
 };
 
 struct queue_rcpt {
-	char *addr;		/* NUL-terminated */
-	uint8_t state;		/* enum queue_rcpt_state */
+	char *addr;    /* NUL-terminated */
+	uint8_t state; /* enum queue_rcpt_state */
 	uint16_t attempts;
-	uint16_t last_code;	/* last SMTP reply code, 0 if none */
-	char *last_reply;	/* NUL-terminated, "" if none */
+	uint16_t last_code; /* last SMTP reply code, 0 if none */
+	char *last_reply;   /* NUL-terminated, "" if none */
 };
 
 enum {
@@ -65,10 +65,10 @@ enum {
 };
 
 struct queue_env {
-	char *sender;		/* "" for the null sender */
-	uint64_t created_ms;	/* wall clock */
+	char *sender;	     /* "" for the null sender */
+	uint64_t created_ms; /* wall clock */
 	uint64_t body_len;
-	uint32_t flags;		/* QUEUE_ENV_* */
+	uint32_t flags; /* QUEUE_ENV_* */
 	uint32_t attempts;
 	uint32_t nrcpt;
 	struct queue_rcpt *rcpts;
@@ -99,9 +99,9 @@ enum queue_backend {
 
 struct queue_opts {
 	enum queue_backend backend;
-	const char *path;		/* directory (RocksDB); created if missing */
-	size_t write_buffer_size;	/* bytes per memtable, 0 = default (64 MiB) */
-	bool blob_bodies;		/* store body CF values in BlobDB files */
+	const char *path;	  /* directory (RocksDB); created if missing */
+	size_t write_buffer_size; /* bytes per memtable, 0 = default (64 MiB) */
+	bool blob_bodies;	  /* store body CF values in BlobDB files */
 };
 
 struct queue;
@@ -154,8 +154,7 @@ typedef int (*queue_scan_cb)(void *arg, uint64_t due_ms, const struct queue_id *
  * then id), over a snapshot taken at the start (cb may write to the queue; it does not see its
  * own changes in this scan). Returns 0 (also when cb stopped it) or -EIO; a negative value
  * returned by cb stops the scan and is returned as is. */
-int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb,
-	       void *arg);
+int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg);
 
 /* queue_count: number of sched entries (= messages queued). Exact, by iteration: for tools and
  * tests, not the hot path. Returns 0 or -EIO. */

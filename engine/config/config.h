@@ -15,51 +15,51 @@
 #define CONFIG_STR 256
 
 enum config_mode {
-	CONFIG_MODE_RELAY = 0,		/* everything to [delivery] relay */
-	CONFIG_MODE_INDEPENDENT = 1,	/* MX lookup (issue #3) */
+	CONFIG_MODE_RELAY = 0,	     /* everything to [delivery] relay */
+	CONFIG_MODE_INDEPENDENT = 1, /* MX lookup (issue #3) */
 };
 
 struct config {
 	/* [main] */
-	unsigned shards;			/* shards = 0 -> online CPUs */
-	char spool[CONFIG_STR];			/* spool = /var/spool/riptide (RocksDB dir) */
-	char hostname[CONFIG_STR];		/* hostname = gethostname() */
-	char log[CONFIG_STR];			/* log = stderr | path of the delivery log */
-	uint64_t shutdown_timeout_ms;		/* shutdown_timeout = 10s */
+	unsigned shards;	      /* shards = 0 -> online CPUs */
+	char spool[CONFIG_STR];	      /* spool = /var/spool/riptide (RocksDB dir) */
+	char hostname[CONFIG_STR];    /* hostname = gethostname() */
+	char log[CONFIG_STR];	      /* log = stderr | path of the delivery log */
+	uint64_t shutdown_timeout_ms; /* shutdown_timeout = 10s */
 
 	/* [inject] */
-	char listen[CONFIG_STR];		/* listen = 127.0.0.1:2525 ("" = no TCP) */
-	char socket[CONFIG_STR];		/* socket = "" (UNIX socket path, "" = none) */
-	uint64_t max_message_size;		/* max_message_size = 10M */
-	unsigned max_recipients;		/* max_recipients = 1000 */
-	unsigned max_line_length;		/* max_line_length = 2048 (command lines) */
-	unsigned max_sessions;			/* max_sessions = 1000 (per shard) */
-	uint64_t inject_timeout_ms;		/* timeout = 5m (idle timeout per command/read) */
+	char listen[CONFIG_STR];    /* listen = 127.0.0.1:2525 ("" = no TCP) */
+	char socket[CONFIG_STR];    /* socket = "" (UNIX socket path, "" = none) */
+	uint64_t max_message_size;  /* max_message_size = 10M */
+	unsigned max_recipients;    /* max_recipients = 1000 */
+	unsigned max_line_length;   /* max_line_length = 2048 (command lines) */
+	unsigned max_sessions;	    /* max_sessions = 1000 (per shard) */
+	uint64_t inject_timeout_ms; /* timeout = 5m (idle timeout per command/read) */
 
 	/* [delivery] */
-	bool outgoing;				/* outgoing = yes */
-	enum config_mode mode;			/* mode = relay | independent */
-	char relay[CONFIG_STR];			/* relay = 127.0.0.1:25 */
-	char helo_name[CONFIG_STR];		/* helo_name = "" (-> hostname) */
-	unsigned max_connections;		/* max_connections = 200 (global outbound cap) */
-	unsigned max_messages_per_connection;	/* max_messages_per_connection = 1000 */
+	bool outgoing;				 /* outgoing = yes */
+	enum config_mode mode;			 /* mode = relay | independent */
+	char relay[CONFIG_STR];			 /* relay = 127.0.0.1:25 */
+	char helo_name[CONFIG_STR];		 /* helo_name = "" (-> hostname) */
+	unsigned max_connections;		 /* max_connections = 200 (global outbound cap) */
+	unsigned max_messages_per_connection;	 /* max_messages_per_connection = 1000 */
 	unsigned max_recipients_per_transaction; /* max_recipients_per_transaction = 100 */
-	uint64_t idle_timeout_ms;		/* idle_timeout = 2s (idle outbound connection) */
-	uint64_t retry_delay_ms;		/* retry_delay = 5m (fixed resend delay for now) */
-	uint64_t connect_timeout_ms;		/* connect_timeout = 30s */
-	uint64_t greeting_timeout_ms;		/* greeting_timeout = 5m  (RFC 5321 4.5.3.2) */
-	uint64_t helo_timeout_ms;		/* helo_timeout = 5m */
-	uint64_t mail_timeout_ms;		/* mail_timeout = 5m */
-	uint64_t rcpt_timeout_ms;		/* rcpt_timeout = 5m */
-	uint64_t data_timeout_ms;		/* data_timeout = 2m (DATA command reply) */
-	uint64_t data_block_timeout_ms;		/* data_block_timeout = 3m (each send) */
-	uint64_t data_done_timeout_ms;		/* data_done_timeout = 10m (after final dot) */
+	uint64_t idle_timeout_ms;		 /* idle_timeout = 2s (idle outbound connection) */
+	uint64_t retry_delay_ms;		 /* retry_delay = 5m (fixed resend delay for now) */
+	uint64_t connect_timeout_ms;		 /* connect_timeout = 30s */
+	uint64_t greeting_timeout_ms;		 /* greeting_timeout = 5m  (RFC 5321 4.5.3.2) */
+	uint64_t helo_timeout_ms;		 /* helo_timeout = 5m */
+	uint64_t mail_timeout_ms;		 /* mail_timeout = 5m */
+	uint64_t rcpt_timeout_ms;		 /* rcpt_timeout = 5m */
+	uint64_t data_timeout_ms;		 /* data_timeout = 2m (DATA command reply) */
+	uint64_t data_block_timeout_ms;		 /* data_block_timeout = 3m (each send) */
+	uint64_t data_done_timeout_ms;		 /* data_done_timeout = 10m (after final dot) */
 
 	/* [queue] */
-	uint64_t memory_budget;			/* memory_budget = 1G (bytes of bodies in RAM) */
-	uint64_t scan_interval_ms;		/* scan_interval = 1s (sched scan for due mail) */
-	uint64_t write_buffer_size;		/* write_buffer_size = 64M */
-	bool blob_bodies;			/* blob_bodies = no */
+	uint64_t memory_budget;	    /* memory_budget = 1G (bytes of bodies in RAM) */
+	uint64_t scan_interval_ms;  /* scan_interval = 1s (sched scan for due mail) */
+	uint64_t write_buffer_size; /* write_buffer_size = 64M */
+	bool blob_bodies;	    /* blob_bodies = no */
 };
 
 /* config_defaults: fill c with the embedded defaults (hostname from gethostname()). */

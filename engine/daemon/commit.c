@@ -78,7 +78,7 @@ static bool commit_add(struct queue_batch *b, const struct commit_req *r)
 
 /* At most this much goes into one WriteBatch: a burst (a restart's backlog of updates, a
  * thousand sessions finishing at once) is written as several bounded batches. */
-#define COMMIT_MAX_REQS  4096u
+#define COMMIT_MAX_REQS	 4096u
 #define COMMIT_MAX_BYTES (64u << 20)
 
 /* Write the first requests of list (up to the bounds) as one batch and complete them; returns

@@ -12,9 +12,9 @@
 #include "queue/queue.h"
 
 enum commit_op {
-	COMMIT_PUT,	/* new message: meta + body + sched(new_due) */
-	COMMIT_UPDATE,	/* meta rewrite + sched move old_due -> new_due */
-	COMMIT_DELETE,	/* meta + body + sched(old_due) removed */
+	COMMIT_PUT,    /* new message: meta + body + sched(new_due) */
+	COMMIT_UPDATE, /* meta rewrite + sched move old_due -> new_due */
+	COMMIT_DELETE, /* meta + body + sched(old_due) removed */
 };
 
 /* A request. The poster owns it and every buffer it points to until `done.fn` runs on `loop`
@@ -30,7 +30,7 @@ struct commit_req {
 	size_t body_len;
 	uint64_t old_due;
 	uint64_t new_due;
-	uint32_t attempts;	/* stored as the sched value */
+	uint32_t attempts; /* stored as the sched value */
 	int result;
 	struct loop *loop;
 	struct loop_msg done;

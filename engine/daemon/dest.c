@@ -29,8 +29,8 @@ struct job {
 	struct msg *m;
 	struct smtpc_txn txn;
 	unsigned n;
-	unsigned *idx;		/* rcpt index in m->env for each txn rcpt */
-	uint8_t *decided;	/* per txn rcpt: outcome already recorded */
+	unsigned *idx;	  /* rcpt index in m->env for each txn rcpt */
+	uint8_t *decided; /* per txn rcpt: outcome already recorded */
 	const char **rcpts;
 };
 
@@ -52,12 +52,12 @@ struct dest {
 	struct osess *sessions;
 	unsigned nsess, nconnecting, nready;
 	unsigned commits;
-	uint64_t dead_until;	/* monotonic ms: connections failing, defer without trying */
+	uint64_t dead_until; /* monotonic ms: connections failing, defer without trying */
 	uint64_t next_sess_id;
 	bool shutting;
 	bool timer_armed;
-	struct loop_op timer;	/* re-pump while jobs wait for a connection slot */
-	struct msg *failed;	/* messages whose finalising write failed, to write again */
+	struct loop_op timer; /* re-pump while jobs wait for a connection slot */
+	struct msg *failed;   /* messages whose finalising write failed, to write again */
 	unsigned nfailed;
 	bool rewrite_armed;
 	struct loop_op rewrite;
@@ -70,16 +70,17 @@ static void dest_pump(struct dest *d);
 
 static const char *outcome_name(enum queue_rcpt_state st)
 {
-	return st == QUEUE_RCPT_DELIVERED ? "delivered" : st == QUEUE_RCPT_FAILED ? "failed"
-										 : "deferred";
+	return st == QUEUE_RCPT_DELIVERED ? "delivered"
+	       : st == QUEUE_RCPT_FAILED  ? "failed"
+					  : "deferred";
 }
 
 static void dest_record(struct dest *d, struct msg *m, unsigned i, int code, int enh[3],
 			const char *text, size_t text_len)
 {
 	enum queue_rcpt_state st = code >= 200 && code < 300 ? QUEUE_RCPT_DELIVERED
-				   : code >= 500		 ? QUEUE_RCPT_FAILED
-								 : QUEUE_RCPT_PENDING;
+				   : code >= 500	     ? QUEUE_RCPT_FAILED
+							     : QUEUE_RCPT_PENDING;
 	char q[400], dsn[16] = "-";
 	double delay = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6;
 
@@ -122,9 +123,10 @@ static void dest_commit_done(struct loop *l, struct loop_msg *lm)
 	(void)l;
 	d->commits--;
 	if (m->req.result < 0) {
-		dlog_line(d->env.log, m->idstr, "status=error queue write failed (%d): kept in RAM, "
-						 "writing again in %u ms", m->req.result,
-			  DEST_REWRITE_MS);
+		dlog_line(d->env.log, m->idstr,
+			  "status=error queue write failed (%d): kept in RAM, "
+			  "writing again in %u ms",
+			  m->req.result, DEST_REWRITE_MS);
 		m->retry_next = d->failed;
 		d->failed = m;
 		d->nfailed++;
@@ -173,8 +175,8 @@ static void dest_finalize(struct dest *d, struct msg *m)
 		r->sync = true;
 		r->new_due = d->shutting ? now : now + d->cfg->retry_delay_ms;
 		r->attempts = m->env->attempts;
-		msg_reencode(m); /* on failure m->meta keeps the previous envelope: a duplicate later,
-				    never a loss */
+		msg_reencode(m); /* on failure m->meta keeps the previous envelope: a duplicate
+				    later, never a loss */
 		r->meta = m->meta;
 		r->meta_len = m->meta_len;
 		m->due = r->new_due;
@@ -321,8 +323,8 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 	return j ? &j->txn : NULL;
 }
 
-static void dest_rcpt(struct smtpc *c, struct smtpc_txn *t, unsigned k,
-		      const struct smtpc_reply *r, void *user)
+static void dest_rcpt(struct smtpc *c, struct smtpc_txn *t, unsigned k, const struct smtpc_reply *r,
+		      void *user)
 {
 	struct osess *o = user;
 
@@ -362,7 +364,8 @@ static void dest_mark_dead(struct dest *d, uint64_t sess_id, const char *why)
 
 	snprintf(sid, sizeof(sid), "session-%llx", (unsigned long long)sess_id);
 	dlog_line(d->env.log, sid, "status=error relay=%s %s", d->name, why);
-	d->dead_until = loop_now_ms(d->env.loop) + (back < DEST_DEAD_MAX_MS ? back : DEST_DEAD_MAX_MS);
+	d->dead_until =
+	    loop_now_ms(d->env.loop) + (back < DEST_DEAD_MAX_MS ? back : DEST_DEAD_MAX_MS);
 	dest_defer_all(d, why);
 }
 
@@ -460,8 +463,8 @@ static void dest_pump(struct dest *d)
 			o->idle = false;
 		}
 	}
-	while (d->queued > d->nconnecting &&
-	       (d->nready > 0 || d->nconnecting < DEST_SLOW_START) && dest_open_session(d) == 0)
+	while (d->queued > d->nconnecting && (d->nready > 0 || d->nconnecting < DEST_SLOW_START) &&
+	       dest_open_session(d) == 0)
 		;
 	if (d->queued && d->nsess == 0 && !d->timer_armed && !d->shutting) {
 		d->timer_armed = true;

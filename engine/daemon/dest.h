@@ -28,8 +28,7 @@ struct dest_env {
 };
 
 /* dest_new: a destination delivering to addr (printable name for logs). */
-struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr,
-		      const char *name);
+struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, const char *name);
 
 /* dest_enqueue: take m (resident, owned by this shard) and deliver its pending recipients. */
 void dest_enqueue(struct dest *d, struct msg *m);

@@ -18,7 +18,7 @@ struct dlog {
 
 struct dlog_buf {
 	struct dlog *d;
-	time_t stamp_sec;	/* second that stamp[] holds, formatted once per second */
+	time_t stamp_sec; /* second that stamp[] holds, formatted once per second */
 	char stamp[24];
 	size_t len;
 	char data[DLOG_BUF];

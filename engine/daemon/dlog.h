@@ -29,7 +29,7 @@ void dlog_buf_free(struct dlog_buf *b);
 
 /* dlog_line: append one line: time + id + printf-formatted rest + '\n'. */
 void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* dlog_flush: write the buffered lines (one write call). */
 void dlog_flush(struct dlog_buf *b);

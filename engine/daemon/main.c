@@ -22,22 +22,23 @@ static void usage(FILE *f)
 	fprintf(f, "usage: riptide [-c FILE] [--print-config] [--version]\n"
 		   "  -c, --config FILE   INI configuration (default: embedded defaults)\n"
 		   "  --print-config      print the effective configuration and exit\n"
-		   "  --queue-count       print the number of queued messages (daemon stopped) and exit\n");
+		   "  --queue-count       print the number of queued messages (daemon stopped) and "
+		   "exit\n");
 }
 
 static int rt_listen(struct rt *rt)
 {
 	const struct config *c = &rt->cfg;
 	struct smtpd_config sc = {
-		.hostname = c->hostname,
-		.greeting = "riptide",
-		.max_size = c->max_message_size,
-		.max_rcpts = c->max_recipients,
-		.max_line = c->max_line_length,
-		.max_sessions = c->max_sessions,
-		.cmd_timeout_ms = c->inject_timeout_ms,
-		.data_timeout_ms = c->inject_timeout_ms,
-		.send_timeout_ms = c->inject_timeout_ms,
+	    .hostname = c->hostname,
+	    .greeting = "riptide",
+	    .max_size = c->max_message_size,
+	    .max_rcpts = c->max_recipients,
+	    .max_line = c->max_line_length,
+	    .max_sessions = c->max_sessions,
+	    .cmd_timeout_ms = c->inject_timeout_ms,
+	    .data_timeout_ms = c->inject_timeout_ms,
+	    .send_timeout_ms = c->inject_timeout_ms,
 	};
 	const char *addrs[2] = {c->listen, c->socket};
 	char spec[CONFIG_STR + 8];
@@ -72,10 +73,10 @@ static void rt_dispatch(void *arg, struct msg *m)
 static int rt_open_queue(struct rt *rt)
 {
 	struct queue_opts qo = {
-		.backend = QUEUE_BACKEND_ROCKSDB,
-		.path = rt->cfg.spool,
-		.write_buffer_size = rt->cfg.write_buffer_size,
-		.blob_bodies = rt->cfg.blob_bodies,
+	    .backend = QUEUE_BACKEND_ROCKSDB,
+	    .path = rt->cfg.spool,
+	    .write_buffer_size = rt->cfg.write_buffer_size,
+	    .blob_bodies = rt->cfg.blob_bodies,
 	};
 	char err[512];
 	int ret;
@@ -113,8 +114,12 @@ static int rt_start(struct rt *rt)
 			return ret;
 	if (rt->cfg.outgoing) {
 		struct runner_opts ro = {
-			.q = rt->q, .res = rt->res, .budget_bytes = rt->cfg.memory_budget,
-			.interval_ms = rt->cfg.scan_interval_ms, .dispatch = rt_dispatch, .arg = rt,
+		    .q = rt->q,
+		    .res = rt->res,
+		    .budget_bytes = rt->cfg.memory_budget,
+		    .interval_ms = rt->cfg.scan_interval_ms,
+		    .dispatch = rt_dispatch,
+		    .arg = rt,
 		};
 		if ((ret = runner_start(&ro, &rt->runner)) < 0)
 			return ret;
@@ -198,23 +203,32 @@ enum cmd { CMD_RUN, CMD_PRINT_CONFIG, CMD_QUEUE_COUNT };
 static int parse_args(int argc, char **argv, const char **cfgpath, enum cmd *cmd)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"print-config", no_argument, NULL, 'p'},
-		{"queue-count", no_argument, NULL, 'Q'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'}, {"print-config", no_argument, NULL, 'p'},
+	    {"queue-count", no_argument, NULL, 'Q'},  {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	int c;
 
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': *cfgpath = optarg; break;
-		case 'p': *cmd = CMD_PRINT_CONFIG; break;
-		case 'Q': *cmd = CMD_QUEUE_COUNT; break;
-		case 'V': printf("riptide 0.1.0\n"); exit(0);
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return -EINVAL;
+		case 'c':
+			*cfgpath = optarg;
+			break;
+		case 'p':
+			*cmd = CMD_PRINT_CONFIG;
+			break;
+		case 'Q':
+			*cmd = CMD_QUEUE_COUNT;
+			break;
+		case 'V':
+			printf("riptide 0.1.0\n");
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
 		}
 	}
 	if (optind != argc) {
@@ -246,8 +260,10 @@ int main(int argc, char **argv)
 	if (cmd == CMD_QUEUE_COUNT)
 		return queue_count_cmd(&rt);
 	if (rt.cfg.mode != CONFIG_MODE_RELAY) {
-		fprintf(stderr, "riptide: %s: mode = independent (MX lookup) is not implemented yet; "
-				"use mode = relay\n", cfgpath ? cfgpath : "(defaults)");
+		fprintf(stderr,
+			"riptide: %s: mode = independent (MX lookup) is not implemented yet; "
+			"use mode = relay\n",
+			cfgpath ? cfgpath : "(defaults)");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -265,8 +281,9 @@ int main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			fprintf(stderr, "riptide: SIGHUP: configuration reload is not supported yet; "
-					"restart to apply changes\n");
+			fprintf(stderr,
+				"riptide: SIGHUP: configuration reload is not supported yet; "
+				"restart to apply changes\n");
 			continue;
 		}
 		break;

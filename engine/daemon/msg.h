@@ -17,22 +17,22 @@
 struct msg {
 	struct queue_id id;
 	char idstr[QUEUE_ID_STRLEN + 1];
-	struct queue_env *env;	/* decoded envelope; rcpt states are updated in place */
-	char **replies;		/* per-rcpt reply strings set this run (owned), NULL entries */
-	uint8_t *meta;		/* current encoded envelope (owned) */
+	struct queue_env *env; /* decoded envelope; rcpt states are updated in place */
+	char **replies;	       /* per-rcpt reply strings set this run (owned), NULL entries */
+	uint8_t *meta;	       /* current encoded envelope (owned) */
 	size_t meta_len;
-	char *body;		/* CRLF-normalised body (owned) */
+	char *body; /* CRLF-normalised body (owned) */
 	size_t body_len;
-	uint64_t due;		/* due time of the sched key currently in the queue */
-	uint64_t accepted_us;	/* wall clock µs when accepted / loaded (log: delay) */
-	unsigned jobs_out;	/* delivery jobs not finished yet */
-	bool round_decided;	/* some rcpt outcome was recorded this delivery round */
-	unsigned shard;		/* owning shard index */
-	void *cookie;		/* owner's use while committing (e.g. the injecting session) */
-	struct commit_req req;	/* embedded: one commit at a time */
-	struct loop_msg handoff;/* runner -> shard hand-over */
-	struct msg *res_next;	/* resident set chain */
-	struct msg *retry_next;	/* dest: list of messages whose queue write failed */
+	uint64_t due;		 /* due time of the sched key currently in the queue */
+	uint64_t accepted_us;	 /* wall clock µs when accepted / loaded (log: delay) */
+	unsigned jobs_out;	 /* delivery jobs not finished yet */
+	bool round_decided;	 /* some rcpt outcome was recorded this delivery round */
+	unsigned shard;		 /* owning shard index */
+	void *cookie;		 /* owner's use while committing (e.g. the injecting session) */
+	struct commit_req req;	 /* embedded: one commit at a time */
+	struct loop_msg handoff; /* runner -> shard hand-over */
+	struct msg *res_next;	 /* resident set chain */
+	struct msg *retry_next;	 /* dest: list of messages whose queue write failed */
 };
 
 /* msg_new: build a message from its parts; takes ownership of `body` (malloc'ed). The

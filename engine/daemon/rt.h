@@ -25,14 +25,14 @@ struct rt {
 	struct queue *q;
 	struct commit *commit;
 	struct resident *res;
-	struct runner *runner;	/* NULL when outgoing is disabled */
+	struct runner *runner; /* NULL when outgoing is disabled */
 	struct dlog *log;
 	struct shard **shards;
 	unsigned nshards;
 	struct util_addr relay;
 	char relay_name[64];
 	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */
-	atomic_uint out_conns;	/* outbound connections open, all shards (cap: max_connections) */
+	atomic_uint out_conns;	  /* outbound connections open, all shards (cap: max_connections) */
 	atomic_bool stopping;
 };
 

@@ -22,7 +22,7 @@ struct runner {
 	bool stop;
 	bool kicked;
 	uint64_t cursor;
-	uint64_t rewind_to;	/* under lock; UINT64_MAX = none */
+	uint64_t rewind_to; /* under lock; UINT64_MAX = none */
 	uint64_t last_full_ms;
 	uint64_t loaded;
 };
@@ -41,8 +41,8 @@ static bool runner_stale(const void *sval, size_t sval_len, const struct msg *m)
 	return attempts != m->env->attempts;
 }
 
-static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id,
-		       const void *sval, size_t sval_len)
+static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id, const void *sval,
+		       size_t sval_len)
 {
 	void *meta = NULL, *body = NULL;
 	size_t mlen = 0, blen = 0;

@@ -23,8 +23,8 @@ typedef void (*runner_dispatch_fn)(void *arg, struct msg *m);
 struct runner_opts {
 	struct queue *q;
 	struct resident *res;
-	uint64_t budget_bytes;	/* stop loading while resident bytes >= this */
-	uint64_t interval_ms;	/* scan period */
+	uint64_t budget_bytes; /* stop loading while resident bytes >= this */
+	uint64_t interval_ms;  /* scan period */
 	runner_dispatch_fn dispatch;
 	void *arg;
 };

@@ -27,9 +27,9 @@ struct shard {
 	struct dlog_buf *log;
 	struct dest *relay;
 	uint64_t seq;
-	unsigned commits;	/* injection PUTs in flight */
-	atomic_uint busy;	/* published each loop iteration for shard_busy() */
-	atomic_bool shut_seen;	/* the shard has acted on shard_shutdown (busy is current) */
+	unsigned commits;      /* injection PUTs in flight */
+	atomic_uint busy;      /* published each loop iteration for shard_busy() */
+	atomic_bool shut_seen; /* the shard has acted on shard_shutdown (busy is current) */
 	bool shutting;
 	bool clean_exit;
 	struct loop_msg shut_msg;
@@ -108,12 +108,12 @@ static struct msg *shard_build(struct shard *s, const struct smtpd_envelope *e, 
 {
 	struct queue_rcpt *rc = util_xcalloc(e->nrcpts ? e->nrcpts : 1, sizeof(*rc));
 	struct queue_env env = {
-		.sender = (char *)e->sender,
-		.created_ms = util_wall_ms(),
-		.body_len = len,
-		.flags = e->body_8bit ? QUEUE_ENV_8BITMIME : 0,
-		.nrcpt = e->nrcpts,
-		.rcpts = rc,
+	    .sender = (char *)e->sender,
+	    .created_ms = util_wall_ms(),
+	    .body_len = len,
+	    .flags = e->body_8bit ? QUEUE_ENV_8BITMIME : 0,
+	    .nrcpt = e->nrcpts,
+	    .rcpts = rc,
 	};
 	struct queue_id id;
 	struct msg *m;
@@ -287,7 +287,8 @@ int shard_start(struct rt *rt, unsigned idx, struct shard **out)
 	sem_wait(&s->started);
 	*out = s;
 	if (s->start_err < 0) {
-		fprintf(stderr, "riptide: shard %u: start failed: %s\n", idx, strerror(-s->start_err));
+		fprintf(stderr, "riptide: shard %u: start failed: %s\n", idx,
+			strerror(-s->start_err));
 		return s->start_err;
 	}
 	return 0;
@@ -325,7 +326,7 @@ bool shard_join(struct shard *s)
 
 /* hooks given to the smtpd server by main */
 const struct smtpd_hooks shard_smtpd_hooks = {
-	.on_mail = shard_on_mail,
-	.on_rcpt = shard_on_rcpt,
-	.on_data = shard_on_data,
+    .on_mail = shard_on_mail,
+    .on_rcpt = shard_on_rcpt,
+    .on_data = shard_on_data,
 };

@@ -16,8 +16,8 @@ struct smtpd_hooks;
 /* The injection hooks the shards implement; main gives them to smtpd_server_new. */
 extern const struct smtpd_hooks shard_smtpd_hooks;
 
-/* shard_start: create shard idx and start its thread (its smtpd worker accepts on rt->srv's listeners).
- * Returns 0 or -errno. */
+/* shard_start: create shard idx and start its thread (its smtpd worker accepts on rt->srv's
+ * listeners). Returns 0 or -errno. */
 int shard_start(struct rt *rt, unsigned idx, struct shard **out);
 
 /* shard_dispatch: hand a loaded message to shard s (any thread; s takes ownership). */

@@ -37,8 +37,8 @@ static int loop_ring_init(struct loop *l, unsigned entries)
 {
 	struct io_uring_params p;
 	unsigned flag_sets[] = {
-		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
-		IORING_SETUP_CQSIZE,
+	    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE,
+	    IORING_SETUP_CQSIZE,
 	};
 	int ret = -EINVAL;
 

@@ -75,13 +75,13 @@ bool smtp_param_is(const struct smtp_param *prm, const char *key);
  * code, the separator and the enhanced code if any); `first` at the first byte of the whole
  * reply. enh_class 0 means no enhanced status code was present. */
 struct smtp_reply {
-	int code;		/* 200..599 */
-	int enh_class;		/* 2, 4, 5 or 0 */
+	int code;      /* 200..599 */
+	int enh_class; /* 2, 4, 5 or 0 */
 	int enh_subject;
 	int enh_detail;
-	const char *first;	/* start of the reply in the buffer */
-	size_t total_len;	/* bytes of the whole reply, all lines with their CRLFs */
-	const char *text;	/* last line's text */
+	const char *first; /* start of the reply in the buffer */
+	size_t total_len;  /* bytes of the whole reply, all lines with their CRLFs */
+	const char *text;  /* last line's text */
 	size_t text_len;
 	unsigned lines;
 };
@@ -106,8 +106,8 @@ enum {
 };
 
 struct smtp_ehlo {
-	uint32_t ext;		/* SMTP_EXT_* */
-	uint64_t size_limit;	/* SIZE value, 0 if none or unlimited */
+	uint32_t ext;	     /* SMTP_EXT_* */
+	uint64_t size_limit; /* SIZE value, 0 if none or unlimited */
 };
 
 /* smtp_ehlo_parse: extract extensions from a complete multi-line EHLO reply (as delimited by
@@ -118,7 +118,7 @@ int smtp_ehlo_parse(const struct smtp_reply *rep, struct smtp_ehlo *out);
 
 /* Stuffing state carried across calls: whether the next byte starts a line. */
 struct smtp_stuff {
-	bool bol;	/* start true */
+	bool bol; /* start true */
 };
 
 /* smtp_dot_stuff: copy `len` bytes of CRLF-normalised body to out, doubling a '.' that starts a
@@ -140,7 +140,7 @@ const char *smtp_data_end(const char *body, size_t len);
  * <CR>.<CR>, <LF>.<CRLF> etc. never end DATA), removes dot-stuffing, and CRLF-normalises the
  * body (a bare CR or bare LF becomes CRLF). The first line of DATA counts as following a CRLF. */
 struct smtp_data_rx {
-	int state;	/* internal; zero-initialise (or smtp_data_rx_init) before the first feed */
+	int state; /* internal; zero-initialise (or smtp_data_rx_init) before the first feed */
 	bool pending_cr;
 };
 
