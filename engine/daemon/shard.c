@@ -138,6 +138,9 @@ static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope
 
 	if (!body)
 		return -EINVAL;
+	/* smtpd grows the buffer by doubling: shrink it so that RAM held per message is what the
+	 * memory budget counts (the body stays NUL-terminated) */
+	body = util_xrealloc(body, len + 1);
 	m = shard_build(s, e, body, len);
 	if (!m) {
 		free(body);
