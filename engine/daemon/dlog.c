@@ -1,4 +1,9 @@
-/* dlog — buffered, per-thread delivery log lines (see dlog.h). */
+/* dlog — buffered, per-thread delivery log lines (see dlog.h).
+ *
+ * Each buffer has two halves: lines go into the current one while the other may be in an
+ * io_uring write. A flush hands the current half to the ring and swaps. Only when a half fills
+ * up while the other is still being written does the shard write synchronously (rare; it keeps
+ * lines from being dropped). */
 #include "engine/daemon/dlog.h"
 #include "engine/util/util.h"
 
@@ -18,10 +23,16 @@ struct dlog {
 
 struct dlog_buf {
 	struct dlog *d;
-	time_t stamp_sec; /* second that stamp[] holds, formatted once per second */
+	struct loop *loop;	/* NULL: flush with write(2) */
+	time_t stamp_sec;	/* second that stamp[] holds, formatted once per second */
 	char stamp[24];
+	bool inflight;		/* `spare` is being written by the ring */
+	size_t spare_len;
+	struct loop_op op;
+	char *data;		/* current half */
+	char *spare;
 	size_t len;
-	char data[DLOG_BUF];
+	char halves[2][DLOG_BUF];
 };
 
 int dlog_open(const char *where, struct dlog **out)
@@ -52,13 +63,44 @@ void dlog_close(struct dlog *d)
 	free(d);
 }
 
-struct dlog_buf *dlog_buf_new(struct dlog *d)
+static void dlog_write_all(int fd, const char *p, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(fd, p + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* a log that cannot be written must not stop delivery */
+		off += (size_t)n;
+	}
+}
+
+static void dlog_write_done(struct loop_op *op, int res, uint32_t flags)
+{
+	struct dlog_buf *b = op->owner;
+
+	(void)flags;
+	b->inflight = false;
+	if (res >= 0 && (size_t)res < b->spare_len) /* short write (disk full...): finish it */
+		dlog_write_all(b->d->fd, b->spare + res, b->spare_len - (size_t)res);
+	else if (res < 0)
+		fprintf(stderr, "riptide: delivery log write failed: %s\n", strerror(-res));
+}
+
+struct dlog_buf *dlog_buf_new(struct dlog *d, struct loop *l)
 {
 	struct dlog_buf *b = util_xmalloc(sizeof(*b));
 
 	b->d = d;
+	b->loop = l;
 	b->len = 0;
 	b->stamp_sec = -1;
+	b->inflight = false;
+	b->data = b->halves[0];
+	b->spare = b->halves[1];
+	b->op = (struct loop_op){.cb = dlog_write_done, .owner = b};
 	return b;
 }
 
@@ -66,23 +108,37 @@ void dlog_buf_free(struct dlog_buf *b)
 {
 	if (!b)
 		return;
-	dlog_flush(b);
+	BUG_ON(b->inflight);
+	dlog_write_all(b->d->fd, b->data, b->len);
 	free(b);
+}
+
+bool dlog_busy(const struct dlog_buf *b)
+{
+	return b->inflight;
 }
 
 void dlog_flush(struct dlog_buf *b)
 {
-	size_t off = 0;
+	struct io_uring_sqe *sqe;
+	char *t;
 
-	while (off < b->len) {
-		ssize_t n = write(b->d->fd, b->data + off, b->len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break; /* a log that cannot be written must not stop delivery */
-		off += (size_t)n;
+	if (b->len == 0 || b->inflight)
+		return;
+	if (!b->loop) {
+		dlog_write_all(b->d->fd, b->data, b->len);
+		b->len = 0;
+		return;
 	}
+	t = b->spare;
+	b->spare = b->data;
+	b->data = t;
+	b->spare_len = b->len;
 	b->len = 0;
+	b->inflight = true;
+	sqe = loop_get_sqe(b->loop);
+	io_uring_prep_write(sqe, b->d->fd, b->spare, (unsigned)b->spare_len, (uint64_t)-1);
+	loop_sqe_op(sqe, &b->op);
 }
 
 /* "2026-11-22T10:00:00.123Z ": the seconds part is formatted once per second per buffer. */
@@ -116,8 +172,14 @@ void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
 	va_list ap;
 	int w;
 
-	if (b->len + DLOG_LINE > DLOG_BUF)
-		dlog_flush(b);
+	if (b->len + DLOG_LINE > DLOG_BUF) {
+		if (b->inflight) { /* both halves full: write this one here, synchronously */
+			dlog_write_all(b->d->fd, b->data, b->len);
+			b->len = 0;
+		} else {
+			dlog_flush(b);
+		}
+	}
 	p = b->data + b->len;
 	n = dlog_stamp(b, p);
 	n += (size_t)snprintf(p + n, DLOG_LINE - n, "%s ", id ? id : "-");

@@ -2,8 +2,8 @@
  * stderr.
  *
  * Why: operators grep this file. Each shard appends to its own buffer (no lock on the hot path)
- * and flushes it with one write(2) per loop iteration on an O_APPEND descriptor, so lines from
- * different shards never interleave mid-line.
+ * and flushes it once per loop iteration as one io_uring write on an O_APPEND descriptor (the
+ * shard never blocks on the disk), so lines from different shards never interleave mid-line.
  *
  * Line format (space-separated key=value after the time and the message id):
  *   2026-11-22T10:00:00.123Z <msgid> status=delivered to=<rcpt> relay=<host:port> code=250
@@ -13,6 +13,9 @@
 #ifndef RIPTIDE_DLOG_H
 #define RIPTIDE_DLOG_H
 
+#include "engine/loop/loop.h"
+
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,15 +26,21 @@ struct dlog_buf;
 int dlog_open(const char *where, struct dlog **out);
 void dlog_close(struct dlog *d);
 
-/* dlog_buf_new / dlog_buf_free: a per-thread line buffer (free flushes). */
-struct dlog_buf *dlog_buf_new(struct dlog *d);
+/* dlog_buf_new: a per-thread line buffer; with a loop, flushes are io_uring writes on it (call
+ * only on that loop's thread), without one they are write(2). */
+struct dlog_buf *dlog_buf_new(struct dlog *d, struct loop *l);
+
+/* dlog_buf_free: write what is buffered (synchronously) and free; no write may be in flight. */
 void dlog_buf_free(struct dlog_buf *b);
+
+/* dlog_busy: an io_uring write of this buffer is in flight. */
+bool dlog_busy(const struct dlog_buf *b);
 
 /* dlog_line: append one line: time + id + printf-formatted rest + '\n'. */
 void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* dlog_flush: write the buffered lines (one write call). */
+/* dlog_flush: start writing the buffered lines (one write; a no-op while one is in flight). */
 void dlog_flush(struct dlog_buf *b);
 
 /* dlog_quote: copy s into out as a log-safe quoted value (no quotes, CR, LF or control

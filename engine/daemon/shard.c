@@ -31,6 +31,7 @@ struct shard {
 	atomic_uint busy;      /* published each loop iteration for shard_busy() */
 	atomic_bool shut_seen; /* the shard has acted on shard_shutdown (busy is current) */
 	bool shutting;
+	bool stopping;		/* stop requested: end the loop once no log write is in flight */
 	bool clean_exit;
 	struct loop_msg shut_msg;
 	struct loop_msg abort_msg;
@@ -208,7 +209,10 @@ static void shard_idle(struct loop *l, void *data)
 	if (s->w)
 		busy += s->shutting ? 1 + smtpd_worker_sessions(s->w) : smtpd_worker_sessions(s->w);
 	atomic_store_explicit(&s->busy, busy, memory_order_relaxed);
-	dlog_flush(s->log);
+	if (!s->stopping)
+		dlog_flush(s->log);
+	else if (!dlog_busy(s->log))
+		loop_stop(l); /* the rest of the log is written synchronously by dlog_buf_free */
 }
 
 static void shard_on_shutdown(struct loop *l, struct loop_msg *lm)
@@ -225,8 +229,10 @@ static void shard_on_shutdown(struct loop *l, struct loop_msg *lm)
 
 static void shard_on_stop(struct loop *l, struct loop_msg *lm)
 {
+	struct shard *s = loop_data(l);
+
 	(void)lm;
-	loop_stop(l);
+	s->stopping = true; /* shard_idle ends the loop when the log write in flight is done */
 }
 
 static int shard_setup(struct shard *s)
@@ -239,7 +245,7 @@ static int shard_setup(struct shard *s)
 		return ret;
 	loop_set_data(s->loop, s);
 	loop_set_idle(s->loop, shard_idle, s);
-	s->log = dlog_buf_new(s->rt->log);
+	s->log = dlog_buf_new(s->rt->log, s->loop);
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = util_mono_us();
 	s->seq = (rnd & 0xffffffffu) << 8; /* ids stay unique even if the clock steps back */
@@ -265,7 +271,8 @@ static void *shard_main(void *arg)
 		/* ops may still reference the ring and the sessions: leave them to process exit */
 		fprintf(stderr, "riptide: shard %u: sessions still open at exit (left to the OS)\n",
 			s->idx);
-		dlog_flush(s->log);
+		if (!dlog_busy(s->log))
+			dlog_buf_free(s->log);
 		return NULL;
 	}
 	dest_free(s->relay);
