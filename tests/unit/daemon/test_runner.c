@@ -1,0 +1,424 @@
+/* test_runner — unit tests for engine/daemon/runner.c over the in-memory queue backend.
+ *
+ * Why: the runner decides which queued messages come back into RAM. A bug here either loses
+ * mail (an entry passed by the cursor and never seen again), sends it twice (a resident or
+ * stale entry loaded again) or blows the RAM budget. runner.c is included so the scan can be
+ * driven directly (runner_scan / runner_entry on a struct runner set up by the test): the
+ * outcome then depends on the queue contents only, not on thread timing. One test runs the
+ * real thread, bounded by alarm(), for dispatch and runner_rewind.
+ */
+#include "engine/daemon/runner.c"
+#include "tests/unit/daemon/daemon_test.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#define MAX_GOT 16
+#define HOUR_MS (3600u * 1000u)
+
+/* Messages dispatched, in order; shared with the runner thread in the threaded test. */
+struct got {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct msg *m[MAX_GOT];
+	unsigned n;
+};
+
+struct fix {
+	struct queue *q;
+	struct resident *res;
+	struct runner r; /* driven directly by the test */
+	struct got got;
+	uint64_t now;	  /* wall clock at setup */
+	struct msg *held; /* a message the test made resident itself, or NULL */
+};
+
+static void collect(void *arg, struct msg *m)
+{
+	struct got *g = arg;
+
+	pthread_mutex_lock(&g->lock);
+	if (g->n < MAX_GOT)
+		g->m[g->n++] = m;
+	pthread_mutex_unlock(&g->lock);
+	pthread_cond_broadcast(&g->cond);
+}
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	alarm(20); /* a hung runner fails the test instead of hanging it */
+	if (!f || !(f->q = dt_queue_open()))
+		return -1;
+	f->res = resident_new();
+	pthread_mutex_init(&f->got.lock, NULL);
+	pthread_cond_init(&f->got.cond, NULL);
+	f->now = util_wall_ms();
+	f->r.o = (struct runner_opts){.q = f->q,
+				      .res = f->res,
+				      .budget_bytes = UINT64_MAX,
+				      .interval_ms = 20,
+				      .dispatch = collect,
+				      .arg = &f->got};
+	f->r.last_full_ms = f->now;
+	f->r.rewind_to = UINT64_MAX;
+	*state = f;
+	return 0;
+}
+
+/* Drop message i of got from RAM (as a shard does when done with it). */
+static void got_drop(struct fix *f, unsigned i)
+{
+	resident_del(f->res, f->got.m[i]);
+	msg_free(f->got.m[i]);
+	f->got.m[i] = NULL;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	for (unsigned i = 0; i < f->got.n; i++)
+		if (f->got.m[i])
+			got_drop(f, i);
+	if (f->held) {
+		resident_del(f->res, f->held);
+		msg_free(f->held);
+	}
+	assert_int_equal(resident_count(f->res), 0);
+	resident_free(f->res);
+	queue_close(f->q);
+	pthread_mutex_destroy(&f->got.lock);
+	pthread_cond_destroy(&f->got.cond);
+	free(f);
+	alarm(0);
+	return 0;
+}
+
+static void id_of(struct queue_id *id, uint64_t seq)
+{
+	queue_id_make(id, 1700000000000ull, 1, seq);
+}
+
+static void put(struct fix *f, uint64_t seq, uint64_t due, size_t body_len)
+{
+	struct queue_id id;
+
+	id_of(&id, seq);
+	assert_int_equal(dt_put(f->q, &id, due, 0, body_len), 0);
+}
+
+static void assert_got(struct fix *f, unsigned i, uint64_t seq, uint64_t due)
+{
+	struct queue_id id;
+
+	id_of(&id, seq);
+	assert_true(i < f->got.n);
+	assert_non_null(f->got.m[i]);
+	assert_memory_equal(f->got.m[i]->id.b, id.b, QUEUE_ID_LEN);
+	assert_int_equal(f->got.m[i]->due, due);
+	assert_true(resident_has(f->res, &id));
+}
+
+/* Make message seq resident without the runner (a shard holding it). */
+static void hold(struct fix *f, uint64_t seq)
+{
+	struct queue_env env = {.sender = "", .nrcpt = 0};
+	struct queue_id id;
+
+	id_of(&id, seq);
+	f->held = msg_new(&id, &env, NULL, 0, 0);
+	assert_non_null(f->held);
+	resident_add(f->res, f->held);
+}
+
+/* Due entries come out in due-time order (not id order), each loaded with its body and made
+ * resident; a future entry does not; the cursor stops at the last due entry. A second scan
+ * loads nothing again. */
+static void test_due_in_time_order(void **state)
+{
+	struct fix *f = *state;
+
+	put(f, 1, f->now - 1000, 5);
+	put(f, 2, f->now - 3000, 6);
+	put(f, 3, f->now - 2000, 7);
+	put(f, 4, f->now + HOUR_MS, 8);
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 3);
+	assert_got(f, 0, 2, f->now - 3000);
+	assert_got(f, 1, 3, f->now - 2000);
+	assert_got(f, 2, 1, f->now - 1000);
+	assert_int_equal(f->got.m[0]->body_len, 6);
+	assert_memory_equal(f->got.m[0]->body, "xxxxxx", 6);
+	assert_int_equal(f->r.cursor, f->now - 1000);
+	assert_int_equal(resident_count(f->res), 3);
+	assert_int_equal(resident_bytes(f->res), 18);
+	assert_int_equal(f->r.loaded, 3);
+
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 3);
+}
+
+/* A resident id is not loaded again, but the cursor passes it. */
+static void test_resident_skipped_cursor_passes(void **state)
+{
+	struct fix *f = *state;
+
+	put(f, 1, f->now - 2000, 4);
+	put(f, 2, f->now - 1000, 4);
+	hold(f, 2);
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 1);
+	assert_got(f, 0, 1, f->now - 2000);
+	assert_int_equal(f->r.cursor, f->now - 1000);
+	assert_int_equal(resident_count(f->res), 2);
+}
+
+/* With the budget used up the scan stops at the first entry it cannot load, without passing
+ * it; once RAM is freed a later scan loads it. */
+static void test_budget_stops_without_passing(void **state)
+{
+	struct fix *f = *state;
+	struct queue_id a;
+
+	f->r.o.budget_bytes = 100;
+	put(f, 1, f->now - 3000, 100);
+	put(f, 2, f->now - 2000, 10);
+	put(f, 3, f->now - 1000, 10);
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 1);
+	assert_got(f, 0, 1, f->now - 3000);
+	assert_int_equal(f->r.cursor, f->now - 3000);
+
+	runner_scan(&f->r); /* still full: nothing, cursor unchanged */
+	assert_int_equal(f->got.n, 1);
+	assert_int_equal(f->r.cursor, f->now - 3000);
+
+	id_of(&a, 1); /* message 1 delivered: deleted from the queue and from RAM */
+	assert_int_equal(dt_delete(f->q, &a, f->now - 3000), 0);
+	got_drop(f, 0);
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 3);
+	assert_got(f, 1, 2, f->now - 2000);
+	assert_got(f, 2, 3, f->now - 1000);
+	assert_int_equal(f->r.cursor, f->now - 1000);
+}
+
+/* runner_entry returns "stop" (> 0) at a full budget and leaves the cursor alone. */
+static void test_budget_full_entry_returns_stop(void **state)
+{
+	struct fix *f = *state;
+	struct queue_id id;
+	uint8_t sval[4];
+
+	f->r.o.budget_bytes = 0;
+	f->r.cursor = 5;
+	put(f, 1, f->now - 1000, 1);
+	id_of(&id, 1);
+	dt_sval(0, sval);
+	assert_true(runner_entry(&f->r, f->now - 1000, &id, sval, 4) > 0);
+	assert_int_equal(f->got.n, 0);
+	assert_int_equal(f->r.cursor, 5);
+}
+
+/* The scan saw (T, attempts 0) but the shard has since retried: meta holds attempts 1 and the
+ * sched key moved to T2. The old entry is skipped (cursor passes it); the new one loads. */
+static void test_stale_entry_skipped(void **state)
+{
+	struct fix *f = *state;
+	uint64_t t = f->now - 3000, t2 = f->now - 1000;
+	struct queue_id id;
+	uint8_t sval0[4], sval1[4];
+
+	put(f, 1, t, 3);
+	id_of(&id, 1);
+	assert_int_equal(dt_update(f->q, &id, t, t2, 1), 0);
+	dt_sval(0, sval0);
+	dt_sval(1, sval1);
+	assert_int_equal(runner_entry(&f->r, t, &id, sval0, sizeof(sval0)), 0);
+	assert_int_equal(f->got.n, 0);
+	assert_int_equal(resident_count(f->res), 0);
+	assert_int_equal(f->r.cursor, t);
+
+	assert_int_equal(runner_entry(&f->r, t2, &id, sval1, sizeof(sval1)), 0);
+	assert_int_equal(f->got.n, 1);
+	assert_got(f, 0, 1, t2);
+	assert_int_equal(f->got.m[0]->env->attempts, 1);
+}
+
+/* runner_stale reads the sched value as 4 bytes big-endian; any other length is trusted. */
+static void test_stale_value_format(void **state)
+{
+	struct queue_env env = {.sender = "", .attempts = 0x01020304};
+	struct msg m = {.env = &env};
+	uint8_t be[4] = {1, 2, 3, 4}, le[4] = {4, 3, 2, 1};
+
+	assert_false(runner_stale(be, 4, &m));
+	assert_true(runner_stale(le, 4, &m));
+	assert_false(runner_stale(le, 3, &m));
+	assert_false(runner_stale(NULL, 0, &m));
+}
+
+/* Run fn(f) with stderr redirected to a temp file (no assertions in there: stderr must be
+ * restored); *ret gets fn's result; returns how many bytes were written to stderr. */
+static long stderr_bytes_during(int (*fn)(struct fix *), struct fix *f, int *ret)
+{
+	char path[] = "/tmp/riptide-runner-stderr-XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	long n;
+
+	assert_true(fd >= 0 && saved >= 0);
+	unlink(path);
+	fflush(stderr);
+	dup2(fd, 2);
+	*ret = fn(f);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = lseek(fd, 0, SEEK_END);
+	close(fd);
+	return n;
+}
+
+static int entry_for_missing(struct fix *f)
+{
+	struct queue_id id;
+	uint8_t sval[4];
+
+	id_of(&id, 9);
+	dt_sval(0, sval);
+	return runner_entry(&f->r, f->now - 500, &id, sval, 4);
+}
+
+/* A message deleted since the snapshot (queue_get -> ENOENT) is skipped without a word. */
+static void test_deleted_skipped_silently(void **state)
+{
+	struct fix *f = *state;
+	int ret = -1;
+
+	assert_int_equal(stderr_bytes_during(entry_for_missing, f, &ret), 0);
+	assert_int_equal(ret, 0);
+	assert_int_equal(f->got.n, 0);
+	assert_int_equal(resident_count(f->res), 0);
+	assert_int_equal(f->r.cursor, f->now - 500);
+}
+
+/* Every RUNNER_RESCAN_MS, or when the wall clock stepped back, the scan starts from 0 again:
+ * an entry behind the cursor is found. */
+static void test_periodic_full_rescan(void **state)
+{
+	struct fix *f = *state;
+
+	put(f, 1, f->now - 2000, 1);
+	f->r.cursor = f->now - 1000; /* passed it earlier */
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 0);
+
+	f->r.last_full_ms = util_wall_ms() - RUNNER_RESCAN_MS;
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 1);
+	assert_got(f, 0, 1, f->now - 2000);
+	assert_true(f->r.last_full_ms >= f->now);
+
+	put(f, 2, f->now - 3000, 1);
+	f->r.cursor = f->now - 1000;
+	f->r.last_full_ms = util_wall_ms() + HOUR_MS; /* clock stepped back */
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 2);
+	assert_got(f, 1, 2, f->now - 3000);
+}
+
+/* ---- the real thread ---- */
+
+/* Wait (bounded) until at least n messages were dispatched; returns the count. */
+static unsigned got_wait(struct got *g, unsigned n, unsigned ms)
+{
+	struct timespec until;
+	unsigned have;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&g->lock);
+	while (g->n < n && pthread_cond_timedwait(&g->cond, &g->lock, &until) != ETIMEDOUT)
+		;
+	have = g->n;
+	pthread_mutex_unlock(&g->lock);
+	return have;
+}
+
+/* The thread dispatches a due message at once; a second one put later comes with a kick. When
+ * the first is dropped from RAM behind the cursor, scans do not find it again until
+ * runner_rewind moves the cursor back to its due time. */
+static void test_thread_dispatch_and_rewind(void **state)
+{
+	struct fix *f = *state;
+	struct runner *r = NULL;
+	uint64_t ta = f->now - 2000, tb = f->now - 1000;
+
+	put(f, 1, ta, 3);
+	assert_int_equal(runner_start(&f->r.o, &r), 0);
+	assert_int_equal(got_wait(&f->got, 1, 5000), 1);
+	assert_got(f, 0, 1, ta);
+
+	put(f, 2, tb, 3);
+	runner_kick(r);
+	assert_int_equal(got_wait(&f->got, 2, 5000), 2); /* scan passed resident 1, loaded 2 */
+	assert_got(f, 1, 2, tb);
+
+	got_drop(f, 0); /* 1 leaves RAM; its sched key (ta) is behind the cursor (tb) */
+	runner_kick(r);
+	usleep(100 * 1000); /* several scans at 20 ms */
+	assert_int_equal(got_wait(&f->got, 3, 1), 2);
+
+	runner_rewind(r, ta);
+	assert_int_equal(got_wait(&f->got, 3, 5000), 3);
+	runner_free(r);
+	assert_got(f, 2, 1, ta);
+	assert_int_equal(f->got.n, 3);
+}
+
+/* runner_halt is idempotent; kick and rewind after it are harmless no-ops. */
+static void test_halt_then_kick(void **state)
+{
+	struct fix *f = *state;
+	struct runner *r = NULL;
+
+	assert_int_equal(runner_start(&f->r.o, &r), 0);
+	runner_halt(r);
+	runner_halt(r);
+	runner_kick(r);
+	runner_rewind(r, 0);
+	runner_free(r);
+	runner_free(NULL);
+	assert_int_equal(f->got.n, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_due_in_time_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_resident_skipped_cursor_passes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_budget_stops_without_passing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_budget_full_entry_returns_stop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stale_entry_skipped, setup, teardown),
+	    cmocka_unit_test(test_stale_value_format),
+	    cmocka_unit_test_setup_teardown(test_deleted_skipped_silently, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_periodic_full_rescan, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_thread_dispatch_and_rewind, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_halt_then_kick, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("runner", tests, NULL, NULL);
+}
