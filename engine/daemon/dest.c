@@ -174,9 +174,10 @@ static void dest_finalize(struct dest *d, struct msg *m)
 		r->op = COMMIT_UPDATE;
 		r->sync = true;
 		r->new_due = d->shutting ? now : now + d->cfg->retry_delay_ms;
+		if (msg_reencode(m) < 0)
+			m->env->attempts--; /* m->meta keeps the previous envelope, and the sched
+					       value must match it (runner staleness check) */
 		r->attempts = m->env->attempts;
-		msg_reencode(m); /* on failure m->meta keeps the previous envelope: a duplicate
-				    later, never a loss */
 		r->meta = m->meta;
 		r->meta_len = m->meta_len;
 		m->due = r->new_due;

@@ -50,7 +50,8 @@ struct msg *msg_from_disk(const struct queue_id *id, uint64_t due, const void *m
 void msg_set_result(struct msg *m, unsigned i, enum queue_rcpt_state st, int code,
 		    const char *reply, size_t reply_len);
 
-/* msg_reencode: re-encode msg->env (after results) into msg->meta. Returns 0 or -ENOMEM. */
+/* msg_reencode: re-encode msg->env (after results) into msg->meta. Returns 0, or -EINVAL if
+ * the envelope cannot be encoded (msg->meta then keeps the previous encoding). */
 int msg_reencode(struct msg *m);
 
 /* msg_pending: number of recipients still pending. */
