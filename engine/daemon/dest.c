@@ -86,8 +86,6 @@ static void dest_record(struct dest *d, struct msg *m, unsigned i, int code, int
 
 	if (enh[0])
 		snprintf(dsn, sizeof(dsn), "%d.%d.%d", enh[0], enh[1], enh[2]);
-	else if (code == 0)
-		snprintf(dsn, sizeof(dsn), "4.4.1");
 	msg_set_result(m, i, st, code, text, text_len);
 	m->round_decided = true;
 	dlog_line(d->env.log, m->idstr,
