@@ -192,8 +192,7 @@ static void dest_msg_round_end(struct dest *d, struct msg *m, bool decided_any)
 		return;
 	}
 	resident_del(d->env.rt->res, m);
-	if (d->env.rt->runner)
-		runner_rewind(d->env.rt->runner, m->due);
+	runner_rewind(d->env.rt->runner, m->due);
 	msg_free(m);
 }
 

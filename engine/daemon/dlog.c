@@ -17,49 +17,63 @@
 #define DLOG_LINE 2048u
 
 struct dlog {
-	int fd;
-	int own;
+	int fd; /* private: a dup of stderr or the log file */
 };
 
 struct dlog_buf {
 	struct dlog *d;
-	struct loop *loop;	/* NULL: flush with write(2) */
-	time_t stamp_sec;	/* second that stamp[] holds, formatted once per second */
+	struct loop *loop; /* NULL: flush with write(2) */
+	time_t stamp_sec;  /* second that stamp[] holds, formatted once per second */
 	char stamp[24];
-	bool inflight;		/* `spare` is being written by the ring */
+	bool inflight; /* `spare` is being written by the ring */
 	size_t spare_len;
 	struct loop_op op;
-	char *data;		/* current half */
+	char *data; /* current half */
 	char *spare;
 	size_t len;
 	char halves[2][DLOG_BUF];
 };
 
+static int dlog_target(const char *where)
+{
+	if (!where || !*where || strcmp(where, "stderr") == 0)
+		return fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	return open(where, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
 int dlog_open(const char *where, struct dlog **out)
 {
 	struct dlog *d = util_xcalloc(1, sizeof(*d));
 
-	if (!where || !*where || strcmp(where, "stderr") == 0) {
-		d->fd = STDERR_FILENO;
-	} else {
-		d->fd = open(where, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (d->fd < 0) {
-			int e = errno;
-			free(d);
-			return -e;
-		}
-		d->own = 1;
+	d->fd = dlog_target(where); /* always a private descriptor, so reopen can dup2 onto it */
+	if (d->fd < 0) {
+		int e = errno;
+		free(d);
+		return -e;
 	}
 	*out = d;
 	return 0;
+}
+
+int dlog_reopen(struct dlog *d, const char *where)
+{
+	int fd = dlog_target(where), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	/* dup2 swaps the file behind the same number atomically; writes already submitted keep
+	 * their reference to the old file */
+	if (dup3(fd, d->fd, O_CLOEXEC) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
 }
 
 void dlog_close(struct dlog *d)
 {
 	if (!d)
 		return;
-	if (d->own)
-		close(d->fd);
+	close(d->fd);
 	free(d);
 }
 

@@ -26,6 +26,10 @@ struct dlog_buf;
 int dlog_open(const char *where, struct dlog **out);
 void dlog_close(struct dlog *d);
 
+/* dlog_reopen: (any thread) point the log at `where` again — the same path after logrotate
+ * moved the file, or a new one. Returns 0 or -errno (the old target is kept). */
+int dlog_reopen(struct dlog *d, const char *where);
+
 /* dlog_buf_new: a per-thread line buffer; with a loop, flushes are io_uring writes on it (call
  * only on that loop's thread), without one they are write(2). */
 struct dlog_buf *dlog_buf_new(struct dlog *d, struct loop *l);

@@ -108,22 +108,25 @@ static int rt_start(struct rt *rt)
 	if ((ret = commit_start(rt->q, &rt->commit)) < 0)
 		return ret;
 	rt->res = resident_new();
+	/* the runner exists before the shards (they may rewind it at once), paused until they are
+	 * all up and for as long as outgoing mail is off */
+	struct runner_opts ro = {
+	    .q = rt->q,
+	    .res = rt->res,
+	    .budget_bytes = rt->cfg.memory_budget,
+	    .interval_ms = rt->cfg.scan_interval_ms,
+	    .dispatch = rt_dispatch,
+	    .arg = rt,
+	    .paused = true,
+	};
+	if ((ret = runner_start(&ro, &rt->runner)) < 0)
+		return ret;
+	atomic_store(&rt->outgoing, rt->cfg.outgoing);
 	rt->shards = util_xcalloc(rt->nshards, sizeof(*rt->shards));
 	for (unsigned i = 0; i < rt->nshards; i++)
 		if ((ret = shard_start(rt, i, &rt->shards[i])) < 0)
 			return ret;
-	if (rt->cfg.outgoing) {
-		struct runner_opts ro = {
-		    .q = rt->q,
-		    .res = rt->res,
-		    .budget_bytes = rt->cfg.memory_budget,
-		    .interval_ms = rt->cfg.scan_interval_ms,
-		    .dispatch = rt_dispatch,
-		    .arg = rt,
-		};
-		if ((ret = runner_start(&ro, &rt->runner)) < 0)
-			return ret;
-	}
+	runner_set_paused(rt->runner, !rt->cfg.outgoing);
 	return 0;
 }
 
@@ -196,6 +199,63 @@ static int queue_count_cmd(struct rt *rt)
 	printf("%llu\n", (unsigned long long)n);
 	queue_close(rt->q);
 	return 0;
+}
+
+/* True if a and b differ in anything a reload cannot apply (everything but outgoing and log). */
+static bool config_needs_restart(const struct config *a, const struct config *b)
+{
+	struct config x = *b;
+	char *ta = NULL, *tb = NULL;
+	size_t la = 0, lb = 0;
+	FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb);
+	bool differ;
+
+	x.outgoing = a->outgoing;
+	memcpy(x.log, a->log, sizeof(x.log));
+	config_print(a, fa);
+	config_print(&x, fb);
+	fclose(fa);
+	fclose(fb);
+	differ = la != lb || memcmp(ta, tb, la) != 0;
+	free(ta);
+	free(tb);
+	return differ;
+}
+
+/* SIGHUP: read the file again; apply `outgoing` (pause/resume the runner, route new mail) and
+ * `log` (reopen: logrotate), keep the running configuration on any error, and say which other
+ * changes wait for a restart. */
+static void rt_reload(struct rt *rt, const char *path)
+{
+	static struct config nc;
+	char err[512];
+	int ret;
+
+	if (!path) {
+		ret = dlog_reopen(rt->log, rt->cfg.log);
+		fprintf(stderr, "riptide: SIGHUP: no configuration file; log reopened (%d)\n", ret);
+		return;
+	}
+	if (config_load(&nc, path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "riptide: SIGHUP: reload failed, running configuration kept: %s\n",
+			err);
+		return;
+	}
+	ret = dlog_reopen(rt->log, nc.log);
+	if (ret < 0)
+		fprintf(stderr, "riptide: SIGHUP: cannot open log %s: %s (kept the old one)\n",
+			nc.log, strerror(-ret));
+	else
+		memcpy(rt->cfg.log, nc.log, sizeof(nc.log));
+	atomic_store(&rt->outgoing, nc.outgoing);
+	runner_set_paused(rt->runner, !nc.outgoing);
+	if (config_needs_restart(&rt->cfg, &nc))
+		fprintf(stderr,
+			"riptide: SIGHUP: other changes in %s take effect at the next "
+			"restart (only outgoing and log are reloaded)\n",
+			path);
+	fprintf(stderr, "riptide: SIGHUP: reloaded %s: outgoing %s, log %s\n", path,
+		nc.outgoing ? "on" : "OFF", rt->cfg.log);
 }
 
 enum cmd { CMD_RUN, CMD_PRINT_CONFIG, CMD_QUEUE_COUNT };
@@ -281,9 +341,7 @@ int main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			fprintf(stderr,
-				"riptide: SIGHUP: configuration reload is not supported yet; "
-				"restart to apply changes\n");
+			rt_reload(&rt, cfgpath);
 			continue;
 		}
 		break;

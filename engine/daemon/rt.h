@@ -34,6 +34,7 @@ struct rt {
 	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */
 	atomic_uint out_conns;	  /* outbound connections open, all shards (cap: max_connections) */
 	atomic_bool stopping;
+	atomic_bool outgoing; /* cfg.outgoing, changeable by a reload (SIGHUP) */
 };
 
 #endif

@@ -21,6 +21,7 @@ struct runner {
 	pthread_cond_t cond;
 	bool stop;
 	bool kicked;
+	bool paused;
 	uint64_t cursor;
 	uint64_t rewind_to; /* under lock; UINT64_MAX = none */
 	uint64_t last_full_ms;
@@ -111,6 +112,10 @@ static void *runner_main(void *arg)
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
+		if (r->paused) {
+			pthread_cond_wait(&r->cond, &r->lock);
+			continue;
+		}
 		r->kicked = false;
 		if (r->rewind_to < r->cursor)
 			r->cursor = r->rewind_to;
@@ -125,7 +130,7 @@ static void *runner_main(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		while (!r->stop && !r->kicked)
+		while (!r->stop && !r->kicked && !r->paused)
 			if (pthread_cond_timedwait(&r->cond, &r->lock, &until) == ETIMEDOUT)
 				break;
 	}
@@ -141,6 +146,7 @@ int runner_start(const struct runner_opts *o, struct runner **out)
 	r->o = *o;
 	r->last_full_ms = util_wall_ms();
 	r->rewind_to = UINT64_MAX;
+	r->paused = o->paused;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	ret = pthread_create(&r->thread, NULL, runner_main, r);
@@ -151,6 +157,15 @@ int runner_start(const struct runner_opts *o, struct runner **out)
 	pthread_setname_np(r->thread, "rt-runner");
 	*out = r;
 	return 0;
+}
+
+void runner_set_paused(struct runner *r, bool paused)
+{
+	pthread_mutex_lock(&r->lock);
+	r->paused = paused;
+	r->kicked = true;
+	pthread_mutex_unlock(&r->lock);
+	pthread_cond_signal(&r->cond);
 }
 
 void runner_kick(struct runner *r)

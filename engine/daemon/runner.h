@@ -27,10 +27,15 @@ struct runner_opts {
 	uint64_t interval_ms;  /* scan period */
 	runner_dispatch_fn dispatch;
 	void *arg;
+	bool paused; /* start paused (outgoing off, or shards not up yet) */
 };
 
 /* runner_start: start the thread (first scan at once, from time 0). Returns 0 or -errno. */
 int runner_start(const struct runner_opts *o, struct runner **out);
+
+/* runner_set_paused: (any thread) stop loading messages, or resume (which scans at once). A
+ * paused runner still records rewinds, so nothing queued meanwhile is passed over. */
+void runner_set_paused(struct runner *r, bool paused);
 
 /* runner_kick: scan again now (any thread), e.g. after a retry was scheduled or RAM freed. */
 void runner_kick(struct runner *r);

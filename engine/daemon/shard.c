@@ -31,7 +31,7 @@ struct shard {
 	atomic_uint busy;      /* published each loop iteration for shard_busy() */
 	atomic_bool shut_seen; /* the shard has acted on shard_shutdown (busy is current) */
 	bool shutting;
-	bool stopping;		/* stop requested: end the loop once no log write is in flight */
+	bool stopping; /* stop requested: end the loop once no log write is in flight */
 	bool clean_exit;
 	struct loop_msg shut_msg;
 	struct loop_msg abort_msg;
@@ -70,14 +70,14 @@ static void shard_route(struct shard *s, struct msg *m)
 {
 	struct rt *rt = s->rt;
 
-	if (rt->cfg.outgoing && !s->shutting && resident_bytes(rt->res) <= rt->cfg.memory_budget) {
+	if (atomic_load_explicit(&rt->outgoing, memory_order_relaxed) && !s->shutting &&
+	    resident_bytes(rt->res) <= rt->cfg.memory_budget) {
 		dest_enqueue(s->relay, m);
 		return;
 	}
 	/* Not delivered from RAM now: it waits in the queue for the runner (or a restart). */
 	resident_del(rt->res, m);
-	if (rt->runner)
-		runner_rewind(rt->runner, m->due);
+	runner_rewind(rt->runner, m->due);
 	msg_free(m);
 }
 
