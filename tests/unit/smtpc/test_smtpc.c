@@ -5,37 +5,28 @@
  * group, lock-step without PIPELINING, HELO fallback, RSET instead of DATA, dot-stuffing) and
  * about what the owner is told (per-recipient replies, the transaction's deciding reply and
  * stage, maybe_delivered, why the session closed). Both only show against a real peer, so the
- * loop runs on the test thread and a small blocking "server" thread plays a table of steps
- * (send replies / read N command lines / read once / read to EOF / close / run a function on
- * the loop thread). The server only records what it read; every assertion runs on the test
- * thread after the loop stops (from ops->closed), so cmocka's longjmp never crosses threads.
- * alarm() turns a hang into a failure.
+ * loop runs on the test thread and the scripted peer of tests/unit/peer plays the server (send
+ * replies / read N command lines / read once / read to EOF / close / run a function on the loop
+ * thread). The peer only records what it read; every assertion runs on the test thread after
+ * the loop stops (from ops->closed), so cmocka's longjmp never crosses threads.
  */
 #include "engine/loop/loop.h"
 #include "engine/smtp/smtp.h"
 #include "engine/smtpc/smtpc.h"
 #include "engine/util/util.h"
+#include "tests/unit/peer/peer.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#define MAX_STEPS 24
-#define PEER_BUF  (1u << 20)
-#define TEXT_MAX  256
+#define TEXT_MAX 256
 
 #define GREET	   "220 mx.test ESMTP scripted\r\n"
 #define EHLO_CMD   "EHLO client.test\r\n"
@@ -43,38 +34,22 @@
 #define EHLO_PLAIN "250-mx.test\r\n250 SIZE 100000\r\n"
 #define BODY	   "Subject: t\r\n\r\nhello\r\n" /* 21 bytes */
 #define MAIL_CMD   "MAIL FROM:<a@x.test> SIZE=21\r\n"
-
-struct fx;
-
-enum step_kind {
-	S_END = 0,
-	S_SEND,	 /* write data */
-	S_LINES, /* read n CRLF lines; got[i] is what was read */
-	S_ONCE,	 /* exactly one read(); got[i] is what it returned (plus any leftover) */
-	S_QUIET, /* poll n ms: got[i] is "" if nothing arrived, else what did */
-	S_EOF,	 /* read until EOF */
-	S_CLOSE, /* close the connection now */
-	S_CALL,	 /* run fn on the loop thread and wait until it has run */
-};
-
-struct step {
-	enum step_kind kind;
-	const char *data; /* S_SEND: bytes; reading steps: the wanted text */
-	unsigned n;
-	void (*fn)(struct fx *f);
-};
+#define RCPT_B	   "RCPT TO:<b@y.test>\r\n"
+#define GROUP_1	   MAIL_CMD RCPT_B "DATA\r\n" /* the pipelined group of a one-recipient txn */
 
 /* clang-format off */
-#define SEND(s)	     {.kind = S_SEND, .data = (s)}
-#define LINES(k, s)  {.kind = S_LINES, .data = (s), .n = (k)}
-#define ONCE(s)	     {.kind = S_ONCE, .data = (s)}
-#define QUIET(t)     {.kind = S_QUIET, .data = "", .n = (t)}
-#define EXPECT_EOF() {.kind = S_EOF, .data = ""}
-#define CLOSE()	     {.kind = S_CLOSE}
-#define CALL(f)	     {.kind = S_CALL, .fn = (f)}
-#define HELLO(ehlo)  SEND(GREET), ONCE(EHLO_CMD), SEND(ehlo)
-#define BYE	     ONCE("QUIT\r\n"), SEND("221 2.0.0 Bye\r\n"), EXPECT_EOF()
+#define HELLO(ehlo)   SEND(GREET), ONCE(EHLO_CMD), SEND(ehlo)
+#define BYE	      ONCE("QUIT\r\n"), SEND("221 2.0.0 Bye\r\n"), EXPECT_EOF("")
+#define ACCEPT_1()      SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n")
+#define DOT_BODY()      LINES(4, BODY ".\r\n")
+#define SEND_OK()	      SEND("250 2.0.0 Ok\r\n") /* after the dot or RSET */
+/* a pipelined one-recipient transaction up to the server's read of the final dot */
+#define TO_DOT()	      HELLO(EHLO_PIPE), ONCE(GROUP_1), ACCEPT_1(), DOT_BODY()
+/* lock-step: DATA, the body, its acceptance, then QUIT */
+#define DATA_TO_BYE()   ONCE("DATA\r\n"), SEND("354 go ahead\r\n"), DOT_BODY(), SEND_OK(), BYE
 /* clang-format on */
+
+#define logf_(f, ...) peer_logf((f)->log, sizeof((f)->log), __VA_ARGS__)
 
 /* A reply or close info copied out of a callback. */
 struct saved_reply {
@@ -83,22 +58,11 @@ struct saved_reply {
 };
 
 struct fx {
-	char dir[64];
-	char path[96];
-	int lfd;
+	struct peer peer;
 	struct loop *l;
 	struct smtpc *c;
 	struct smtpc_config cfg;
 	struct smtpc_ops ops;
-	/* server thread */
-	const struct step *steps;
-	char *got[MAX_STEPS];
-	char buf[PEER_BUF];
-	size_t blen;
-	pthread_t srv;
-	struct loop_msg call_msg;
-	void (*call_fn)(struct fx *f);
-	atomic_bool call_done;
 	/* owner side */
 	struct smtpc_txn txn;
 	const char *rcpts[4];
@@ -112,22 +76,11 @@ struct fx {
 	char *big, *big_wire; /* large-body test: body and its expected wire form */
 	char group[128];
 	char log[1024];
-	struct smtpc_result res; /* res.reply.text points into res_text */
+	struct smtpc_result res; /* res.reply.text is NULL: the copy is res_reply */
 	struct saved_reply res_reply;
 	struct smtpc_close_info info;
 	struct saved_reply info_reply;
 };
-
-static void logf_(struct fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(struct fx *f, const char *fmt, ...)
-{
-	size_t n = strlen(f->log);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(f->log + n, sizeof(f->log) - n, fmt, ap);
-	va_end(ap);
-}
 
 static void save_reply(struct saved_reply *d, const struct smtpc_reply *r)
 {
@@ -167,7 +120,7 @@ static struct smtpc_txn *op_next(struct smtpc *s, void *user)
 static void op_rcpt(struct smtpc *s, struct smtpc_txn *t, unsigned idx, const struct smtpc_reply *r,
 		    void *user)
 {
-	logf_(user, "rcpt %u %d;", idx, r->code);
+	logf_((struct fx *)user, "rcpt %u %d;", idx, r->code);
 }
 
 static void op_txn_done(struct smtpc *s, struct smtpc_txn *t, const struct smtpc_result *res,
@@ -193,162 +146,18 @@ static void op_closed(struct smtpc *s, const struct smtpc_close_info *info, void
 	loop_stop(f->l);
 }
 
-/* ---- the scripted server (its own thread: blocking I/O, records only) ---- */
-
-static size_t lines_end(const char *b, size_t len, unsigned n)
-{
-	size_t i = 0;
-	const char *lf;
-
-	while (n && i < len && (lf = memchr(b + i, '\n', len - i))) {
-		i = (size_t)(lf - b) + 1;
-		n--;
-	}
-	return n ? 0 : i;
-}
-
-static char *take(struct fx *f, size_t n)
-{
-	char *out = util_xstrndup(f->buf, n);
-
-	memmove(f->buf, f->buf + n, f->blen - n);
-	f->blen -= n;
-	return out;
-}
-
-static bool read_more(struct fx *f, int fd)
-{
-	ssize_t r = read(fd, f->buf + f->blen, PEER_BUF - f->blen);
-
-	if (r <= 0)
-		return false;
-	f->blen += (size_t)r;
-	return true;
-}
-
-static char *srv_lines(struct fx *f, int fd, unsigned n)
-{
-	size_t end;
-
-	while (!(end = lines_end(f->buf, f->blen, n)) && f->blen < PEER_BUF && read_more(f, fd))
-		;
-	return take(f, end ? end : f->blen);
-}
-
-static char *srv_quiet(struct fx *f, int fd, unsigned ms)
-{
-	struct pollfd p = {.fd = fd, .events = POLLIN};
-
-	if (!f->blen && poll(&p, 1, (int)ms) > 0)
-		read_more(f, fd);
-	return take(f, f->blen);
-}
-
-static char *srv_eof(struct fx *f, int fd)
-{
-	while (f->blen < PEER_BUF && read_more(f, fd))
-		;
-	return take(f, f->blen);
-}
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	ssize_t r;
-
-	while (n && (r = write(fd, p, n)) > 0) {
-		p += r;
-		n -= (size_t)r;
-	}
-}
-
-static void call_msg_fn(struct loop *l, struct loop_msg *m)
-{
-	struct fx *f = container_of(m, struct fx, call_msg);
-
-	f->call_fn(f);
-	atomic_store(&f->call_done, true);
-}
-
-/* Run fn on the loop thread; wait for it so the next step sees its effect. */
-static void srv_call(struct fx *f, void (*fn)(struct fx *f))
-{
-	atomic_store(&f->call_done, false);
-	f->call_fn = fn;
-	f->call_msg.fn = call_msg_fn;
-	loop_post(f->l, &f->call_msg);
-	while (!atomic_load(&f->call_done))
-		usleep(1000);
-}
-
-static char *srv_step(struct fx *f, int *fd, const struct step *st)
-{
-	switch (st->kind) {
-	case S_SEND:
-		write_all(*fd, st->data, strlen(st->data));
-		return NULL;
-	case S_LINES:
-		return srv_lines(f, *fd, st->n);
-	case S_ONCE:
-		if (!f->blen)
-			read_more(f, *fd);
-		return take(f, f->blen);
-	case S_QUIET:
-		return srv_quiet(f, *fd, st->n);
-	case S_EOF:
-		return srv_eof(f, *fd);
-	case S_CLOSE:
-		close(*fd);
-		*fd = -1;
-		return NULL;
-	case S_CALL:
-		srv_call(f, st->fn);
-		return NULL;
-	case S_END:
-		break;
-	}
-	return NULL;
-}
-
-static void *srv_main(void *arg)
-{
-	struct fx *f = arg;
-	int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
-
-	for (unsigned i = 0; fd >= 0 && f->steps[i].kind != S_END; i++)
-		f->got[i] = srv_step(f, &fd, &f->steps[i]);
-	if (fd >= 0)
-		close(fd);
-	return NULL;
-}
-
 /* ---- fixture ---- */
-
-static int listen_unix(struct fx *f)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", f->path);
-	f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (f->lfd < 0 || bind(f->lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(f->lfd, 4) < 0)
-		return -1;
-	return 0;
-}
 
 static int setup(void **state)
 {
 	struct fx *f = util_xcalloc(1, sizeof(*f));
 	char addr[160];
 
-	alarm(20); /* a hang fails the test instead of stalling the suite */
 	*state = f;
-	f->lfd = -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/rt-smtpc-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (peer_init(&f->peer, "smtpc", "mx.sock") < 0 || peer_listen(&f->peer) < 0)
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/mx.sock", f->dir);
-	snprintf(addr, sizeof(addr), "unix:%s", f->path);
-	if (listen_unix(f) < 0 || util_addr_parse(addr, &f->cfg.addr) < 0)
+	peer_addr(&f->peer, addr, sizeof(addr));
+	if (util_addr_parse(addr, &f->cfg.addr) < 0)
 		return -1;
 	f->ops = (struct smtpc_ops){
 	    .next = op_next, .rcpt = op_rcpt, .txn_done = op_txn_done, .closed = op_closed};
@@ -371,39 +180,30 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
-	for (unsigned i = 0; i < MAX_STEPS; i++)
-		free(f->got[i]);
+	peer_fini(&f->peer);
 	free(f->big);
 	free(f->big_wire);
-	if (f->lfd >= 0)
-		close(f->lfd);
-	unlink(f->path);
-	rmdir(f->dir);
 	free(f);
-	alarm(0);
 	return 0;
 }
 
-/* Run one session against the scripted server until ops->closed; then compare what the
- * server read with what each step wanted. */
-static void run(struct fx *f, const struct step *steps)
+/* Run one session against the scripted server until ops->closed, the owner's transaction
+ * carrying the first rcpts of f->rcpts; then compare what the server read with what each step
+ * wanted. */
+static void run(struct fx *f, unsigned rcpts, const struct peer_step *steps)
 {
-	f->steps = steps;
+	f->txn.rcpt_count = rcpts;
 	assert_int_equal(loop_new(&f->l, 64), 0);
-	assert_int_equal(pthread_create(&f->srv, NULL, srv_main, f), 0);
+	assert_int_equal(peer_start(&f->peer, f->l, steps, f, NULL), 0);
 	assert_int_equal(smtpc_new(f->l, &f->cfg, &f->c), 0);
 	assert_int_equal(loop_run(f->l), 0);
-	assert_int_equal(pthread_join(f->srv, NULL), 0);
+	assert_int_equal(peer_join(&f->peer), 0);
 	loop_free(f->l);
 	assert_int_equal(f->closes, 1);
-	for (unsigned i = 0; steps[i].kind != S_END; i++) {
-		if (steps[i].kind >= S_LINES && steps[i].kind <= S_EOF) {
-			assert_non_null(f->got[i]);
-			assert_string_equal(f->got[i], steps[i].data);
-		}
-	}
+	peer_check(&f->peer);
 }
 
+/* The one transaction ended with the server's reply code at stage, accepted rcpts. */
 static void assert_txn(const struct fx *f, int code, enum smtpc_stage stage, unsigned accepted)
 {
 	assert_int_equal(f->txn_dones, 1);
@@ -414,24 +214,51 @@ static void assert_txn(const struct fx *f, int code, enum smtpc_stage stage, uns
 	assert_false(f->res.maybe_delivered);
 }
 
+/* The one transaction failed without a reply: err (any if NULL) at stage, maybe_delivered. */
+static void assert_txn_err(const struct fx *f, const char *err, enum smtpc_stage stage,
+			   bool maybe_delivered)
+{
+	assert_int_equal(f->txn_dones, 1);
+	assert_non_null(f->res.err);
+	if (err)
+		assert_string_equal(f->res.err, err);
+	assert_int_equal(f->res_reply.code, 0);
+	assert_int_equal(f->res.stage, stage);
+	assert_int_equal(f->res.maybe_delivered, maybe_delivered);
+}
+
+/* The session was ready, asked next() once and closed without an error. */
+static void assert_idle_close(const struct fx *f)
+{
+	assert_int_equal(f->nexts, 1);
+	assert_null(f->info.err);
+	assert_true(f->info.was_ready);
+}
+
+static void do_abort(void *user)
+{
+	struct fx *f = user;
+
+	smtpc_abort(f->c);
+}
+
 /* ---- tests ---- */
 
 static void test_pipelined_mixed_rcpts(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE),
-	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nRCPT TO:<d@y.test>\r\n"
-			  "DATA\r\n"),
+	    ONCE(MAIL_CMD RCPT_B "RCPT TO:<c@y.test>\r\nRCPT TO:<d@y.test>\r\nDATA\r\n"),
 	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 No such user\r\n250 2.1.5 Ok\r\n"
 		 "354 go ahead\r\n"),
-	    LINES(4, BODY ".\r\n"),
+	    DOT_BODY(),
 	    SEND("250 2.0.0 Ok: queued as Q1\r\n"),
 	    BYE,
 	    {0},
 	};
 
-	run(f, steps);
+	run(f, 3, steps);
 	assert_txn(f, 250, SMTPC_STAGE_DOT, 2);
 	assert_int_equal(f->res_reply.enh_class, 2);
 	assert_string_equal(f->res_reply.text, "Ok: queued as Q1");
@@ -444,26 +271,21 @@ static void test_pipelined_mixed_rcpts(void **state)
 static void test_lockstep_without_pipelining(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PLAIN),
 	    ONCE(MAIL_CMD),
 	    QUIET(50), /* nothing more until MAIL is answered */
 	    SEND("250 2.1.0 Ok\r\n"),
-	    ONCE("RCPT TO:<b@y.test>\r\n"),
+	    ONCE(RCPT_B),
 	    QUIET(20),
 	    SEND("250 2.1.5 Ok\r\n"),
 	    ONCE("RCPT TO:<c@y.test>\r\n"),
 	    SEND("250 2.1.5 Ok\r\n"),
-	    ONCE("DATA\r\n"),
-	    SEND("354 go ahead\r\n"),
-	    LINES(4, BODY ".\r\n"),
-	    SEND("250 2.0.0 Ok\r\n"),
-	    BYE,
+	    DATA_TO_BYE(),
 	    {0},
 	};
 
-	f->txn.rcpt_count = 2;
-	run(f, steps);
+	run(f, 2, steps);
 	assert_txn(f, 250, SMTPC_STAGE_DOT, 2);
 	assert_string_equal(f->log, "rcpt 0 250;rcpt 1 250;done;");
 }
@@ -471,22 +293,21 @@ static void test_lockstep_without_pipelining(void **state)
 static void test_all_rcpts_rejected_rset(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PLAIN),
 	    ONCE(MAIL_CMD),
 	    SEND("250 2.1.0 Ok\r\n"),
-	    ONCE("RCPT TO:<b@y.test>\r\n"),
+	    ONCE(RCPT_B),
 	    SEND("550 5.1.1 No such user\r\n"),
 	    ONCE("RCPT TO:<c@y.test>\r\n"),
 	    SEND("550 5.1.1 No such user either\r\n"),
 	    ONCE("RSET\r\n"), /* not DATA */
-	    SEND("250 2.0.0 Ok\r\n"),
+	    SEND_OK(),
 	    BYE,
 	    {0},
 	};
 
-	f->txn.rcpt_count = 2;
-	run(f, steps);
+	run(f, 2, steps);
 	assert_txn(f, 550, SMTPC_STAGE_RCPT, 0);
 	assert_string_equal(f->res_reply.text, "No such user either");
 	assert_string_equal(f->log, "rcpt 0 550;rcpt 1 550;done;");
@@ -495,25 +316,24 @@ static void test_all_rcpts_rejected_rset(void **state)
 static void test_pipelined_all_rejected_rset(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE),
-	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nDATA\r\n"),
+	    ONCE(GROUP_1),
 	    SEND("250 2.1.0 Ok\r\n550 5.1.1 No such user\r\n554 5.5.1 No valid recipients\r\n"),
 	    ONCE("RSET\r\n"),
-	    SEND("250 2.0.0 Ok\r\n"),
+	    SEND_OK(),
 	    BYE,
 	    {0},
 	};
 
-	f->txn.rcpt_count = 1;
-	run(f, steps);
+	run(f, 1, steps);
 	assert_txn(f, 550, SMTPC_STAGE_RCPT, 0);
 }
 
 static void test_helo_fallback(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO("502 5.5.2 EHLO not implemented\r\n"),
 	    ONCE("HELO client.test\r\n"),
 	    SEND("250 mx.test\r\n"),
@@ -522,68 +342,53 @@ static void test_helo_fallback(void **state)
 	};
 
 	f->give_txn = false;
-	run(f, steps);
-	assert_int_equal(f->nexts, 1);
+	run(f, 3, steps);
+	assert_idle_close(f);
 	assert_int_equal(f->ext_at_next, 0);
 	assert_int_equal(f->txn_dones, 0);
-	assert_null(f->info.err);
-	assert_true(f->info.was_ready);
 }
 
 static void test_dot_stuffing(void **state)
 {
 	struct fx *f = *state;
 	const char *body = ".a\r\nb\r\n.\r\n..c\r\nend"; /* no final CRLF */
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE),
-	    ONCE("MAIL FROM:<a@x.test> SIZE=18\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"),
-	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+	    ONCE("MAIL FROM:<a@x.test> SIZE=18\r\n" RCPT_B "DATA\r\n"),
+	    ACCEPT_1(),
 	    LINES(6, "..a\r\nb\r\n..\r\n...c\r\nend\r\n.\r\n"),
-	    SEND("250 2.0.0 Ok\r\n"),
+	    SEND_OK(),
 	    BYE,
 	    {0},
 	};
 
-	f->txn.rcpt_count = 1;
 	f->txn.body = body;
 	f->txn.body_len = strlen(body);
 	assert_int_equal(f->txn.body_len, 18);
-	run(f, steps);
+	run(f, 1, steps);
 	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
 }
 
 static void test_drop_after_dot_maybe_delivered(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
-	    HELLO(EHLO_PIPE),
-	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nDATA\r\n"),
-	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
-	    LINES(4, BODY ".\r\n"),
-	    CLOSE(),
-	    {0},
-	};
+	const struct peer_step steps[] = {TO_DOT(), CLOSE(), {0}};
 
-	f->txn.rcpt_count = 1;
-	run(f, steps);
-	assert_int_equal(f->txn_dones, 1);
-	assert_non_null(f->res.err);
-	assert_int_equal(f->res_reply.code, 0);
-	assert_int_equal(f->res.stage, SMTPC_STAGE_DOT);
-	assert_true(f->res.maybe_delivered);
+	run(f, 1, steps);
+	assert_txn_err(f, NULL, SMTPC_STAGE_DOT, true);
 	assert_string_equal(f->info.err, "connection closed by peer");
 }
 
 static void test_greeting_421(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    SEND("421 4.3.2 Too busy, go away\r\n"),
-	    EXPECT_EOF(),
+	    EXPECT_EOF(""),
 	    {0},
 	};
 
-	run(f, steps);
+	run(f, 3, steps);
 	assert_int_equal(f->nexts, 0);
 	assert_int_equal(f->txn_dones, 0);
 	assert_non_null(f->info.err);
@@ -599,7 +404,7 @@ static void test_greeting_421(void **state)
 static void test_idle_timeout_quits(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE),
 	    BYE, /* QUIT comes from the idle timer, not from the owner */
 	    {0},
@@ -608,36 +413,24 @@ static void test_idle_timeout_quits(void **state)
 	f->give_txn = false;
 	f->quit_when_idle = false;
 	f->cfg.timeouts.idle_ms = 50;
-	run(f, steps);
-	assert_int_equal(f->nexts, 1);
-	assert_null(f->info.err);
+	run(f, 3, steps);
+	assert_idle_close(f);
 	assert_int_equal(f->info.state, SMTPC_S_QUIT);
-	assert_true(f->info.was_ready);
-}
-
-static void do_abort(struct fx *f)
-{
-	smtpc_abort(f->c);
 }
 
 static void test_abort_during_txn(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE), /* then the group, never answered */
-	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nDATA\r\n"),
+	    ONCE(GROUP_1),
 	    CALL(do_abort), /* the client aborts while waiting for the MAIL reply */
-	    EXPECT_EOF(),   /* and closes */
+	    EXPECT_EOF(""), /* and closes */
 	    {0},
 	};
 
-	f->txn.rcpt_count = 1;
-	run(f, steps);
-	assert_int_equal(f->txn_dones, 1);
-	assert_string_equal(f->res.err, "aborted");
-	assert_int_equal(f->res_reply.code, 0);
-	assert_int_equal(f->res.stage, SMTPC_STAGE_MAIL);
-	assert_false(f->res.maybe_delivered);
+	run(f, 1, steps);
+	assert_txn_err(f, "aborted", SMTPC_STAGE_MAIL, false);
 	assert_string_equal(f->info.err, "aborted");
 	assert_string_equal(f->log, "done;");
 }
@@ -645,16 +438,15 @@ static void test_abort_during_txn(void **state)
 static void test_mail_rejected_pipelined_drains(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE),
-	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nDATA\r\n"),
+	    ONCE(GROUP_1),
 	    SEND("550 5.7.1 Sender rejected\r\n503 5.5.1 Need MAIL\r\n503 5.5.1 Need MAIL\r\n"),
 	    BYE, /* the pipelined replies were drained: no RSET needed, no DATA body */
 	    {0},
 	};
 
-	f->txn.rcpt_count = 1;
-	run(f, steps);
+	run(f, 1, steps);
 	assert_txn(f, 550, SMTPC_STAGE_MAIL, 0);
 	assert_string_equal(f->log, "done;"); /* no rcpt callback after a failed MAIL */
 }
@@ -662,16 +454,15 @@ static void test_mail_rejected_pipelined_drains(void **state)
 static void test_421_mid_transaction(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE),
-	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n"),
+	    ONCE(MAIL_CMD RCPT_B "RCPT TO:<c@y.test>\r\nDATA\r\n"),
 	    SEND("250 2.1.0 Ok\r\n421 4.7.0 Try again later\r\n"),
-	    EXPECT_EOF(),
+	    EXPECT_EOF(""),
 	    {0},
 	};
 
-	f->txn.rcpt_count = 2;
-	run(f, steps);
+	run(f, 2, steps);
 	assert_txn(f, 421, SMTPC_STAGE_RCPT, 0);
 	assert_string_equal(f->log, "done;");
 	assert_int_equal(f->info_reply.code, 421);
@@ -714,27 +505,26 @@ static void build_big(struct fx *f)
 	f->big_wire = w;
 	f->txn.body = b;
 	f->txn.body_len = bn;
-	snprintf(f->group, sizeof(f->group),
-		 "MAIL FROM:<a@x.test> SIZE=%zu\r\nRCPT TO:<b@y.test>\r\nDATA\r\n", bn);
+	snprintf(f->group, sizeof(f->group), "MAIL FROM:<a@x.test> SIZE=%zu\r\n" RCPT_B "DATA\r\n",
+		 bn);
 }
 
 static void test_large_stuffed_body(void **state)
 {
 	struct fx *f = *state;
 
-	f->txn.rcpt_count = 1;
 	build_big(f);
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE),
 	    ONCE(f->group),
-	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+	    ACCEPT_1(),
 	    LINES(BIG_LINES + 1, f->big_wire),
-	    SEND("250 2.0.0 Ok\r\n"),
+	    SEND_OK(),
 	    BYE,
 	    {0},
 	};
 
-	run(f, steps);
+	run(f, 1, steps);
 	assert_int_equal(f->txn.body_len, 640000);
 	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
 }
@@ -751,13 +541,15 @@ static void send_timer_cb(struct loop_op *op, int res, uint32_t flags)
 static void test_send_on_idle_session(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
-	    HELLO(EHLO_PIPE), /* next() returns NULL; smtpc_send follows from a timer */
-	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nDATA\r\n"),
-	    QUIET(500), /* slower than idle_ms: the idle deadline must not apply to MAIL */
-	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
-	    LINES(4, BODY ".\r\n"),
-	    SEND("250 2.0.0 Ok\r\n"),
+	const struct peer_step steps[] = {
+	    /* next() returns NULL; smtpc_send follows from a timer */
+	    HELLO(EHLO_PIPE),
+	    ONCE(GROUP_1),
+	    /* slower than idle_ms: the idle deadline must not apply to MAIL */
+	    QUIET(500),
+	    ACCEPT_1(),
+	    DOT_BODY(),
+	    SEND_OK(),
 	    BYE,
 	    {0},
 	};
@@ -766,9 +558,8 @@ static void test_send_on_idle_session(void **state)
 	f->quit_when_idle = false;
 	f->send_later = true;
 	f->send_op.cb = send_timer_cb;
-	f->txn.rcpt_count = 1;
 	f->cfg.timeouts.idle_ms = 300;
-	run(f, steps);
+	run(f, 1, steps);
 	assert_int_equal(f->send_ret, 0);
 	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
 	assert_null(f->info.err);
@@ -777,18 +568,17 @@ static void test_send_on_idle_session(void **state)
 static void test_ehlo_reply_split(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
-	    SEND(GREET),
-	    ONCE(EHLO_CMD),
-	    SEND("250-mx.test\r\n250-PIPE"),
-	    QUIET(30), /* a partial reply: the client waits */
+	const struct peer_step steps[] = {
+	    HELLO("250-mx.test\r\n250-PIPE"),
+	    /* a partial reply: the client waits */
+	    QUIET(30),
 	    SEND("LINING\r\n250 SIZE 12345\r\n"),
 	    BYE,
 	    {0},
 	};
 
 	f->give_txn = false;
-	run(f, steps);
+	run(f, 3, steps);
 	assert_int_equal(f->nexts, 1);
 	assert_true(f->ext_at_next & SMTP_EXT_PIPELINING);
 	assert_int_equal(f->size_at_next, 12345);
@@ -797,68 +587,50 @@ static void test_ehlo_reply_split(void **state)
 static void test_abort_after_dot_maybe_delivered(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
-	    HELLO(EHLO_PIPE),
-	    ONCE(MAIL_CMD "RCPT TO:<b@y.test>\r\nDATA\r\n"),
-	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
-	    LINES(4, BODY ".\r\n"),
-	    CALL(do_abort),
-	    EXPECT_EOF(),
-	    {0},
-	};
+	const struct peer_step steps[] = {TO_DOT(), CALL(do_abort), EXPECT_EOF(""), {0}};
 
-	f->txn.rcpt_count = 1;
-	run(f, steps);
-	assert_int_equal(f->txn_dones, 1);
-	assert_string_equal(f->res.err, "aborted");
-	assert_int_equal(f->res.stage, SMTPC_STAGE_DOT);
-	assert_true(f->res.maybe_delivered);
+	run(f, 1, steps);
+	assert_txn_err(f, "aborted", SMTPC_STAGE_DOT, true);
 }
 
 static void test_no_pipelining_config_and_8bitmime(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE), /* offered, but the config says lock-step */
 	    ONCE("MAIL FROM:<a@x.test> SIZE=21 BODY=8BITMIME\r\n"),
 	    QUIET(30),
 	    SEND("250 2.1.0 Ok\r\n"),
-	    ONCE("RCPT TO:<b@y.test>\r\n"),
+	    ONCE(RCPT_B),
 	    SEND("250 2.1.5 Ok\r\n"),
-	    ONCE("DATA\r\n"),
-	    SEND("354 go ahead\r\n"),
-	    LINES(4, BODY ".\r\n"),
-	    SEND("250 2.0.0 Ok\r\n"),
-	    BYE,
+	    DATA_TO_BYE(),
 	    {0},
 	};
 
 	f->cfg.no_pipelining = true;
 	f->txn.eightbit = true;
-	f->txn.rcpt_count = 1;
-	run(f, steps);
+	run(f, 1, steps);
 	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
 }
 
 static void test_max_txns_then_quit(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE),
-	    ONCE("MAIL FROM:<a@x.test> SIZE=0\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"),
-	    SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+	    ONCE("MAIL FROM:<a@x.test> SIZE=0\r\n" RCPT_B "DATA\r\n"),
+	    ACCEPT_1(),
 	    LINES(1, ".\r\n"), /* empty body: just the terminator */
-	    SEND("250 2.0.0 Ok\r\n"),
+	    SEND_OK(),
 	    BYE, /* max_txns reached: QUIT without asking next() */
 	    {0},
 	};
 
 	f->cfg.max_txns = 1;
 	f->quit_when_idle = false;
-	f->txn.rcpt_count = 1;
 	f->txn.body = "";
 	f->txn.body_len = 0;
-	run(f, steps);
+	run(f, 1, steps);
 	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
 	assert_int_equal(f->nexts, 1);
 	assert_int_equal(f->info.txns, 1);
@@ -867,43 +639,42 @@ static void test_max_txns_then_quit(void **state)
 static void test_invalid_txn_from_next(void **state)
 {
 	struct fx *f = *state;
-	const struct step steps[] = {
+	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE),
 	    BYE, /* nothing of the invalid transaction reaches the wire */
 	    {0},
 	};
 
 	f->txn.sender = "a@x.test>\r\nRCPT TO:<evil@x.test";
-	run(f, steps);
-	assert_int_equal(f->txn_dones, 1);
-	assert_string_equal(f->res.err, "invalid transaction");
-	assert_int_equal(f->res.stage, SMTPC_STAGE_MAIL);
+	run(f, 3, steps);
+	assert_txn_err(f, "invalid transaction", SMTPC_STAGE_MAIL, false);
 	assert_int_equal(f->nexts, 2);
 }
+
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_pipelined_mixed_rcpts, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_lockstep_without_pipelining, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_all_rcpts_rejected_rset, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_pipelined_all_rejected_rset, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_helo_fallback, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_dot_stuffing, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_drop_after_dot_maybe_delivered, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_greeting_421, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_idle_timeout_quits, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_abort_during_txn, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mail_rejected_pipelined_drains, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_421_mid_transaction, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_large_stuffed_body, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_send_on_idle_session, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_ehlo_reply_split, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_abort_after_dot_maybe_delivered, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_no_pipelining_config_and_8bitmime, setup,
-					    teardown),
-	    cmocka_unit_test_setup_teardown(test_max_txns_then_quit, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_invalid_txn_from_next, setup, teardown),
+	    TEST(test_pipelined_mixed_rcpts),
+	    TEST(test_lockstep_without_pipelining),
+	    TEST(test_all_rcpts_rejected_rset),
+	    TEST(test_pipelined_all_rejected_rset),
+	    TEST(test_helo_fallback),
+	    TEST(test_dot_stuffing),
+	    TEST(test_drop_after_dot_maybe_delivered),
+	    TEST(test_greeting_421),
+	    TEST(test_idle_timeout_quits),
+	    TEST(test_abort_during_txn),
+	    TEST(test_mail_rejected_pipelined_drains),
+	    TEST(test_421_mid_transaction),
+	    TEST(test_large_stuffed_body),
+	    TEST(test_send_on_idle_session),
+	    TEST(test_ehlo_reply_split),
+	    TEST(test_abort_after_dot_maybe_delivered),
+	    TEST(test_no_pipelining_config_and_8bitmime),
+	    TEST(test_max_txns_then_quit),
+	    TEST(test_invalid_txn_from_next),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
