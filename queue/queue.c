@@ -7,15 +7,20 @@
  * queue to ask; the backend translates it at write time.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 
 #include "queue/queue.h"
 #include "queue/queue_types.h"
 
+/* The rwlock lets queue_recover close and reopen the backend while no other call is inside it;
+ * every other call takes it shared (glibc's default rwlock prefers readers, so a scan callback
+ * may call queue_get). */
 struct queue {
 	const struct queue_backend_ops *ops;
 	void *state;
+	pthread_rwlock_t lock;
 };
 
 /* queue_errf: see queue_types.h. */
@@ -115,12 +120,34 @@ void queue_batch_free(struct queue_batch *b)
 	free(b);
 }
 
-/* queue_batch_clear: forget all operations (and a pending -ENOMEM), keep the memory. */
+/* A batch keeps at most this much memory across clears: a burst (a restart's backlog, thousands
+ * of sessions finishing at once) does not pin its peak size for the life of the process. */
+#define BATCH_KEEP_ARENA (256u << 10)
+#define BATCH_KEEP_OPS	 1024u
+
+/* queue_batch_clear: forget all operations (and a pending -ENOMEM); keep the memory up to the
+ * bounds above, release the rest. */
 void queue_batch_clear(struct queue_batch *b)
 {
 	b->nops = 0;
 	b->arena_len = 0;
 	b->err = 0;
+	if (b->arena_cap > BATCH_KEEP_ARENA) {
+		free(b->arena);
+		b->arena = NULL;
+		b->arena_cap = 0;
+	}
+	if (b->ops_cap > BATCH_KEEP_OPS) {
+		free(b->ops);
+		b->ops = NULL;
+		b->ops_cap = 0;
+	}
+}
+
+/* queue_batch_mem: see queue.h. */
+size_t queue_batch_mem(const struct queue_batch *b)
+{
+	return b->arena_cap + b->ops_cap * sizeof(*b->ops);
 }
 
 /* queue_batch_count: see queue.h. */
@@ -184,8 +211,9 @@ nomem:
 	return NULL;
 }
 
-/* queue_batch_put: see queue.h. On allocation failure the batch remembers -ENOMEM and
- * queue_write refuses it until queue_batch_clear. */
+/* queue_batch_put: see queue.h. meta and sval are copied, the body is referenced. On
+ * allocation failure the batch remembers -ENOMEM and queue_write refuses it until
+ * queue_batch_clear. */
 void queue_batch_put(struct queue_batch *b, const struct queue_id *id, const void *meta,
 		     size_t meta_len, const void *body, size_t body_len, uint64_t due_ms,
 		     const void *sval, size_t sval_len)
@@ -196,7 +224,7 @@ void queue_batch_put(struct queue_batch *b, const struct queue_id *id, const voi
 		b->err = -ENOMEM;
 		return;
 	}
-	op = op_reserve(b, meta_len + body_len + sval_len);
+	op = op_reserve(b, meta_len + sval_len);
 	if (!op)
 		return;
 	op->kind = QUEUE_OP_PUT;
@@ -205,7 +233,7 @@ void queue_batch_put(struct queue_batch *b, const struct queue_id *id, const voi
 	op->meta_len = meta_len;
 	op->meta_off = arena_copy(b, meta, meta_len);
 	op->body_len = body_len;
-	op->body_off = arena_copy(b, body, body_len);
+	op->body = body_len ? body : "";
 	op->sval_len = sval_len;
 	op->sval_off = arena_copy(b, sval, sval_len);
 }
@@ -278,6 +306,7 @@ int queue_open(const struct queue_opts *opts, struct queue **out, char *err, siz
 	rc = q->ops->open(opts, &q->state, err, errlen);
 	if (rc < 0)
 		goto out;
+	pthread_rwlock_init(&q->lock, NULL);
 	*out = q;
 	q = NULL;
 out:
@@ -291,6 +320,7 @@ void queue_close(struct queue *q)
 	if (!q)
 		return;
 	q->ops->close(q->state);
+	pthread_rwlock_destroy(&q->lock);
 	free(q);
 }
 
@@ -298,13 +328,18 @@ void queue_close(struct queue *q)
  * Returns 0, -ENOMEM when building b ran out of memory, or -EIO, with a message in err. */
 int queue_write(struct queue *q, struct queue_batch *b, bool sync, char *err, size_t errlen)
 {
+	int rc;
+
 	if (b->err) {
 		queue_errf(err, errlen, "queue_write: batch incomplete (out of memory)");
 		return b->err;
 	}
 	if (b->nops == 0)
 		return 0;
-	return q->ops->write(q->state, b, sync, err, errlen);
+	pthread_rwlock_rdlock(&q->lock);
+	rc = q->ops->write(q->state, b, sync, err, errlen);
+	pthread_rwlock_unlock(&q->lock);
+	return rc;
 }
 
 /* queue_get: see queue.h. -ENOENT when any requested part (or, with meta and body both NULL,
@@ -313,25 +348,53 @@ int queue_write(struct queue *q, struct queue_batch *b, bool sync, char *err, si
 int queue_get(struct queue *q, const struct queue_id *id, void **meta, size_t *meta_len,
 	      void **body, size_t *body_len)
 {
+	int rc;
+
 	if (meta)
 		*meta = NULL;
 	if (body)
 		*body = NULL;
-	return q->ops->get(q->state, id, meta, meta_len, body, body_len);
+	pthread_rwlock_rdlock(&q->lock);
+	rc = q->ops->get(q->state, id, meta, meta_len, body, body_len);
+	pthread_rwlock_unlock(&q->lock);
+	return rc;
 }
 
 /* queue_scan: see queue.h. An empty range (from_ms > until_ms) calls nothing. A negative
  * return from cb stops the scan and is returned as is. */
 int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg)
 {
+	int rc;
+
 	if (from_ms > until_ms)
 		return 0;
-	return q->ops->scan(q->state, from_ms, until_ms, cb, arg);
+	pthread_rwlock_rdlock(&q->lock);
+	rc = q->ops->scan(q->state, from_ms, until_ms, cb, arg);
+	pthread_rwlock_unlock(&q->lock);
+	return rc;
 }
 
 /* queue_count: see queue.h. */
 int queue_count(struct queue *q, uint64_t *out)
 {
+	int rc;
+
 	*out = 0;
-	return q->ops->count(q->state, out);
+	pthread_rwlock_rdlock(&q->lock);
+	rc = q->ops->count(q->state, out);
+	pthread_rwlock_unlock(&q->lock);
+	return rc;
+}
+
+/* queue_recover: see queue.h. Waits until no other call is inside the backend. */
+int queue_recover(struct queue *q, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	if (!q->ops->recover)
+		return 0;
+	pthread_rwlock_wrlock(&q->lock);
+	rc = q->ops->recover(q->state, err, errlen);
+	pthread_rwlock_unlock(&q->lock);
+	return rc;
 }

@@ -102,6 +102,9 @@ struct queue_opts {
 	const char *path;	  /* directory (RocksDB); created if missing */
 	size_t write_buffer_size; /* bytes per memtable, 0 = default (64 MiB) */
 	bool blob_bodies;	  /* store body CF values in BlobDB files */
+	/* Memory backend only (tests of the callers' error paths): while *fail_writes is a
+	 * negative errno, every write fails with it and changes nothing. NULL: never. */
+	const int *fail_writes; /* read with __atomic_load_n */
 };
 
 struct queue;
@@ -122,7 +125,9 @@ void queue_batch_clear(struct queue_batch *b);
 /* queue_batch_count: number of operations added since the last clear. */
 size_t queue_batch_count(const struct queue_batch *b);
 
-/* queue_batch_put: a new message: meta + body + sched(due_ms, sval). Bytes are copied. */
+/* queue_batch_put: a new message: meta + body + sched(due_ms, sval). meta and sval are copied;
+ * the body is NOT copied (it can be megabytes): it must stay valid and unchanged until
+ * queue_write has returned or the batch is cleared. */
 void queue_batch_put(struct queue_batch *b, const struct queue_id *id, const void *meta,
 		     size_t meta_len, const void *body, size_t body_len, uint64_t due_ms,
 		     const void *sval, size_t sval_len);
@@ -135,9 +140,14 @@ void queue_batch_update(struct queue_batch *b, const struct queue_id *id, const 
 /* queue_batch_delete: remove meta, body and sched(due). */
 void queue_batch_delete(struct queue_batch *b, const struct queue_id *id, uint64_t due_ms);
 
+/* queue_batch_mem: bytes the batch holds allocated (for tests of the release bound). */
+size_t queue_batch_mem(const struct queue_batch *b);
+
 /* queue_write: apply b atomically; with sync the call returns only once it is on stable
- * storage. Returns 0 or -EIO (message in err). The batch is left unchanged. If a
- * queue_batch_* add ran out of memory, the batch is refused with -ENOMEM until cleared. */
+ * storage. Returns 0, -ENOSPC when the store's file system is full, or -EIO for any other
+ * failure (message in err). The batch is left unchanged. If a queue_batch_* add ran out of
+ * memory, the batch is refused with -ENOMEM until cleared. After a failed write the store may
+ * refuse every later write (RocksDB's background-error state) until queue_recover succeeds. */
 int queue_write(struct queue *q, struct queue_batch *b, bool sync, char *err, size_t errlen);
 
 /* queue_get: read a message. *meta / *body are malloc'ed copies the caller frees (pass NULL to
@@ -155,6 +165,13 @@ typedef int (*queue_scan_cb)(void *arg, uint64_t due_ms, const struct queue_id *
  * own changes in this scan). Returns 0 (also when cb stopped it) or -EIO; a negative value
  * returned by cb stops the scan and is returned as is. */
 int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg);
+
+/* queue_recover: after failed writes, bring the store back to a writable state: RocksDB is
+ * closed and reopened (replaying its WAL; a torn last record is dropped), which clears its
+ * background error once space is available again. Blocks until no other call is inside the
+ * queue; never call it from a queue_scan callback. Returns 0, or a negative errno with a
+ * message in err (the store then refuses every call with -EIO until a later recover works). */
+int queue_recover(struct queue *q, char *err, size_t errlen);
 
 /* queue_count: number of sched entries (= messages queued). Exact, by iteration: for tools and
  * tests, not the hot path. Returns 0 or -EIO. */

@@ -32,6 +32,7 @@ struct mem_map {
 struct mem_q {
 	pthread_mutex_t lock;
 	struct mem_map cf[CF_COUNT];
+	const int *fail_writes; /* see queue_opts */
 };
 
 /* ---- sorted map ---- */
@@ -137,6 +138,7 @@ static int mem_open(const struct queue_opts *opts, void **state, char *err, size
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&m->lock, NULL);
+	m->fail_writes = opts->fail_writes;
 	m->cf[CF_META].klen = QUEUE_ID_LEN;
 	m->cf[CF_BODY].klen = QUEUE_ID_LEN;
 	m->cf[CF_SCHED].klen = QUEUE_SCHED_KEY_LEN;
@@ -175,7 +177,7 @@ static int mem_prepare(struct mem_q *m, const struct queue_batch *b, uint8_t **v
 		nput[CF_META]++;
 		nput[CF_SCHED]++;
 		if (op->kind == QUEUE_OP_PUT) {
-			v[1] = dup_bytes(queue_batch_at(b, op->body_off), op->body_len);
+			v[1] = dup_bytes(op->body, op->body_len);
 			if (!v[1])
 				return -ENOMEM;
 			nput[CF_BODY]++;
@@ -216,9 +218,15 @@ static void mem_apply(struct mem_q *m, const struct queue_op *op, uint8_t **v)
 static int mem_write(void *state, const struct queue_batch *b, bool sync, char *err, size_t errlen)
 {
 	struct mem_q *m = state;
-	uint8_t **vals = calloc(b->nops * 3, sizeof(*vals));
+	uint8_t **vals;
 	int rc = -ENOMEM;
 
+	rc = m->fail_writes ? __atomic_load_n(m->fail_writes, __ATOMIC_RELAXED) : 0;
+	if (rc < 0) {
+		queue_errf(err, errlen, "queue memory backend: injected failure %d", rc);
+		return rc;
+	}
+	vals = calloc(b->nops * 3, sizeof(*vals));
 	if (!vals)
 		goto out;
 	pthread_mutex_lock(&m->lock);

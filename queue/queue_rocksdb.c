@@ -38,7 +38,10 @@ struct rdb_q {
 	rocksdb_column_family_handle_t *cf[CF_COUNT];
 	rocksdb_writeoptions_t *wo_sync, *wo_nosync;
 	rocksdb_readoptions_t *ro_get;
+	char *path; /* for reopening (rdb_recover) */
 };
+
+static const char rdb_closed[] = "queue rocksdb: store closed after a failed reopen";
 
 /* Report a RocksDB error string (and free it). Returns -EIO. */
 static int rdb_fail(char *rerr, char *err, size_t errlen, const char *what)
@@ -46,6 +49,16 @@ static int rdb_fail(char *rerr, char *err, size_t errlen, const char *what)
 	queue_errf(err, errlen, "queue rocksdb: %s: %s", what, rerr ? rerr : "unknown error");
 	rocksdb_free(rerr);
 	return -EIO;
+}
+
+/* A write error: -ENOSPC when the file system is full (RocksDB reports ENOSPC as "No space
+ * left on device" / status subcode NoSpace), else -EIO; the message goes to err. */
+static int rdb_write_fail(char *rerr, char *err, size_t errlen)
+{
+	bool full = rerr && (strstr(rerr, "No space left") || strstr(rerr, "NoSpace"));
+
+	rdb_fail(rerr, err, errlen, "write");
+	return full ? -ENOSPC : -EIO;
 }
 
 /* ---- options ---- */
@@ -125,17 +138,52 @@ static int rdb_make_options(struct rdb_q *r, const struct queue_opts *opts)
 
 /* ---- open / close ---- */
 
+/* Open the database at r->path with r's options into r->db / r->cf. Returns 0 or -EIO (r->db
+ * NULL). */
+static int rdb_open_db(struct rdb_q *r, char *err, size_t errlen)
+{
+	char *rerr = NULL;
+
+	r->db =
+	    rocksdb_open_column_families(r->dbopts, r->path, CF_COUNT, cf_names,
+					 (const rocksdb_options_t *const *)r->cfopts, r->cf, &rerr);
+	if (rerr) {
+		r->db = NULL;
+		memset(r->cf, 0, sizeof(r->cf));
+		return rdb_fail(rerr, err, errlen, r->path);
+	}
+	return 0;
+}
+
+/* Close the database (not the options) so that it can be opened again. */
+static void rdb_close_db(struct rdb_q *r)
+{
+	for (int c = 0; c < CF_COUNT; c++)
+		if (r->cf[c])
+			rocksdb_column_family_handle_destroy(r->cf[c]);
+	memset(r->cf, 0, sizeof(r->cf));
+	if (r->db)
+		rocksdb_close(r->db);
+	r->db = NULL;
+}
+
+/* Recover from a background error (disk full): RocksDB's C API has no DB::Resume, so close and
+ * reopen; the WAL replay keeps every acknowledged write. The caller holds the queue exclusively. */
+static int rdb_recover(void *state, char *err, size_t errlen)
+{
+	struct rdb_q *r = state;
+
+	rdb_close_db(r);
+	return rdb_open_db(r, err, errlen);
+}
+
 static void rdb_close(void *state)
 {
 	struct rdb_q *r = state;
 
 	if (!r)
 		return;
-	for (int c = 0; c < CF_COUNT; c++)
-		if (r->cf[c])
-			rocksdb_column_family_handle_destroy(r->cf[c]);
-	if (r->db)
-		rocksdb_close(r->db);
+	rdb_close_db(r);
 	for (int c = 0; c < CF_COUNT; c++) {
 		if (r->cfopts[c])
 			rocksdb_options_destroy(r->cfopts[c]);
@@ -152,13 +200,13 @@ static void rdb_close(void *state)
 		rocksdb_writeoptions_destroy(r->wo_nosync);
 	if (r->ro_get)
 		rocksdb_readoptions_destroy(r->ro_get);
+	free(r->path);
 	free(r);
 }
 
 static int rdb_open(const struct queue_opts *opts, void **state, char *err, size_t errlen)
 {
 	struct rdb_q *r = calloc(1, sizeof(*r));
-	char *rerr = NULL;
 	int rc;
 
 	*state = NULL;
@@ -168,19 +216,14 @@ static int rdb_open(const struct queue_opts *opts, void **state, char *err, size
 		goto out;
 	}
 	rc = r ? rdb_make_options(r, opts) : -ENOMEM;
+	if (rc == 0 && !(r->path = strdup(opts->path)))
+		rc = -ENOMEM;
 	if (rc < 0) {
 		queue_errf(err, errlen, "queue rocksdb: out of memory");
 		goto out;
 	}
-	r->db =
-	    rocksdb_open_column_families(r->dbopts, opts->path, CF_COUNT, cf_names,
-					 (const rocksdb_options_t *const *)r->cfopts, r->cf, &rerr);
-	if (rerr) {
-		r->db = NULL;
-		memset(r->cf, 0, sizeof(r->cf));
-		rc = rdb_fail(rerr, err, errlen, opts->path);
+	if ((rc = rdb_open_db(r, err, errlen)) < 0)
 		goto out;
-	}
 	*state = r;
 	r = NULL;
 out:
@@ -207,8 +250,8 @@ static void rdb_add_op(struct rdb_q *r, rocksdb_writebatch_t *wb, const struct q
 	rocksdb_writebatch_put_cf(wb, r->cf[CF_META], id, QUEUE_ID_LEN,
 				  queue_batch_at(b, op->meta_off), op->meta_len);
 	if (op->kind == QUEUE_OP_PUT) {
-		rocksdb_writebatch_put_cf(wb, r->cf[CF_BODY], id, QUEUE_ID_LEN,
-					  queue_batch_at(b, op->body_off), op->body_len);
+		rocksdb_writebatch_put_cf(wb, r->cf[CF_BODY], id, QUEUE_ID_LEN, op->body,
+					  op->body_len);
 	} else {
 		queue_sched_key(skey, op->old_due, &op->id);
 		rocksdb_writebatch_delete_cf(wb, r->cf[CF_SCHED], (const char *)skey, sizeof(skey));
@@ -229,11 +272,16 @@ static int rdb_write(void *state, const struct queue_batch *b, bool sync, char *
 		queue_errf(err, errlen, "queue rocksdb: out of memory");
 		return -ENOMEM;
 	}
+	if (!r->db) {
+		queue_errf(err, errlen, "%s", rdb_closed);
+		rocksdb_writebatch_destroy(wb);
+		return -EIO;
+	}
 	for (size_t i = 0; i < b->nops; i++)
 		rdb_add_op(r, wb, b, &b->ops[i]);
 	rocksdb_write(r->db, sync ? r->wo_sync : r->wo_nosync, wb, &rerr);
 	if (rerr)
-		rc = rdb_fail(rerr, err, errlen, "write");
+		rc = rdb_write_fail(rerr, err, errlen);
 	rocksdb_writebatch_destroy(wb);
 	return rc;
 }
@@ -279,6 +327,8 @@ static int rdb_get(void *state, const struct queue_id *id, void **meta, size_t *
 	struct rdb_q *r = state;
 	int rc = 0;
 
+	if (!r->db)
+		return -EIO;
 	if (meta || !body)
 		rc = rdb_get_one(r, CF_META, id, meta, meta_len);
 	if (rc == 0 && body)
@@ -328,6 +378,8 @@ static int rdb_iterate(struct rdb_q *r, uint64_t from_ms, uint64_t until_ms, que
 	rocksdb_iterator_t *it = NULL;
 	int rc = -ENOMEM;
 
+	if (!r->db)
+		return -EIO;
 	if (!ro)
 		goto out;
 	queue_be64_put(lo, from_ms);
@@ -376,4 +428,5 @@ const struct queue_backend_ops queue_rocksdb_ops = {
     .get = rdb_get,
     .scan = rdb_scan,
     .count = rdb_count,
+    .recover = rdb_recover,
 };

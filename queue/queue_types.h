@@ -36,15 +36,17 @@ enum queue_op_kind {
 	QUEUE_OP_DELETE = 3,
 };
 
-/* One batch operation. Byte ranges are offsets into the batch arena (which may move when it
- * grows), resolved with queue_batch_at(). */
+/* One batch operation. meta and sval are copied: their byte ranges are offsets into the batch
+ * arena (which may move when it grows), resolved with queue_batch_at(). The body is referenced,
+ * not copied (bodies are large; the backend's own write batch is the one copy). */
 struct queue_op {
 	enum queue_op_kind kind;
 	struct queue_id id;
 	uint64_t due_ms;  /* PUT: due; UPDATE: new due; DELETE: due of the sched key */
 	uint64_t old_due; /* UPDATE only */
 	size_t meta_off, meta_len;
-	size_t body_off, body_len;
+	const void *body; /* PUT: the caller's bytes, valid until the write returns */
+	size_t body_len;
 	size_t sval_off, sval_len;
 };
 
@@ -74,6 +76,8 @@ struct queue_backend_ops {
 		   void **body, size_t *body_len);
 	int (*scan)(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg);
 	int (*count)(void *state, uint64_t *out);
+	/* Optional: close and reopen the store after a failed write (NULL: nothing to do). */
+	int (*recover)(void *state, char *err, size_t errlen);
 };
 
 extern const struct queue_backend_ops queue_rocksdb_ops;

@@ -2,8 +2,13 @@
  *
  * The queue of requests is a mutex + condvar list: the commit thread sleeps when idle and the
  * lock is held only to link a request or to take the whole list, so shards never wait on I/O.
- * A failed write is reported to every request of the batch (their messages then get 451, never
- * 250): the batch is all-or-nothing by RocksDB's WriteBatch atomicity.
+ * A failed write is reported to every request of the batch (their messages then get 451/452,
+ * never 250): the batch is all-or-nothing by RocksDB's WriteBatch atomicity.
+ *
+ * Disk full: once RocksDB fails a write it enters its background-error state and refuses every
+ * later write, also after space is freed (its C API has no Resume). So a failed write puts the
+ * thread in degraded mode (see commit.h): requests fail fast, shards answer 452 4.3.1 and start
+ * no delivery, and the thread probes and, if needed, reopens the store until it is writable.
  */
 #include "engine/daemon/commit.h"
 #include "engine/util/util.h"
@@ -12,6 +17,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
+
+/* Degraded mode: probe the store this often, reopen it at most this often. */
+#define COMMIT_PROBE_MS	 1000u
+#define COMMIT_REOPEN_MS 3000u
 
 struct commit {
 	struct queue *q;
@@ -24,6 +34,14 @@ struct commit {
 	struct queue_batch *batch;
 	atomic_uint_fast64_t writes;
 	atomic_uint_fast64_t reqs;
+	commit_state_fn on_state;
+	void *state_arg;
+	atomic_bool degraded;
+	int degraded_err;	 /* the error requests fail with while degraded */
+	uint64_t degraded_since; /* monotonic ms */
+	uint64_t next_probe_ms;	 /* monotonic ms */
+	uint64_t next_reopen_ms; /* monotonic ms */
+	unsigned reopens;
 };
 
 void commit_post(struct commit *c, struct commit_req *r)
@@ -40,14 +58,31 @@ void commit_post(struct commit *c, struct commit_req *r)
 		pthread_cond_signal(&c->cond);
 }
 
-/* Take every pending request (blocking while there is none); NULL once stopped and drained. */
+static void commit_deadline(struct timespec *ts, uint64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Take every pending request (blocking while there is none; while degraded, waking at least
+ * every probe period); NULL when nothing is pending (degraded wake-up, or stopped). */
 static struct commit_req *commit_take(struct commit *c)
 {
 	struct commit_req *list;
+	struct timespec until;
 
 	pthread_mutex_lock(&c->lock);
+	commit_deadline(&until, COMMIT_PROBE_MS);
 	while (!c->head && !c->stop)
-		pthread_cond_wait(&c->cond, &c->lock);
+		if (!atomic_load(&c->degraded))
+			pthread_cond_wait(&c->cond, &c->lock);
+		else if (pthread_cond_timedwait(&c->cond, &c->lock, &until) == ETIMEDOUT)
+			break;
 	list = c->head;
 	c->head = NULL;
 	c->tail = &c->head;
@@ -81,8 +116,83 @@ static bool commit_add(struct queue_batch *b, const struct commit_req *r)
 #define COMMIT_MAX_REQS	 4096u
 #define COMMIT_MAX_BYTES (64u << 20)
 
+/* ---- degraded mode ---- */
+
+static void commit_enter_degraded(struct commit *c, int err, const char *why)
+{
+	uint64_t now = util_mono_ms();
+
+	if (atomic_load(&c->degraded))
+		return;
+	c->degraded_err = err == -ENOSPC ? -ENOSPC : -EIO;
+	c->degraded_since = now;
+	c->next_probe_ms = now + COMMIT_PROBE_MS;
+	c->next_reopen_ms = now + COMMIT_PROBE_MS;
+	atomic_store(&c->degraded, true);
+	fprintf(stderr,
+		"riptide: queue not writable (%s): injection answers 452 4.3.1, no delivery is "
+		"started; retrying every %u ms\n",
+		why, COMMIT_PROBE_MS);
+	if (c->on_state)
+		c->on_state(c->state_arg, true);
+}
+
+/* One synced tombstone write of an id that never exists: succeeds only when the store can
+ * append to its WAL and sync it. Returns 0 or the write's error. */
+static int commit_probe(struct commit *c, char *err, size_t errlen)
+{
+	static const struct queue_id probe_id; /* all zero: no real message has it */
+
+	queue_batch_clear(c->batch);
+	queue_batch_delete(c->batch, &probe_id, 0);
+	return queue_write(c->q, c->batch, true, err, errlen);
+}
+
+/* While degraded: probe when due; if the probe fails, reopen the store (when due) and probe
+ * again. Leaves degraded mode on the first successful probe. */
+static void commit_try_recover(struct commit *c)
+{
+	uint64_t now = util_mono_ms();
+	char err[256];
+	int ret;
+
+	if (!atomic_load(&c->degraded) || now < c->next_probe_ms)
+		return;
+	c->next_probe_ms = now + COMMIT_PROBE_MS;
+	ret = commit_probe(c, err, sizeof(err));
+	if (ret < 0 && now >= c->next_reopen_ms) {
+		c->next_reopen_ms = now + COMMIT_REOPEN_MS;
+		c->reopens++;
+		ret = queue_recover(c->q, err, sizeof(err));
+		if (ret == 0)
+			ret = commit_probe(c, err, sizeof(err));
+	}
+	if (ret < 0)
+		return;
+	atomic_store(&c->degraded, false);
+	fprintf(stderr, "riptide: queue writable again after %.1f s (%u reopen%s)\n",
+		(double)(util_mono_ms() - c->degraded_since) / 1000.0, c->reopens,
+		c->reopens == 1 ? "" : "s");
+	c->reopens = 0;
+	if (c->on_state)
+		c->on_state(c->state_arg, false);
+}
+
+/* ---- batches ---- */
+
+/* Complete the requests from list up to (not including) rest with ret. */
+static void commit_complete(struct commit_req *list, struct commit_req *rest, int ret)
+{
+	while (list != rest) {
+		struct commit_req *next = list->next;
+		list->result = ret;
+		loop_post(list->loop, &list->done);
+		list = next;
+	}
+}
+
 /* Write the first requests of list (up to the bounds) as one batch and complete them; returns
- * the rest of the list. */
+ * the rest of the list. While degraded they complete at once with the degraded error. */
 static struct commit_req *commit_batch(struct commit *c, struct commit_req *list)
 {
 	struct commit_req *r, *rest;
@@ -97,19 +207,31 @@ static struct commit_req *commit_batch(struct commit *c, struct commit_req *list
 		bytes += r->meta_len + r->body_len;
 	}
 	rest = r;
+	if (atomic_load(&c->degraded)) {
+		commit_complete(list, rest, c->degraded_err);
+		return rest;
+	}
 	ret = queue_write(c->q, c->batch, sync, err, sizeof(err));
 	if (ret < 0)
 		fprintf(stderr, "riptide: commit: queue write of %llu requests failed: %s\n",
 			(unsigned long long)n, err);
+	if (ret < 0 && ret != -ENOMEM)
+		commit_enter_degraded(c, ret, err);
 	atomic_fetch_add(&c->writes, 1);
 	atomic_fetch_add(&c->reqs, n);
-	while (list != rest) {
-		struct commit_req *next = list->next;
-		list->result = ret;
-		loop_post(list->loop, &list->done);
-		list = next;
-	}
+	commit_complete(list, rest, ret);
+	queue_batch_clear(c->batch); /* release a burst's memory now, not at the next write */
 	return rest;
+}
+
+static bool commit_stopped(struct commit *c)
+{
+	bool stop;
+
+	pthread_mutex_lock(&c->lock);
+	stop = c->stop && !c->head;
+	pthread_mutex_unlock(&c->lock);
+	return stop;
 }
 
 static void *commit_main(void *arg)
@@ -117,18 +239,28 @@ static void *commit_main(void *arg)
 	struct commit *c = arg;
 	struct commit_req *list;
 
-	while ((list = commit_take(c)))
+	while (!commit_stopped(c)) {
+		commit_try_recover(c);
+		list = commit_take(c);
 		while (list)
 			list = commit_batch(c, list);
+	}
 	return NULL;
 }
 
-int commit_start(struct queue *q, struct commit **out)
+bool commit_degraded(const struct commit *c)
+{
+	return atomic_load_explicit(&c->degraded, memory_order_relaxed);
+}
+
+int commit_start(struct queue *q, commit_state_fn on_state, void *arg, struct commit **out)
 {
 	struct commit *c = util_xcalloc(1, sizeof(*c));
 	int ret;
 
 	c->q = q;
+	c->on_state = on_state;
+	c->state_arg = arg;
 	c->tail = &c->head;
 	c->batch = queue_batch_new();
 	pthread_mutex_init(&c->lock, NULL);

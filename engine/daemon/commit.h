@@ -18,7 +18,8 @@ enum commit_op {
 };
 
 /* A request. The poster owns it and every buffer it points to until `done.fn` runs on `loop`
- * (the completion is always posted, with `result` set to 0 or -EIO). */
+ * (the completion is always posted, with `result` set to 0, -ENOSPC when the spool's file
+ * system is full, or -EIO / -ENOMEM for any other failure). */
 struct commit_req {
 	struct commit_req *next;
 	enum commit_op op;
@@ -38,8 +39,23 @@ struct commit_req {
 
 struct commit;
 
-/* commit_start: start the commit thread over q. Returns 0 or -errno. */
-int commit_start(struct queue *q, struct commit **out);
+/* Called on the commit thread when the queue stops being writable (degraded = true: a write
+ * failed) and when it is writable again (false). */
+typedef void (*commit_state_fn)(void *arg, bool degraded);
+
+/* commit_start: start the commit thread over q; on_state (may be NULL) with arg is told about
+ * the queue's health. Returns 0 or -errno.
+ *
+ * Degraded mode (disk full, or any write error): the failed batch's requests complete with the
+ * error; from then on every request completes at once with that error without touching the
+ * store, while the thread probes the store every second (a tiny synced write) and, when the
+ * probe fails, closes and reopens it (queue_recover) at most every COMMIT_REOPEN_MS. The first
+ * probe that succeeds ends degraded mode. Nothing acknowledged is lost: a write either
+ * completed with 0 or the poster still holds its data. */
+int commit_start(struct queue *q, commit_state_fn on_state, void *arg, struct commit **out);
+
+/* commit_degraded: (any thread) true while the queue is not writable. */
+bool commit_degraded(const struct commit *c);
 
 /* commit_post: queue a request (any thread). */
 void commit_post(struct commit *c, struct commit_req *r);

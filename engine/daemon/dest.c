@@ -30,9 +30,11 @@ struct job {
 	struct smtpc_txn txn;
 	unsigned n;
 	unsigned *idx;	  /* rcpt index in m->env for each txn rcpt */
-	uint8_t *decided; /* per txn rcpt: outcome already recorded */
+	uint8_t *decided; /* per txn rcpt: JOB_OPEN, JOB_DECIDED or JOB_TOO_MANY */
 	const char **rcpts;
 };
+
+enum { JOB_OPEN = 0, JOB_DECIDED = 1, JOB_TOO_MANY = 2 };
 
 struct osess {
 	struct osess *next;
@@ -65,6 +67,12 @@ struct dest {
 };
 
 static void dest_pump(struct dest *d);
+
+/* No delivery may start while the queue cannot record its outcome (disk full). */
+static bool dest_paused(const struct dest *d)
+{
+	return commit_degraded(d->env.rt->commit);
+}
 
 /* ---- outcomes ---- */
 
@@ -101,7 +109,7 @@ static void dest_record_reply(struct dest *d, struct job *j, unsigned k,
 	int enh[3] = {r->enh_class, r->enh_subject, r->enh_detail};
 
 	dest_record(d, j->m, j->idx[k], r->code, enh, r->text, r->text_len);
-	j->decided[k] = 1;
+	j->decided[k] = JOB_DECIDED;
 }
 
 static void dest_record_err(struct dest *d, struct msg *m, unsigned i, const char *err)
@@ -121,10 +129,12 @@ static void dest_commit_done(struct loop *l, struct loop_msg *lm)
 	(void)l;
 	d->commits--;
 	if (m->req.result < 0) {
-		dlog_line(d->env.log, m->idstr,
-			  "status=error queue write failed (%d): kept in RAM, "
-			  "writing again in %u ms",
-			  m->req.result, DEST_REWRITE_MS);
+		if (!m->unrecorded)
+			dlog_line(d->env.log, m->idstr,
+				  "event=queue-write-failed error=%d outcome kept in RAM, written "
+				  "again when the queue is writable",
+				  m->req.result);
+		m->unrecorded = true;
 		m->retry_next = d->failed;
 		d->failed = m;
 		d->nfailed++;
@@ -134,6 +144,8 @@ static void dest_commit_done(struct loop *l, struct loop_msg *lm)
 		}
 		return;
 	}
+	if (m->unrecorded)
+		dlog_line(d->env.log, m->idstr, "event=queue-write-recovered outcome recorded");
 	resident_del(d->env.rt->res, m);
 	msg_free(m);
 }
@@ -146,6 +158,11 @@ static void dest_rewrite_cb(struct loop_op *op, int res, uint32_t flags)
 	(void)res;
 	(void)flags;
 	d->rewrite_armed = false;
+	if (commit_degraded(d->env.rt->commit) && !d->shutting) {
+		d->rewrite_armed = true; /* would fail at once: wait for the queue */
+		loop_timer(d->env.loop, &d->rewrite, DEST_REWRITE_MS);
+		return;
+	}
 	while ((m = d->failed)) {
 		d->failed = m->retry_next;
 		d->nfailed--;
@@ -231,6 +248,21 @@ static void job_push(struct dest *d, struct job *j)
 	j->m->jobs_out++;
 }
 
+/* Move j, just pushed at the tail, to the head of the queue. */
+static void dest_job_to_front(struct dest *d, struct job *j)
+{
+	struct job **pp = &d->head;
+
+	if (d->head == j)
+		return;
+	while (*pp != j)
+		pp = &(*pp)->next;
+	*pp = NULL; /* j was the tail */
+	d->tail = pp;
+	j->next = d->head;
+	d->head = j;
+}
+
 static struct job *job_pop(struct dest *d)
 {
 	struct job *j = d->head;
@@ -314,21 +346,59 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 		smtpc_quit(c);
 		return NULL;
 	}
-	j = job_pop(d);
+	/* the queue cannot record an outcome now: start nothing (dest_pump re-polls) */
+	j = dest_paused(d) ? NULL : job_pop(d);
 	o->idle = j == NULL;
 	if (first && d->queued)
 		dest_pump(d); /* the destination is up: leave slow start for what is queued */
 	return j ? &j->txn : NULL;
 }
 
+/* "452 4.5.3 Too many recipients" (RFC 5321 4.5.3.1.10): the server takes fewer recipients
+ * per transaction than we sent. Not a verdict on the recipient: it is sent again at once. */
+static bool dest_too_many(const struct smtpc_reply *r)
+{
+	if (r->code != 452)
+		return false;
+	if (r->enh_class)
+		return r->enh_class == 4 && r->enh_subject == 5 && r->enh_detail == 3;
+	return memmem(r->text, r->text_len, "ecipients", 9) != NULL;
+}
+
 static void dest_rcpt(struct smtpc *c, struct smtpc_txn *t, unsigned k, const struct smtpc_reply *r,
 		      void *user)
 {
 	struct osess *o = user;
+	struct job *j = t->user;
 
 	(void)c;
-	if (r->code < 200 || r->code >= 300)
-		dest_record_reply(o->d, t->user, k, r);
+	if (dest_too_many(r))
+		j->decided[k] = JOB_TOO_MANY;
+	else if (r->code < 200 || r->code >= 300)
+		dest_record_reply(o->d, j, k, r);
+}
+
+/* After a transaction that made progress, the recipients it refused with "too many recipients"
+ * go at once, in a new transaction at the head of the queue: the session that just finished
+ * pulls it next, on the same connection. Returns true if such a job was queued. */
+static bool dest_resend_too_many(struct dest *d, struct job *j, const struct smtpc_result *res)
+{
+	unsigned n = 0, *idx;
+	struct job *nj;
+
+	if (res->err || res->maybe_delivered || res->rcpt_accepted == 0)
+		return false;
+	idx = util_xmalloc(j->n * sizeof(*idx));
+	for (unsigned k = 0; k < j->n; k++)
+		if (j->decided[k] == JOB_TOO_MANY)
+			idx[n++] = j->idx[k];
+	if (n) {
+		nj = job_new(j->m, idx, n);
+		job_push(d, nj);
+		dest_job_to_front(d, nj);
+	}
+	free(idx);
+	return n > 0;
 }
 
 static void dest_txn_done(struct smtpc *c, struct smtpc_txn *t, const struct smtpc_result *res,
@@ -338,15 +408,22 @@ static void dest_txn_done(struct smtpc *c, struct smtpc_txn *t, const struct smt
 	struct dest *d = o->d;
 	struct job *j = t->user;
 	const char *err = res->err;
+	static const char too_many[] = "too many recipients in one transaction";
+	int enh453[3] = {4, 5, 3};
+	bool resent;
 
 	(void)c;
 	if (!err && res->maybe_delivered)
 		err = "connection lost after the final dot (may have been delivered)";
+	resent = dest_resend_too_many(d, j, res);
 	for (unsigned k = 0; k < j->n; k++) {
-		if (j->decided[k])
+		if (j->decided[k] == JOB_DECIDED || (resent && j->decided[k] == JOB_TOO_MANY))
 			continue;
 		if (err)
 			dest_record_err(d, j->m, j->idx[k], err);
+		else if (j->decided[k] == JOB_TOO_MANY) /* no progress: retried later */
+			dest_record(d, j->m, j->idx[k], 452, enh453, too_many,
+				    sizeof(too_many) - 1);
 		else
 			dest_record_reply(d, j, k, &res->reply);
 	}
@@ -361,7 +438,7 @@ static void dest_mark_dead(struct dest *d, uint64_t sess_id, const char *why)
 	char sid[24];
 
 	snprintf(sid, sizeof(sid), "session-%llx", (unsigned long long)sess_id);
-	dlog_line(d->env.log, sid, "status=error relay=%s %s", d->name, why);
+	dlog_line(d->env.log, sid, "event=relay-unreachable relay=%s %s", d->name, why);
 	d->dead_until =
 	    loop_now_ms(d->env.loop) + (back < DEST_DEAD_MAX_MS ? back : DEST_DEAD_MAX_MS);
 	dest_defer_all(d, why);
@@ -441,10 +518,24 @@ static int dest_open_session(struct dest *d)
 	return 0;
 }
 
+static void dest_arm_repump(struct dest *d)
+{
+	if (d->timer_armed || d->shutting)
+		return;
+	d->timer_armed = true;
+	loop_timer(d->env.loop, &d->timer, DEST_REPUMP_MS);
+}
+
 /* Give queued jobs to idle sessions, then open sessions for what is left (one per job not
- * yet covered by a connecting session), within the global connection cap. */
+ * yet covered by a connecting session), within the global connection cap. While the queue is
+ * not writable nothing starts: the jobs wait in RAM and the timer polls. */
 static void dest_pump(struct dest *d)
 {
+	if (dest_paused(d)) {
+		if (d->queued)
+			dest_arm_repump(d);
+		return;
+	}
 	for (struct osess *o = d->sessions; o && d->head; o = o->next) {
 		struct job *j;
 		if (!o->idle)
@@ -464,10 +555,8 @@ static void dest_pump(struct dest *d)
 	while (d->queued > d->nconnecting && (d->nready > 0 || d->nconnecting < DEST_SLOW_START) &&
 	       dest_open_session(d) == 0)
 		;
-	if (d->queued && d->nsess == 0 && !d->timer_armed && !d->shutting) {
-		d->timer_armed = true;
-		loop_timer(d->env.loop, &d->timer, DEST_REPUMP_MS);
-	}
+	if (d->queued && d->nsess == 0)
+		dest_arm_repump(d);
 }
 
 static void dest_timer_cb(struct loop_op *op, int res, uint32_t flags)
@@ -481,10 +570,33 @@ static void dest_timer_cb(struct loop_op *op, int res, uint32_t flags)
 		dest_pump(d);
 }
 
+/* Shutdown abort: outcomes that could not be written are given up (the queue still holds the
+ * message as it was before this attempt, so it is tried again after the restart: a duplicate
+ * for what was delivered, never a loss). */
+static void dest_drop_failed(struct dest *d)
+{
+	struct msg *m;
+
+	while ((m = d->failed)) {
+		d->failed = m->retry_next;
+		d->nfailed--;
+		dlog_line(d->env.log, m->idstr,
+			  "event=queue-write-abandoned outcome not recorded at shutdown: "
+			  "retried after the restart");
+		resident_del(d->env.rt->res, m);
+		msg_free(m);
+	}
+	if (d->rewrite_armed) {
+		loop_cancel(d->env.loop, &d->rewrite);
+	}
+}
+
 void dest_shutdown(struct dest *d, bool abort)
 {
 	struct job *j;
 
+	if (abort)
+		dest_drop_failed(d);
 	d->shutting = true;
 	while ((j = job_pop(d)))
 		job_end(d, j);
@@ -499,7 +611,7 @@ void dest_shutdown(struct dest *d, bool abort)
 
 unsigned dest_busy(const struct dest *d)
 {
-	return d->nsess + d->commits + d->timer_armed + d->nfailed;
+	return d->nsess + d->commits + d->timer_armed + d->rewrite_armed + d->nfailed;
 }
 
 struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, const char *name)

@@ -1,9 +1,11 @@
 /* dlog — buffered, per-thread delivery log lines (see dlog.h).
  *
  * Each buffer has two halves: lines go into the current one while the other may be in an
- * io_uring write. A flush hands the current half to the ring and swaps. Only when a half fills
- * up while the other is still being written does the shard write synchronously (rare; it keeps
- * lines from being dropped). */
+ * io_uring write. A flush hands the current half to the ring and swaps. A shard never blocks on
+ * the disk: when the current half fills up while the other is still being written (a slow or
+ * full log disk), the current half grows, up to DLOG_MAX; beyond that, lines are dropped and
+ * counted, and the count is logged as soon as there is room again. A short write is finished by
+ * another io_uring write; a failed one (log disk full) drops that half's lines and counts them. */
 #include "engine/daemon/dlog.h"
 #include "engine/util/util.h"
 
@@ -13,7 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define DLOG_BUF  (64u * 1024u)
+#define DLOG_BUF  (64u * 1024u)		/* initial size of each half */
+#define DLOG_MAX  (16u * 1024u * 1024u) /* a half never grows beyond this */
 #define DLOG_LINE 2048u
 
 struct dlog {
@@ -25,13 +28,14 @@ struct dlog_buf {
 	struct loop *loop; /* NULL: flush with write(2) */
 	time_t stamp_sec;  /* second that stamp[] holds, formatted once per second */
 	char stamp[24];
-	bool inflight; /* `spare` is being written by the ring */
-	size_t spare_len;
+	bool inflight;		     /* `spare` is being written by the ring */
+	size_t spare_len, spare_off; /* bytes to write, bytes written */
+	size_t spare_cap;
 	struct loop_op op;
 	char *data; /* current half */
 	char *spare;
-	size_t len;
-	char halves[2][DLOG_BUF];
+	size_t len, cap;
+	uint64_t dropped; /* lines dropped since the last report */
 };
 
 static int dlog_target(const char *where)
@@ -91,29 +95,54 @@ static void dlog_write_all(int fd, const char *p, size_t len)
 	}
 }
 
+static void dlog_submit(struct dlog_buf *b)
+{
+	struct io_uring_sqe *sqe = loop_get_sqe(b->loop);
+
+	io_uring_prep_write(sqe, b->d->fd, b->spare + b->spare_off,
+			    (unsigned)(b->spare_len - b->spare_off), (uint64_t)-1);
+	loop_sqe_op(sqe, &b->op);
+	b->inflight = true;
+}
+
+static size_t dlog_count_lines(const char *p, size_t n)
+{
+	size_t lines = 0;
+
+	for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))); p++)
+		lines++;
+	return lines;
+}
+
 static void dlog_write_done(struct loop_op *op, int res, uint32_t flags)
 {
 	struct dlog_buf *b = op->owner;
 
 	(void)flags;
 	b->inflight = false;
-	if (res >= 0 && (size_t)res < b->spare_len) /* short write (disk full...): finish it */
-		dlog_write_all(b->d->fd, b->spare + res, b->spare_len - (size_t)res);
-	else if (res < 0)
-		fprintf(stderr, "riptide: delivery log write failed: %s\n", strerror(-res));
+	if (res > 0 && b->spare_off + (size_t)res < b->spare_len) {
+		b->spare_off += (size_t)res; /* short write: the rest, again through the ring */
+		dlog_submit(b);
+		return;
+	}
+	if (res <= 0) {
+		b->dropped +=
+		    dlog_count_lines(b->spare + b->spare_off, b->spare_len - b->spare_off);
+		fprintf(stderr, "riptide: delivery log write failed: %s (lines dropped)\n",
+			res ? strerror(-res) : "nothing written");
+	}
 }
 
 struct dlog_buf *dlog_buf_new(struct dlog *d, struct loop *l)
 {
-	struct dlog_buf *b = util_xmalloc(sizeof(*b));
+	struct dlog_buf *b = util_xcalloc(1, sizeof(*b));
 
 	b->d = d;
 	b->loop = l;
-	b->len = 0;
 	b->stamp_sec = -1;
-	b->inflight = false;
-	b->data = b->halves[0];
-	b->spare = b->halves[1];
+	b->data = util_xmalloc(DLOG_BUF);
+	b->spare = util_xmalloc(DLOG_BUF);
+	b->cap = b->spare_cap = DLOG_BUF;
 	b->op = (struct loop_op){.cb = dlog_write_done, .owner = b};
 	return b;
 }
@@ -124,6 +153,8 @@ void dlog_buf_free(struct dlog_buf *b)
 		return;
 	BUG_ON(b->inflight);
 	dlog_write_all(b->d->fd, b->data, b->len);
+	free(b->data);
+	free(b->spare);
 	free(b);
 }
 
@@ -134,7 +165,7 @@ bool dlog_busy(const struct dlog_buf *b)
 
 void dlog_flush(struct dlog_buf *b)
 {
-	struct io_uring_sqe *sqe;
+	size_t cap;
 	char *t;
 
 	if (b->len == 0 || b->inflight)
@@ -147,12 +178,13 @@ void dlog_flush(struct dlog_buf *b)
 	t = b->spare;
 	b->spare = b->data;
 	b->data = t;
+	cap = b->spare_cap;
+	b->spare_cap = b->cap;
+	b->cap = cap;
 	b->spare_len = b->len;
+	b->spare_off = 0;
 	b->len = 0;
-	b->inflight = true;
-	sqe = loop_get_sqe(b->loop);
-	io_uring_prep_write(sqe, b->d->fd, b->spare, (unsigned)b->spare_len, (uint64_t)-1);
-	loop_sqe_op(sqe, &b->op);
+	dlog_submit(b);
 }
 
 /* "2026-11-22T10:00:00.123Z ": the seconds part is formatted once per second per buffer. */
@@ -179,6 +211,23 @@ static size_t dlog_stamp(struct dlog_buf *b, char *out)
 	return 25;
 }
 
+/* Room for one more line in the current half: flush it if the other half is free, else grow
+ * it (up to DLOG_MAX). Returns false when the line must be dropped. */
+static bool dlog_room(struct dlog_buf *b)
+{
+	if (b->len + DLOG_LINE <= b->cap)
+		return true;
+	if (!b->inflight || !b->loop) {
+		dlog_flush(b);
+		return b->len + DLOG_LINE <= b->cap;
+	}
+	if (b->cap * 2 > DLOG_MAX)
+		return false;
+	b->cap *= 2;
+	b->data = util_xrealloc(b->data, b->cap);
+	return true;
+}
+
 void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
 {
 	char *p;
@@ -186,13 +235,15 @@ void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
 	va_list ap;
 	int w;
 
-	if (b->len + DLOG_LINE > DLOG_BUF) {
-		if (b->inflight) { /* both halves full: write this one here, synchronously */
-			dlog_write_all(b->d->fd, b->data, b->len);
-			b->len = 0;
-		} else {
-			dlog_flush(b);
-		}
+	if (!dlog_room(b)) {
+		b->dropped++;
+		return;
+	}
+	if (b->dropped && b->len + 2 * DLOG_LINE <= b->cap) {
+		uint64_t lost = b->dropped;
+		b->dropped = 0;
+		dlog_line(b, "-", "event=log-lines-dropped count=%llu (log disk too slow or full)",
+			  (unsigned long long)lost);
 	}
 	p = b->data + b->len;
 	n = dlog_stamp(b, p);

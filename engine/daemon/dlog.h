@@ -8,7 +8,12 @@
  * Line format (space-separated key=value after the time and the message id):
  *   2026-11-22T10:00:00.123Z <msgid> status=delivered to=<rcpt> relay=<host:port> code=250
  *     dsn=2.0.0 attempts=1 delay=0.120 reply="250 2.0.0 Ok"
- * status is one of: queued, delivered, deferred, failed.
+ * status is one of: queued, delivered, deferred, failed (one line per recipient outcome; queued
+ * once per message). Lines about the daemon rather than a recipient carry event= instead of
+ * status=: relay-unreachable, queue-write-failed, queue-write-recovered, queue-write-abandoned,
+ * log-lines-dropped.
+ * A shard never blocks on the log: when the disk is slow the buffer grows (bounded), beyond that
+ * lines are dropped and counted (event=log-lines-dropped).
  */
 #ifndef RIPTIDE_DLOG_H
 #define RIPTIDE_DLOG_H

@@ -70,6 +70,15 @@ static void rt_dispatch(void *arg, struct msg *m)
 	shard_dispatch(rt->shards[m->shard], m);
 }
 
+/* Commit thread: the queue stopped (or resumed) being writable. The shards read
+ * commit_degraded() themselves; the runner must stop loading mail it could not record. */
+static void rt_queue_state(void *arg, bool degraded)
+{
+	struct rt *rt = arg;
+
+	runner_set_held(rt->runner, degraded);
+}
+
 static int rt_open_queue(struct rt *rt)
 {
 	struct queue_opts qo = {
@@ -105,8 +114,6 @@ static int rt_start(struct rt *rt)
 	}
 	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_listen(rt)) < 0)
 		return ret;
-	if ((ret = commit_start(rt->q, &rt->commit)) < 0)
-		return ret;
 	rt->res = resident_new();
 	/* the runner exists before the shards (they may rewind it at once), paused until they are
 	 * all up and for as long as outgoing mail is off */
@@ -120,6 +127,8 @@ static int rt_start(struct rt *rt)
 	    .paused = true,
 	};
 	if ((ret = runner_start(&ro, &rt->runner)) < 0)
+		return ret;
+	if ((ret = commit_start(rt->q, rt_queue_state, rt, &rt->commit)) < 0)
 		return ret;
 	atomic_store(&rt->outgoing, rt->cfg.outgoing);
 	rt->shards = util_xcalloc(rt->nshards, sizeof(*rt->shards));
@@ -149,26 +158,30 @@ static bool rt_wait_idle(struct rt *rt, uint64_t ms)
 /* Stop order: runner (no new hand-overs), shards (no new mail, transactions finish or are
  * aborted), commit thread (drains what was posted; completions still run on the live loops),
  * then the loops. Everything other threads may still touch is freed only after the joins, and
- * not at all if a shard could not end its sessions (the OS reclaims it at exit). */
+ * not at all if a shard could not end its sessions (the OS reclaims it at exit).
+ * The whole stop fits in shutdown_timeout: 70% for transactions to finish, then an abort
+ * (which also gives up outcomes a full disk kept from being written: those messages are
+ * retried after the restart) with 20% to settle, the rest for the last commits. */
 static void rt_stop(struct rt *rt)
 {
-	uint64_t writes = 0, reqs = 0;
+	uint64_t t = rt->cfg.shutdown_timeout_ms, writes = 0, reqs = 0;
+	uint64_t deadline = util_mono_ms() + t;
 	bool clean = true;
 
 	atomic_store(&rt->stopping, true);
 	runner_halt(rt->runner);
 	for (unsigned i = 0; i < rt->nshards; i++)
 		shard_shutdown(rt->shards[i], false);
-	if (!rt_wait_idle(rt, rt->cfg.shutdown_timeout_ms)) {
+	if (!rt_wait_idle(rt, t * 7 / 10)) {
 		fprintf(stderr, "riptide: shutdown timeout: aborting sessions in flight "
 				"(their messages stay queued)\n");
 		for (unsigned i = 0; i < rt->nshards; i++)
 			shard_shutdown(rt->shards[i], true);
-		rt_wait_idle(rt, 2000);
+		rt_wait_idle(rt, t * 2 / 10);
 	}
 	commit_stats(rt->commit, &writes, &reqs);
 	commit_halt(rt->commit);
-	rt_wait_idle(rt, 3000); /* replies and closes that followed the last commits */
+	rt_wait_idle(rt, deadline > util_mono_ms() ? deadline - util_mono_ms() : 0);
 	for (unsigned i = 0; i < rt->nshards; i++)
 		clean &= shard_join(rt->shards[i]);
 	fprintf(stderr, "riptide: stopped (%llu queue writes for %llu requests)%s\n",

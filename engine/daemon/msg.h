@@ -27,6 +27,7 @@ struct msg {
 	uint64_t accepted_us;	 /* wall clock µs when accepted / loaded (log: delay) */
 	unsigned jobs_out;	 /* delivery jobs not finished yet */
 	bool round_decided;	 /* some rcpt outcome was recorded this delivery round */
+	bool unrecorded;	 /* its finalising queue write failed (logged once) */
 	unsigned shard;		 /* owning shard index */
 	void *cookie;		 /* owner's use while committing (e.g. the injecting session) */
 	struct commit_req req;	 /* embedded: one commit at a time */

@@ -22,6 +22,7 @@ struct runner {
 	bool stop;
 	bool kicked;
 	bool paused;
+	bool held; /* the queue is not writable (disk full): load nothing */
 	uint64_t cursor;
 	uint64_t rewind_to; /* under lock; UINT64_MAX = none */
 	uint64_t last_full_ms;
@@ -112,7 +113,7 @@ static void *runner_main(void *arg)
 
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
-		if (r->paused) {
+		if (r->paused || r->held) {
 			pthread_cond_wait(&r->cond, &r->lock);
 			continue;
 		}
@@ -130,7 +131,7 @@ static void *runner_main(void *arg)
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000L;
 		}
-		while (!r->stop && !r->kicked && !r->paused)
+		while (!r->stop && !r->kicked && !r->paused && !r->held)
 			if (pthread_cond_timedwait(&r->cond, &r->lock, &until) == ETIMEDOUT)
 				break;
 	}
@@ -163,6 +164,15 @@ void runner_set_paused(struct runner *r, bool paused)
 {
 	pthread_mutex_lock(&r->lock);
 	r->paused = paused;
+	r->kicked = true;
+	pthread_mutex_unlock(&r->lock);
+	pthread_cond_signal(&r->cond);
+}
+
+void runner_set_held(struct runner *r, bool held)
+{
+	pthread_mutex_lock(&r->lock);
+	r->held = held;
 	r->kicked = true;
 	pthread_mutex_unlock(&r->lock);
 	pthread_cond_signal(&r->cond);

@@ -37,6 +37,11 @@ int runner_start(const struct runner_opts *o, struct runner **out);
  * paused runner still records rewinds, so nothing queued meanwhile is passed over. */
 void runner_set_paused(struct runner *r, bool paused);
 
+/* runner_set_held: (any thread) like runner_set_paused, but a separate switch for the queue's
+ * health: while the queue cannot be written (disk full) nothing is loaded, so no delivery is
+ * started whose outcome could not be recorded. The runner scans when neither is set. */
+void runner_set_held(struct runner *r, bool held);
+
 /* runner_kick: scan again now (any thread), e.g. after a retry was scheduled or RAM freed. */
 void runner_kick(struct runner *r);
 

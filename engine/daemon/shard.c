@@ -51,9 +51,12 @@ static bool shard_addr_ok(const char *a)
 static int shard_on_mail(struct smtpd_session *sess, const char *sender, const char *params,
 			 void *user)
 {
+	struct shard *s = user;
+
 	(void)params;
-	(void)user;
-	if (!shard_addr_ok(sender))
+	if (commit_degraded(s->rt->commit))
+		smtpd_reply(sess, 452, "4.3.1 Insufficient system storage");
+	else if (!shard_addr_ok(sender))
 		smtpd_reply(sess, 553, "5.1.7 Sender address cannot be relayed");
 	return SMTPD_DEFAULT;
 }
@@ -91,7 +94,10 @@ static void shard_committed(struct loop *l, struct loop_msg *lm)
 	s->commits--;
 	m->cookie = NULL;
 	if (m->req.result < 0) {
-		smtpd_reply(sess, 451, "4.3.0 Queue write failed, try again later");
+		if (m->req.result == -ENOSPC)
+			smtpd_reply(sess, 452, "4.3.1 Insufficient system storage");
+		else
+			smtpd_reply(sess, 451, "4.3.0 Queue write failed, try again later");
 		resident_del(s->rt->res, m);
 		msg_free(m);
 		return;

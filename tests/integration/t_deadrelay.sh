@@ -17,7 +17,7 @@ wait_until 20 deferred_all || fail "only $(log_count deferred) of 200 deferred"
 sleep 1
 conns=$(sed -n 's/.*connections=\([0-9]*\).*/\1/p' "$SINK_STATS")
 [ "$conns" -le 40 ] || fail "$conns connections to a relay that rejects them all (storm)"
-grep -q 'status=error relay=.*554' "$DLOG" || fail "no error line naming the 554"
+grep -q 'event=relay-unreachable relay=.*554' "$DLOG" || fail "no error line naming the 554"
 grep -q 'status=deferred .*dsn=4.4.1 .*cannot talk to' "$DLOG" || fail "deferrals do not say why"
 pass "rejecting relay: $conns connections for 200 messages, all deferred"
 python3 "$D/smtp_dialog.py" "$INJ_PORT" <<'EOF2' || fail "unrelayable address not refused"

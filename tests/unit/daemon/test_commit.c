@@ -190,7 +190,7 @@ static void test_posts_from_threads(void **state)
 
 	assert_non_null(reqs);
 	start_loops(lt, &ready);
-	assert_int_equal(commit_start(q, &c), 0);
+	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
 	run_posters(c, reqs, lt);
 	for (unsigned i = 0; i < NLOOPS; i++) {
 		assert_int_equal(pthread_join(lt[i].th, NULL), 0);
@@ -223,7 +223,7 @@ static void test_burst_split(void **state)
 
 	assert_non_null(reqs);
 	assert_int_equal(loop_new(&lt.l, 64), 0);
-	assert_int_equal(commit_start(q, &c), 0);
+	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
 	for (unsigned i = 0; i < BURST; i++) {
 		treq_init(&reqs[i], lt.l, 9, i);
 		commit_post(c, &reqs[i].req);
@@ -261,7 +261,7 @@ static void test_batch_request_bound(void **state)
 
 	assert_non_null(reqs);
 	assert_int_equal(loop_new(&lt.l, 64), 0);
-	assert_int_equal(commit_start(q, &c), 0);
+	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
 	for (unsigned i = 0; i < BURST; i++)
 		treq_init(&reqs[i], lt.l, 5, i);
 	rest = commit_batch(c, link_reqs(reqs, BURST));
@@ -296,7 +296,7 @@ static void test_batch_byte_bound(void **state)
 
 	assert_non_null(body);
 	assert_int_equal(loop_new(&lt.l, 64), 0);
-	assert_int_equal(commit_start(q, &c), 0);
+	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
 	for (unsigned i = 0; i < 3; i++) {
 		treq_init(&reqs[i], lt.l, 6, i);
 		reqs[i].req.body = body;
@@ -323,7 +323,7 @@ static void test_halt_drains(void **state)
 	uint64_t writes, nreqs;
 
 	assert_int_equal(loop_new(&lt.l, 64), 0);
-	assert_int_equal(commit_start(q, &c), 0);
+	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
 	for (unsigned i = 0; i < 101; i++)
 		treq_init(&reqs[i], lt.l, 7, i);
 	for (unsigned i = 0; i < 100; i++)
@@ -369,7 +369,7 @@ static void test_update_and_delete(void **state)
 	uint64_t count = 9;
 
 	assert_int_equal(loop_new(&lt.l, 64), 0);
-	assert_int_equal(commit_start(q, &c), 0);
+	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
 	for (unsigned i = 0; i < 3; i++)
 		treq_init(&reqs[i], lt.l, 8, i % 2); /* 0 and 2 name the same message */
 	reqs[0].req.new_due = 100;
@@ -391,6 +391,96 @@ static void test_update_and_delete(void **state)
 	assert_int_equal(queue_scan(q, 0, UINT64_MAX, check_one_entry, &reqs[0].req.id), 0);
 }
 
+/* ---- degraded mode (disk full) ---- */
+
+static int fail_writes; /* read by the memory backend with __atomic_load_n */
+
+struct state_log {
+	_Atomic int degraded_calls, healthy_calls;
+};
+
+static void on_state(void *arg, bool degraded)
+{
+	struct state_log *sl = arg;
+
+	if (degraded)
+		sl->degraded_calls++;
+	else
+		sl->healthy_calls++;
+}
+
+/* Post one request and run its loop until the completion; returns its result. */
+static int post_one(struct commit *c, struct loop *l, struct treq *t, uint64_t seq)
+{
+	struct lthread lt = {.l = l, .expect = 1};
+
+	treq_init(t, l, 3, seq);
+	commit_post(c, &t->req);
+	run_until_seen(&lt);
+	assert_int_equal(t->calls, 1);
+	return t->result;
+}
+
+/* A failed write (ENOSPC) fails its request with -ENOSPC and puts the thread in degraded mode
+ * (on_state(true) once); later requests fail at once with the same error and nothing reaches
+ * the store; once writes work again the probe ends degraded mode within ~2 probe periods
+ * (on_state(false) once) and requests are written again. */
+static void test_degraded_and_recovery(void **state)
+{
+	struct queue_opts qo = {.backend = QUEUE_BACKEND_MEMORY, .fail_writes = &fail_writes};
+	struct state_log sl = {0};
+	struct queue *q = NULL;
+	struct commit *c = NULL;
+	struct loop *l = NULL;
+	struct treq t[4];
+	uint64_t count = 9, t0;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(queue_open(&qo, &q, err, sizeof(err)), 0);
+	assert_int_equal(loop_new(&l, 64), 0);
+	assert_int_equal(commit_start(q, on_state, &sl, &c), 0);
+	assert_int_equal(post_one(c, l, &t[0], 0), 0);
+	__atomic_store_n(&fail_writes, -ENOSPC, __ATOMIC_RELAXED);
+	assert_int_equal(post_one(c, l, &t[1], 1), -ENOSPC);
+	assert_true(commit_degraded(c));
+	assert_int_equal(sl.degraded_calls, 1);
+	__atomic_store_n(
+	    &fail_writes, -EIO,
+	    __ATOMIC_RELAXED); /* while degraded requests fail fast with the degraded error */
+	assert_int_equal(post_one(c, l, &t[2], 2), -ENOSPC);
+	__atomic_store_n(&fail_writes, 0, __ATOMIC_RELAXED);
+	t0 = util_mono_ms();
+	while (commit_degraded(c) && util_mono_ms() - t0 < 5000)
+		usleep(10000);
+	assert_false(commit_degraded(c));
+	assert_true(util_mono_ms() - t0 <= 2 * COMMIT_PROBE_MS + 500);
+	assert_int_equal(sl.healthy_calls, 1);
+	assert_int_equal(sl.degraded_calls, 1);
+	assert_int_equal(post_one(c, l, &t[3], 3), 0);
+	commit_free(c);
+	loop_free(l);
+	assert_int_equal(queue_count(q, &count), 0);
+	assert_int_equal(count, 2); /* requests 0 and 3; 1 and 2 were refused */
+	queue_close(q);
+}
+
+/* The commit thread's batch gives a burst's memory back after the write. */
+static void test_batch_released(void **state)
+{
+	struct commit c = {.batch = queue_batch_new()};
+	struct queue_id id = {{0}};
+	static char meta[1024];
+
+	(void)state;
+	for (unsigned i = 0; i < 2000; i++)
+		queue_batch_update(c.batch, &id, meta, sizeof(meta), 1, 2, "abcd", 4);
+	assert_true(queue_batch_mem(c.batch) > 2000 * sizeof(meta));
+	queue_batch_clear(c.batch);
+	assert_true(queue_batch_mem(c.batch) <= (512u << 10));
+	queue_batch_free(c.batch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -400,6 +490,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_batch_byte_bound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_halt_drains, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_update_and_delete, setup, teardown),
+	    cmocka_unit_test(test_degraded_and_recovery),
+	    cmocka_unit_test(test_batch_released),
 	};
 
 	return cmocka_run_group_tests_name("commit", tests, NULL, NULL);
