@@ -26,7 +26,7 @@ it_cleanup() {
 			[ -f "$f" ] && { echo "--- $f (tail)" >&2; tail -n 30 "$f" >&2; }
 		done
 	fi
-	rm -rf "$T"
+	[ -n "${KEEP:-}" ] || rm -rf "$T"
 	exit $rc
 }
 trap it_cleanup EXIT
