@@ -3,7 +3,7 @@
 riptide's integration tests. Usage: aio_sink.py PORT LOGFILE [--max-rcpts N] [--no-8bitmime]
 
 Every message it accepts is appended to LOGFILE as one JSON line: {"mail_from", "rcpts", "data"
-(latin-1 text of the raw bytes), "mail_options"}. With --max-rcpts N it answers
+(latin-1 text of the raw bytes), "mail_options", "peer" (client address and port)}. With --max-rcpts N it answers
 "452 4.5.3 Too many recipients" to the recipients of one transaction beyond the N-th
 (RFC 5321 4.5.3.1.10), like a relay with a per-transaction limit.
 """
@@ -26,7 +26,8 @@ class Handler:
         with open(logfile, "a") as f:
             f.write(json.dumps({"mail_from": envelope.mail_from, "rcpts": envelope.rcpt_tos,
                                 "data": envelope.original_content.decode("latin-1"),
-                                "mail_options": envelope.mail_options}) + "\n")
+                                "mail_options": envelope.mail_options,
+                                "peer": list(session.peer)}) + "\n")
         return "250 2.0.0 OK"
 
 

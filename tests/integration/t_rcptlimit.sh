@@ -33,6 +33,7 @@ sizes = [len(t["rcpts"]) for t in txns]
 allr = sorted(r for t in txns for r in t["rcpts"])
 print("transactions:", sizes)
 assert sizes == [50, 50, 20], sizes
+assert len({tuple(t["peer"]) for t in txns}) == 1, "not one connection"
 assert allr == sorted(f"r{i}@example.test" for i in range(1, 121)), "recipients differ"
 PY
 [ "$(log_count deferred)" -eq 0 ] || fail "recipients were deferred"
