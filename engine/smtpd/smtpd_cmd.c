@@ -298,6 +298,10 @@ static void smtpd_dispatch(struct smtpd_session *s, const struct smtp_cmd *c)
 		return smtpd_close(s, 0, NULL);
 	case SMTP_VERB_STARTTLS:
 	case SMTP_VERB_AUTH:
+	case SMTP_VERB_EXPN:
+	case SMTP_VERB_HELP:
+	case SMTP_VERB_ETRN:
+	case SMTP_VERB_TURN:
 		return smtpd_error(s, 502, "5.5.1 Error: command not implemented");
 	case SMTP_VERB_UNKNOWN:
 		break;
@@ -335,6 +339,8 @@ bool smtpd_cmd_step(struct smtpd_session *s)
 	r = smtp_cmd_parse(line, (size_t)n, &c);
 	if (r == -EBADMSG)
 		smtpd_error(s, 501, "5.1.3 Error: bad address syntax");
+	else if (r < 0 && (c.verb == SMTP_VERB_HELO || c.verb == SMTP_VERB_EHLO))
+		smtpd_error(s, 501, "5.5.4 Error: invalid HELO/EHLO host name");
 	else if (r < 0)
 		smtpd_error(s, 501, "5.5.4 Error: syntax error in parameters");
 	else

@@ -143,7 +143,7 @@ static char *peer_step(struct peer *p, int *fd, const struct peer_step *st)
 {
 	switch (st->kind) {
 	case PEER_SEND:
-		write_all(*fd, st->data, strlen(st->data));
+		write_all(*fd, st->data, st->n ? st->n : strlen(st->data));
 		return NULL;
 	case PEER_LINES:
 	case PEER_REPLIES:

@@ -38,13 +38,15 @@ enum peer_kind {
 struct peer_step {
 	enum peer_kind kind;
 	const char *data; /* PEER_SEND: bytes to write; reading steps: the wanted text */
-	unsigned n;	  /* PEER_LINES / PEER_REPLIES: how many; PEER_QUIET: ms */
+	unsigned n;	  /* PEER_LINES / PEER_REPLIES: how many; PEER_QUIET: ms; PEER_SEND: bytes
+			   * of data to write (0: strlen(data), so data may hold NUL only with n) */
 	void (*fn)(void *user);
 	bool (*until)(void *user);
 };
 
 /* clang-format off */
 #define SEND(s)	       {.kind = PEER_SEND, .data = (s)}
+#define SEND_RAW(lit)  {.kind = PEER_SEND, .data = (lit), .n = sizeof(lit) - 1} /* NUL ok */
 #define LINES(k, s)    {.kind = PEER_LINES, .data = (s), .n = (k)}
 #define EXPECT(k, s)   {.kind = PEER_REPLIES, .data = (s), .n = (k)}
 #define ONCE(s)	       {.kind = PEER_ONCE, .data = (s)}

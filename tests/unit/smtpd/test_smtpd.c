@@ -235,7 +235,13 @@ struct limit_case {
 	const char *send;
 	unsigned nreplies;
 	const char *want;
+	unsigned send_len; /* 0: strlen(send); else send holds NUL bytes */
 };
+
+/* clang-format off */
+#define CASE(snd, k, w)	    {.send = (snd), .nreplies = (k), .want = (w)}
+#define RAW_CASE(lit, k, w) {.send = (lit), .nreplies = (k), .want = (w), .send_len = sizeof(lit) - 1}
+/* clang-format on */
 
 static char big_body[MAX_SIZE + 200];
 static char long_line[MAX_LINE + 40];
@@ -256,11 +262,19 @@ static void build_inputs(void)
 	memcpy(long_line + sizeof(long_line) - 9, "\r\nNOOP\r\n", 9);
 }
 
+#define BAD_ADDR "501 5.1.3 Error: bad address syntax\r\n"
+#define NOT_IMPL "502 5.5.1 Error: command not implemented\r\n"
+
 static void run_limit(const struct limit_case *c, unsigned *datas)
 {
 	struct fx *f;
 	const struct peer_step steps[] = {
-	    HELLO, SEND(c->send), EXPECT(c->nreplies, c->want), BYE, {0}};
+	    HELLO,
+	    {.kind = PEER_SEND, .data = c->send, .n = c->send_len},
+	    EXPECT(c->nreplies, c->want),
+	    BYE,
+	    {0},
+	};
 
 	assert_int_equal(setup((void **)&f), 0);
 	run(f, steps);
@@ -271,19 +285,19 @@ static void run_limit(const struct limit_case *c, unsigned *datas)
 static void test_limits(void **state)
 {
 	const struct limit_case cases[] = {
-	    {"MAIL FROM:<a@x.test> SIZE=1001\r\n", 1,
-	     "552 5.3.4 Message size exceeds fixed limit\r\n"},
-	    {big_body, 4,
-	     OK_MAIL OK_RCPT GO_DATA "552 5.3.4 Error: message size exceeds fixed limit\r\n"},
-	    {"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\n"
-	     "RCPT TO:<d@y.test>\r\n",
-	     4, OK_MAIL OK_RCPT OK_RCPT "452 4.5.3 Error: too many recipients\r\n"},
-	    {long_line, 2, "500 5.5.2 Error: line too long\r\n" OK_DOT},
-	    {"FROB\r\n", 1, "500 5.5.1 Error: command not recognized\r\n"},
-	    {"RCPT TO:<b@y.test>\r\n", 1, "503 5.5.1 Error: need MAIL command\r\n"},
-	    {"MAIL FROM:<a@x.test>\r\nDATA\r\n", 2,
-	     OK_MAIL "503 5.5.1 Error: need RCPT command\r\n"},
-	    {"MAIL FROM:a@x.test\r\n", 1, "501 5.1.3 Error: bad address syntax\r\n"},
+	    CASE("MAIL FROM:<a@x.test> SIZE=1001\r\n", 1,
+		 "552 5.3.4 Message size exceeds fixed limit\r\n"),
+	    CASE(big_body, 4,
+		 OK_MAIL OK_RCPT GO_DATA "552 5.3.4 Error: message size exceeds fixed limit\r\n"),
+	    CASE("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\n"
+		 "RCPT TO:<d@y.test>\r\n",
+		 4, OK_MAIL OK_RCPT OK_RCPT "452 4.5.3 Error: too many recipients\r\n"),
+	    CASE(long_line, 2, "500 5.5.2 Error: line too long\r\n" OK_DOT),
+	    CASE("FROB\r\n", 1, "500 5.5.1 Error: command not recognized\r\n"),
+	    CASE("RCPT TO:<b@y.test>\r\n", 1, "503 5.5.1 Error: need MAIL command\r\n"),
+	    CASE("MAIL FROM:<a@x.test>\r\nDATA\r\n", 2,
+		 OK_MAIL "503 5.5.1 Error: need RCPT command\r\n"),
+	    CASE("MAIL FROM:a@x.test\r\n", 1, BAD_ADDR),
 	};
 	unsigned datas = 0;
 
@@ -291,6 +305,29 @@ static void test_limits(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_limit(&cases[i], &datas);
 	assert_int_equal(datas, 0); /* the oversize body never reached on_data */
+}
+
+/* Issue 5: control bytes in paths (raw NUL/CR inside the line) are 501 5.1.3 and never reach
+ * a hook; a HELO/EHLO name with a control byte is refused; EXPN/HELP/ETRN/TURN are 502. */
+static void test_bad_bytes_and_verbs(void **state)
+{
+	const struct limit_case cases[] = {
+	    /* issue 5: control bytes escaped in a quoted local part (NUL and CR inside the line) */
+	    RAW_CASE("MAIL FROM:<\"\\\0\"@p.example>\r\n", 1, BAD_ADDR),
+	    RAW_CASE("MAIL FROM:<a@x.test>\r\nRCPT TO:<\"a\\\0b\"@evil.example>\r\n", 2,
+		     OK_MAIL BAD_ADDR),
+	    RAW_CASE("MAIL FROM:<a@x.test>\r\nRCPT TO:<\"a\\\r\"@b.example>\r\n", 2,
+		     OK_MAIL BAD_ADDR),
+	    RAW_CASE("MAIL FROM:<\"x\\\rRCPT TO:<y@z>\"@b.example>\r\n", 1, BAD_ADDR),
+	    CASE("EHLO bad\x01name\r\n", 1, "501 5.5.4 Error: invalid HELO/EHLO host name\r\n"),
+	    CASE("EXPN staff\r\nHELP\r\nETRN example.org\r\nTURN\r\n", 4,
+		 NOT_IMPL NOT_IMPL NOT_IMPL NOT_IMPL),
+	};
+	unsigned datas = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_limit(&cases[i], &datas);
+	assert_int_equal(datas, 0);
 }
 
 /* ---- async DATA reply ---- */
@@ -558,6 +595,7 @@ int main(void)
 	    TEST(test_greeting_and_ehlo),
 	    TEST(test_pipelined_one_write),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_bad_bytes_and_verbs),
 	    TEST(test_async_data_reply),
 	    TEST(test_take_body),
 	    TEST(test_no_smuggling),
