@@ -33,6 +33,8 @@ enum peer_kind {
 	PEER_CLOSE,   /* close the connection now */
 	PEER_CALL,    /* run fn on the loop thread and wait until it has run */
 	PEER_WAIT,    /* poll until(user) for PEER_WAIT_MS: got data if it held, else "timed out" */
+	PEER_TRICKLE, /* write data one byte every n ms; stop early once the other side has
+		       * something to read (a reply, or EOF): a slow client */
 };
 
 struct peer_step {
@@ -55,6 +57,7 @@ struct peer_step {
 #define CLOSE()	       {.kind = PEER_CLOSE}
 #define CALL(f)	       {.kind = PEER_CALL, .fn = (f)}
 #define WAIT(pred, s)  {.kind = PEER_WAIT, .data = (s), .until = (pred)}
+#define TRICKLE(s, ms) {.kind = PEER_TRICKLE, .data = (s), .n = (ms)}
 /* clang-format on */
 
 /* One scripted peer. dir and path are set by peer_init; the rest is the peer's own state. */

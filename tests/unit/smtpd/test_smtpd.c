@@ -11,189 +11,7 @@
  * through the worker's shutdown done callback, so every test also checks that the worker
  * drains and frees cleanly (ASan checks the rest).
  */
-#include "engine/loop/loop.h"
-#include "engine/smtpd/smtpd.h"
-#include "engine/util/util.h"
-#include "tests/unit/peer/peer.h"
-
-#include <signal.h>
-#include <stdatomic.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#define MAX_SIZE  1000 /* small limits so the tests can cross them */
-#define MAX_RCPTS 2
-#define MAX_LINE  64
-
-#define GREETING "220 mx.test ESMTP riptide\r\n"
-#define EHLO_REPLY                                                                                 \
-	"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"                       \
-	"250 ENHANCEDSTATUSCODES\r\n"
-
-#define OK_MAIL	 "250 2.1.0 Ok\r\n"
-#define OK_RCPT	 "250 2.1.5 Ok\r\n"
-#define GO_DATA	 "354 End data with <CR><LF>.<CR><LF>\r\n"
-#define OK_DOT	 "250 2.0.0 Ok\r\n"
-#define SHUTTING "421 4.3.2 Service shutting down\r\n"
-
-/* clang-format off */
-#define WAIT_CLOSE() WAIT(session_closed, "closed") /* on_close ran while the peer kept open */
-#define HELLO	     EXPECT(1, GREETING), SEND("EHLO client.test\r\n"), EXPECT(1, EHLO_REPLY)
-#define BYE	     SEND("QUIT\r\n"), EXPECT(1, "221 2.0.0 Bye\r\n"), EXPECT_EOF("")
-/* clang-format on */
-
-#define logf_(f, ...) peer_logf((f)->log, sizeof((f)->log), __VA_ARGS__)
-
-struct fx {
-	struct peer peer;
-	struct loop *l;
-	struct smtpd_server *srv;
-	struct smtpd_worker *w;
-	struct smtpd_config cfg;
-	struct smtpd_hooks hooks;
-	/* what the hooks saw (loop thread; read after join) */
-	char log[2048];
-	unsigned mails, datas, done_calls;
-	atomic_uint closes; /* also polled by the peer (WAIT_CLOSE) */
-	char *body;	    /* taken or copied body of the last on_data */
-	size_t body_len;
-	bool second_take_null;
-	struct loop_op async_op;
-	struct smtpd_session *async_s;
-};
-
-/* ---- default hooks: record and accept ---- */
-
-static int hook_mail(struct smtpd_session *s, const char *sender, const char *params, void *user)
-{
-	struct fx *f = user;
-
-	f->mails++;
-	logf_(f, "mail %s;", sender);
-	return SMTPD_DEFAULT;
-}
-
-static int hook_rcpt(struct smtpd_session *s, const char *rcpt, void *user)
-{
-	logf_((struct fx *)user, "rcpt %s;", rcpt);
-	return SMTPD_DEFAULT;
-}
-
-static void keep_body(struct fx *f, const char *b, size_t len)
-{
-	free(f->body);
-	f->body = util_xmalloc(len + 1);
-	memcpy(f->body, b, len + 1); /* including the NUL smtpd promises at b[len] */
-	f->body_len = len;
-}
-
-static int hook_data(struct smtpd_session *s, const struct smtpd_envelope *env, void *user)
-{
-	struct fx *f = user;
-
-	f->datas++;
-	logf_(f, "data from %s to", env->sender);
-	for (unsigned i = 0; i < env->nrcpts; i++)
-		logf_(f, " %s", env->rcpts[i]);
-	logf_(f, ";");
-	keep_body(f, env->body, env->body_len);
-	return SMTPD_DEFAULT;
-}
-
-static void hook_close(struct smtpd_session *s, void *user)
-{
-	struct fx *f = user;
-
-	f->closes++;
-}
-
-/* ---- loop-thread side of the script ---- */
-
-static void on_worker_done(struct smtpd_worker *w, void *arg)
-{
-	struct fx *f = arg;
-
-	f->done_calls++;
-	loop_stop(f->l);
-}
-
-/* The peer's script is over: shut the worker down (a no-op if already shut down). */
-static void end_script(void *user)
-{
-	struct fx *f = user;
-
-	smtpd_worker_shutdown(f->w, 1000, on_worker_done, f);
-}
-
-static bool session_closed(void *user)
-{
-	struct fx *f = user;
-
-	return atomic_load(&f->closes) != 0;
-}
-
-/* ---- fixture ---- */
-
-static int setup(void **state)
-{
-	struct fx *f = util_xcalloc(1, sizeof(*f));
-
-	*state = f;
-	if (peer_init(&f->peer, "smtpd", "smtpd.sock") < 0)
-		return -1;
-	f->cfg = (struct smtpd_config){
-	    .hostname = "mx.test",
-	    .max_size = MAX_SIZE,
-	    .max_rcpts = MAX_RCPTS,
-	    .max_line = MAX_LINE,
-	};
-	f->hooks = (struct smtpd_hooks){
-	    .on_mail = hook_mail,
-	    .on_rcpt = hook_rcpt,
-	    .on_data = hook_data,
-	    .on_close = hook_close,
-	};
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	peer_fini(&f->peer);
-	free(f->body);
-	free(f);
-	return 0;
-}
-
-/* Run one session: server + worker on a fresh loop, the peer plays steps, the loop runs until
- * the worker's shutdown completes. Then check that the worker drained and the one session
- * closed once, and compare what the peer read with what it wanted. */
-static void run(struct fx *f, const struct peer_step *steps)
-{
-	char addr[160];
-
-	peer_addr(&f->peer, addr, sizeof(addr));
-	assert_int_equal(smtpd_server_new(&f->srv, &f->cfg, &f->hooks, f), 0);
-	assert_int_equal(smtpd_server_listen_str(f->srv, addr), 0);
-	assert_int_equal(loop_new(&f->l, 64), 0);
-	assert_int_equal(smtpd_worker_new(&f->w, f->srv, f->l, NULL), 0);
-	assert_int_equal(peer_start(&f->peer, f->l, steps, f, end_script), 0);
-	assert_int_equal(loop_run(f->l), 0);
-	assert_int_equal(peer_join(&f->peer), 0);
-	assert_int_equal(smtpd_worker_sessions(f->w), 0);
-	smtpd_worker_free(f->w);
-	smtpd_server_free(f->srv);
-	loop_free(f->l);
-	assert_int_equal(f->done_calls, 1);
-	assert_int_equal(f->closes, 1);
-	peer_check(&f->peer);
-}
+#include "tests/unit/smtpd/smtpd_fx.h"
 
 /* ---- tests ---- */
 
@@ -208,7 +26,7 @@ static void test_greeting_and_ehlo(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 }
 
 static void test_pipelined_one_write(void **state)
@@ -223,7 +41,7 @@ static void test_pipelined_one_write(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 	assert_string_equal(f->log, "mail a@x.test;rcpt b@y.test;rcpt c@y.test;"
 				    "data from a@x.test to b@y.test c@y.test;");
 	assert_string_equal(f->body, "Subject: t\r\n\r\nhello\r\n");
@@ -276,10 +94,10 @@ static void run_limit(const struct limit_case *c, unsigned *datas)
 	    {0},
 	};
 
-	assert_int_equal(setup((void **)&f), 0);
-	run(f, steps);
+	assert_int_equal(fx_setup((void **)&f), 0);
+	fx_run(f, steps);
 	*datas += f->datas;
-	teardown((void **)&f);
+	fx_teardown((void **)&f);
 }
 
 static void test_limits(void **state)
@@ -346,7 +164,7 @@ static int hook_data_async(struct smtpd_session *s, const struct smtpd_envelope 
 
 	f->datas++;
 	logf_(f, "data;");
-	keep_body(f, env->body, env->body_len);
+	fx_keep_body(f, env->body, env->body_len);
 	f->async_s = s;
 	f->async_op = (struct loop_op){.cb = async_reply_cb};
 	loop_timer(f->l, &f->async_op, 50);
@@ -366,7 +184,7 @@ static void test_async_data_reply(void **state)
 	};
 
 	f->hooks.on_data = hook_data_async;
-	run(f, steps);
+	fx_run(f, steps);
 	/* the MAIL pipelined after the dot ran only after the owner's reply */
 	assert_string_equal(f->log, "mail a@x.test;rcpt b@y.test;data;reply;mail c@x.test;");
 	assert_string_equal(f->body, "hi\r\n");
@@ -407,7 +225,7 @@ static void test_take_body(void **state)
 	};
 
 	f->hooks.on_data = hook_data_take;
-	run(f, steps);
+	fx_run(f, steps);
 	assert_non_null(f->body);
 	assert_int_equal(f->body_len, strlen(want));
 	assert_memory_equal(f->body, want, f->body_len);
@@ -431,7 +249,7 @@ static void test_no_smuggling(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 	assert_int_equal(f->mails, 1);
 	assert_int_equal(f->datas, 1);
 	/* the smuggled command stayed body text (bare LFs normalised to CRLF) */
@@ -444,7 +262,7 @@ static void do_shutdown(void *user)
 {
 	struct fx *f = user;
 
-	smtpd_worker_shutdown(f->w, 1000, on_worker_done, f);
+	smtpd_worker_shutdown(f->w, 1000, fx_worker_done, f);
 }
 
 static void test_shutdown_idle(void **state)
@@ -459,7 +277,7 @@ static void test_shutdown_idle(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 	assert_int_equal(f->done_calls, 1);
 }
 
@@ -477,7 +295,7 @@ static void test_shutdown_mid_transaction(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 	assert_int_equal(f->datas, 1);
 }
 
@@ -485,7 +303,7 @@ static void do_shutdown_short(void *user)
 {
 	struct fx *f = user;
 
-	smtpd_worker_shutdown(f->w, 100, on_worker_done, f);
+	smtpd_worker_shutdown(f->w, 100, fx_worker_done, f);
 }
 
 static void test_shutdown_grace_expires(void **state)
@@ -501,7 +319,7 @@ static void test_shutdown_grace_expires(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 	assert_int_equal(f->datas, 0);
 }
 
@@ -516,7 +334,7 @@ static void test_async_reply_after_peer_left(void **state)
 	};
 
 	f->hooks.on_data = hook_data_async;
-	run(f, steps);
+	fx_run(f, steps);
 	assert_string_equal(f->log, "mail a@x.test;rcpt b@y.test;data;reply;");
 }
 
@@ -534,7 +352,7 @@ static void test_too_many_errors(void **state)
 	};
 
 	f->cfg.max_errors = 2;
-	run(f, steps);
+	fx_run(f, steps);
 }
 
 static int hook_connect_reject(struct smtpd_session *s, void *user)
@@ -553,7 +371,7 @@ static void test_connect_rejected(void **state)
 	};
 
 	f->hooks.on_connect = hook_connect_reject;
-	run(f, steps);
+	fx_run(f, steps);
 	assert_int_equal(f->mails, 0);
 }
 
@@ -569,7 +387,7 @@ static void test_linger_drains_late_input(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 }
 
 static void test_linger_is_bounded(void **state)
@@ -584,10 +402,10 @@ static void test_linger_is_bounded(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 }
 
-#define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
 {
