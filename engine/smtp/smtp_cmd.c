@@ -98,16 +98,10 @@ static inline uint32_t fold4(const char *p)
 #define W(a, b, c, d)                                                                              \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
-/* The verb in line[0..n) (n = length up to the first space), or SMTP_VERB_UNKNOWN. */
-static enum smtp_verb verb_lookup(const char *v, size_t n)
+/* The four-letter verb whose lower-cased bytes are w, or SMTP_VERB_UNKNOWN. */
+static enum smtp_verb verb_lookup4(uint32_t w)
 {
-	if (n == 8)
-		return (fold4(v) == W('s', 't', 'a', 'r') && fold4(v + 4) == W('t', 't', 'l', 's'))
-			   ? SMTP_VERB_STARTTLS
-			   : SMTP_VERB_UNKNOWN;
-	if (n != 4)
-		return SMTP_VERB_UNKNOWN;
-	switch (fold4(v)) {
+	switch (w) {
 	case W('h', 'e', 'l', 'o'):
 		return SMTP_VERB_HELO;
 	case W('e', 'h', 'l', 'o'):
@@ -139,6 +133,16 @@ static enum smtp_verb verb_lookup(const char *v, size_t n)
 	default:
 		return SMTP_VERB_UNKNOWN;
 	}
+}
+
+/* The verb in line[0..n) (n = length up to the first space), or SMTP_VERB_UNKNOWN. */
+static enum smtp_verb verb_lookup(const char *v, size_t n)
+{
+	if (n == 8)
+		return (fold4(v) == W('s', 't', 'a', 'r') && fold4(v + 4) == W('t', 't', 'l', 's'))
+			   ? SMTP_VERB_STARTTLS
+			   : SMTP_VERB_UNKNOWN;
+	return n == 4 ? verb_lookup4(fold4(v)) : SMTP_VERB_UNKNOWN;
 }
 
 /* The byte after '\\' in a quoted-pairSMTP: 32..126 (RFC 5321 4.1.2). */

@@ -48,16 +48,21 @@
  * PIPELINING, SIZE <max_size>, 8BITMIME, SMTPUTF8, the ehlo_extra keywords and
  * ENHANCEDSTATUSCODES, minus the hidden ones. EXPN, HELP, ETRN, TURN, STARTTLS and AUTH get
  * "502 5.5.1". Addresses: control bytes and malformed UTF-8 are 501 5.1.3 (smtp_cmd_parse); a
- * non-ASCII sender or recipient without "MAIL ... SMTPUTF8" is 553 5.6.7 (RFC 6531).
+ * non-ASCII sender or recipient without "MAIL ... SMTPUTF8" is 553 5.6.7 (RFC 6531). A HELO/EHLO
+ * name with a control byte or malformed UTF-8 is "501 5.5.4 Error: invalid HELO/EHLO host name"
+ * (on_helo is not called). MAIL SIZE= over max_size, or of 20 significant digits or more, is
+ * 552 5.3.4; a SIZE= that is not all digits is 501 5.5.4.
  *
  * Slow clients: each recv has a timeout (cmd_timeout_ms / data_timeout_ms) and, on top, one
  * command line must arrive whole within cmd_deadline_ms of the moment the server starts waiting
- * for it, and a body within data_deadline_ms of the 354 (Postfix's smtpd_per_record_deadline
- * idea: a client trickling one byte per timeout cannot hold a session forever). On expiry:
- * "421 4.4.2 <hostname> Error: timeout exceeded" and close.
+ * for it (to its LF), and a whole body (to the end-of-data terminator) within data_deadline_ms of
+ * the 354, counted from when the server starts waiting for body bytes (Postfix's
+ * smtpd_per_record_deadline idea: a client trickling one byte per read timeout cannot hold a
+ * session forever). On expiry: "421 4.4.2 <hostname> Error: timeout exceeded" and close.
  *
  * Memory: the body buffer grows geometrically as bytes arrive from a small start; an announced
  * "SIZE=" is only checked against max_size, never allocated ahead.
+ *
  * Closing is lingering (shutdown(SHUT_WR), then input is drained until EOF, at most 2 s) so
  * unread pipelined input never turns the close into a RST that destroys our last replies.
  */

@@ -71,7 +71,6 @@ void smtpd_reset_tx(struct smtpd_session *s)
 	s->nrcpts = 0;
 	s->body_len = 0;
 	s->body_total = 0;
-	s->body_prefix = 0;
 	s->body_over = false;
 	s->body_8bit = false;
 	s->smtputf8 = false;
@@ -350,7 +349,6 @@ static void smtpd_do_data(struct smtpd_session *s, const struct smtp_cmd *c)
 	if (c->arg_len)
 		return smtpd_error(s, 501, "5.5.4 Syntax error: DATA takes no argument");
 	s->body_len = 0;
-	s->body_prefix = 0;
 	s->body_total = 0;
 	s->body_over = false;
 	s->await = SMTPD_A_DATA_BEGIN;
@@ -555,5 +553,4 @@ void smtpd_body_prepend(struct smtpd_session *s, const char *p, size_t n)
 	smtpd_body_reserve(s, n);
 	memcpy(s->body + s->body_len, p, n);
 	s->body_len += n;
-	s->body_prefix += n;
 }

@@ -151,9 +151,8 @@ struct smtpd_session {
 	/* body */
 	char *body;
 	size_t body_len, body_cap;
-	size_t body_total;  /* client body bytes seen this DATA, kept or discarded */
-	size_t body_prefix; /* bytes from smtpd_body_prepend at the start of body */
-	unsigned depth;	    /* >0 while inside smtpd_session_run: defer freeing */
+	size_t body_total; /* client body bytes seen this DATA, kept or discarded */
+	unsigned depth;	   /* >0 while inside smtpd_session_run: defer freeing */
 	struct smtp_data_rx rx;
 	char helo[SMTPD_HELO_MAX];
 	char helo_new[SMTPD_HELO_MAX]; /* the name given to on_helo, committed on 2xx */

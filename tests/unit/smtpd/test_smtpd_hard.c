@@ -703,6 +703,67 @@ static void test_size_not_preallocated(void **state)
 	assert_memory_equal(f->body + 10, big_rest, 300 * 1024);
 }
 
+/* ---- drop at the other steps: the replies before the dropped step arrive, then EOF ---- */
+
+static int hook_mail_drop(struct smtpd_session *s, const char *sender, const char *params,
+			  void *user)
+{
+	if (strncmp(sender, "drop@", 5) == 0)
+		smtpd_session_drop(s);
+	return SMTPD_DEFAULT;
+}
+
+static int hook_rcpt_drop(struct smtpd_session *s, const char *rcpt, void *user)
+{
+	return hook_mail_drop(s, rcpt, "", user);
+}
+
+static int hook_data_drop(struct smtpd_session *s, const struct smtpd_envelope *env, void *user)
+{
+	((struct fx *)user)->datas++;
+	if (strcmp(env->sender, "dropdata@x.test") == 0)
+		smtpd_session_drop(s);
+	return SMTPD_DEFAULT;
+}
+
+static int hook_progress_drop(struct smtpd_session *s, size_t bytes, void *user)
+{
+	return bytes >= 5;
+}
+
+struct drop_case {
+	const char *send, *want;
+	bool progress;
+};
+
+static const struct drop_case drop_cases[] = {
+    {"MAIL FROM:<drop@x.test>\r\nNOOP\r\n", "", false},
+    {"MAIL FROM:<a@x.test>\r\nRCPT TO:<drop@y.test>\r\nNOOP\r\n", OK_MAIL, false},
+    {"MAIL FROM:<dropdata@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nhi\r\n.\r\nNOOP\r\n",
+     OK_MAIL OK_RCPT GO_DATA, false},
+    {MAIL_RCPT "DATA\r\n0123456789\r\n.\r\nNOOP\r\n", OK_MAIL OK_RCPT GO_DATA, true},
+};
+
+static void test_drop_at_each_step(void **state)
+{
+	for (size_t i = 0; i < sizeof(drop_cases) / sizeof(drop_cases[0]); i++) {
+		const struct drop_case *c = &drop_cases[i];
+		const struct peer_step steps[] = {HELLO, SEND(c->send), EXPECT_EOF(c->want), {0}};
+		struct fx *f;
+
+		assert_int_equal(fx_setup((void **)&f), 0);
+		f->hooks = (struct smtpd_hooks){.on_mail = hook_mail_drop,
+						.on_rcpt = hook_rcpt_drop,
+						.on_data = hook_data_drop,
+						.on_close = fx_hook_close};
+		if (c->progress)
+			f->hooks.on_data_progress = hook_progress_drop;
+		fx_run(f, steps);
+		assert_int_equal(f->datas, i == 2);
+		fx_teardown((void **)&f);
+	}
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -722,6 +783,7 @@ int main(void)
 	    TEST(test_on_data_begin_drop),
 	    TEST(test_on_data_begin_async),
 	    TEST(test_size_not_preallocated),
+	    cmocka_unit_test(test_drop_at_each_step),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
