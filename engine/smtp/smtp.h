@@ -29,6 +29,10 @@ enum smtp_verb {
 	SMTP_VERB_VRFY,
 	SMTP_VERB_STARTTLS,
 	SMTP_VERB_AUTH,
+	SMTP_VERB_EXPN, /* EXPN, HELP, ETRN, TURN: recognised, not implemented (502 5.5.1) */
+	SMTP_VERB_HELP,
+	SMTP_VERB_ETRN,
+	SMTP_VERB_TURN,
 };
 
 /* A parsed command line. All pointers point into the caller's line buffer (not NUL-terminated).
@@ -45,12 +49,18 @@ struct smtp_cmd {
 	size_t params_len;
 };
 
-/* smtp_cmd_parse: parse one command line of `len` bytes (CRLF already stripped). Verbs are
- * case-insensitive. Returns:
+/* smtp_cmd_parse: parse one command line of `len` bytes (CRLF already stripped; the line may
+ * hold any byte, NUL included: it is length-delimited). Verbs are case-insensitive. Returns:
  *   0        ok (verb may be SMTP_VERB_UNKNOWN for an unrecognised verb -> 500 5.5.1)
- *   -EINVAL  syntax error in the arguments (missing "FROM:"/"TO:", missing argument -> 501 5.5.4)
+ *   -EINVAL  syntax error in the arguments (missing "FROM:"/"TO:", missing argument -> 501 5.5.4;
+ *            a HELO/EHLO argument holding a control byte other than HT, or a HELO/EHLO domain
+ *            that is not well-formed UTF-8)
  *   -EBADMSG syntax error in the address (unbalanced <>, spaces, bad characters -> 501 5.1.3;
- *            for RCPT also an empty path or one without '@' other than <postmaster>)
+ *            any control byte 0..31 or 127 in the path, escaped in a quoted string or not, a
+ *            '\\' in a quoted string before anything but a byte 32..126, 8-bit bytes that are
+ *            not well-formed UTF-8; for RCPT also an empty path or one without '@' other than
+ *            <postmaster>)
+ * So a parsed addr never holds a control byte and is ASCII or well-formed UTF-8.
  */
 int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out);
 
@@ -68,6 +78,24 @@ int smtp_param_next(const char **p, size_t *len, struct smtp_param *out);
 
 /* smtp_param_is: case-insensitive key comparison helper. */
 bool smtp_param_is(const struct smtp_param *prm, const char *key);
+
+/* smtp_is_ascii: true when none of the n bytes at p has its high bit set (n = 0: true). */
+bool smtp_is_ascii(const char *p, size_t n);
+
+/* smtp_utf8_valid: true when the n bytes at p are well-formed UTF-8 (RFC 3629): no stray
+ * continuation byte, no truncated sequence, no overlong form, no surrogate (U+D800..U+DFFF),
+ * nothing above U+10FFFF. ASCII (control bytes included) is valid. */
+bool smtp_utf8_valid(const char *p, size_t n);
+
+/* ---- header section ---- */
+
+/* smtp_count_received: the number of "Received:" header fields (field name matched without
+ * regard to case, at the start of a line, optional spaces/tabs before the colon) in the header
+ * section of a CRLF-normalised message body: from the start up to the first empty line, or to
+ * the end of body when there is none. Folded continuation lines and anything after the empty
+ * line (the body) are not counted; a body starting with an empty line has no header section (0).
+ * Bare LF line ends are tolerated. Pure function, no allocation. */
+unsigned smtp_count_received(const char *body, size_t len);
 
 /* ---- replies (client side) ---- */
 

@@ -9,7 +9,13 @@
  *  - more than one space after the verb and spaces after "FROM:"/"TO:" are tolerated;
  *  - the path must be in angle brackets (a bare "MAIL FROM:a@b" is -EBADMSG);
  *  - a source route "<@a,@b:u@c>" is accepted and dropped (addr = "u@c");
- *  - local parts may be quoted strings; 8-bit bytes are accepted in addresses (SMTPUTF8);
+ *  - local parts may be quoted strings; inside one, qtextSMTP and quoted-pairSMTP only ('\\'
+ *    before a byte 32..126): no control byte (0..31, 127) passes anywhere in a path, escaped or
+ * not;
+ *  - 8-bit bytes are accepted in addresses (RFC 6531) only as well-formed UTF-8 (no overlong
+ *    form, no surrogate, nothing above U+10FFFF); whether SMTPUTF8 was given is the server's call;
+ *  - a HELO/EHLO argument holding a control byte (other than HT, which separates like a space)
+ *    or malformed UTF-8 is -EINVAL;
  *  - MAIL accepts <> and an address without '@'; RCPT requires '@' except <postmaster>.
  */
 #include "engine/smtp/smtp.h"
@@ -92,16 +98,10 @@ static inline uint32_t fold4(const char *p)
 #define W(a, b, c, d)                                                                              \
 	((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
-/* The verb in line[0..n) (n = length up to the first space), or SMTP_VERB_UNKNOWN. */
-static enum smtp_verb verb_lookup(const char *v, size_t n)
+/* The four-letter verb whose lower-cased bytes are w, or SMTP_VERB_UNKNOWN. */
+static enum smtp_verb verb_lookup4(uint32_t w)
 {
-	if (n == 8)
-		return (fold4(v) == W('s', 't', 'a', 'r') && fold4(v + 4) == W('t', 't', 'l', 's'))
-			   ? SMTP_VERB_STARTTLS
-			   : SMTP_VERB_UNKNOWN;
-	if (n != 4)
-		return SMTP_VERB_UNKNOWN;
-	switch (fold4(v)) {
+	switch (w) {
 	case W('h', 'e', 'l', 'o'):
 		return SMTP_VERB_HELO;
 	case W('e', 'h', 'l', 'o'):
@@ -122,9 +122,58 @@ static enum smtp_verb verb_lookup(const char *v, size_t n)
 		return SMTP_VERB_VRFY;
 	case W('a', 'u', 't', 'h'):
 		return SMTP_VERB_AUTH;
+	case W('e', 'x', 'p', 'n'):
+		return SMTP_VERB_EXPN;
+	case W('h', 'e', 'l', 'p'):
+		return SMTP_VERB_HELP;
+	case W('e', 't', 'r', 'n'):
+		return SMTP_VERB_ETRN;
+	case W('t', 'u', 'r', 'n'):
+		return SMTP_VERB_TURN;
 	default:
 		return SMTP_VERB_UNKNOWN;
 	}
+}
+
+/* The verb in line[0..n) (n = length up to the first space), or SMTP_VERB_UNKNOWN. */
+static enum smtp_verb verb_lookup(const char *v, size_t n)
+{
+	if (n == 8)
+		return (fold4(v) == W('s', 't', 'a', 'r') && fold4(v + 4) == W('t', 't', 'l', 's'))
+			   ? SMTP_VERB_STARTTLS
+			   : SMTP_VERB_UNKNOWN;
+	return n == 4 ? verb_lookup4(fold4(v)) : SMTP_VERB_UNKNOWN;
+}
+
+/* The byte after '\\' in a quoted-pairSMTP: 32..126 (RFC 5321 4.1.2). */
+static inline bool is_qpair(char c)
+{
+	return c >= 32 && c <= 126;
+}
+
+/* qtextSMTP (32, 33, 35..91, 93..126) or 8-bit (RFC 6531; UTF-8 form is checked per path). */
+static inline bool is_qtext(char c)
+{
+	unsigned char u = (unsigned char)c;
+
+	return (u >= 32 && u <= 126 && u != '"' && u != '\\') || u >= 0x80;
+}
+
+/* Quoted local part s[0..n) (s[0] is '"'): qtext and quoted pairs up to the closing quote. */
+static int check_quoted(const char *s, size_t n)
+{
+	if (n < 2 || s[n - 1] != '"')
+		return -EBADMSG;
+	for (size_t i = 1; i < n - 1; i++) {
+		if (s[i] == '\\') {
+			if (i + 1 >= n - 1 || !is_qpair(s[i + 1]))
+				return -EBADMSG;
+			i++;
+		} else if (!is_qtext(s[i])) {
+			return -EBADMSG;
+		}
+	}
+	return 0;
 }
 
 /* Local part: a quoted string or atext/dots; 0 or -EBADMSG. */
@@ -132,17 +181,8 @@ static int check_local(const char *s, size_t n)
 {
 	if (n == 0)
 		return -EBADMSG;
-	if (s[0] == '"') {
-		if (n < 2 || s[n - 1] != '"')
-			return -EBADMSG;
-		for (size_t i = 1; i < n - 1; i++) {
-			if (s[i] == '\\' && i + 1 < n - 1)
-				i++;
-			else if (s[i] == '"' || s[i] == '\\')
-				return -EBADMSG;
-		}
-		return 0;
-	}
+	if (s[0] == '"')
+		return check_quoted(s, n);
 	for (size_t i = 0; i < n; i++)
 		if (!is_class(s[i], C_ATEXT))
 			return -EBADMSG;
@@ -189,8 +229,8 @@ static int check_mailbox(const char *a, size_t n, bool rcpt)
 }
 
 /* Find the '>' closing a path with a quoted local part, starting after '<' at p (end e): quotes
- * and backslash escapes respected, spaces and control characters outside quotes rejected.
- * Returns the position of '>' or NULL. */
+ * and backslash escapes respected (an escape only before a byte 32..126), control characters
+ * rejected everywhere, spaces outside quotes rejected. Returns the position of '>' or NULL. */
 static const char *path_close_quoted(const char *p, const char *e)
 {
 	bool q = false;
@@ -200,7 +240,9 @@ static const char *path_close_quoted(const char *p, const char *e)
 		if (c < 0x20 || c == 0x7f)
 			return NULL;
 		if (q) {
-			if (c == '\\' && p + 1 < e)
+			if (c == '\\' && (p + 1 == e || !is_qpair(p[1])))
+				return NULL;
+			if (c == '\\')
 				p++;
 			else if (c == '"')
 				q = false;
@@ -249,6 +291,8 @@ static int parse_path(const char *s, size_t n, bool rcpt, struct smtp_cmd *out)
 	if (!gt || (gt + 1 < e && !is_sp(gt[1])))
 		return -EBADMSG;
 	a = s + 1;
+	if (!smtp_is_ascii(a, (size_t)(gt - a)) && !smtp_utf8_valid(a, (size_t)(gt - a)))
+		return -EBADMSG;
 	if (a < gt && *a == '@') { /* source route: "@a,@b:" */
 		const char *colon = memchr(a, ':', (size_t)(gt - a));
 		if (!colon || check_route(a, (size_t)(colon - a)) < 0)
@@ -282,6 +326,23 @@ static int parse_mail_rcpt(struct smtp_cmd *out, bool rcpt)
 	return parse_path(s, (size_t)(e - s), rcpt, out);
 }
 
+/* HELO/EHLO: the domain is the first word of the argument (out->arg .. e); the whole argument
+ * must be free of control bytes other than HT, and the domain well-formed UTF-8. */
+static int parse_helo(struct smtp_cmd *out, const char *e)
+{
+	const char *a = out->arg, *v;
+
+	for (v = a; v < e; v++)
+		if (((unsigned char)*v < 32 && *v != '\t') || *v == 0x7f)
+			return -EINVAL;
+	for (v = a; v < e && !is_sp(*v); v++)
+		;
+	out->arg_len = (size_t)(v - a);
+	if (!out->arg_len || !smtp_utf8_valid(a, out->arg_len))
+		return -EINVAL;
+	return 0;
+}
+
 /* smtp_cmd_parse: see smtp.h. out is fully overwritten; its pointers point into line. */
 int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out)
 {
@@ -300,10 +361,7 @@ int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out)
 	switch (out->verb) {
 	case SMTP_VERB_HELO:
 	case SMTP_VERB_EHLO:
-		for (v = a; v < e && !is_sp(*v); v++)
-			;
-		out->arg_len = (size_t)(v - a);
-		return out->arg_len ? 0 : -EINVAL;
+		return parse_helo(out, e);
 	case SMTP_VERB_MAIL:
 		return parse_mail_rcpt(out, false);
 	case SMTP_VERB_RCPT:
@@ -361,6 +419,70 @@ bool smtp_param_is(const struct smtp_param *prm, const char *key)
 		if (key[i] == '\0' || lower(prm->key[i]) != lower(key[i]))
 			return false;
 	return key[i] == '\0';
+}
+
+/* smtp_is_ascii: see smtp.h. Eight bytes at a time; the tail byte by byte. */
+bool smtp_is_ascii(const char *p, size_t n)
+{
+	uint64_t acc = 0, w;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= (unsigned char)p[i];
+	return (acc & 0x8080808080808080ull) == 0;
+}
+
+/* Length of the continuation bytes a UTF-8 lead byte c announces and the range allowed for the
+ * first of them (which excludes overlongs, surrogates and code points above U+10FFFF);
+ * 0 for a byte that cannot start a sequence. */
+static size_t utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi)
+{
+	*lo = 0x80;
+	*hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf)
+		return 1;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (c == 0xe0)
+			*lo = 0xa0; /* overlong below U+0800 */
+		if (c == 0xed)
+			*hi = 0x9f; /* surrogates U+D800..U+DFFF */
+		return 2;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (c == 0xf0)
+			*lo = 0x90; /* overlong below U+10000 */
+		if (c == 0xf4)
+			*hi = 0x8f; /* above U+10FFFF */
+		return 3;
+	}
+	return 0; /* 0x80..0xc1 (continuation, overlong 2-byte lead) and 0xf5..0xff */
+}
+
+/* smtp_utf8_valid: see smtp.h. */
+bool smtp_utf8_valid(const char *p, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)p, *e = s + n;
+	unsigned char lo, hi;
+	size_t k;
+
+	while (s < e) {
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		k = utf8_lead(*s, &lo, &hi);
+		if (!k || (size_t)(e - s) <= k || s[1] < lo || s[1] > hi)
+			return false;
+		for (size_t i = 2; i <= k; i++)
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+		s += k + 1;
+	}
+	return true;
 }
 
 /* smtp_line_end: see smtp.h. */

@@ -1,16 +1,18 @@
 /* smtpd — server configuration, listening sockets, per-loop workers, accepting and shutdown.
  *
  * Why this shape: the server is immutable once workers run, so every thread reads it without
- * locks (the session id counter is the one atomic). Each worker keeps exactly one single-shot
- * accept in flight per listening fd and re-arms it after every completion: the kernel wakes one
- * accept waiter per connection, in turn, so connections spread across the loops without
- * SO_REUSEPORT and UNIX sockets behave like TCP ones. Shutdown is per worker (it must cancel its
- * own ring's ops): stop accepting, let transactions finish within a grace period, then close.
+ * locks (the session id counter and the global session count are the atomics). Each worker keeps
+ * exactly one single-shot accept in flight per listening fd and re-arms it after every completion:
+ * the kernel wakes one accept waiter per connection, in turn, so connections spread across the
+ * loops without SO_REUSEPORT and UNIX sockets behave like TCP ones. Shutdown is per worker (it must
+ * cancel its own ring's ops): stop accepting, let transactions finish within a grace period, then
+ * close.
  */
 #include "engine/smtpd/smtpd_types.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,28 +41,56 @@ static void smtpd_config_defaults(struct smtpd_config *c)
 		c->data_timeout_ms = 180000;
 	if (!c->send_timeout_ms)
 		c->send_timeout_ms = 300000;
+	if (!c->cmd_deadline_ms)
+		c->cmd_deadline_ms = 300000;
+	if (!c->data_deadline_ms)
+		c->data_deadline_ms = 600000;
 }
 
+/* Append "250-<kw>\r\n" to the preformatted EHLO lines; *last gets its offset. 0 or -EINVAL
+ * (CR/LF in kw, or no room). */
+static int smtpd_ehlo_add(struct smtpd_server *srv, size_t *last, const char *kw)
+{
+	size_t n = srv->ehlo_extra_len, cap = sizeof(srv->ehlo_extra);
+	int r;
+
+	if (strpbrk(kw, "\r\n"))
+		return -EINVAL;
+	r = snprintf(srv->ehlo_extra + n, cap - n, "250-%s\r\n", kw);
+	if (r < 0 || (size_t)r >= cap - n)
+		return -EINVAL;
+	*last = n;
+	srv->ehlo_extra_len = n + (size_t)r;
+	return 0;
+}
+
+/* The EHLO lines after the host name: the extensions not hidden, the extra keywords, and the
+ * last line turned into "250 ". Empty when there is nothing to advertise. */
 static int smtpd_ehlo_build(struct smtpd_server *srv)
 {
+	uint32_t hide = srv->cfg.hide_ext;
 	const char *const *x = srv->cfg.ehlo_extra;
-	char *p = srv->ehlo_extra;
-	size_t cap = sizeof(srv->ehlo_extra);
-	int n;
+	char size_kw[40];
+	size_t last = SIZE_MAX;
+	int ret = 0;
 
-	n = snprintf(p, cap, "250-PIPELINING\r\n250-SIZE %" PRIu64 "\r\n250-8BITMIME\r\n",
-		     srv->cfg.max_size);
-	for (; x && *x; x++) {
-		if (strpbrk(*x, "\r\n") || (size_t)n >= cap)
-			return -EINVAL;
-		n += snprintf(p + n, cap - (size_t)n, "250-%s\r\n", *x);
-	}
-	if ((size_t)n >= cap)
-		return -EINVAL;
-	n += snprintf(p + n, cap - (size_t)n, "250 ENHANCEDSTATUSCODES\r\n");
-	if ((size_t)n >= cap)
-		return -EINVAL;
-	srv->ehlo_extra_len = (size_t)n;
+	snprintf(size_kw, sizeof(size_kw), "SIZE %" PRIu64, srv->cfg.max_size);
+	if (!(hide & SMTP_EXT_PIPELINING))
+		ret = smtpd_ehlo_add(srv, &last, "PIPELINING");
+	if (!ret && !(hide & SMTP_EXT_SIZE))
+		ret = smtpd_ehlo_add(srv, &last, size_kw);
+	if (!ret && !(hide & SMTP_EXT_8BITMIME))
+		ret = smtpd_ehlo_add(srv, &last, "8BITMIME");
+	if (!ret && !(hide & SMTP_EXT_SMTPUTF8))
+		ret = smtpd_ehlo_add(srv, &last, "SMTPUTF8");
+	for (; !ret && x && *x; x++)
+		ret = smtpd_ehlo_add(srv, &last, *x);
+	if (!ret && !(hide & SMTP_EXT_ENHANCEDSTATUSCODES))
+		ret = smtpd_ehlo_add(srv, &last, "ENHANCEDSTATUSCODES");
+	if (ret)
+		return ret;
+	if (last != SIZE_MAX)
+		srv->ehlo_extra[last + 3] = ' ';
 	srv->cfg.ehlo_extra = NULL; /* not kept: the caller's array may go away */
 	return 0;
 }
@@ -88,6 +118,8 @@ int smtpd_server_new(struct smtpd_server **out, const struct smtpd_config *cfg,
 		goto fail;
 	srv->cfg.hostname = srv->hostname;
 	srv->cfg.greeting = srv->greeting;
+	snprintf(srv->timeout_text, sizeof(srv->timeout_text), "4.4.2 %s Error: timeout exceeded",
+		 srv->hostname);
 	ret = smtpd_ehlo_build(srv);
 	if (ret < 0)
 		goto fail;
@@ -270,6 +302,8 @@ void smtpd_worker_session_gone(struct smtpd_worker *w, struct smtpd_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	w->nsessions--;
+	if (s->counted)
+		atomic_fetch_sub(&w->srv->sessions, 1);
 	if (s->body && s->body_cap > SMTPD_BODY_KEEP) {
 		free(s->body);
 		s->body = NULL;
@@ -348,6 +382,12 @@ void smtpd_worker_shutdown(struct smtpd_worker *w, uint64_t grace_ms,
 		loop_timer(w->l, &w->grace_op, grace_ms);
 	}
 	smtpd_check_done(w);
+}
+
+/* smtpd_server_sessions: see smtpd.h (a relaxed snapshot: other workers may change it). */
+unsigned smtpd_server_sessions(const struct smtpd_server *srv)
+{
+	return atomic_load(&srv->sessions);
 }
 
 unsigned smtpd_worker_sessions(const struct smtpd_worker *w)

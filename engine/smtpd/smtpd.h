@@ -23,8 +23,11 @@
  *     thread (e.g. from a timer or a loop_msg). Until then the session processes no further
  *     input (pipelined commands wait in the buffer) and is never freed.
  *   - returns a negative errno: "451 4.3.0 Local error" is sent.
- * A reply code of 2xx to on_connect/on_mail/on_rcpt accepts; anything else rejects that step.
- * Any 421 reply closes the session after it is sent. A non-2xx on_connect reply closes too.
+ * A reply code of 2xx to on_connect/on_helo/on_mail/on_rcpt accepts; anything else rejects that
+ * step. 354 to on_data_begin starts the body; anything else rejects DATA. Any 421 reply closes
+ * the session after it is sent. A non-2xx on_connect reply closes too. Every hook may instead
+ * call smtpd_session_drop() (inside the hook or, after SMTPD_ASYNC, in place of smtpd_reply) to
+ * disconnect without a reply: fault injection at any step.
  *
  * Threading: smtpd_server_* on any one thread before/after the workers run; everything else on
  * the worker's loop thread.
@@ -40,7 +43,26 @@
  *            smtpd_worker_free(w); after every worker: smtpd_server_free(srv).
  *
  * Wire details: the greeting, EHLO and HELO replies and 354 carry no enhanced status code
- * (RFC 2034 §3, RFC 3463 has no class 3); every other reply does. Only <CRLF>.<CRLF> ends DATA.
+ * (RFC 2034 §3, RFC 3463 has no class 3); every other reply does (unless
+ * ENHANCEDSTATUSCODES is hidden, see hide_ext). Only <CRLF>.<CRLF> ends DATA. EHLO advertises
+ * PIPELINING, SIZE <max_size>, 8BITMIME, SMTPUTF8, the ehlo_extra keywords and
+ * ENHANCEDSTATUSCODES, minus the hidden ones. EXPN, HELP, ETRN, TURN, STARTTLS and AUTH get
+ * "502 5.5.1". Addresses: control bytes and malformed UTF-8 are 501 5.1.3 (smtp_cmd_parse); a
+ * non-ASCII sender or recipient without "MAIL ... SMTPUTF8" is 553 5.6.7 (RFC 6531). A HELO/EHLO
+ * name with a control byte or malformed UTF-8 is "501 5.5.4 Error: invalid HELO/EHLO host name"
+ * (on_helo is not called). MAIL SIZE= over max_size, or of 20 significant digits or more, is
+ * 552 5.3.4; a SIZE= that is not all digits is 501 5.5.4.
+ *
+ * Slow clients: each recv has a timeout (cmd_timeout_ms / data_timeout_ms) and, on top, one
+ * command line must arrive whole within cmd_deadline_ms of the moment the server starts waiting
+ * for it (to its LF), and a whole body (to the end-of-data terminator) within data_deadline_ms of
+ * the 354, counted from when the server starts waiting for body bytes (Postfix's
+ * smtpd_per_record_deadline idea: a client trickling one byte per read timeout cannot hold a
+ * session forever). On expiry: "421 4.4.2 <hostname> Error: timeout exceeded" and close.
+ *
+ * Memory: the body buffer grows geometrically as bytes arrive from a small start; an announced
+ * "SIZE=" is only checked against max_size, never allocated ahead.
+ *
  * Closing is lingering (shutdown(SHUT_WR), then input is drained until EOF, at most 2 s) so
  * unread pipelined input never turns the close into a RST that destroys our last replies.
  */
@@ -75,6 +97,7 @@ struct smtpd_envelope {
 	const char *body;
 	size_t body_len;
 	bool body_8bit; /* MAIL ... BODY=8BITMIME */
+	bool smtputf8;	/* MAIL ... SMTPUTF8 (RFC 6531) */
 };
 
 /* Hooks; any may be NULL (NULL means: accept with the default reply). `user` is the worker's
@@ -96,6 +119,19 @@ struct smtpd_hooks {
 	/* The session is going away (after its last op completed); only for sessions that got
 	 * on_connect. Do not call smtpd_* on s after this returns. */
 	void (*on_close)(struct smtpd_session *s, void *user);
+	/* A syntactically valid HELO/EHLO, before its reply. name: the host name the client gave
+	 * (NUL-terminated, valid during the call; smtpd_session_helo/esmtp still show the previous
+	 * greeting until it is accepted). Default: the standard 250 reply (with the EHLO
+	 * extensions); a 2xx from the hook also gets that standard reply (its text is not used).
+	 * Any other code rejects: nothing changes (state, transaction and previous greeting are
+	 * kept), so a client that has not greeted yet must greet again. */
+	int (*on_helo)(struct smtpd_session *s, const char *name, void *user);
+	/* A valid DATA command (after MAIL and at least one accepted RCPT), before the 354.
+	 * Default: "354 End data with <CR><LF>.<CR><LF>". A 354 from the hook (its own text) starts
+	 * the body; any other code rejects DATA and resets the transaction (the client starts over
+	 * with MAIL). The hook, or the owner before its async reply, may call smtpd_body_prepend.
+	 */
+	int (*on_data_begin)(struct smtpd_session *s, void *user);
 };
 
 /* Server configuration; zero fields take the defaults shown. Copied by smtpd_server_new
@@ -107,14 +143,29 @@ struct smtpd_config {
 	unsigned max_rcpts;	       /* recipients per transaction, default 1000 */
 	unsigned max_line;	       /* command line bytes without CRLF, default 2048, max 4096 */
 	unsigned max_errors;	       /* protocol errors before 421 4.7.0, default 20 */
-	unsigned max_sessions;	       /* per worker, 0 = unlimited; beyond: 421 4.7.0 and close */
-	uint64_t cmd_timeout_ms;       /* waiting for a command, default 300 s */
-	uint64_t data_timeout_ms;      /* waiting for body bytes, default 180 s */
+	unsigned max_sessions;	       /* GLOBAL: sessions of all workers of this server together
+					* (one atomic count), 0 = unlimited; beyond it a new
+					* connection gets "421 4.7.0 Error: too many connections"
+					* and is closed (it does not count) */
+	uint64_t cmd_timeout_ms;       /* one recv while waiting for a command, default 300 s */
+	uint64_t data_timeout_ms;      /* one recv of body bytes, default 180 s */
 	uint64_t send_timeout_ms;      /* one send, default 300 s */
 	uint64_t reply_delay_ms;       /* delay every reply by this much (test tarpit), default 0 */
 	const char *const *ehlo_extra; /* extra EHLO keywords, NULL-terminated; may be NULL */
 	size_t session_data_size;      /* bytes of zeroed owner data per session, default 0 */
 	bool trace;		       /* log every state transition to stderr */
+	uint64_t cmd_deadline_ms;      /* whole command line, from the moment the server starts
+					* waiting for it to its LF, default 300 s */
+	uint64_t data_deadline_ms;     /* whole body, from the 354 to the end-of-data terminator,
+					* default 600 s */
+	uint32_t hide_ext;	       /* SMTP_EXT_* bits not to advertise in the EHLO reply:
+					* PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES
+					* (others are ignored). A hidden SIZE / 8BITMIME / SMTPUTF8
+					* makes its MAIL parameter (SIZE=, BODY=, SMTPUTF8) a
+					* "555 5.5.4 Unsupported parameter", as from a server that
+					* lacks it (the size limit still applies to the body); a
+					* hidden ENHANCEDSTATUSCODES strips the enhanced code from
+					* every reply (the owner's too). Default 0. */
 };
 
 /* smtpd_server_new: validate and copy cfg, remember hooks (copied) and user. Returns 0 and
@@ -149,6 +200,10 @@ int smtpd_worker_new(struct smtpd_worker **out, struct smtpd_server *srv, struct
 void smtpd_worker_shutdown(struct smtpd_worker *w, uint64_t grace_ms,
 			   void (*done)(struct smtpd_worker *w, void *arg), void *arg);
 
+/* smtpd_server_sessions: sessions counted against max_sessions right now, all workers together
+ * (admitted and not yet closed). Any thread. */
+unsigned smtpd_server_sessions(const struct smtpd_server *srv);
+
 /* smtpd_worker_sessions: number of live sessions of this worker. */
 unsigned smtpd_worker_sessions(const struct smtpd_worker *w);
 
@@ -166,9 +221,25 @@ void smtpd_reply(struct smtpd_session *s, int code, const char *text);
  * The session starts a fresh buffer for its next transaction. Returns NULL if already taken. */
 char *smtpd_take_body(struct smtpd_session *s, size_t *len);
 
+/* smtpd_body_prepend: inside on_data_begin (or after it returned SMTPD_ASYNC, before the
+ * smtpd_reply that answers it), append n bytes to the start of this transaction's body buffer:
+ * they come before the client's data, so on_data's env->body and smtpd_take_body() hold them
+ * followed by the body, in one buffer, with no extra copy. The owner gives complete
+ * CRLF-terminated header lines (e.g. a Received: trace field); they are copied as they are (not
+ * unstuffed, not normalised) and do not count against max_size, which applies to what the
+ * client sends. Several calls append in order. If DATA is rejected they are discarded.
+ * BUG (abort) when called at any other time. */
+void smtpd_body_prepend(struct smtpd_session *s, const char *p, size_t n);
+
 /* smtpd_session_drop: close the connection without any further reply (fault injection, or
- * the owner gave up). If a reply was pending it is cancelled: do not call smtpd_reply after
- * this. The session is freed (on_close) once its in-flight ops have completed. */
+ * the owner gave up): the step being decided (the command whose hook is running or owes its
+ * async reply, or the body being received) gets no reply, nothing more is read as commands,
+ * and the connection is closed like after a 421 (our side shut down, input drained briefly).
+ * Replies already queued for earlier pipelined commands are still sent first, so the client
+ * sees exactly the replies up to the dropped step. Safe inside any hook (on_connect, on_helo,
+ * on_mail, on_rcpt, on_data_begin, on_data, on_data_progress) and in place of an async
+ * smtpd_reply; do not call smtpd_reply after it. The session is freed (on_close) once its
+ * in-flight ops have completed; s stays valid until then. */
 void smtpd_session_drop(struct smtpd_session *s);
 
 /* Accessors. */
@@ -179,5 +250,8 @@ const char *smtpd_session_helo(const struct smtpd_session *s); /* "" before HELO
 bool smtpd_session_esmtp(const struct smtpd_session *s);       /* EHLO was used */
 const struct sockaddr *smtpd_session_peer(const struct smtpd_session *s, socklen_t *len);
 const char *smtpd_session_state_name(const struct smtpd_session *s);
+/* smtpd_session_body_cap: bytes currently allocated for the body buffer (0 when none): what
+ * a transaction costs while its body arrives (it never depends on an announced SIZE=). */
+size_t smtpd_session_body_cap(const struct smtpd_session *s);
 
 #endif

@@ -6,6 +6,8 @@
  * path they took (inside the hook, default, or async), so the transitions live in one place.
  * The envelope lives in a per-session arena (no allocation per command once it has grown); the
  * body is unstuffed straight from the receive buffer into a growable buffer the owner may take.
+ * That buffer starts small and doubles as bytes arrive: an announced SIZE= is a promise, not a
+ * reason to allocate, so idle clients announcing large messages cost nothing.
  */
 #include "engine/smtpd/smtpd_types.h"
 
@@ -71,7 +73,7 @@ void smtpd_reset_tx(struct smtpd_session *s)
 	s->body_total = 0;
 	s->body_over = false;
 	s->body_8bit = false;
-	s->size_hint = 0;
+	s->smtputf8 = false;
 	if (s->body && s->body_cap > SMTPD_BODY_KEEP) {
 		free(s->body);
 		s->body = NULL;
@@ -82,6 +84,61 @@ void smtpd_reset_tx(struct smtpd_session *s)
 }
 
 /* ---- hooks ---- */
+
+/* The standard HELO/EHLO reply: "250 host", or "250-host" and the EHLO lines. */
+static void smtpd_helo_reply(struct smtpd_session *s)
+{
+	const struct smtpd_server *srv = s->w->srv;
+	bool ext = s->esmtp_new && srv->ehlo_extra_len;
+
+	smtpd_emit_raw(s, ext ? "250-" : "250 ", 4);
+	smtpd_emit_raw(s, srv->hostname, strlen(srv->hostname));
+	smtpd_emit_raw(s, "\r\n", 2);
+	if (ext)
+		smtpd_emit_raw(s, srv->ehlo_extra, srv->ehlo_extra_len);
+}
+
+/* smtpd_emit_reply: emit the reply to the awaited step; a 2xx to HELO/EHLO is always the
+ * standard reply (the text given is not used). */
+void smtpd_emit_reply(struct smtpd_session *s, int code, const char *text)
+{
+	if (s->await == SMTPD_A_HELO && code >= 200 && code < 300)
+		smtpd_helo_reply(s);
+	else
+		smtpd_emit(s, code, text);
+}
+
+/* HELO/EHLO accepted: the new greeting replaces the old one and any transaction ends. */
+static void smtpd_helo_commit(struct smtpd_session *s)
+{
+	memcpy(s->helo, s->helo_new, sizeof(s->helo));
+	s->esmtp = s->esmtp_new;
+	if (s->state > SMTPD_S_IDLE)
+		smtpd_reset_tx(s);
+	smtpd_set_state(s, SMTPD_S_IDLE);
+}
+
+/* 354 given: receive the body (its deadline starts with the first wait for bytes). */
+static void smtpd_data_enter(struct smtpd_session *s)
+{
+	smtp_data_rx_init(&s->rx);
+	s->deadline = 0;
+	smtpd_set_state(s, SMTPD_S_DATA);
+}
+
+static void smtpd_apply_envelope(struct smtpd_session *s, bool ok)
+{
+	if (s->await == SMTPD_A_MAIL && ok) {
+		smtpd_set_state(s, SMTPD_S_MAIL);
+	} else if (s->await == SMTPD_A_MAIL) {
+		s->arena_len = 0;
+	} else if (ok) {
+		smtpd_rcpt_push(s, s->arena_mark);
+		smtpd_set_state(s, SMTPD_S_RCPT);
+	} else {
+		s->arena_len = s->arena_mark;
+	}
+}
 
 /* smtpd_apply_reply: the transition a reply to the awaited step implies. */
 void smtpd_apply_reply(struct smtpd_session *s, int code)
@@ -95,19 +152,19 @@ void smtpd_apply_reply(struct smtpd_session *s, int code)
 		else
 			smtpd_close(s, 0, NULL);
 		break;
-	case SMTPD_A_MAIL:
+	case SMTPD_A_HELO:
 		if (ok)
-			smtpd_set_state(s, SMTPD_S_MAIL);
-		else
-			s->arena_len = 0;
+			smtpd_helo_commit(s);
 		break;
+	case SMTPD_A_MAIL:
 	case SMTPD_A_RCPT:
-		if (ok) {
-			smtpd_rcpt_push(s, s->arena_mark);
-			smtpd_set_state(s, SMTPD_S_RCPT);
-		} else {
-			s->arena_len = s->arena_mark;
-		}
+		smtpd_apply_envelope(s, ok);
+		break;
+	case SMTPD_A_DATA_BEGIN:
+		if (code == 354)
+			smtpd_data_enter(s);
+		else
+			smtpd_reset_tx(s);
 		break;
 	case SMTPD_A_DATA:
 		smtpd_reset_tx(s);
@@ -128,7 +185,7 @@ void smtpd_hook_done(struct smtpd_session *s, int ret, int def_code, const char 
 
 	s->in_hook = false;
 	s->hook_code = 0;
-	if (s->state == SMTPD_S_DEAD) {
+	if (s->dropped || s->state == SMTPD_S_DEAD) {
 		s->await = SMTPD_A_NONE; /* dropped from inside the hook */
 		return;
 	}
@@ -138,7 +195,7 @@ void smtpd_hook_done(struct smtpd_session *s, int ret, int def_code, const char 
 	}
 	if (!code) {
 		code = ret < 0 ? 451 : def_code;
-		smtpd_emit(s, code, ret < 0 ? "4.3.0 Error: local error" : def_text);
+		smtpd_emit_reply(s, code, ret < 0 ? "4.3.0 Error: local error" : def_text);
 	}
 	smtpd_apply_reply(s, code);
 	smtpd_after_reply(s, mark);
@@ -151,54 +208,79 @@ static void *smtpd_user(struct smtpd_session *s)
 
 /* ---- commands ---- */
 
+/* HELO/EHLO: the name waits in helo_new for on_helo's verdict (smtpd_helo_commit on 2xx). */
 static void smtpd_do_helo(struct smtpd_session *s, const struct smtp_cmd *c)
 {
-	const struct smtpd_server *srv = s->w->srv;
+	const struct smtpd_hooks *h = &s->w->srv->hooks;
 	size_t n = c->arg_len < SMTPD_HELO_MAX - 1 ? c->arg_len : SMTPD_HELO_MAX - 1;
 	size_t mark = s->wlen;
+	int ret = 0;
 
-	memcpy(s->helo, c->arg, n);
-	s->helo[n] = '\0';
-	s->esmtp = c->verb == SMTP_VERB_EHLO;
-	if (s->state > SMTPD_S_IDLE)
-		smtpd_reset_tx(s);
-	smtpd_set_state(s, SMTPD_S_IDLE);
-	smtpd_emit_raw(s, s->esmtp ? "250-" : "250 ", 4);
-	smtpd_emit_raw(s, srv->hostname, strlen(srv->hostname));
-	smtpd_emit_raw(s, "\r\n", 2);
-	if (s->esmtp)
-		smtpd_emit_raw(s, srv->ehlo_extra, srv->ehlo_extra_len);
-	smtpd_after_reply(s, mark);
+	memcpy(s->helo_new, c->arg, n);
+	s->helo_new[n] = '\0';
+	s->esmtp_new = c->verb == SMTP_VERB_EHLO;
+	s->await = SMTPD_A_HELO;
+	s->in_hook = true;
+	if (h->on_helo)
+		ret = h->on_helo(s, s->helo_new, smtpd_user(s));
+	smtpd_hook_done(s, ret, 250, "", mark);
 }
 
-/* MAIL parameters: SIZE=<digits>, BODY=7BIT|8BITMIME. Returns 0 or the error reply code. */
-static int smtpd_mail_params(struct smtpd_session *s, const char *p, size_t len, const char **why)
+/* SIZE=<digits>: 0, or the error reply code. A number of 20 significant digits or more does
+ * not fit the parser (nor any limit we take): 552 like any other size over the limit. */
+static int smtpd_param_size(struct smtpd_session *s, const struct smtp_param *prm, const char **why)
 {
-	struct smtp_param prm;
-	int r;
+	const char *v = prm->value;
+	size_t n = prm->value_len;
 
-	while ((r = smtp_param_next(&p, &len, &prm)) == 1) {
-		if (smtp_param_is(&prm, "SIZE") && prm.value_len > 0 && prm.value_len < 20 &&
-		    strspn(prm.value, "0123456789") >= prm.value_len) {
-			s->size_hint = strtoull(prm.value, NULL, 10);
-			if (s->size_hint > s->w->srv->cfg.max_size)
-				return *why = "5.3.4 Message size exceeds fixed limit", 552;
-		} else if (smtp_param_is(&prm, "BODY") && prm.value_len == 4 &&
-			   strncasecmp(prm.value, "7BIT", 4) == 0) {
-			s->body_8bit = false;
-		} else if (smtp_param_is(&prm, "BODY") && prm.value_len == 8 &&
-			   strncasecmp(prm.value, "8BITMIME", 8) == 0) {
-			s->body_8bit = true;
-		} else if (smtp_param_is(&prm, "SIZE") || smtp_param_is(&prm, "BODY")) {
-			return *why = "5.5.4 Invalid parameter value", 501;
-		} else {
-			return *why = "5.5.4 Unsupported parameter", 555;
-		}
-	}
-	if (r < 0)
-		return *why = "5.5.4 Syntax error in parameters", 501;
+	if (n == 0 || strspn(v, "0123456789") < n)
+		return *why = "5.5.4 Invalid parameter value", 501;
+	for (; n > 1 && *v == '0'; n--)
+		v++;
+	if (n >= 20 || strtoull(v, NULL, 10) > s->w->srv->cfg.max_size)
+		return *why = "5.3.4 Message size exceeds fixed limit", 552;
 	return 0;
 }
+
+/* BODY=7BIT|8BITMIME: 0, or the error reply code. */
+static int smtpd_param_body(struct smtpd_session *s, const struct smtp_param *prm, const char **why)
+{
+	if (prm->value_len == 4 && strncasecmp(prm->value, "7BIT", 4) == 0)
+		s->body_8bit = false;
+	else if (prm->value_len == 8 && strncasecmp(prm->value, "8BITMIME", 8) == 0)
+		s->body_8bit = true;
+	else
+		return *why = "5.5.4 Invalid parameter value", 501;
+	return 0;
+}
+
+/* MAIL parameters: SIZE=<digits>, BODY=7BIT|8BITMIME, SMTPUTF8; the parameter of a hidden
+ * extension is unsupported. Returns 0 or the error reply code (*why its text). */
+static int smtpd_mail_params(struct smtpd_session *s, const char *p, size_t len, const char **why)
+{
+	uint32_t hide = s->w->srv->cfg.hide_ext;
+	struct smtp_param prm;
+	int r, code = 0;
+
+	while (!code && (r = smtp_param_next(&p, &len, &prm)) == 1) {
+		if (smtp_param_is(&prm, "SIZE") && !(hide & SMTP_EXT_SIZE))
+			code = smtpd_param_size(s, &prm, why);
+		else if (smtp_param_is(&prm, "BODY") && !(hide & SMTP_EXT_8BITMIME))
+			code = smtpd_param_body(s, &prm, why);
+		else if (smtp_param_is(&prm, "SMTPUTF8") && !(hide & SMTP_EXT_SMTPUTF8) &&
+			 prm.value_len)
+			code = (*why = "5.5.4 Invalid parameter value", 501);
+		else if (smtp_param_is(&prm, "SMTPUTF8") && !(hide & SMTP_EXT_SMTPUTF8))
+			s->smtputf8 = true;
+		else
+			code = (*why = "5.5.4 Unsupported parameter", 555);
+	}
+	if (!code && r < 0)
+		return *why = "5.5.4 Syntax error in parameters", 501;
+	return code;
+}
+
+#define NEED_UTF8 "5.6.7 Error: non-ASCII address requires SMTPUTF8"
 
 static void smtpd_do_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 {
@@ -211,11 +293,13 @@ static void smtpd_do_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 		return smtpd_error(s, 503, "5.5.1 Error: send HELO/EHLO first");
 	if (s->state > SMTPD_S_IDLE)
 		return smtpd_error(s, 503, "5.5.1 Error: nested MAIL command");
-	s->size_hint = 0;
 	s->body_8bit = false;
+	s->smtputf8 = false;
 	code = smtpd_mail_params(s, c->params, c->params_len, &why);
 	if (code)
 		return smtpd_error(s, code, why);
+	if (!s->smtputf8 && !smtp_is_ascii(c->addr, c->addr_len))
+		return smtpd_error(s, 553, NEED_UTF8);
 	s->arena_len = 0;
 	smtpd_arena_add(s, c->addr, c->addr_len);
 	s->arena_mark = s->arena_len;
@@ -237,6 +321,8 @@ static void smtpd_do_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 		return smtpd_error(s, 503, "5.5.1 Error: need MAIL command");
 	if (c->params_len)
 		return smtpd_error(s, 555, "5.5.4 Unsupported parameter");
+	if (!s->smtputf8 && !smtp_is_ascii(c->addr, c->addr_len))
+		return smtpd_error(s, 553, NEED_UTF8);
 	if (s->nrcpts >= s->w->srv->cfg.max_rcpts)
 		return smtpd_say(s, 452, "4.5.3 Error: too many recipients");
 	s->arena_mark = s->arena_len;
@@ -248,10 +334,13 @@ static void smtpd_do_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 	smtpd_hook_done(s, ret, 250, "2.1.5 Ok", mark);
 }
 
+/* DATA: the body buffer is not allocated here (it grows as bytes arrive); on_data_begin may
+ * seed it with smtpd_body_prepend before the 354. */
 static void smtpd_do_data(struct smtpd_session *s, const struct smtp_cmd *c)
 {
-	uint64_t max = s->w->srv->cfg.max_size;
-	size_t want = SMTPD_BODY_INIT;
+	const struct smtpd_hooks *h = &s->w->srv->hooks;
+	size_t mark = s->wlen;
+	int ret = 0;
 
 	if (s->state < SMTPD_S_MAIL)
 		return smtpd_error(s, 503, "5.5.1 Error: need MAIL command");
@@ -259,19 +348,14 @@ static void smtpd_do_data(struct smtpd_session *s, const struct smtp_cmd *c)
 		return smtpd_error(s, 503, "5.5.1 Error: need RCPT command");
 	if (c->arg_len)
 		return smtpd_error(s, 501, "5.5.4 Syntax error: DATA takes no argument");
-	if (s->size_hint && s->size_hint <= max && s->size_hint + 64 > want)
-		want = (size_t)s->size_hint + s->size_hint / 16 + 64;
-	if (!s->body || s->body_cap < want) {
-		free(s->body);
-		s->body = util_xmalloc(want);
-		s->body_cap = want;
-	}
 	s->body_len = 0;
 	s->body_total = 0;
 	s->body_over = false;
-	smtp_data_rx_init(&s->rx);
-	smtpd_set_state(s, SMTPD_S_DATA);
-	smtpd_say(s, 354, "End data with <CR><LF>.<CR><LF>");
+	s->await = SMTPD_A_DATA_BEGIN;
+	s->in_hook = true;
+	if (h->on_data_begin)
+		ret = h->on_data_begin(s, smtpd_user(s));
+	smtpd_hook_done(s, ret, 354, "End data with <CR><LF>.<CR><LF>", mark);
 }
 
 static void smtpd_dispatch(struct smtpd_session *s, const struct smtp_cmd *c)
@@ -298,6 +382,10 @@ static void smtpd_dispatch(struct smtpd_session *s, const struct smtp_cmd *c)
 		return smtpd_close(s, 0, NULL);
 	case SMTP_VERB_STARTTLS:
 	case SMTP_VERB_AUTH:
+	case SMTP_VERB_EXPN:
+	case SMTP_VERB_HELP:
+	case SMTP_VERB_ETRN:
+	case SMTP_VERB_TURN:
 		return smtpd_error(s, 502, "5.5.1 Error: command not implemented");
 	case SMTP_VERB_UNKNOWN:
 		break;
@@ -325,6 +413,7 @@ bool smtpd_cmd_step(struct smtpd_session *s)
 		return true;
 	}
 	s->rpos += (uint32_t)(n + (ssize_t)term);
+	s->deadline = 0; /* a whole line arrived: the next one gets its own deadline */
 	if (s->skip_line || (size_t)n > max) {
 		if (!s->skip_line)
 			smtpd_error(s, 500, "5.5.2 Error: line too long");
@@ -335,6 +424,8 @@ bool smtpd_cmd_step(struct smtpd_session *s)
 	r = smtp_cmd_parse(line, (size_t)n, &c);
 	if (r == -EBADMSG)
 		smtpd_error(s, 501, "5.1.3 Error: bad address syntax");
+	else if (r < 0 && (c.verb == SMTP_VERB_HELO || c.verb == SMTP_VERB_EHLO))
+		smtpd_error(s, 501, "5.5.4 Error: invalid HELO/EHLO host name");
 	else if (r < 0)
 		smtpd_error(s, 501, "5.5.4 Error: syntax error in parameters");
 	else
@@ -351,6 +442,7 @@ static void smtpd_data_end(struct smtpd_session *s)
 	size_t mark = s->wlen;
 	int ret = 0;
 
+	s->deadline = 0; /* the body is in: the next command line gets its own deadline */
 	if (s->body_over) {
 		smtpd_reset_tx(s);
 		return smtpd_say(s, 552, "5.3.4 Error: message size exceeds fixed limit");
@@ -365,6 +457,7 @@ static void smtpd_data_end(struct smtpd_session *s)
 	    .body = s->body,
 	    .body_len = s->body_len,
 	    .body_8bit = s->body_8bit,
+	    .smtputf8 = s->smtputf8,
 	};
 	smtpd_set_state(s, SMTPD_S_RCPT); /* out of DATA: input after the dot is commands */
 	s->await = SMTPD_A_DATA;
@@ -374,11 +467,28 @@ static void smtpd_data_end(struct smtpd_session *s)
 	smtpd_hook_done(s, ret, 250, "2.0.0 Ok", mark);
 }
 
+/* Make sure the body buffer has room for `need` more bytes and its NUL (doubling from
+ * SMTPD_BODY_INIT). */
+static void smtpd_body_reserve(struct smtpd_session *s, size_t need)
+{
+	size_t cap = s->body ? s->body_cap : SMTPD_BODY_INIT;
+
+	while (cap - 1 - s->body_len < need)
+		cap *= 2;
+	if (!s->body || cap != s->body_cap) {
+		s->body = util_xrealloc(s->body, cap);
+		s->body_cap = cap;
+	}
+}
+
 /* Make room for a slice of input; returns the room for output (>= 2 unless impossible). */
 static size_t smtpd_body_room(struct smtpd_session *s, size_t in_len)
 {
-	size_t room = s->body_cap - 1 - s->body_len;
+	size_t room;
 
+	if (!s->body)
+		smtpd_body_reserve(s, 1);
+	room = s->body_cap - 1 - s->body_len;
 	if (s->body_over) {
 		s->body_len = 0; /* over the limit: the buffer is scratch */
 		return s->body_cap - 1;
@@ -411,8 +521,8 @@ bool smtpd_data_step(struct smtpd_session *s)
 		in_len -= used;
 		s->body_len += out_len;
 		s->body_total += out_len;
-		if (s->body_len > s->w->srv->cfg.max_size)
-			s->body_over = true;
+		if (s->body_total > s->w->srv->cfg.max_size)
+			s->body_over = true; /* (prepended bytes do not count) */
 	}
 	if (h->on_data_progress && h->on_data_progress(s, s->body_total, smtpd_user(s))) {
 		smtpd_session_drop(s);
@@ -434,4 +544,13 @@ char *smtpd_take_body(struct smtpd_session *s, size_t *len)
 	s->body_cap = 0;
 	s->body_len = 0;
 	return b;
+}
+
+/* smtpd_body_prepend: see smtpd.h (copies p; BUG outside on_data_begin's reply window). */
+void smtpd_body_prepend(struct smtpd_session *s, const char *p, size_t n)
+{
+	BUG_ON(s->await != SMTPD_A_DATA_BEGIN);
+	smtpd_body_reserve(s, n);
+	memcpy(s->body + s->body_len, p, n);
+	s->body_len += n;
 }

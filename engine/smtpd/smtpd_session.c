@@ -50,11 +50,33 @@ void smtpd_emit_raw(struct smtpd_session *s, const char *p, size_t n)
 	s->wlen += (uint32_t)n;
 }
 
-/* smtpd_emit: append "<code> <text>\r\n" (text truncated to SMTPD_TEXT_MAX, CR/LF blanked). */
+/* Length of the enhanced status code "c.sss.ddd " (RFC 3463) that starts text, 0 if none. */
+static size_t smtpd_enh_len(const char *t)
+{
+	size_t i = 2, n;
+
+	if ((t[0] != '2' && t[0] != '4' && t[0] != '5') || t[1] != '.')
+		return 0;
+	for (int part = 0; part < 2; part++) {
+		for (n = 0; n < 3 && t[i] >= '0' && t[i] <= '9'; n++)
+			i++;
+		if (!n || t[i] != (part ? ' ' : '.'))
+			return 0;
+		i++;
+	}
+	return i;
+}
+
+/* smtpd_emit: append "<code> <text>\r\n" (text truncated to SMTPD_TEXT_MAX, CR/LF blanked;
+ * its enhanced status code left out when ENHANCEDSTATUSCODES is hidden). */
 void smtpd_emit(struct smtpd_session *s, int code, const char *text)
 {
-	size_t tl = strnlen(text, SMTPD_TEXT_MAX);
+	size_t tl;
 	char *p;
+
+	if (s->w->srv->cfg.hide_ext & SMTP_EXT_ENHANCEDSTATUSCODES)
+		text += smtpd_enh_len(text);
+	tl = strnlen(text, SMTPD_TEXT_MAX);
 
 	BUG_ON(code < 200 || code > 599);
 	BUG_ON(tl + 6 > SMTPD_WBUF - s->wlen);
@@ -124,7 +146,7 @@ static void smtpd_recv_cb(struct loop_op *op, int res, uint32_t flags)
 		if (s->lingering && res <= 0)
 			smtpd_teardown(s);
 	} else if (res == -ECANCELED) {
-		smtpd_close(s, 421, "4.4.2 Error: timeout exceeded");
+		smtpd_close(s, 421, s->w->srv->timeout_text); /* per-read timeout or deadline */
 	} else if (res <= 0) {
 		smtpd_teardown(s);
 	} else {
@@ -251,13 +273,35 @@ void smtpd_close(struct smtpd_session *s, int code, const char *text)
 		loop_cancel(s->w->l, &s->recv_op);
 }
 
-static void smtpd_io(struct smtpd_session *s)
+/* The timeout of the next recv: the per-read timeout, cut to what is left of the deadline of
+ * the current command line or body (which starts now if none is running: the server starts
+ * waiting for it). 0 when the deadline has passed. */
+static uint64_t smtpd_recv_timeout(struct smtpd_session *s)
 {
 	const struct smtpd_config *cfg = &s->w->srv->cfg;
-	uint32_t end = s->hold != SMTPD_NO_HOLD ? s->hold : s->wlen;
+	bool data = s->state == SMTPD_S_DATA;
+	uint64_t now = loop_now_ms(s->w->l), left;
+	uint64_t per_read = data ? cfg->data_timeout_ms : cfg->cmd_timeout_ms;
+
+	if (!s->deadline)
+		s->deadline = now + (data ? cfg->data_deadline_ms : cfg->cmd_deadline_ms);
+	if (s->deadline <= now)
+		return 0;
+	left = s->deadline - now;
+	return left < per_read ? left : per_read;
+}
+
+static void smtpd_io(struct smtpd_session *s)
+{
+	uint64_t timeout = 0;
+	uint32_t end;
 
 	if (s->state == SMTPD_S_DEAD)
 		return;
+	if (s->state < SMTPD_S_CLOSING && s->wait == SMTPD_W_NONE && !s->recv_armed &&
+	    !(timeout = smtpd_recv_timeout(s)))
+		smtpd_close(s, 421, s->w->srv->timeout_text); /* the deadline has passed */
+	end = s->hold != SMTPD_NO_HOLD ? s->hold : s->wlen;
 	if (!s->send_armed && end > s->woff)
 		smtpd_arm_send(s, end);
 	if (s->state == SMTPD_S_CLOSING) {
@@ -265,9 +309,8 @@ static void smtpd_io(struct smtpd_session *s)
 			smtpd_linger(s);
 		return;
 	}
-	if (s->wait == SMTPD_W_NONE && !s->recv_armed)
-		smtpd_arm_recv(s, s->state == SMTPD_S_DATA ? cfg->data_timeout_ms
-							   : cfg->cmd_timeout_ms);
+	if (timeout)
+		smtpd_arm_recv(s, timeout);
 }
 
 /* smtpd_session_run: process buffered input as far as allowed, then do the I/O it implies. */
@@ -334,6 +377,20 @@ static void smtpd_session_init(struct smtpd_session *s, struct smtpd_worker *w, 
 	w->nsessions++;
 }
 
+/* Count s against the server's global max_sessions; false (not counted) when it is over. */
+static bool smtpd_admit(struct smtpd_session *s)
+{
+	struct smtpd_server *srv = s->w->srv;
+	unsigned max = srv->cfg.max_sessions;
+
+	if (atomic_fetch_add(&srv->sessions, 1) >= max && max) {
+		atomic_fetch_sub(&srv->sessions, 1);
+		return false;
+	}
+	s->counted = true;
+	return true;
+}
+
 /* smtpd_session_start: take over an accepted fd: set up a session, run on_connect and send the
  * greeting (or the rejection). */
 void smtpd_session_start(struct smtpd_worker *w, int fd, const struct sockaddr_storage *peer,
@@ -351,10 +408,10 @@ void smtpd_session_start(struct smtpd_worker *w, int fd, const struct sockaddr_s
 	if (peer->ss_family == AF_INET || peer->ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s->depth++;
-	if (w->shutting_down || (srv->cfg.max_sessions && w->nsessions > srv->cfg.max_sessions)) {
+	if (w->shutting_down || !smtpd_admit(s)) {
 		smtpd_close(s, 421,
 			    w->shutting_down ? "4.3.2 Service shutting down"
-					     : "4.7.0 Too many connections");
+					     : "4.7.0 Error: too many connections");
 		goto out;
 	}
 	s->connected_hook = true;
@@ -397,16 +454,22 @@ void smtpd_session_force_close(struct smtpd_session *s, bool hard)
 	smtpd_session_run(s);
 }
 
+/* smtpd_session_drop: see smtpd.h. Replies already queued (for earlier, pipelined commands)
+ * still go out through the normal closing path; the current step gets none. */
 void smtpd_session_drop(struct smtpd_session *s)
 {
 	if (s->wait == SMTPD_W_HOOK) {
 		s->wait = SMTPD_W_NONE;
 		s->await = SMTPD_A_NONE;
 	}
+	s->dropped = true;
 	s->depth++;
-	smtpd_teardown(s);
+	if (s->state < SMTPD_S_CLOSING)
+		smtpd_close(s, 0, NULL);
+	else
+		smtpd_teardown(s);
 	s->depth--;
-	smtpd_maybe_free(s);
+	smtpd_session_run(s); /* flush and close (only frees when no caller is inside) */
 }
 
 void smtpd_reply(struct smtpd_session *s, int code, const char *text)
@@ -416,7 +479,7 @@ void smtpd_reply(struct smtpd_session *s, int code, const char *text)
 	BUG_ON(s->await == SMTPD_A_NONE);
 	if (s->in_hook) {
 		BUG_ON(s->hook_code != 0);
-		smtpd_emit(s, code, text);
+		smtpd_emit_reply(s, code, text);
 		s->hook_code = code;
 		return;
 	}
@@ -426,7 +489,7 @@ void smtpd_reply(struct smtpd_session *s, int code, const char *text)
 	if (s->state == SMTPD_S_DEAD) {
 		s->await = SMTPD_A_NONE;
 	} else {
-		smtpd_emit(s, code, text);
+		smtpd_emit_reply(s, code, text);
 		smtpd_apply_reply(s, code);
 		smtpd_after_reply(s, mark);
 	}
@@ -464,4 +527,10 @@ const struct sockaddr *smtpd_session_peer(const struct smtpd_session *s, socklen
 	if (len)
 		*len = s->peer_len;
 	return (const struct sockaddr *)&s->peer;
+}
+
+/* smtpd_session_body_cap: see smtpd.h. */
+size_t smtpd_session_body_cap(const struct smtpd_session *s)
+{
+	return s->body ? s->body_cap : 0;
 }

@@ -52,6 +52,8 @@ enum smtpd_await {
 	SMTPD_A_MAIL,
 	SMTPD_A_RCPT,
 	SMTPD_A_DATA,
+	SMTPD_A_HELO,	    /* on_helo: 2xx commits helo_new, sends the standard reply */
+	SMTPD_A_DATA_BEGIN, /* on_data_begin: 354 enters DATA, anything else resets */
 };
 
 struct smtpd_listener {
@@ -68,11 +70,12 @@ struct smtpd_server {
 	char greeting[256];
 	char ehlo_extra[SMTPD_EHLO_MAX]; /* preformatted "250-KEYWORD\r\n" lines */
 	size_t ehlo_extra_len;
-	char size_str[32];
+	char timeout_text[300]; /* "4.4.2 <hostname> Error: timeout exceeded" */
 	struct smtpd_listener ls[SMTPD_MAX_LISTEN];
 	unsigned nls;
 	atomic_uint_fast64_t next_id;
 	atomic_uint workers;
+	atomic_uint sessions; /* admitted sessions of all workers (max_sessions) */
 };
 
 struct smtpd_worker;
@@ -121,7 +124,12 @@ struct smtpd_session {
 	int hook_code; /* code given by smtpd_reply inside a hook, 0 if none */
 	bool recv_armed, send_armed, timer_armed;
 	bool esmtp;
-	bool skip_line; /* discarding the rest of an over-long line */
+	bool esmtp_new;	   /* HELO/EHLO awaiting on_helo's verdict was EHLO */
+	bool counted;	   /* admitted: counts in srv->sessions */
+	bool dropped;	   /* smtpd_session_drop: no reply for the current step */
+	bool smtputf8;	   /* MAIL ... SMTPUTF8 in this transaction */
+	uint64_t deadline; /* loop ms: the current command line / DATA must be in by then; 0 none */
+	bool skip_line;	   /* discarding the rest of an over-long line */
 	bool body_8bit;
 	bool body_over; /* body exceeded max_size: discarding to the terminator */
 	bool lingering; /* CLOSING: our side shut down, draining input until EOF */
@@ -143,11 +151,11 @@ struct smtpd_session {
 	/* body */
 	char *body;
 	size_t body_len, body_cap;
-	size_t body_total; /* body bytes seen this DATA, kept or discarded */
+	size_t body_total; /* client body bytes seen this DATA, kept or discarded */
 	unsigned depth;	   /* >0 while inside smtpd_session_run: defer freeing */
-	uint64_t size_hint;
 	struct smtp_data_rx rx;
 	char helo[SMTPD_HELO_MAX];
+	char helo_new[SMTPD_HELO_MAX]; /* the name given to on_helo, committed on 2xx */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	char rbuf[SMTPD_RBUF];
@@ -174,6 +182,7 @@ bool smtpd_data_step(struct smtpd_session *s);
 void smtpd_hook_done(struct smtpd_session *s, int ret, int def_code, const char *def_text,
 		     size_t mark);
 void smtpd_apply_reply(struct smtpd_session *s, int code);
+void smtpd_emit_reply(struct smtpd_session *s, int code, const char *text);
 
 /* smtpd.c */
 void smtpd_worker_session_gone(struct smtpd_worker *w, struct smtpd_session *s);

@@ -109,6 +109,17 @@ static void write_all(int fd, const char *s, size_t n)
 	}
 }
 
+/* One byte every ms milliseconds until all is sent or fd becomes readable (or hung up). */
+static void trickle(int fd, const char *s, unsigned ms)
+{
+	struct pollfd pf = {.fd = fd, .events = POLLIN};
+
+	for (; *s; s++) {
+		if (write(fd, s, 1) != 1 || poll(&pf, 1, (int)ms) != 0)
+			return;
+	}
+}
+
 static void call_msg_fn(struct loop *l, struct loop_msg *m)
 {
 	struct peer *p = container_of(m, struct peer, call_msg);
@@ -143,7 +154,7 @@ static char *peer_step(struct peer *p, int *fd, const struct peer_step *st)
 {
 	switch (st->kind) {
 	case PEER_SEND:
-		write_all(*fd, st->data, strlen(st->data));
+		write_all(*fd, st->data, st->n ? st->n : strlen(st->data));
 		return NULL;
 	case PEER_LINES:
 	case PEER_REPLIES:
@@ -163,6 +174,9 @@ static char *peer_step(struct peer *p, int *fd, const struct peer_step *st)
 		return NULL;
 	case PEER_WAIT:
 		return peer_wait(p, st);
+	case PEER_TRICKLE:
+		trickle(*fd, st->data, st->n);
+		return NULL;
 	case PEER_END:
 		break;
 	}
@@ -270,7 +284,7 @@ void peer_check(const struct peer *p)
 	for (unsigned i = 0; p->steps[i].kind != PEER_END; i++) {
 		enum peer_kind k = p->steps[i].kind;
 
-		if (k == PEER_SEND || k == PEER_CLOSE || k == PEER_CALL)
+		if (k == PEER_SEND || k == PEER_CLOSE || k == PEER_CALL || k == PEER_TRICKLE)
 			continue;
 		assert_non_null(p->got[i]);
 		assert_string_equal(p->got[i], p->steps[i].data);

@@ -33,18 +33,22 @@ enum peer_kind {
 	PEER_CLOSE,   /* close the connection now */
 	PEER_CALL,    /* run fn on the loop thread and wait until it has run */
 	PEER_WAIT,    /* poll until(user) for PEER_WAIT_MS: got data if it held, else "timed out" */
+	PEER_TRICKLE, /* write data one byte every n ms; stop early once the other side has
+		       * something to read (a reply, or EOF): a slow client */
 };
 
 struct peer_step {
 	enum peer_kind kind;
 	const char *data; /* PEER_SEND: bytes to write; reading steps: the wanted text */
-	unsigned n;	  /* PEER_LINES / PEER_REPLIES: how many; PEER_QUIET: ms */
+	unsigned n;	  /* PEER_LINES / PEER_REPLIES: how many; PEER_QUIET: ms; PEER_SEND: bytes
+			   * of data to write (0: strlen(data), so data may hold NUL only with n) */
 	void (*fn)(void *user);
 	bool (*until)(void *user);
 };
 
 /* clang-format off */
 #define SEND(s)	       {.kind = PEER_SEND, .data = (s)}
+#define SEND_RAW(lit)  {.kind = PEER_SEND, .data = (lit), .n = sizeof(lit) - 1} /* NUL ok */
 #define LINES(k, s)    {.kind = PEER_LINES, .data = (s), .n = (k)}
 #define EXPECT(k, s)   {.kind = PEER_REPLIES, .data = (s), .n = (k)}
 #define ONCE(s)	       {.kind = PEER_ONCE, .data = (s)}
@@ -53,6 +57,7 @@ struct peer_step {
 #define CLOSE()	       {.kind = PEER_CLOSE}
 #define CALL(f)	       {.kind = PEER_CALL, .fn = (f)}
 #define WAIT(pred, s)  {.kind = PEER_WAIT, .data = (s), .until = (pred)}
+#define TRICKLE(s, ms) {.kind = PEER_TRICKLE, .data = (s), .n = (ms)}
 /* clang-format on */
 
 /* One scripted peer. dir and path are set by peer_init; the rest is the peer's own state. */

@@ -11,189 +11,7 @@
  * through the worker's shutdown done callback, so every test also checks that the worker
  * drains and frees cleanly (ASan checks the rest).
  */
-#include "engine/loop/loop.h"
-#include "engine/smtpd/smtpd.h"
-#include "engine/util/util.h"
-#include "tests/unit/peer/peer.h"
-
-#include <signal.h>
-#include <stdatomic.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#define MAX_SIZE  1000 /* small limits so the tests can cross them */
-#define MAX_RCPTS 2
-#define MAX_LINE  64
-
-#define GREETING "220 mx.test ESMTP riptide\r\n"
-#define EHLO_REPLY                                                                                 \
-	"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"                       \
-	"250 ENHANCEDSTATUSCODES\r\n"
-
-#define OK_MAIL	 "250 2.1.0 Ok\r\n"
-#define OK_RCPT	 "250 2.1.5 Ok\r\n"
-#define GO_DATA	 "354 End data with <CR><LF>.<CR><LF>\r\n"
-#define OK_DOT	 "250 2.0.0 Ok\r\n"
-#define SHUTTING "421 4.3.2 Service shutting down\r\n"
-
-/* clang-format off */
-#define WAIT_CLOSE() WAIT(session_closed, "closed") /* on_close ran while the peer kept open */
-#define HELLO	     EXPECT(1, GREETING), SEND("EHLO client.test\r\n"), EXPECT(1, EHLO_REPLY)
-#define BYE	     SEND("QUIT\r\n"), EXPECT(1, "221 2.0.0 Bye\r\n"), EXPECT_EOF("")
-/* clang-format on */
-
-#define logf_(f, ...) peer_logf((f)->log, sizeof((f)->log), __VA_ARGS__)
-
-struct fx {
-	struct peer peer;
-	struct loop *l;
-	struct smtpd_server *srv;
-	struct smtpd_worker *w;
-	struct smtpd_config cfg;
-	struct smtpd_hooks hooks;
-	/* what the hooks saw (loop thread; read after join) */
-	char log[2048];
-	unsigned mails, datas, done_calls;
-	atomic_uint closes; /* also polled by the peer (WAIT_CLOSE) */
-	char *body;	    /* taken or copied body of the last on_data */
-	size_t body_len;
-	bool second_take_null;
-	struct loop_op async_op;
-	struct smtpd_session *async_s;
-};
-
-/* ---- default hooks: record and accept ---- */
-
-static int hook_mail(struct smtpd_session *s, const char *sender, const char *params, void *user)
-{
-	struct fx *f = user;
-
-	f->mails++;
-	logf_(f, "mail %s;", sender);
-	return SMTPD_DEFAULT;
-}
-
-static int hook_rcpt(struct smtpd_session *s, const char *rcpt, void *user)
-{
-	logf_((struct fx *)user, "rcpt %s;", rcpt);
-	return SMTPD_DEFAULT;
-}
-
-static void keep_body(struct fx *f, const char *b, size_t len)
-{
-	free(f->body);
-	f->body = util_xmalloc(len + 1);
-	memcpy(f->body, b, len + 1); /* including the NUL smtpd promises at b[len] */
-	f->body_len = len;
-}
-
-static int hook_data(struct smtpd_session *s, const struct smtpd_envelope *env, void *user)
-{
-	struct fx *f = user;
-
-	f->datas++;
-	logf_(f, "data from %s to", env->sender);
-	for (unsigned i = 0; i < env->nrcpts; i++)
-		logf_(f, " %s", env->rcpts[i]);
-	logf_(f, ";");
-	keep_body(f, env->body, env->body_len);
-	return SMTPD_DEFAULT;
-}
-
-static void hook_close(struct smtpd_session *s, void *user)
-{
-	struct fx *f = user;
-
-	f->closes++;
-}
-
-/* ---- loop-thread side of the script ---- */
-
-static void on_worker_done(struct smtpd_worker *w, void *arg)
-{
-	struct fx *f = arg;
-
-	f->done_calls++;
-	loop_stop(f->l);
-}
-
-/* The peer's script is over: shut the worker down (a no-op if already shut down). */
-static void end_script(void *user)
-{
-	struct fx *f = user;
-
-	smtpd_worker_shutdown(f->w, 1000, on_worker_done, f);
-}
-
-static bool session_closed(void *user)
-{
-	struct fx *f = user;
-
-	return atomic_load(&f->closes) != 0;
-}
-
-/* ---- fixture ---- */
-
-static int setup(void **state)
-{
-	struct fx *f = util_xcalloc(1, sizeof(*f));
-
-	*state = f;
-	if (peer_init(&f->peer, "smtpd", "smtpd.sock") < 0)
-		return -1;
-	f->cfg = (struct smtpd_config){
-	    .hostname = "mx.test",
-	    .max_size = MAX_SIZE,
-	    .max_rcpts = MAX_RCPTS,
-	    .max_line = MAX_LINE,
-	};
-	f->hooks = (struct smtpd_hooks){
-	    .on_mail = hook_mail,
-	    .on_rcpt = hook_rcpt,
-	    .on_data = hook_data,
-	    .on_close = hook_close,
-	};
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	peer_fini(&f->peer);
-	free(f->body);
-	free(f);
-	return 0;
-}
-
-/* Run one session: server + worker on a fresh loop, the peer plays steps, the loop runs until
- * the worker's shutdown completes. Then check that the worker drained and the one session
- * closed once, and compare what the peer read with what it wanted. */
-static void run(struct fx *f, const struct peer_step *steps)
-{
-	char addr[160];
-
-	peer_addr(&f->peer, addr, sizeof(addr));
-	assert_int_equal(smtpd_server_new(&f->srv, &f->cfg, &f->hooks, f), 0);
-	assert_int_equal(smtpd_server_listen_str(f->srv, addr), 0);
-	assert_int_equal(loop_new(&f->l, 64), 0);
-	assert_int_equal(smtpd_worker_new(&f->w, f->srv, f->l, NULL), 0);
-	assert_int_equal(peer_start(&f->peer, f->l, steps, f, end_script), 0);
-	assert_int_equal(loop_run(f->l), 0);
-	assert_int_equal(peer_join(&f->peer), 0);
-	assert_int_equal(smtpd_worker_sessions(f->w), 0);
-	smtpd_worker_free(f->w);
-	smtpd_server_free(f->srv);
-	loop_free(f->l);
-	assert_int_equal(f->done_calls, 1);
-	assert_int_equal(f->closes, 1);
-	peer_check(&f->peer);
-}
+#include "tests/unit/smtpd/smtpd_fx.h"
 
 /* ---- tests ---- */
 
@@ -208,7 +26,7 @@ static void test_greeting_and_ehlo(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 }
 
 static void test_pipelined_one_write(void **state)
@@ -223,7 +41,7 @@ static void test_pipelined_one_write(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 	assert_string_equal(f->log, "mail a@x.test;rcpt b@y.test;rcpt c@y.test;"
 				    "data from a@x.test to b@y.test c@y.test;");
 	assert_string_equal(f->body, "Subject: t\r\n\r\nhello\r\n");
@@ -235,7 +53,13 @@ struct limit_case {
 	const char *send;
 	unsigned nreplies;
 	const char *want;
+	unsigned send_len; /* 0: strlen(send); else send holds NUL bytes */
 };
+
+/* clang-format off */
+#define CASE(snd, k, w)	    {.send = (snd), .nreplies = (k), .want = (w)}
+#define RAW_CASE(lit, k, w) {.send = (lit), .nreplies = (k), .want = (w), .send_len = sizeof(lit) - 1}
+/* clang-format on */
 
 static char big_body[MAX_SIZE + 200];
 static char long_line[MAX_LINE + 40];
@@ -256,34 +80,42 @@ static void build_inputs(void)
 	memcpy(long_line + sizeof(long_line) - 9, "\r\nNOOP\r\n", 9);
 }
 
+#define BAD_ADDR "501 5.1.3 Error: bad address syntax\r\n"
+#define NOT_IMPL "502 5.5.1 Error: command not implemented\r\n"
+
 static void run_limit(const struct limit_case *c, unsigned *datas)
 {
 	struct fx *f;
 	const struct peer_step steps[] = {
-	    HELLO, SEND(c->send), EXPECT(c->nreplies, c->want), BYE, {0}};
+	    HELLO,
+	    {.kind = PEER_SEND, .data = c->send, .n = c->send_len},
+	    EXPECT(c->nreplies, c->want),
+	    BYE,
+	    {0},
+	};
 
-	assert_int_equal(setup((void **)&f), 0);
-	run(f, steps);
+	assert_int_equal(fx_setup((void **)&f), 0);
+	fx_run(f, steps);
 	*datas += f->datas;
-	teardown((void **)&f);
+	fx_teardown((void **)&f);
 }
 
 static void test_limits(void **state)
 {
 	const struct limit_case cases[] = {
-	    {"MAIL FROM:<a@x.test> SIZE=1001\r\n", 1,
-	     "552 5.3.4 Message size exceeds fixed limit\r\n"},
-	    {big_body, 4,
-	     OK_MAIL OK_RCPT GO_DATA "552 5.3.4 Error: message size exceeds fixed limit\r\n"},
-	    {"MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\n"
-	     "RCPT TO:<d@y.test>\r\n",
-	     4, OK_MAIL OK_RCPT OK_RCPT "452 4.5.3 Error: too many recipients\r\n"},
-	    {long_line, 2, "500 5.5.2 Error: line too long\r\n" OK_DOT},
-	    {"FROB\r\n", 1, "500 5.5.1 Error: command not recognized\r\n"},
-	    {"RCPT TO:<b@y.test>\r\n", 1, "503 5.5.1 Error: need MAIL command\r\n"},
-	    {"MAIL FROM:<a@x.test>\r\nDATA\r\n", 2,
-	     OK_MAIL "503 5.5.1 Error: need RCPT command\r\n"},
-	    {"MAIL FROM:a@x.test\r\n", 1, "501 5.1.3 Error: bad address syntax\r\n"},
+	    CASE("MAIL FROM:<a@x.test> SIZE=1001\r\n", 1,
+		 "552 5.3.4 Message size exceeds fixed limit\r\n"),
+	    CASE(big_body, 4,
+		 OK_MAIL OK_RCPT GO_DATA "552 5.3.4 Error: message size exceeds fixed limit\r\n"),
+	    CASE("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\n"
+		 "RCPT TO:<d@y.test>\r\n",
+		 4, OK_MAIL OK_RCPT OK_RCPT "452 4.5.3 Error: too many recipients\r\n"),
+	    CASE(long_line, 2, "500 5.5.2 Error: line too long\r\n" OK_DOT),
+	    CASE("FROB\r\n", 1, "500 5.5.1 Error: command not recognized\r\n"),
+	    CASE("RCPT TO:<b@y.test>\r\n", 1, "503 5.5.1 Error: need MAIL command\r\n"),
+	    CASE("MAIL FROM:<a@x.test>\r\nDATA\r\n", 2,
+		 OK_MAIL "503 5.5.1 Error: need RCPT command\r\n"),
+	    CASE("MAIL FROM:a@x.test\r\n", 1, BAD_ADDR),
 	};
 	unsigned datas = 0;
 
@@ -291,6 +123,29 @@ static void test_limits(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_limit(&cases[i], &datas);
 	assert_int_equal(datas, 0); /* the oversize body never reached on_data */
+}
+
+/* Issue 5: control bytes in paths (raw NUL/CR inside the line) are 501 5.1.3 and never reach
+ * a hook; a HELO/EHLO name with a control byte is refused; EXPN/HELP/ETRN/TURN are 502. */
+static void test_bad_bytes_and_verbs(void **state)
+{
+	const struct limit_case cases[] = {
+	    /* issue 5: control bytes escaped in a quoted local part (NUL and CR inside the line) */
+	    RAW_CASE("MAIL FROM:<\"\\\0\"@p.example>\r\n", 1, BAD_ADDR),
+	    RAW_CASE("MAIL FROM:<a@x.test>\r\nRCPT TO:<\"a\\\0b\"@evil.example>\r\n", 2,
+		     OK_MAIL BAD_ADDR),
+	    RAW_CASE("MAIL FROM:<a@x.test>\r\nRCPT TO:<\"a\\\r\"@b.example>\r\n", 2,
+		     OK_MAIL BAD_ADDR),
+	    RAW_CASE("MAIL FROM:<\"x\\\rRCPT TO:<y@z>\"@b.example>\r\n", 1, BAD_ADDR),
+	    CASE("EHLO bad\x01name\r\n", 1, "501 5.5.4 Error: invalid HELO/EHLO host name\r\n"),
+	    CASE("EXPN staff\r\nHELP\r\nETRN example.org\r\nTURN\r\n", 4,
+		 NOT_IMPL NOT_IMPL NOT_IMPL NOT_IMPL),
+	};
+	unsigned datas = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		run_limit(&cases[i], &datas);
+	assert_int_equal(datas, 0);
 }
 
 /* ---- async DATA reply ---- */
@@ -309,7 +164,7 @@ static int hook_data_async(struct smtpd_session *s, const struct smtpd_envelope 
 
 	f->datas++;
 	logf_(f, "data;");
-	keep_body(f, env->body, env->body_len);
+	fx_keep_body(f, env->body, env->body_len);
 	f->async_s = s;
 	f->async_op = (struct loop_op){.cb = async_reply_cb};
 	loop_timer(f->l, &f->async_op, 50);
@@ -329,7 +184,7 @@ static void test_async_data_reply(void **state)
 	};
 
 	f->hooks.on_data = hook_data_async;
-	run(f, steps);
+	fx_run(f, steps);
 	/* the MAIL pipelined after the dot ran only after the owner's reply */
 	assert_string_equal(f->log, "mail a@x.test;rcpt b@y.test;data;reply;mail c@x.test;");
 	assert_string_equal(f->body, "hi\r\n");
@@ -370,7 +225,7 @@ static void test_take_body(void **state)
 	};
 
 	f->hooks.on_data = hook_data_take;
-	run(f, steps);
+	fx_run(f, steps);
 	assert_non_null(f->body);
 	assert_int_equal(f->body_len, strlen(want));
 	assert_memory_equal(f->body, want, f->body_len);
@@ -394,7 +249,7 @@ static void test_no_smuggling(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 	assert_int_equal(f->mails, 1);
 	assert_int_equal(f->datas, 1);
 	/* the smuggled command stayed body text (bare LFs normalised to CRLF) */
@@ -407,7 +262,7 @@ static void do_shutdown(void *user)
 {
 	struct fx *f = user;
 
-	smtpd_worker_shutdown(f->w, 1000, on_worker_done, f);
+	smtpd_worker_shutdown(f->w, 1000, fx_worker_done, f);
 }
 
 static void test_shutdown_idle(void **state)
@@ -422,7 +277,7 @@ static void test_shutdown_idle(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 	assert_int_equal(f->done_calls, 1);
 }
 
@@ -440,7 +295,7 @@ static void test_shutdown_mid_transaction(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 	assert_int_equal(f->datas, 1);
 }
 
@@ -448,7 +303,7 @@ static void do_shutdown_short(void *user)
 {
 	struct fx *f = user;
 
-	smtpd_worker_shutdown(f->w, 100, on_worker_done, f);
+	smtpd_worker_shutdown(f->w, 100, fx_worker_done, f);
 }
 
 static void test_shutdown_grace_expires(void **state)
@@ -464,7 +319,7 @@ static void test_shutdown_grace_expires(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 	assert_int_equal(f->datas, 0);
 }
 
@@ -479,7 +334,7 @@ static void test_async_reply_after_peer_left(void **state)
 	};
 
 	f->hooks.on_data = hook_data_async;
-	run(f, steps);
+	fx_run(f, steps);
 	assert_string_equal(f->log, "mail a@x.test;rcpt b@y.test;data;reply;");
 }
 
@@ -497,7 +352,7 @@ static void test_too_many_errors(void **state)
 	};
 
 	f->cfg.max_errors = 2;
-	run(f, steps);
+	fx_run(f, steps);
 }
 
 static int hook_connect_reject(struct smtpd_session *s, void *user)
@@ -516,7 +371,7 @@ static void test_connect_rejected(void **state)
 	};
 
 	f->hooks.on_connect = hook_connect_reject;
-	run(f, steps);
+	fx_run(f, steps);
 	assert_int_equal(f->mails, 0);
 }
 
@@ -532,7 +387,7 @@ static void test_linger_drains_late_input(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 }
 
 static void test_linger_is_bounded(void **state)
@@ -547,10 +402,10 @@ static void test_linger_is_bounded(void **state)
 	    {0},
 	};
 
-	run(f, steps);
+	fx_run(f, steps);
 }
 
-#define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
 {
@@ -558,6 +413,7 @@ int main(void)
 	    TEST(test_greeting_and_ehlo),
 	    TEST(test_pipelined_one_write),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_bad_bytes_and_verbs),
 	    TEST(test_async_data_reply),
 	    TEST(test_take_body),
 	    TEST(test_no_smuggling),
