@@ -61,7 +61,8 @@ struct queue_rcpt {
 
 enum {
 	QUEUE_ENV_8BITMIME = 1u << 0,
-	QUEUE_ENV_BOUNCE = 1u << 1, /* a DSN: never bounced */
+	QUEUE_ENV_BOUNCE = 1u << 1,   /* a DSN: never bounced */
+	QUEUE_ENV_SMTPUTF8 = 1u << 2, /* injected with MAIL ... SMTPUTF8 (RFC 6531) */
 };
 
 struct queue_env {

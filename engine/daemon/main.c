@@ -39,6 +39,7 @@ static int rt_listen(struct rt *rt)
 	    .cmd_timeout_ms = c->inject_timeout_ms,
 	    .data_timeout_ms = c->inject_timeout_ms,
 	    .send_timeout_ms = c->inject_timeout_ms,
+	    .session_data_size = shard_session_data_size,
 	};
 	const char *addrs[2] = {c->listen, c->socket};
 	char spec[CONFIG_STR + 8];

@@ -28,6 +28,7 @@ struct msg {
 	unsigned jobs_out;	 /* delivery jobs not finished yet */
 	bool round_decided;	 /* some rcpt outcome was recorded this delivery round */
 	bool unrecorded;	 /* its finalising queue write failed (logged once) */
+	unsigned hops;		 /* Received: fields it arrived with (loop detection) */
 	unsigned shard;		 /* owning shard index */
 	void *cookie;		 /* owner's use while committing (e.g. the injecting session) */
 	struct commit_req req;	 /* embedded: one commit at a time */

@@ -8,13 +8,17 @@
  */
 #include "engine/daemon/shard.h"
 #include "engine/daemon/dest.h"
+#include "engine/smtp/smtp.h"
 #include "engine/smtpd/smtpd.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 struct shard {
 	struct rt *rt;
@@ -40,6 +44,16 @@ struct shard {
 
 /* ---- injection ---- */
 
+/* Per injection session (smtpd session data): what the Received: header made at DATA needs
+ * from the transaction, and what on_data then takes from it. */
+struct shard_sess {
+	struct queue_id id; /* made at the DATA command: the Received: header names it */
+	uint32_t trace_len; /* bytes of that header at the start of the body */
+	bool utf8;	    /* MAIL ... SMTPUTF8 */
+};
+
+const size_t shard_session_data_size = sizeof(struct shard_sess);
+
 /* An address we accept must be one we can send on: smtpc refuses CR, LF, '<' and '>' inside a
  * path (valid only in quoted local parts), so such mail would be deferred forever. Refuse it
  * at injection with a clear reply instead. */
@@ -53,7 +67,13 @@ static int shard_on_mail(struct smtpd_session *sess, const char *sender, const c
 {
 	struct shard *s = user;
 
-	(void)params;
+	struct shard_sess *ss = smtpd_session_data(sess);
+	struct smtp_param prm;
+	size_t plen = strlen(params);
+
+	ss->utf8 = false;
+	while (smtp_param_next(&params, &plen, &prm) == 1)
+		ss->utf8 |= smtp_param_is(&prm, "SMTPUTF8");
 	if (commit_degraded(s->rt->commit))
 		smtpd_reply(sess, 452, "4.3.1 Insufficient system storage");
 	else if (!shard_addr_ok(sender))
@@ -66,6 +86,52 @@ static int shard_on_rcpt(struct smtpd_session *sess, const char *rcpt, void *use
 	(void)user;
 	if (!shard_addr_ok(rcpt))
 		smtpd_reply(sess, 553, "5.1.3 Recipient address cannot be relayed");
+	return SMTPD_DEFAULT;
+}
+
+/* The client's address as an RFC 5321 address literal, or NULL for a UNIX socket client. */
+static const char *shard_addr_literal(struct smtpd_session *sess, char *buf, size_t len)
+{
+	socklen_t sl = 0;
+	const struct sockaddr *sa = smtpd_session_peer(sess, &sl);
+	char ip[INET6_ADDRSTRLEN] = "";
+
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
+	else
+		return NULL;
+	snprintf(buf, len, "[%s%s]", sa->sa_family == AF_INET6 ? "IPv6:" : "", ip);
+	return buf;
+}
+
+/* DATA: make the message id now and put a Received: trace header (RFC 5321 4.4) in front of
+ * the body, without copying it later (smtpd_body_prepend). */
+static int shard_on_data_begin(struct smtpd_session *sess, void *user)
+{
+	struct shard *s = user;
+	struct shard_sess *ss = smtpd_session_data(sess);
+	char hdr[1024], idstr[QUEUE_ID_STRLEN + 1], lit[INET6_ADDRSTRLEN + 8];
+	uint64_t now = util_wall_ms();
+	struct smtp_received r = {
+	    .helo = smtpd_session_helo(sess),
+	    .addr_lit = shard_addr_literal(sess, lit, sizeof(lit)),
+	    .by = s->rt->cfg.hostname,
+	    .with = ss->utf8			? "UTF8SMTP"
+		    : smtpd_session_esmtp(sess) ? "ESMTP"
+						: "SMTP",
+	    .id = idstr,
+	    .when = (int64_t)(now / 1000),
+	};
+	size_t n;
+
+	queue_id_make(&ss->id, now, (uint16_t)s->idx, s->seq++);
+	queue_id_format(&ss->id, idstr);
+	n = smtp_received_format(hdr, sizeof(hdr), &r);
+	ss->trace_len = (uint32_t)n;
+	if (n)
+		smtpd_body_prepend(sess, hdr, n);
 	return SMTPD_DEFAULT;
 }
 
@@ -104,33 +170,33 @@ static void shard_committed(struct loop *l, struct loop_msg *lm)
 	}
 	snprintf(text, sizeof(text), "2.0.0 Ok: queued as %s", m->idstr);
 	smtpd_reply(sess, 250, text);
-	dlog_line(s->log, m->idstr, "status=queued from=<%s> nrcpt=%u size=%zu session=%llu",
-		  m->env->sender, m->env->nrcpt, m->body_len,
-		  (unsigned long long)smtpd_session_id(sess));
+	dlog_line(s->log, m->idstr,
+		  "status=queued from=<%s> nrcpt=%u size=%zu hops=%u session=%llu", m->env->sender,
+		  m->env->nrcpt, m->body_len, m->hops, (unsigned long long)smtpd_session_id(sess));
 	shard_route(s, m);
 }
 
-static struct msg *shard_build(struct shard *s, const struct smtpd_envelope *e, char *body,
-			       size_t len)
+/* The message of a completed DATA: id made at the DATA command (shard_on_data_begin). */
+static struct msg *shard_build(const struct shard_sess *ss, const struct smtpd_envelope *e,
+			       char *body, size_t len)
 {
 	struct queue_rcpt *rc = util_xcalloc(e->nrcpts ? e->nrcpts : 1, sizeof(*rc));
 	struct queue_env env = {
 	    .sender = (char *)e->sender,
-	    .created_ms = util_wall_ms(),
+	    .created_ms = queue_id_ms(&ss->id),
 	    .body_len = len,
-	    .flags = e->body_8bit ? QUEUE_ENV_8BITMIME : 0,
+	    .flags =
+		(e->body_8bit ? QUEUE_ENV_8BITMIME : 0) | (e->smtputf8 ? QUEUE_ENV_SMTPUTF8 : 0),
 	    .nrcpt = e->nrcpts,
 	    .rcpts = rc,
 	};
-	struct queue_id id;
 	struct msg *m;
 
 	for (unsigned i = 0; i < e->nrcpts; i++) {
 		rc[i].addr = (char *)e->rcpts[i];
 		rc[i].last_reply = (char *)"";
 	}
-	queue_id_make(&id, env.created_ms, (uint16_t)s->idx, s->seq++);
-	m = msg_new(&id, &env, body, len, env.created_ms);
+	m = msg_new(&ss->id, &env, body, len, env.created_ms);
 	free(rc);
 	return m;
 }
@@ -138,6 +204,7 @@ static struct msg *shard_build(struct shard *s, const struct smtpd_envelope *e, 
 static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope *e, void *user)
 {
 	struct shard *s = user;
+	struct shard_sess *ss = smtpd_session_data(sess);
 	struct commit_req *r;
 	size_t len;
 	char *body = smtpd_take_body(sess, &len);
@@ -148,12 +215,14 @@ static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope
 	/* smtpd grows the buffer by doubling: shrink it so that RAM held per message is what the
 	 * memory budget counts (the body stays NUL-terminated) */
 	body = util_xrealloc(body, len + 1);
-	m = shard_build(s, e, body, len);
+	m = shard_build(ss, e, body, len);
 	if (!m) {
 		free(body);
 		smtpd_reply(sess, 552, "5.3.4 Envelope too large");
 		return SMTPD_DEFAULT;
 	}
+	/* loop detection: the Received: fields the message came with (ours excluded) */
+	m->hops = smtp_count_received(body + ss->trace_len, len - ss->trace_len);
 	m->shard = s->idx;
 	m->cookie = sess;
 	resident_add(s->rt->res, m);
@@ -343,6 +412,7 @@ bool shard_join(struct shard *s)
 /* hooks given to the smtpd server by main */
 const struct smtpd_hooks shard_smtpd_hooks = {
     .on_mail = shard_on_mail,
+    .on_data_begin = shard_on_data_begin,
     .on_rcpt = shard_on_rcpt,
     .on_data = shard_on_data,
 };

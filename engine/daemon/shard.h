@@ -15,6 +15,8 @@ struct shard;
 struct smtpd_hooks;
 /* The injection hooks the shards implement; main gives them to smtpd_server_new. */
 extern const struct smtpd_hooks shard_smtpd_hooks;
+/* ...and the per-session owner data they need (smtpd_config.session_data_size). */
+extern const size_t shard_session_data_size;
 
 /* shard_start: create shard idx and start its thread (its smtpd worker accepts on rt->srv's
  * listeners). Returns 0 or -errno. */

@@ -97,6 +97,24 @@ bool smtp_utf8_valid(const char *p, size_t n);
  * Bare LF line ends are tolerated. Pure function, no allocation. */
 unsigned smtp_count_received(const char *body, size_t len);
 
+/* What a Received: trace field says (RFC 5321 4.4). Strings are NUL-terminated. */
+struct smtp_received {
+	const char *helo;     /* the client's HELO/EHLO argument ("" when it gave none) */
+	const char *addr_lit; /* the client's address literal ("[192.0.2.1]", "[IPv6:::1]"), or
+				 NULL for a local (UNIX socket) client */
+	const char *by;	      /* our host name */
+	const char *with;     /* protocol: "SMTP", "ESMTP", "UTF8SMTP" (RFC 3848 / 6531) */
+	const char *id;	      /* queue id */
+	const char *for_rcpt; /* the one recipient, or NULL (several: not named) */
+	int64_t when;	      /* seconds since the epoch, formatted as UTC */
+};
+
+/* smtp_received_format: write one "Received: ..." header field, folded on three lines, each
+ * ending in CRLF, into out (cap bytes, NUL-terminated). Bytes below 0x20 or 0x7f in the strings
+ * are written as '?' (defence in depth: a header must not be split by a CR/LF). Returns the
+ * length written (without the NUL), or 0 if cap is too small. */
+size_t smtp_received_format(char *out, size_t cap, const struct smtp_received *r);
+
 /* ---- replies (client side) ---- */
 
 /* A parsed (possibly multi-line) reply. `text` points at the text of the LAST line (after the

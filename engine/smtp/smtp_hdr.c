@@ -8,8 +8,10 @@
  */
 #include "engine/smtp/smtp.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* True when the line p[0..n) starts a "Received:" field (name case-insensitive, spaces/tabs
  * allowed before the colon as in RFC 5322's obsolete syntax). */
@@ -43,4 +45,46 @@ unsigned smtp_count_received(const char *body, size_t len)
 		p = lf + 1;
 	}
 	return count;
+}
+
+/* Append s to out at *len; with `clean`, control bytes become '?'. False when it does not fit. */
+static bool hdr_put(char *out, size_t cap, size_t *len, const char *s, bool clean)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (*len + 1 >= cap)
+			return false;
+		out[(*len)++] = clean && (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	out[*len] = '\0';
+	return true;
+}
+
+#define LIT(s) hdr_put(out, cap, &n, (s), false)
+#define VAL(s) hdr_put(out, cap, &n, (s), true)
+
+/* smtp_received_format: see smtp.h. Layout:
+ *   Received: from HELO (ADDR)\r\n\tby HOST (riptide) with PROTO id ID\r\n\tfor <RCPT>; DATE\r\n */
+size_t smtp_received_format(char *out, size_t cap, const struct smtp_received *r)
+{
+	time_t t = (time_t)r->when;
+	char date[64];
+	struct tm tm;
+	size_t n = 0;
+	bool ok;
+
+	if (cap == 0)
+		return 0;
+	out[0] = '\0';
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	ok = LIT("Received: from ") && VAL(r->helo[0] ? r->helo : "unknown");
+	if (ok && r->addr_lit)
+		ok = LIT(" (") && VAL(r->addr_lit) && LIT(")");
+	ok = ok && LIT("\r\n\tby ") && VAL(r->by) && LIT(" (riptide) with ") && VAL(r->with) &&
+	     LIT(" id ") && VAL(r->id);
+	if (ok && r->for_rcpt)
+		ok = LIT("\r\n\tfor <") && VAL(r->for_rcpt) && LIT(">");
+	ok = ok && LIT(";\r\n\t") && LIT(date) && LIT("\r\n");
+	return ok ? n : 0;
 }

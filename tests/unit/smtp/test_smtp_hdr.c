@@ -76,12 +76,53 @@ static void test_count_received_many(void **state)
 	assert_int_equal(smtp_count_received(buf, n), 100);
 }
 
+/* The trace header: exact layout for TCP (address literal) and UNIX clients, one recipient
+ * named with "for", control bytes in the client's strings neutralised, too small a buffer -> 0,
+ * and the result counts as one Received: field. */
+static void test_received_format(void **state)
+{
+	char out[512];
+	struct smtp_received r = {.helo = "client.test",
+				  .addr_lit = "[127.0.0.1]",
+				  .by = "mx.riptide.test",
+				  .with = "ESMTP",
+				  .id = "0123456789abcdef0123456789abcdef",
+				  .when = 1796004654};
+	const char *want = "Received: from client.test ([127.0.0.1])\r\n"
+			   "\tby mx.riptide.test (riptide) with ESMTP id "
+			   "0123456789abcdef0123456789abcdef;\r\n"
+			   "\tMon, 30 Nov 2026 02:10:54 +0000\r\n";
+	size_t n;
+
+	(void)state;
+	n = smtp_received_format(out, sizeof(out), &r);
+	assert_string_equal(out, want);
+	assert_int_equal(n, strlen(want));
+	assert_int_equal(smtp_count_received(out, n), 1);
+	r.addr_lit = NULL;
+	r.helo = "bad\r\nX-Injected: 1";
+	r.for_rcpt = "a@b.test";
+	r.with = "UTF8SMTP";
+	n = smtp_received_format(out, sizeof(out), &r);
+	assert_string_equal(out, "Received: from bad??X-Injected: 1\r\n"
+				 "\tby mx.riptide.test (riptide) with UTF8SMTP id "
+				 "0123456789abcdef0123456789abcdef\r\n"
+				 "\tfor <a@b.test>;\r\n"
+				 "\tMon, 30 Nov 2026 02:10:54 +0000\r\n");
+	r.helo = "";
+	assert_true(smtp_received_format(out, sizeof(out), &r) > 0);
+	assert_non_null(strstr(out, "from unknown\r\n"));
+	assert_int_equal(smtp_received_format(out, 40, &r), 0);
+	assert_int_equal(smtp_received_format(out, 0, &r), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_count_received_table),
 	    cmocka_unit_test(test_count_received_bounds),
 	    cmocka_unit_test(test_count_received_many),
+	    cmocka_unit_test(test_received_format),
 	};
 	return cmocka_run_group_tests_name("smtp_hdr", tests, NULL, NULL);
 }
