@@ -161,7 +161,7 @@ static bool smtpc_config_ok(const struct smtpc_config *cfg)
 	const struct smtpc_ops *o = cfg->ops;
 
 	return o && o->next && o->txn_done && o->closed && cfg->helo_name && cfg->helo_name[0] &&
-	       cfg->addr.len > 0 && !strpbrk(cfg->helo_name, "\r\n");
+	       cfg->addr.len > 0 && smtpc_text_ok(cfg->helo_name);
 }
 
 /* smtpc_new: see smtpc.h. */

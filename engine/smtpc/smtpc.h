@@ -145,7 +145,7 @@ struct smtpc_ops {
 
 struct smtpc_config {
 	struct util_addr addr;		/* copied */
-	const char *helo_name;		/* copied; EHLO/HELO argument */
+	const char *helo_name;		/* copied; EHLO/HELO argument, no control byte */
 	struct smtpc_timeouts timeouts; /* copied; use smtpc_timeouts_default() as a base */
 	bool no_pipelining;		/* lock-step even if PIPELINING is offered */
 	unsigned max_txns;		/* QUIT after this many transactions; 0 = unlimited */
@@ -156,14 +156,20 @@ struct smtpc_config {
 
 /* smtpc_new: create a session on loop l and start connecting to cfg->addr. On success *out is
  * the handle and ops->closed() will be called exactly once, later, from the loop (never from
- * inside smtpc_new). Returns 0, -EINVAL (bad config) or -errno from socket(). */
+ * inside smtpc_new). Returns 0, -EINVAL (bad config: a callback missing, no address, an empty
+ * helo_name or one with a control byte) or -errno from socket(). */
 int smtpc_new(struct loop *l, const struct smtpc_config *cfg, struct smtpc **out);
 
 /* smtpc_send: start transaction t on a session that is READY and idle (ops->next returned
  * NULL). Not callable from inside ops->next (return the transaction instead). Returns 0,
  * -EBUSY (not READY / transaction running / inside next / quitting), -ENOTCONN (closing) or
- * -EINVAL (no recipient, or an address containing CR, LF, '<' or '>'; a transaction like that
- * returned by ops->next is failed at once with err "invalid transaction"). */
+ * -EINVAL (no recipient, an empty recipient, or an address containing a control byte (any byte
+ * < 0x20 -- CR, LF, TAB... -- or 0x7f), '<' or '>'; a transaction like that returned by
+ * ops->next is failed at once with err "invalid transaction" and nothing of it is sent).
+ * Defence in depth: every command line is checked again just before it is queued (exactly one
+ * CRLF, at its end, and no other byte < 0x20 or 0x7f); a line failing that is never sent and
+ * the session closes at once with err "refused to send a command line with a control byte"
+ * (the running transaction gets that err: transient). */
 int smtpc_send(struct smtpc *s, struct smtpc_txn *t);
 
 /* smtpc_quit: graceful end: QUIT now if idle, else after the running transaction completes;

@@ -95,12 +95,23 @@ static void smtpc_unsupported_enter(struct smtpc *s)
 
 /* ---- idle ---- */
 
-static bool smtpc_addr_ok(const char *a)
+/* smtpc_text_ok: no control byte (< 0x20, 0x7f: CR, LF, NUL's neighbours, TAB, ESC...) in s.
+ * Bytes >= 0x80 pass (UTF-8 addresses, RFC 6531). */
+bool smtpc_text_ok(const char *a)
 {
-	return a && !strpbrk(a, "\r\n<>");
+	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
 }
 
-/* smtpc_txn_valid: addresses that cannot smuggle a command, at least one recipient. */
+static bool smtpc_addr_ok(const char *a)
+{
+	return a && smtpc_text_ok(a) && !strpbrk(a, "<>");
+}
+
+/* smtpc_txn_valid: addresses that cannot smuggle a command (no control byte, no '<' or '>'),
+ * at least one recipient, a body pointer if there is a length. */
 bool smtpc_txn_valid(const struct smtpc_txn *t)
 {
 	if (!smtpc_addr_ok(t->sender) || !t->rcpts || t->rcpt_count == 0 ||

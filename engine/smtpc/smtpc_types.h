@@ -89,12 +89,14 @@ void smtpc_enter(struct smtpc *s, enum smtpc_state st);
 void smtpc_on_input(struct smtpc *s);
 void smtpc_txn_begin(struct smtpc *s, struct smtpc_txn *t);
 bool smtpc_txn_valid(const struct smtpc_txn *t);
+bool smtpc_text_ok(const char *a);
 uint32_t smtpc_state_timeout(const struct smtpc *s, enum smtpc_state st);
 const char *smtpc_state_timeout_err(enum smtpc_state st);
 enum smtpc_stage smtpc_state_stage(enum smtpc_state st);
 
 /* smtpc_io.c */
 int smtpc_io_connect(struct smtpc *s);
+bool smtpc_io_line_ok(const char *p, size_t n);
 void smtpc_io_out(struct smtpc *s, const char *p, size_t n);
 void smtpc_io_outf(struct smtpc *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void smtpc_io_body(struct smtpc *s, const char *body, size_t len);

@@ -13,9 +13,11 @@
 #include "engine/loop/loop.h"
 #include "engine/smtp/smtp.h"
 #include "engine/smtpc/smtpc.h"
+#include "engine/smtpc/smtpc_types.h" /* white-box: smtpc_io_line_ok, smtpc_txn_valid */
 #include "engine/util/util.h"
 #include "tests/unit/peer/peer.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -651,6 +653,117 @@ static void test_invalid_txn_from_next(void **state)
 	assert_int_equal(f->nexts, 2);
 }
 
+/* ---- control bytes never reach the wire ---- */
+
+#define L(lit, good)                                                                               \
+	{                                                                                          \
+		lit, sizeof(lit) - 1, good                                                         \
+	}
+
+static void test_line_ok_table(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+		bool ok;
+	} t[] = {
+	    L("MAIL FROM:<a@x.test>\r\n", true),
+	    L("RCPT TO:<caf\xc3\xa9@y.test>\r\n", true), /* UTF-8 passes */
+	    L("QUIT\r\nRSET\r\n", false),		 /* two lines */
+	    L("QUIT\n", false),
+	    L("QUIT\r", false),
+	    L("QUIT", false),
+	    L("", false),
+	    L("\r\n", true), /* an empty line is one line */
+	    L("A\rB\r\n", false),
+	    L("A\nB\r\n", false),
+	    L("A\0B\r\n", false),
+	    L("A\tB\r\n", false),
+	    L("A\x1b\r\n", false),
+	    L("A\x7f\r\n", false),
+	    L("A\x1f\r\n", false),
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++)
+		assert_int_equal(smtpc_io_line_ok(t[i].s, t[i].n), t[i].ok);
+}
+
+static void test_txn_valid_control_bytes(void **state)
+{
+	struct fx *f = *state;
+	char addr[32];
+
+	assert_true(smtpc_txn_valid(&f->txn));
+	for (int c = 1; c <= 0x7f; c++) {
+		bool bad = c < 0x20 || c == 0x7f || c == '<' || c == '>';
+
+		snprintf(addr, sizeof(addr), "a%cb@y.test", c);
+		f->txn.sender = addr;
+		assert_int_equal(smtpc_txn_valid(&f->txn), !bad);
+		f->txn.sender = "a@x.test";
+		f->rcpts[1] = addr;
+		assert_int_equal(smtpc_txn_valid(&f->txn), !bad);
+		f->rcpts[1] = "c@y.test";
+	}
+	f->rcpts[2] = "d\xc3\xa9@y.test"; /* non-ASCII is not a control byte */
+	assert_true(smtpc_txn_valid(&f->txn));
+}
+
+static void test_helo_control_byte_refused(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = {"client\ttest", "client\x7f", "a\rb", "a\nb", "x\x01"};
+	struct loop *l;
+
+	assert_int_equal(loop_new(&l, 8), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		f->cfg.helo_name = bad[i];
+		assert_int_equal(smtpc_new(l, &f->cfg, &f->c), -EINVAL);
+	}
+	loop_free(l);
+}
+
+static void test_control_byte_rcpt_from_next(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {
+	    HELLO(EHLO_PIPE),
+	    BYE, /* nothing of the transaction reaches the wire */
+	    {0},
+	};
+
+	f->rcpts[1] = "c\x01@y.test";
+	run(f, 2, steps);
+	assert_txn_err(f, "invalid transaction", SMTPC_STAGE_MAIL, false);
+	assert_string_equal(f->log, "done;");
+}
+
+/* On the loop thread while a transaction waits for its MAIL reply: a command line with a
+ * control byte is offered to the output path (as a bug in smtpc would). */
+static void bad_line_out(void *user)
+{
+	struct fx *f = user;
+
+	smtpc_io_outf(f->c, "NOOP %s\r\n", "a\rRSET");
+}
+
+static void test_bad_command_line_closes(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {
+	    HELLO(EHLO_PIPE),
+	    ONCE(GROUP_1),
+	    CALL(bad_line_out),
+	    EXPECT_EOF(""), /* never sent: the session closed */
+	    {0},
+	};
+
+	run(f, 1, steps);
+	assert_txn_err(f, "refused to send a command line with a control byte", SMTPC_STAGE_MAIL,
+		       false);
+	assert_string_equal(f->info.err, "refused to send a command line with a control byte");
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -675,6 +788,11 @@ int main(void)
 	    TEST(test_no_pipelining_config_and_8bitmime),
 	    TEST(test_max_txns_then_quit),
 	    TEST(test_invalid_txn_from_next),
+	    TEST(test_line_ok_table),
+	    TEST(test_txn_valid_control_bytes),
+	    TEST(test_helo_control_byte_refused),
+	    TEST(test_control_byte_rcpt_from_next),
+	    TEST(test_bad_command_line_closes),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
