@@ -56,6 +56,7 @@
 /* A reply or close info copied out of a callback. */
 struct saved_reply {
 	int code, enh_class, enh_subject, enh_detail;
+	bool local;
 	char text[TEXT_MAX];
 };
 
@@ -76,7 +77,9 @@ struct fx {
 	bool send_later; /* next() returns NULL and arms send_op, which calls smtpc_send */
 	struct loop_op send_op;
 	char *big, *big_wire; /* large-body test: body and its expected wire form */
-	char group[128];
+	char group[256];
+	char wire[1024];	/* the body as the server must read it (with the final dot) */
+	unsigned dones_in_send; /* txn_done calls made from inside smtpc_send */
 	char log[1024];
 	struct smtpc_result res; /* res.reply.text is NULL: the copy is res_reply */
 	struct saved_reply res_reply;
@@ -92,6 +95,7 @@ static void save_reply(struct saved_reply *d, const struct smtpc_reply *r)
 	d->enh_class = r->enh_class;
 	d->enh_subject = r->enh_subject;
 	d->enh_detail = r->enh_detail;
+	d->local = r->local;
 	if (r->text)
 		memcpy(d->text, r->text, n);
 	d->text[r->text ? n : 0] = '\0';
@@ -122,7 +126,7 @@ static struct smtpc_txn *op_next(struct smtpc *s, void *user)
 static void op_rcpt(struct smtpc *s, struct smtpc_txn *t, unsigned idx, const struct smtpc_reply *r,
 		    void *user)
 {
-	logf_((struct fx *)user, "rcpt %u %d;", idx, r->code);
+	logf_((struct fx *)user, "rcpt %u %d%s;", idx, r->code, r->local ? "L" : "");
 }
 
 static void op_txn_done(struct smtpc *s, struct smtpc_txn *t, const struct smtpc_result *res,
@@ -536,7 +540,10 @@ static void send_timer_cb(struct loop_op *op, int res, uint32_t flags)
 {
 	struct fx *f = container_of(op, struct fx, send_op);
 
+	unsigned before = f->txn_dones;
+
 	f->send_ret = smtpc_send(f->c, &f->txn);
+	f->dones_in_send = f->txn_dones - before;
 	f->quit_when_idle = true; /* after this transaction */
 }
 
@@ -764,6 +771,201 @@ static void test_bad_command_line_closes(void **state)
 	assert_string_equal(f->info.err, "refused to send a command line with a control byte");
 }
 
+/* ---- 8BITMIME downgrade and SMTPUTF8 ---- */
+
+#define EHLO_PIPE_7BIT "250-mx.test\r\n250-PIPELINING\r\n250 SIZE 100000\r\n"
+#define EHLO_UTF8      "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+#define BODY8                                                                                      \
+	"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"                   \
+	"--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "            \
+	"8bit\r\n\r\n"                                                                             \
+	"caf\xc3\xa9\r\n"                                                                          \
+	"--b\r\nContent-Type: application/octet-stream\r\n\r\n\xff\xfe\r\n--b--\r\n"
+#define BODY8_7BIT                                                                                 \
+	"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"                   \
+	"--b\r\nContent-Type: text/plain; charset=utf-8\r\n"                                       \
+	"Content-Transfer-Encoding: quoted-printable\r\n\r\n"                                      \
+	"caf=C3=A9\r\n"                                                                            \
+	"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"   \
+	"\r\n//4=\r\n--b--\r\n"
+
+static unsigned count_lines(const char *p)
+{
+	unsigned n = 0;
+
+	for (; *p; p++)
+		n += *p == '\n';
+	return n;
+}
+
+/* The owner's body is `body`; the server must read MAIL with SIZE=strlen(wire body) and
+ * `params`, RCPT b, DATA (f->group) and then `wire` with the final dot (f->wire). */
+static void expect_body(struct fx *f, const char *body, const char *wire, const char *params)
+{
+	f->txn.body = body;
+	f->txn.body_len = strlen(body);
+	snprintf(f->group, sizeof(f->group),
+		 "MAIL FROM:<a@x.test> SIZE=%zu%s\r\n" RCPT_B "DATA\r\n", strlen(wire), params);
+	snprintf(f->wire, sizeof(f->wire), "%s.\r\n", wire);
+}
+
+static void test_8bit_body_converted_for_7bit_hop(void **state)
+{
+	struct fx *f = *state;
+
+	expect_body(f, BODY8, BODY8_7BIT, "");
+	const struct peer_step steps[] = {
+	    HELLO(EHLO_PIPE_7BIT),
+	    ONCE(f->group),
+	    ACCEPT_1(),
+	    LINES(count_lines(f->wire), f->wire),
+	    SEND_OK(),
+	    BYE,
+	    {0},
+	};
+
+	f->txn.eightbit = true;
+	run(f, 1, steps);
+	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+	assert_false(f->res_reply.local);
+}
+
+static void test_8bit_body_as_is_with_8bitmime(void **state)
+{
+	struct fx *f = *state;
+
+	expect_body(f, BODY8, BODY8, " BODY=8BITMIME");
+	const struct peer_step steps[] = {
+	    HELLO(EHLO_PIPE),
+	    ONCE(f->group),
+	    ACCEPT_1(),
+	    LINES(count_lines(f->wire), f->wire),
+	    SEND_OK(),
+	    BYE,
+	    {0},
+	};
+
+	f->txn.eightbit = true;
+	run(f, 1, steps);
+	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+}
+
+/* A local outcome: the reply smtpc made up, err NULL, nothing accepted, not maybe delivered. */
+static void assert_local(const struct fx *f, int code, int subject, int detail,
+			 enum smtpc_stage stage)
+{
+	assert_txn(f, code, stage, 0);
+	assert_true(f->res_reply.local);
+	assert_int_equal(f->res_reply.enh_class, 5);
+	assert_int_equal(f->res_reply.enh_subject, subject);
+	assert_int_equal(f->res_reply.enh_detail, detail);
+}
+
+static void test_unconvertible_body_554_no_mail(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {
+	    HELLO(EHLO_PIPE_7BIT),
+	    BYE, /* no MAIL: the server only sees QUIT */
+	    {0},
+	};
+
+	f->txn.body = "Subject: caf\xc3\xa9\r\n\r\nx\r\n"; /* 8-bit header: no MIME for that */
+	f->txn.body_len = strlen(f->txn.body);
+	run(f, 2, steps);
+	assert_local(f, 554, 6, 3, SMTPC_STAGE_MAIL);
+	assert_string_equal(f->res_reply.text, "Conversion to 7bit not possible");
+	assert_string_equal(f->log, "done;"); /* no rcpt callback */
+	assert_int_equal(f->info.txns, 1);
+}
+
+/* smtpc_send with a transaction that fails locally: reported later, from the loop. */
+static void test_local_outcome_not_inside_send(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {HELLO(EHLO_PIPE_7BIT), BYE, {0}};
+
+	f->give_txn = false;
+	f->quit_when_idle = false;
+	f->send_later = true;
+	f->send_op.cb = send_timer_cb;
+	f->txn.body = "Subject: \xe9\r\n\r\nx\r\n";
+	f->txn.body_len = strlen(f->txn.body);
+	run(f, 1, steps);
+	assert_int_equal(f->send_ret, 0);
+	assert_int_equal(f->dones_in_send, 0);
+	assert_local(f, 554, 6, 3, SMTPC_STAGE_MAIL);
+}
+
+static void test_smtputf8_offered_param(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {
+	    HELLO(EHLO_UTF8),
+	    ONCE("MAIL FROM:<a@x.test> SMTPUTF8\r\nRCPT TO:<d\xc3\xa9@y.test>\r\nDATA\r\n"),
+	    ACCEPT_1(),
+	    DOT_BODY(),
+	    SEND_OK(),
+	    BYE,
+	    {0},
+	};
+
+	f->rcpts[0] = "d\xc3\xa9@y.test";
+	f->txn.smtputf8 = true;
+	run(f, 1, steps);
+	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+}
+
+/* No SMTPUTF8 at the server: the non-ASCII recipient gets a local 553 5.6.7 first, the ASCII
+ * ones are sent without the parameter (lock-step, so the index mapping shows). */
+static void test_smtputf8_missing_ascii_rcpts_sent(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {
+	    HELLO(EHLO_PLAIN),
+	    ONCE(MAIL_CMD),
+	    SEND("250 2.1.0 Ok\r\n"),
+	    ONCE(RCPT_B),
+	    SEND("250 2.1.5 Ok\r\n"),
+	    ONCE("RCPT TO:<d@y.test>\r\n"),
+	    SEND("550 5.1.1 No such user\r\n"),
+	    DATA_TO_BYE(),
+	    {0},
+	};
+
+	f->rcpts[1] = "c\xc3\xa9@y.test";
+	f->txn.smtputf8 = true;
+	run(f, 3, steps);
+	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+	assert_string_equal(f->log, "rcpt 1 553L;rcpt 0 250;rcpt 2 550;done;");
+}
+
+static void test_smtputf8_missing_sender_553(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {HELLO(EHLO_PIPE), BYE, {0}};
+
+	f->txn.sender = "\xc3\xa9@x.test";
+	f->txn.smtputf8 = true;
+	run(f, 2, steps);
+	assert_local(f, 553, 6, 7, SMTPC_STAGE_MAIL);
+	assert_string_equal(f->log, "done;");
+}
+
+/* UTF-8 in the header of an SMTPUTF8 message: no recipient can go (no header downgrade). */
+static void test_smtputf8_missing_utf8_header_553(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {HELLO(EHLO_PIPE), BYE, {0}};
+
+	f->txn.body = "Subject: \xc3\xa9t\xc3\xa9\r\n\r\nx\r\n";
+	f->txn.body_len = strlen(f->txn.body);
+	f->txn.smtputf8 = true;
+	run(f, 2, steps);
+	assert_local(f, 553, 6, 7, SMTPC_STAGE_RCPT);
+	assert_string_equal(f->log, "rcpt 0 553L;rcpt 1 553L;done;");
+}
+
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -793,6 +995,14 @@ int main(void)
 	    TEST(test_helo_control_byte_refused),
 	    TEST(test_control_byte_rcpt_from_next),
 	    TEST(test_bad_command_line_closes),
+	    TEST(test_8bit_body_converted_for_7bit_hop),
+	    TEST(test_8bit_body_as_is_with_8bitmime),
+	    TEST(test_unconvertible_body_554_no_mail),
+	    TEST(test_local_outcome_not_inside_send),
+	    TEST(test_smtputf8_offered_param),
+	    TEST(test_smtputf8_missing_ascii_rcpts_sent),
+	    TEST(test_smtputf8_missing_sender_553),
+	    TEST(test_smtputf8_missing_utf8_header_553),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
