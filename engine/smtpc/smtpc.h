@@ -10,7 +10,8 @@
  * Lifecycle (all calls on the loop's thread):
  *   smtpc_new()  -> connects at once; greeting, EHLO (HELO fallback) -> READY
  *   READY        -> ops->next() is called; return a transaction (or NULL and later smtpc_send())
- *   transaction  -> ops->rcpt() once per RCPT reply received while MAIL was accepted,
+ *   transaction  -> ops->rcpt() once per recipient refused locally (see "Local replies") and
+ *                   once per RCPT reply received while MAIL was accepted,
  *                   then ops->txn_done() exactly once; after it returns smtpc holds no reference
  *                   to the transaction or anything it points to
  *   end          -> ops->closed() exactly once (after any txn_done); the handle is freed right
