@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -80,35 +81,59 @@ static void smtpc_report(struct smtpc *s, struct smtpc_txn *t, struct smtpc_resu
 	s->ops->txn_done(s, t, res, s->user);
 }
 
-/* smtpc_txn_finish: report the running transaction (if any) and forget it. With rep (and err
- * NULL) the outcome is that reply; with err it is a transient failure. If a sendmsg may still
- * read the body, the report waits for that send's completion (smtpc_report_pending). */
-void smtpc_txn_finish(struct smtpc *s, enum smtpc_stage stage, const struct smtp_reply *rep,
-		      const char *err)
+/* Report res for the running transaction and forget it. If a sendmsg may still read the body,
+ * the report (and the freeing of a converted body) waits for that send's completion
+ * (smtpc_report_pending). */
+static void smtpc_txn_end(struct smtpc *s, struct smtpc_result *res)
 {
 	struct smtpc_txn *t = s->txn;
-	struct smtpc_result res = {.stage = stage, .err = err, .rcpt_accepted = s->rcpt_ok};
 
-	if (!t)
-		return;
 	s->txn = NULL;
 	s->txns++;
-	if (rep && !err)
-		res.reply = smtpc_reply_of(rep);
 	if (s->send_busy && s->body_active) {
 		s->pend_txn = t;
-		s->pend_res = res;
+		s->pend_res = *res;
 		smtpc_copy_text(&s->pend_res.reply, s->pend_text, sizeof(s->pend_text));
+		s->pend_conv = s->conv;
+		s->conv = NULL;
 		s->report_pending = true;
 		return;
 	}
-	smtpc_report(s, t, &res);
+	smtpc_prep_done(
+	    s); /* nothing reads the body now; a new transaction may start in txn_done */
+	smtpc_report(s, t, res);
 }
 
-/* smtpc_report_pending: deliver a report deferred by smtpc_txn_finish (send now complete). */
+/* smtpc_txn_finish: report the running transaction (if any) and forget it. With rep (and err
+ * NULL) the outcome is that reply; with err it is a transient failure. */
+void smtpc_txn_finish(struct smtpc *s, enum smtpc_stage stage, const struct smtp_reply *rep,
+		      const char *err)
+{
+	struct smtpc_result res = {.stage = stage, .err = err, .rcpt_accepted = s->rcpt_ok};
+
+	if (!s->txn)
+		return;
+	if (rep && !err)
+		res.reply = smtpc_reply_of(rep);
+	smtpc_txn_end(s, &res);
+}
+
+/* smtpc_txn_finish_local: end the running transaction with a reply smtpc made up (rr, local
+ * set, text static); nothing of it was sent. */
+void smtpc_txn_finish_local(struct smtpc *s, enum smtpc_stage stage, const struct smtpc_reply *rr)
+{
+	struct smtpc_result res = {.stage = stage, .reply = *rr, .rcpt_accepted = s->rcpt_ok};
+
+	if (s->txn)
+		smtpc_txn_end(s, &res);
+}
+
+/* smtpc_report_pending: deliver a report deferred by smtpc_txn_end (send now complete). */
 void smtpc_report_pending(struct smtpc *s)
 {
 	s->report_pending = false;
+	free(s->pend_conv);
+	s->pend_conv = NULL;
 	smtpc_report(s, s->pend_txn, &s->pend_res);
 	s->pend_txn = NULL;
 }
@@ -141,6 +166,9 @@ static void smtpc_free(struct smtpc *s)
 	s->cinfo.was_ready = s->was_ready;
 	s->cinfo.txns = s->txns;
 	s->ops->closed(s, &s->cinfo, s->user);
+	smtpc_prep_done(s);
+	free(s->pend_conv);
+	free(s->ridx);
 	free(s->obuf);
 	free(s->obuf_old);
 	free(s->rbuf);
@@ -161,7 +189,7 @@ static bool smtpc_config_ok(const struct smtpc_config *cfg)
 	const struct smtpc_ops *o = cfg->ops;
 
 	return o && o->next && o->txn_done && o->closed && cfg->helo_name && cfg->helo_name[0] &&
-	       cfg->addr.len > 0 && !strpbrk(cfg->helo_name, "\r\n");
+	       cfg->addr.len > 0 && smtpc_text_ok(cfg->helo_name);
 }
 
 /* smtpc_new: see smtpc.h. */
@@ -183,6 +211,7 @@ int smtpc_new(struct loop *l, const struct smtpc_config *cfg, struct smtpc **out
 	s->no_pipelining = cfg->no_pipelining;
 	s->max_txns = cfg->max_txns;
 	s->fd = -1;
+	smtpc_prep_init(s);
 	ret = smtpc_io_connect(s);
 	if (ret < 0) {
 		free(s->helo);

@@ -10,7 +10,8 @@
  * Lifecycle (all calls on the loop's thread):
  *   smtpc_new()  -> connects at once; greeting, EHLO (HELO fallback) -> READY
  *   READY        -> ops->next() is called; return a transaction (or NULL and later smtpc_send())
- *   transaction  -> ops->rcpt() once per RCPT reply received while MAIL was accepted,
+ *   transaction  -> ops->rcpt() once per recipient refused locally (see "Local replies") and
+ *                   once per RCPT reply received while MAIL was accepted,
  *                   then ops->txn_done() exactly once; after it returns smtpc holds no reference
  *                   to the transaction or anything it points to
  *   end          -> ops->closed() exactly once (after any txn_done); the handle is freed right
@@ -90,6 +91,7 @@ struct smtpc_reply {
 	int enh_class, enh_subject, enh_detail;
 	const char *text;
 	size_t text_len;
+	bool local; /* decided by smtpc itself, nothing sent for it (see "Local replies") */
 };
 
 /* A transaction, owned by the owner. Everything it points to (strings, rcpts array, body) must
@@ -102,12 +104,33 @@ struct smtpc_txn {
 	size_t body_len;
 	bool eightbit; /* add BODY=8BITMIME (only if the server offers it) */
 	void *user;    /* owner's per-transaction pointer, untouched */
+	bool smtputf8; /* the message came with MAIL ... SMTPUTF8 (RFC 6531) */
 };
 
+/* Local replies. Before MAIL, smtpc decides what this server can take; what it cannot is
+ * reported with a reply that smtpc makes up (reply.local set, err NULL), always from the loop
+ * (never from inside smtpc_send), and nothing of it is sent:
+ *   - 8BITMIME downgrade (RFC 6152): if the server does not offer 8BITMIME (and SMTPUTF8 is
+ *     not used for this transaction, RFC 6531 servers take 8-bit), a body with 8-bit bytes is
+ *     converted to 7 bit (engine/mime: quoted-printable / base64 parts) into a buffer the
+ *     session owns, and that is sent (SIZE= gives its length); if it cannot be converted
+ *     (8-bit header fields, ...), the transaction ends at stage MAIL with
+ *     "554 5.6.3 Conversion to 7bit not possible".
+ *   - SMTPUTF8: a transaction needs it if t->smtputf8 or an address is not ASCII. If the server
+ *     offers it, MAIL gets " SMTPUTF8". If not, a non-ASCII sender ends the transaction at
+ *     stage MAIL with 553 5.6.7; a non-ASCII recipient gets 553 5.6.7 through ops->rcpt and is
+ *     not sent, and so does every recipient if t->smtputf8 and the header section has a byte
+ *     >= 0x80 (no RFC 6857 header downgrade); the other recipients are sent without the
+ *     parameter. If none is left the transaction ends at stage RCPT with the last 553 5.6.7.
+ *     Recipients refused this way are reported (in order) before MAIL is sent.
+ * ops->rcpt is therefore called once per recipient refused locally plus once per RCPT reply
+ * received while MAIL was accepted. */
+
 /* The outcome of a transaction. With err == NULL the outcome is `reply` (the reply to MAIL,
- * the last RCPT, DATA or the final dot: see stage). With err != NULL no deciding reply came
- * (connection error, timeout, abort): reply.code is 0 and the failure is transient. A 421 at
- * any point is reported as that reply (err NULL) and the session closes afterwards. */
+ * the last RCPT, DATA or the final dot: see stage; or a local reply, reply.local). With err != NULL
+ * no deciding reply came (connection error, timeout, abort): reply.code is 0 and the failure is
+ * transient. A 421 at any point is reported as that reply (err NULL) and the session closes
+ * afterwards. */
 struct smtpc_result {
 	struct smtpc_reply reply;
 	const char *err; /* static string or NULL */
@@ -145,7 +168,7 @@ struct smtpc_ops {
 
 struct smtpc_config {
 	struct util_addr addr;		/* copied */
-	const char *helo_name;		/* copied; EHLO/HELO argument */
+	const char *helo_name;		/* copied; EHLO/HELO argument, no control byte */
 	struct smtpc_timeouts timeouts; /* copied; use smtpc_timeouts_default() as a base */
 	bool no_pipelining;		/* lock-step even if PIPELINING is offered */
 	unsigned max_txns;		/* QUIT after this many transactions; 0 = unlimited */
@@ -156,14 +179,22 @@ struct smtpc_config {
 
 /* smtpc_new: create a session on loop l and start connecting to cfg->addr. On success *out is
  * the handle and ops->closed() will be called exactly once, later, from the loop (never from
- * inside smtpc_new). Returns 0, -EINVAL (bad config) or -errno from socket(). */
+ * inside smtpc_new). Returns 0, -EINVAL (bad config: a callback missing, no address, an empty
+ * helo_name or one with a control byte) or -errno from socket(). */
 int smtpc_new(struct loop *l, const struct smtpc_config *cfg, struct smtpc **out);
 
 /* smtpc_send: start transaction t on a session that is READY and idle (ops->next returned
- * NULL). Not callable from inside ops->next (return the transaction instead). Returns 0,
+ * NULL). Not callable from inside ops->next (return the transaction instead).
+ * The transaction's outcome may be local (see "Local replies"); it is never reported from
+ * inside this call. Returns 0,
  * -EBUSY (not READY / transaction running / inside next / quitting), -ENOTCONN (closing) or
- * -EINVAL (no recipient, or an address containing CR, LF, '<' or '>'; a transaction like that
- * returned by ops->next is failed at once with err "invalid transaction"). */
+ * -EINVAL (no recipient, an empty recipient, or an address containing a control byte (any byte
+ * < 0x20 -- CR, LF, TAB... -- or 0x7f), '<' or '>'; a transaction like that returned by
+ * ops->next is failed at once with err "invalid transaction" and nothing of it is sent).
+ * Defence in depth: every command line is checked again just before it is queued (exactly one
+ * CRLF, at its end, and no other byte < 0x20 or 0x7f); a line failing that is never sent and
+ * the session closes at once with err "refused to send a command line with a control byte"
+ * (the running transaction gets that err: transient). */
 int smtpc_send(struct smtpc *s, struct smtpc_txn *t);
 
 /* smtpc_quit: graceful end: QUIT now if idle, else after the running transaction completes;

@@ -11,6 +11,7 @@
 #include "engine/smtpc/smtpc_types.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 static bool smtpc_2xx(const struct smtp_reply *r)
@@ -95,12 +96,23 @@ static void smtpc_unsupported_enter(struct smtpc *s)
 
 /* ---- idle ---- */
 
-static bool smtpc_addr_ok(const char *a)
+/* smtpc_text_ok: no control byte (< 0x20, 0x7f: CR, LF, NUL's neighbours, TAB, ESC...) in s.
+ * Bytes >= 0x80 pass (UTF-8 addresses, RFC 6531). */
+bool smtpc_text_ok(const char *a)
 {
-	return a && !strpbrk(a, "\r\n<>");
+	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
 }
 
-/* smtpc_txn_valid: addresses that cannot smuggle a command, at least one recipient. */
+static bool smtpc_addr_ok(const char *a)
+{
+	return a && smtpc_text_ok(a) && !strpbrk(a, "<>");
+}
+
+/* smtpc_txn_valid: addresses that cannot smuggle a command (no control byte, no '<' or '>'),
+ * at least one recipient, a body pointer if there is a length. */
 bool smtpc_txn_valid(const struct smtpc_txn *t)
 {
 	if (!smtpc_addr_ok(t->sender) || !t->rcpts || t->rcpt_count == 0 ||
@@ -154,10 +166,10 @@ static void smtpc_ready_enter(struct smtpc *s)
 void smtpc_txn_begin(struct smtpc *s, struct smtpc_txn *t)
 {
 	s->txn = t;
-	s->nrcpt = t->rcpt_count;
 	s->rcpt_sent = s->rcpt_replied = s->rcpt_ok = 0;
 	s->mail_ok = false;
 	s->pipelined = (s->ext & SMTP_EXT_PIPELINING) && !s->no_pipelining;
+	smtpc_txn_prepare(s, t); /* sets nrcpt, the body to send, a local outcome */
 	smtpc_enter(s, SMTPC_S_MAIL);
 }
 
@@ -165,25 +177,35 @@ void smtpc_txn_begin(struct smtpc *s, struct smtpc_txn *t)
 
 static void smtpc_out_rcpt(struct smtpc *s)
 {
-	smtpc_io_outf(s, "RCPT TO:<%s>\r\n", s->txn->rcpts[s->rcpt_sent++]);
+	smtpc_io_outf(s, "RCPT TO:<%s>\r\n", s->txn->rcpts[smtpc_rcpt_idx(s, s->rcpt_sent++)]);
 }
 
-static void smtpc_mail_enter(struct smtpc *s)
+/* smtpc_mail_send: write MAIL (SIZE= the bytes actually sent, BODY=8BITMIME, SMTPUTF8 as
+ * decided by smtpc_txn_prepare), and with PIPELINING every RCPT and DATA too. */
+void smtpc_mail_send(struct smtpc *s)
 {
 	const struct smtpc_txn *t = s->txn;
 	bool eight = t->eightbit && (s->ext & SMTP_EXT_8BITMIME);
+	char size[32] = "";
 
 	if (s->ext & SMTP_EXT_SIZE)
-		smtpc_io_outf(s, "MAIL FROM:<%s> SIZE=%zu%s\r\n", t->sender, t->body_len,
-			      eight ? " BODY=8BITMIME" : "");
-	else
-		smtpc_io_outf(s, "MAIL FROM:<%s>%s\r\n", t->sender, eight ? " BODY=8BITMIME" : "");
+		snprintf(size, sizeof(size), " SIZE=%zu", s->xlen);
+	smtpc_io_outf(s, "MAIL FROM:<%s>%s%s%s\r\n", t->sender, size, eight ? " BODY=8BITMIME" : "",
+		      s->utf8 ? " SMTPUTF8" : "");
 	if (s->pipelined) {
 		while (s->rcpt_sent < s->nrcpt)
 			smtpc_out_rcpt(s);
 		smtpc_io_out(s, "DATA\r\n", 6);
 	}
 	smtpc_io_kick(s);
+}
+
+static void smtpc_mail_enter(struct smtpc *s)
+{
+	if (s->local)
+		smtpc_local_arm(s); /* reported (and MAIL sent, if still wanted) from the loop */
+	else
+		smtpc_mail_send(s);
 }
 
 static void smtpc_mail_reply(struct smtpc *s, const struct smtp_reply *r)
@@ -222,7 +244,7 @@ static void smtpc_rcpt_report(struct smtpc *s, unsigned idx, const struct smtp_r
 
 static void smtpc_rcpt_reply(struct smtpc *s, const struct smtp_reply *r)
 {
-	smtpc_rcpt_report(s, s->rcpt_replied++, r);
+	smtpc_rcpt_report(s, smtpc_rcpt_idx(s, s->rcpt_replied++), r);
 	if (s->closing)
 		return;
 	if (s->rcpt_replied < s->nrcpt) {
@@ -268,7 +290,7 @@ static void smtpc_data_reply(struct smtpc *s, const struct smtp_reply *r)
 static void smtpc_body_enter(struct smtpc *s)
 {
 	if (s->txn)
-		smtpc_io_body(s, s->txn->body, s->txn->body_len);
+		smtpc_io_body(s, s->xbody, s->xlen);
 	else
 		smtpc_io_body(s, "", 0);
 	smtpc_io_kick(s);
@@ -394,6 +416,10 @@ static void smtpc_dispatch(struct smtpc *s, const struct smtp_reply *r)
 	const struct smtpc_state_def *d = &smtpc_states[s->state];
 
 	smtpc_trace(s, "<<< %d %.*s (in %s)", r->code, (int)r->text_len, r->text, d->name);
+	if (s->local_busy) { /* nothing sent yet for this transaction */
+		smtpc_close(s, "protocol error: unexpected reply", NULL);
+		return;
+	}
 	if (r->code == 421 && s->state != SMTPC_S_QUIT) {
 		smtpc_close(s, "service not available (421)", r);
 		return;

@@ -59,22 +59,50 @@ static void smtpc_out_trace(struct smtpc *s, const char *p, size_t n)
 	smtpc_trace(s, ">>> %.*s", (int)n, p);
 }
 
-/* smtpc_io_out: queue n command bytes (a complete CRLF-terminated line) for sending; call
- * smtpc_io_kick to send. */
+/* smtpc_io_line_ok: p[0..n) is exactly one command line: it ends in CRLF and holds no other CR
+ * or LF, no NUL and no other control byte (< 0x20, 0x7f). */
+bool smtpc_io_line_ok(const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+
+	if (n < 2 || u[n - 2] != '\r' || u[n - 1] != '\n')
+		return false;
+	for (size_t i = 0; i < n - 2; i++)
+		if (u[i] < 0x20 || u[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* A command line that fails smtpc_io_line_ok is never queued: the session closes at once with
+ * this error (the running transaction, if any, gets it as its err). smtpc_txn_valid and the
+ * config check refuse such input earlier, so this is a second line of defence. */
+static const char smtpc_err_ctl[] = "refused to send a command line with a control byte";
+
+/* smtpc_io_out: queue n command bytes (one complete CRLF-terminated line) for sending; call
+ * smtpc_io_kick to send. A line failing smtpc_io_line_ok closes the session instead (see
+ * smtpc_err_ctl); nothing is queued on a closing session. */
 void smtpc_io_out(struct smtpc *s, const char *p, size_t n)
 {
+	if (s->closing)
+		return;
+	if (!smtpc_io_line_ok(p, n)) {
+		smtpc_close(s, smtpc_err_ctl, NULL);
+		return;
+	}
 	smtpc_out_reserve(s, n);
 	memcpy(s->obuf + s->olen, p, n);
 	s->olen += n;
 	smtpc_out_trace(s, p, n);
 }
 
-/* smtpc_io_outf: printf-style smtpc_io_out. */
+/* smtpc_io_outf: printf-style smtpc_io_out (same check: a bad line is dropped and closes). */
 void smtpc_io_outf(struct smtpc *s, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
+	if (s->closing)
+		return;
 	smtpc_out_reserve(s, 256);
 	va_start(ap, fmt);
 	n = vsnprintf(s->obuf + s->olen, s->ocap - s->olen, fmt, ap);
@@ -85,6 +113,10 @@ void smtpc_io_outf(struct smtpc *s, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(s->obuf + s->olen, s->ocap - s->olen, fmt, ap);
 		va_end(ap);
+	}
+	if (!smtpc_io_line_ok(s->obuf + s->olen, (size_t)n)) {
+		smtpc_close(s, smtpc_err_ctl, NULL);
+		return;
 	}
 	smtpc_out_trace(s, s->obuf + s->olen, (size_t)n);
 	s->olen += (size_t)n;

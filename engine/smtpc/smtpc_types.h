@@ -68,11 +68,34 @@ struct smtpc {
 	unsigned nrcpt, rcpt_sent, rcpt_replied, rcpt_ok;
 	bool mail_ok, pipelined;
 
+	/* What of the current transaction this server gets (smtpc_prep.c): the body to stream
+	 * (the owner's, or conv, its 7-bit conversion, owned), the recipients to send (ridx:
+	 * indexes into txn->rcpts when some were refused locally, else NULL), SMTPUTF8 on MAIL,
+	 * and a local outcome waiting for op_local to be reported. */
+	const char *xbody;
+	size_t xlen;
+	char *conv;
+	size_t conv_len;
+	unsigned *ridx, ridx_cap, nrefused;
+	bool utf8, local_busy, head_utf8;
+	int local; /* SMTPC_LOCAL_* */
+	struct loop_op op_local;
+
 	/* A result whose report waits until no send reads the body any more. */
 	bool report_pending;
 	struct smtpc_txn *pend_txn;
 	struct smtpc_result pend_res;
+	char *pend_conv; /* conv of that transaction: the send may still read it */
 	char pend_text[SMTPC_TEXT_MAX];
+};
+
+/* Local outcomes decided before MAIL (smtpc_prep.c). */
+enum {
+	SMTPC_LOCAL_NONE = 0,
+	SMTPC_LOCAL_RCPTS,  /* some recipients refused (553 5.6.7), the rest is sent */
+	SMTPC_LOCAL_SENDER, /* 553 5.6.7 at stage MAIL: the sender needs SMTPUTF8 */
+	SMTPC_LOCAL_NORCPT, /* 553 5.6.7 at stage RCPT: every recipient refused */
+	SMTPC_LOCAL_CONV,   /* 554 5.6.3 at stage MAIL: no 7-bit conversion possible */
 };
 
 /* smtpc.c */
@@ -80,6 +103,7 @@ void smtpc_trace(struct smtpc *s, const char *fmt, ...) __attribute__((format(pr
 void smtpc_close(struct smtpc *s, const char *err, const struct smtp_reply *rep);
 void smtpc_txn_finish(struct smtpc *s, enum smtpc_stage stage, const struct smtp_reply *rep,
 		      const char *err);
+void smtpc_txn_finish_local(struct smtpc *s, enum smtpc_stage stage, const struct smtpc_reply *rr);
 void smtpc_report_pending(struct smtpc *s);
 void smtpc_op_done(struct smtpc *s);
 struct smtpc_reply smtpc_reply_of(const struct smtp_reply *r);
@@ -89,12 +113,23 @@ void smtpc_enter(struct smtpc *s, enum smtpc_state st);
 void smtpc_on_input(struct smtpc *s);
 void smtpc_txn_begin(struct smtpc *s, struct smtpc_txn *t);
 bool smtpc_txn_valid(const struct smtpc_txn *t);
+bool smtpc_text_ok(const char *a);
 uint32_t smtpc_state_timeout(const struct smtpc *s, enum smtpc_state st);
 const char *smtpc_state_timeout_err(enum smtpc_state st);
 enum smtpc_stage smtpc_state_stage(enum smtpc_state st);
 
+void smtpc_mail_send(struct smtpc *s);
+
+/* smtpc_prep.c */
+void smtpc_prep_init(struct smtpc *s);
+bool smtpc_txn_prepare(struct smtpc *s, struct smtpc_txn *t);
+void smtpc_local_arm(struct smtpc *s);
+unsigned smtpc_rcpt_idx(const struct smtpc *s, unsigned i);
+void smtpc_prep_done(struct smtpc *s);
+
 /* smtpc_io.c */
 int smtpc_io_connect(struct smtpc *s);
+bool smtpc_io_line_ok(const char *p, size_t n);
 void smtpc_io_out(struct smtpc *s, const char *p, size_t n);
 void smtpc_io_outf(struct smtpc *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void smtpc_io_body(struct smtpc *s, const char *body, size_t len);

@@ -10,11 +10,7 @@
  * thread). The peer only records what it read; every assertion runs on the test thread after
  * the loop stops (from ops->closed), so cmocka's longjmp never crosses threads.
  */
-#include "engine/loop/loop.h"
-#include "engine/smtp/smtp.h"
-#include "engine/smtpc/smtpc.h"
-#include "engine/util/util.h"
-#include "tests/unit/peer/peer.h"
+#include "tests/unit/smtpc/smtpc_fx.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -25,222 +21,6 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
-
-#define TEXT_MAX 256
-
-#define GREET	   "220 mx.test ESMTP scripted\r\n"
-#define EHLO_CMD   "EHLO client.test\r\n"
-#define EHLO_PIPE  "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250 8BITMIME\r\n"
-#define EHLO_PLAIN "250-mx.test\r\n250 SIZE 100000\r\n"
-#define BODY	   "Subject: t\r\n\r\nhello\r\n" /* 21 bytes */
-#define MAIL_CMD   "MAIL FROM:<a@x.test> SIZE=21\r\n"
-#define RCPT_B	   "RCPT TO:<b@y.test>\r\n"
-#define GROUP_1	   MAIL_CMD RCPT_B "DATA\r\n" /* the pipelined group of a one-recipient txn */
-
-/* clang-format off */
-#define HELLO(ehlo)   SEND(GREET), ONCE(EHLO_CMD), SEND(ehlo)
-#define BYE	      ONCE("QUIT\r\n"), SEND("221 2.0.0 Bye\r\n"), EXPECT_EOF("")
-#define ACCEPT_1()      SEND("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n")
-#define DOT_BODY()      LINES(4, BODY ".\r\n")
-#define SEND_OK()	      SEND("250 2.0.0 Ok\r\n") /* after the dot or RSET */
-/* a pipelined one-recipient transaction up to the server's read of the final dot */
-#define TO_DOT()	      HELLO(EHLO_PIPE), ONCE(GROUP_1), ACCEPT_1(), DOT_BODY()
-/* lock-step: DATA, the body, its acceptance, then QUIT */
-#define DATA_TO_BYE()   ONCE("DATA\r\n"), SEND("354 go ahead\r\n"), DOT_BODY(), SEND_OK(), BYE
-/* clang-format on */
-
-#define logf_(f, ...) peer_logf((f)->log, sizeof((f)->log), __VA_ARGS__)
-
-/* A reply or close info copied out of a callback. */
-struct saved_reply {
-	int code, enh_class, enh_subject, enh_detail;
-	char text[TEXT_MAX];
-};
-
-struct fx {
-	struct peer peer;
-	struct loop *l;
-	struct smtpc *c;
-	struct smtpc_config cfg;
-	struct smtpc_ops ops;
-	/* owner side */
-	struct smtpc_txn txn;
-	const char *rcpts[4];
-	bool give_txn, quit_when_idle;
-	unsigned nexts, txn_dones, closes;
-	uint32_t ext_at_next;
-	uint64_t size_at_next;
-	int send_ret;
-	bool send_later; /* next() returns NULL and arms send_op, which calls smtpc_send */
-	struct loop_op send_op;
-	char *big, *big_wire; /* large-body test: body and its expected wire form */
-	char group[128];
-	char log[1024];
-	struct smtpc_result res; /* res.reply.text is NULL: the copy is res_reply */
-	struct saved_reply res_reply;
-	struct smtpc_close_info info;
-	struct saved_reply info_reply;
-};
-
-static void save_reply(struct saved_reply *d, const struct smtpc_reply *r)
-{
-	size_t n = r->text_len < TEXT_MAX - 1 ? r->text_len : TEXT_MAX - 1;
-
-	d->code = r->code;
-	d->enh_class = r->enh_class;
-	d->enh_subject = r->enh_subject;
-	d->enh_detail = r->enh_detail;
-	if (r->text)
-		memcpy(d->text, r->text, n);
-	d->text[r->text ? n : 0] = '\0';
-}
-
-/* ---- the owner's callbacks (loop thread) ---- */
-
-static struct smtpc_txn *op_next(struct smtpc *s, void *user)
-{
-	struct fx *f = user;
-
-	f->nexts++;
-	f->ext_at_next = smtpc_ext(s);
-	f->size_at_next = smtpc_size_limit(s);
-	if (f->give_txn) {
-		f->give_txn = false;
-		return &f->txn;
-	}
-	if (f->send_later) {
-		f->send_later = false;
-		loop_timer(f->l, &f->send_op, 10);
-	}
-	if (f->quit_when_idle)
-		smtpc_quit(s);
-	return NULL;
-}
-
-static void op_rcpt(struct smtpc *s, struct smtpc_txn *t, unsigned idx, const struct smtpc_reply *r,
-		    void *user)
-{
-	logf_((struct fx *)user, "rcpt %u %d;", idx, r->code);
-}
-
-static void op_txn_done(struct smtpc *s, struct smtpc_txn *t, const struct smtpc_result *res,
-			void *user)
-{
-	struct fx *f = user;
-
-	f->txn_dones++;
-	f->res = *res;
-	f->res.reply.text = NULL;
-	save_reply(&f->res_reply, &res->reply);
-	logf_(f, "done;");
-}
-
-static void op_closed(struct smtpc *s, const struct smtpc_close_info *info, void *user)
-{
-	struct fx *f = user;
-
-	f->closes++;
-	f->info = *info;
-	f->info.reply.text = NULL;
-	save_reply(&f->info_reply, &info->reply);
-	loop_stop(f->l);
-}
-
-/* ---- fixture ---- */
-
-static int setup(void **state)
-{
-	struct fx *f = util_xcalloc(1, sizeof(*f));
-	char addr[160];
-
-	*state = f;
-	if (peer_init(&f->peer, "smtpc", "mx.sock") < 0 || peer_listen(&f->peer) < 0)
-		return -1;
-	peer_addr(&f->peer, addr, sizeof(addr));
-	if (util_addr_parse(addr, &f->cfg.addr) < 0)
-		return -1;
-	f->ops = (struct smtpc_ops){
-	    .next = op_next, .rcpt = op_rcpt, .txn_done = op_txn_done, .closed = op_closed};
-	f->cfg.helo_name = "client.test";
-	smtpc_timeouts_default(&f->cfg.timeouts);
-	f->cfg.ops = &f->ops;
-	f->cfg.user = f;
-	f->rcpts[0] = "b@y.test";
-	f->rcpts[1] = "c@y.test";
-	f->rcpts[2] = "d@y.test";
-	f->txn = (struct smtpc_txn){
-	    .sender = "a@x.test", .rcpts = f->rcpts, .rcpt_count = 3, .body = BODY};
-	f->txn.body_len = strlen(BODY);
-	f->give_txn = true;
-	f->quit_when_idle = true;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	peer_fini(&f->peer);
-	free(f->big);
-	free(f->big_wire);
-	free(f);
-	return 0;
-}
-
-/* Run one session against the scripted server until ops->closed, the owner's transaction
- * carrying the first rcpts of f->rcpts; then compare what the server read with what each step
- * wanted. */
-static void run(struct fx *f, unsigned rcpts, const struct peer_step *steps)
-{
-	f->txn.rcpt_count = rcpts;
-	assert_int_equal(loop_new(&f->l, 64), 0);
-	assert_int_equal(peer_start(&f->peer, f->l, steps, f, NULL), 0);
-	assert_int_equal(smtpc_new(f->l, &f->cfg, &f->c), 0);
-	assert_int_equal(loop_run(f->l), 0);
-	assert_int_equal(peer_join(&f->peer), 0);
-	loop_free(f->l);
-	assert_int_equal(f->closes, 1);
-	peer_check(&f->peer);
-}
-
-/* The one transaction ended with the server's reply code at stage, accepted rcpts. */
-static void assert_txn(const struct fx *f, int code, enum smtpc_stage stage, unsigned accepted)
-{
-	assert_int_equal(f->txn_dones, 1);
-	assert_null(f->res.err);
-	assert_int_equal(f->res_reply.code, code);
-	assert_int_equal(f->res.stage, stage);
-	assert_int_equal(f->res.rcpt_accepted, accepted);
-	assert_false(f->res.maybe_delivered);
-}
-
-/* The one transaction failed without a reply: err (any if NULL) at stage, maybe_delivered. */
-static void assert_txn_err(const struct fx *f, const char *err, enum smtpc_stage stage,
-			   bool maybe_delivered)
-{
-	assert_int_equal(f->txn_dones, 1);
-	assert_non_null(f->res.err);
-	if (err)
-		assert_string_equal(f->res.err, err);
-	assert_int_equal(f->res_reply.code, 0);
-	assert_int_equal(f->res.stage, stage);
-	assert_int_equal(f->res.maybe_delivered, maybe_delivered);
-}
-
-/* The session was ready, asked next() once and closed without an error. */
-static void assert_idle_close(const struct fx *f)
-{
-	assert_int_equal(f->nexts, 1);
-	assert_null(f->info.err);
-	assert_true(f->info.was_ready);
-}
-
-static void do_abort(void *user)
-{
-	struct fx *f = user;
-
-	smtpc_abort(f->c);
-}
 
 /* ---- tests ---- */
 
@@ -258,8 +38,8 @@ static void test_pipelined_mixed_rcpts(void **state)
 	    {0},
 	};
 
-	run(f, 3, steps);
-	assert_txn(f, 250, SMTPC_STAGE_DOT, 2);
+	fx_run(f, 3, steps);
+	fx_assert_txn(f, 250, SMTPC_STAGE_DOT, 2);
 	assert_int_equal(f->res_reply.enh_class, 2);
 	assert_string_equal(f->res_reply.text, "Ok: queued as Q1");
 	assert_string_equal(f->log, "rcpt 0 250;rcpt 1 550;rcpt 2 250;done;");
@@ -285,8 +65,8 @@ static void test_lockstep_without_pipelining(void **state)
 	    {0},
 	};
 
-	run(f, 2, steps);
-	assert_txn(f, 250, SMTPC_STAGE_DOT, 2);
+	fx_run(f, 2, steps);
+	fx_assert_txn(f, 250, SMTPC_STAGE_DOT, 2);
 	assert_string_equal(f->log, "rcpt 0 250;rcpt 1 250;done;");
 }
 
@@ -307,8 +87,8 @@ static void test_all_rcpts_rejected_rset(void **state)
 	    {0},
 	};
 
-	run(f, 2, steps);
-	assert_txn(f, 550, SMTPC_STAGE_RCPT, 0);
+	fx_run(f, 2, steps);
+	fx_assert_txn(f, 550, SMTPC_STAGE_RCPT, 0);
 	assert_string_equal(f->res_reply.text, "No such user either");
 	assert_string_equal(f->log, "rcpt 0 550;rcpt 1 550;done;");
 }
@@ -326,8 +106,8 @@ static void test_pipelined_all_rejected_rset(void **state)
 	    {0},
 	};
 
-	run(f, 1, steps);
-	assert_txn(f, 550, SMTPC_STAGE_RCPT, 0);
+	fx_run(f, 1, steps);
+	fx_assert_txn(f, 550, SMTPC_STAGE_RCPT, 0);
 }
 
 static void test_helo_fallback(void **state)
@@ -342,8 +122,8 @@ static void test_helo_fallback(void **state)
 	};
 
 	f->give_txn = false;
-	run(f, 3, steps);
-	assert_idle_close(f);
+	fx_run(f, 3, steps);
+	fx_assert_idle_close(f);
 	assert_int_equal(f->ext_at_next, 0);
 	assert_int_equal(f->txn_dones, 0);
 }
@@ -365,8 +145,8 @@ static void test_dot_stuffing(void **state)
 	f->txn.body = body;
 	f->txn.body_len = strlen(body);
 	assert_int_equal(f->txn.body_len, 18);
-	run(f, 1, steps);
-	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+	fx_run(f, 1, steps);
+	fx_assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
 }
 
 static void test_drop_after_dot_maybe_delivered(void **state)
@@ -374,8 +154,8 @@ static void test_drop_after_dot_maybe_delivered(void **state)
 	struct fx *f = *state;
 	const struct peer_step steps[] = {TO_DOT(), CLOSE(), {0}};
 
-	run(f, 1, steps);
-	assert_txn_err(f, NULL, SMTPC_STAGE_DOT, true);
+	fx_run(f, 1, steps);
+	fx_assert_txn_err(f, NULL, SMTPC_STAGE_DOT, true);
 	assert_string_equal(f->info.err, "connection closed by peer");
 }
 
@@ -388,7 +168,7 @@ static void test_greeting_421(void **state)
 	    {0},
 	};
 
-	run(f, 3, steps);
+	fx_run(f, 3, steps);
 	assert_int_equal(f->nexts, 0);
 	assert_int_equal(f->txn_dones, 0);
 	assert_non_null(f->info.err);
@@ -413,8 +193,8 @@ static void test_idle_timeout_quits(void **state)
 	f->give_txn = false;
 	f->quit_when_idle = false;
 	f->cfg.timeouts.idle_ms = 50;
-	run(f, 3, steps);
-	assert_idle_close(f);
+	fx_run(f, 3, steps);
+	fx_assert_idle_close(f);
 	assert_int_equal(f->info.state, SMTPC_S_QUIT);
 }
 
@@ -424,13 +204,13 @@ static void test_abort_during_txn(void **state)
 	const struct peer_step steps[] = {
 	    HELLO(EHLO_PIPE), /* then the group, never answered */
 	    ONCE(GROUP_1),
-	    CALL(do_abort), /* the client aborts while waiting for the MAIL reply */
-	    EXPECT_EOF(""), /* and closes */
+	    CALL(fx_do_abort), /* the client aborts while waiting for the MAIL reply */
+	    EXPECT_EOF(""),    /* and closes */
 	    {0},
 	};
 
-	run(f, 1, steps);
-	assert_txn_err(f, "aborted", SMTPC_STAGE_MAIL, false);
+	fx_run(f, 1, steps);
+	fx_assert_txn_err(f, "aborted", SMTPC_STAGE_MAIL, false);
 	assert_string_equal(f->info.err, "aborted");
 	assert_string_equal(f->log, "done;");
 }
@@ -446,8 +226,8 @@ static void test_mail_rejected_pipelined_drains(void **state)
 	    {0},
 	};
 
-	run(f, 1, steps);
-	assert_txn(f, 550, SMTPC_STAGE_MAIL, 0);
+	fx_run(f, 1, steps);
+	fx_assert_txn(f, 550, SMTPC_STAGE_MAIL, 0);
 	assert_string_equal(f->log, "done;"); /* no rcpt callback after a failed MAIL */
 }
 
@@ -462,8 +242,8 @@ static void test_421_mid_transaction(void **state)
 	    {0},
 	};
 
-	run(f, 2, steps);
-	assert_txn(f, 421, SMTPC_STAGE_RCPT, 0);
+	fx_run(f, 2, steps);
+	fx_assert_txn(f, 421, SMTPC_STAGE_RCPT, 0);
 	assert_string_equal(f->log, "done;");
 	assert_int_equal(f->info_reply.code, 421);
 	assert_non_null(f->info.err);
@@ -524,18 +304,9 @@ static void test_large_stuffed_body(void **state)
 	    {0},
 	};
 
-	run(f, 1, steps);
+	fx_run(f, 1, steps);
 	assert_int_equal(f->txn.body_len, 640000);
-	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
-}
-
-/* From a loop timer, after next() returned NULL: start the transaction from outside. */
-static void send_timer_cb(struct loop_op *op, int res, uint32_t flags)
-{
-	struct fx *f = container_of(op, struct fx, send_op);
-
-	f->send_ret = smtpc_send(f->c, &f->txn);
-	f->quit_when_idle = true; /* after this transaction */
+	fx_assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
 }
 
 static void test_send_on_idle_session(void **state)
@@ -557,11 +328,11 @@ static void test_send_on_idle_session(void **state)
 	f->give_txn = false;
 	f->quit_when_idle = false;
 	f->send_later = true;
-	f->send_op.cb = send_timer_cb;
+	f->send_op.cb = fx_send_timer_cb;
 	f->cfg.timeouts.idle_ms = 300;
-	run(f, 1, steps);
+	fx_run(f, 1, steps);
 	assert_int_equal(f->send_ret, 0);
-	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+	fx_assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
 	assert_null(f->info.err);
 }
 
@@ -578,7 +349,7 @@ static void test_ehlo_reply_split(void **state)
 	};
 
 	f->give_txn = false;
-	run(f, 3, steps);
+	fx_run(f, 3, steps);
 	assert_int_equal(f->nexts, 1);
 	assert_true(f->ext_at_next & SMTP_EXT_PIPELINING);
 	assert_int_equal(f->size_at_next, 12345);
@@ -587,10 +358,10 @@ static void test_ehlo_reply_split(void **state)
 static void test_abort_after_dot_maybe_delivered(void **state)
 {
 	struct fx *f = *state;
-	const struct peer_step steps[] = {TO_DOT(), CALL(do_abort), EXPECT_EOF(""), {0}};
+	const struct peer_step steps[] = {TO_DOT(), CALL(fx_do_abort), EXPECT_EOF(""), {0}};
 
-	run(f, 1, steps);
-	assert_txn_err(f, "aborted", SMTPC_STAGE_DOT, true);
+	fx_run(f, 1, steps);
+	fx_assert_txn_err(f, "aborted", SMTPC_STAGE_DOT, true);
 }
 
 static void test_no_pipelining_config_and_8bitmime(void **state)
@@ -609,8 +380,8 @@ static void test_no_pipelining_config_and_8bitmime(void **state)
 
 	f->cfg.no_pipelining = true;
 	f->txn.eightbit = true;
-	run(f, 1, steps);
-	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+	fx_run(f, 1, steps);
+	fx_assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
 }
 
 static void test_max_txns_then_quit(void **state)
@@ -630,8 +401,8 @@ static void test_max_txns_then_quit(void **state)
 	f->quit_when_idle = false;
 	f->txn.body = "";
 	f->txn.body_len = 0;
-	run(f, 1, steps);
-	assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
+	fx_run(f, 1, steps);
+	fx_assert_txn(f, 250, SMTPC_STAGE_DOT, 1);
 	assert_int_equal(f->nexts, 1);
 	assert_int_equal(f->info.txns, 1);
 }
@@ -646,12 +417,12 @@ static void test_invalid_txn_from_next(void **state)
 	};
 
 	f->txn.sender = "a@x.test>\r\nRCPT TO:<evil@x.test";
-	run(f, 3, steps);
-	assert_txn_err(f, "invalid transaction", SMTPC_STAGE_MAIL, false);
+	fx_run(f, 3, steps);
+	fx_assert_txn_err(f, "invalid transaction", SMTPC_STAGE_MAIL, false);
 	assert_int_equal(f->nexts, 2);
 }
 
-#define TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define TEST(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
 {
