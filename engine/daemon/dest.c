@@ -235,6 +235,7 @@ static struct job *job_new(struct msg *m, const unsigned *idx, unsigned n)
 	j->txn.body = m->body;
 	j->txn.body_len = m->body_len;
 	j->txn.eightbit = (m->env->flags & QUEUE_ENV_8BITMIME) != 0;
+	j->txn.smtputf8 = (m->env->flags & QUEUE_ENV_SMTPUTF8) != 0;
 	j->txn.user = j;
 	return j;
 }
