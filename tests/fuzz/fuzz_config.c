@@ -7,12 +7,16 @@
  *  - a file is accepted (0) or rejected (-EINVAL), and a rejected file leaves the caller's
  *    config untouched and has an error message "fuzz.conf:LINE: ..." (only a hostname taken
  *    from gethostname() may be refused without a line, and that does not depend on the input);
- *  - an accepted file c: print(c) loads, and print(load(print(c))) == print(c).
+ *  - an accepted file c: print(c) loads, and print(load(print(c))) == print(c);
+ *  - indentation never changes the meaning: the file with every line's leading blanks and
+ *    \v, \f, \r removed is accepted too and prints the same (this is what catches inih's
+ *    continuation lines, which round-trip fine once misread).
  */
 #include "tests/fuzz/fuzz.h"
 #include "engine/config/config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define NAME "fuzz.conf"
@@ -62,10 +66,37 @@ static void check_round_trip(const struct config *c)
 	free(p2);
 }
 
+/* The text with each line's leading " \t\v\f\r" removed must load to the same print p. */
+static void check_unindented(const uint8_t *data, size_t size, const char *p, size_t pn)
+{
+	char *t = malloc(size + 1), err[512], *p2;
+	size_t n = 0, n2;
+	bool bol = true;
+	struct config c;
+	int r;
+
+	FUZZ_CHECK(t != NULL, "out of memory");
+	for (size_t i = 0; i < size; i++) {
+		if (bol && data[i] && strchr(" \t\v\f\r", data[i]))
+			continue;
+		t[n++] = (char)data[i];
+		bol = data[i] == '\n';
+	}
+	r = config_load_buf(&c, NAME, t, n, err, sizeof(err));
+	FUZZ_CHECK(r == 0, "the unindented file is refused: %s", err);
+	p2 = print(&c, &n2);
+	if (n2 != pn || memcmp(p, p2, pn) != 0)
+		fprintf(stderr, "print:\n%s\nunindented:\n%s", p, p2);
+	FUZZ_CHECK(n2 == pn && memcmp(p, p2, pn) == 0, "indentation changed the configuration");
+	free(p2);
+	free(t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct config c, marker;
-	char err[512];
+	char err[512], *p;
+	size_t pn;
 	int r;
 
 	memset(&marker, 0xa5, sizeof(marker));
@@ -79,5 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	check_round_trip(&c);
+	p = print(&c, &pn);
+	check_unindented(data, size, p, pn);
+	free(p);
 	return 0;
 }
