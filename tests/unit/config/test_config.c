@@ -62,6 +62,32 @@ static char *print_to_string(const struct config *c)
 	return buf;
 }
 
+/* [delivery] and [queue] defaults. */
+static void check_default_delivery_queue(const struct config *c)
+{
+	assert_true(c->outgoing);
+	assert_int_equal(c->mode, CONFIG_MODE_RELAY);
+	assert_string_equal(c->relay, "127.0.0.1:25");
+	assert_string_equal(c->helo_name, "");
+	assert_int_equal(c->max_connections, 200);
+	assert_int_equal(c->max_messages_per_connection, 1000);
+	assert_int_equal(c->max_recipients_per_transaction, 100);
+	assert_int_equal(c->idle_timeout_ms, 2000);
+	assert_int_equal(c->retry_delay_ms, 300000);
+	assert_int_equal(c->connect_timeout_ms, 30000);
+	assert_int_equal(c->greeting_timeout_ms, 300000);
+	assert_int_equal(c->helo_timeout_ms, 300000);
+	assert_int_equal(c->mail_timeout_ms, 300000);
+	assert_int_equal(c->rcpt_timeout_ms, 300000);
+	assert_int_equal(c->data_timeout_ms, 120000);
+	assert_int_equal(c->data_block_timeout_ms, 180000);
+	assert_int_equal(c->data_done_timeout_ms, 600000);
+	assert_int_equal(c->memory_budget, 1ull << 30);
+	assert_int_equal(c->scan_interval_ms, 1000);
+	assert_int_equal(c->write_buffer_size, 64ull << 20);
+	assert_false(c->blob_bodies);
+}
+
 static void test_defaults(void **state)
 {
 	struct config c;
@@ -83,27 +109,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.inject_timeout_ms, 300000);
 	assert_int_equal(c.inject_cmd_deadline_ms, 60000);
 	assert_int_equal(c.inject_data_deadline_ms, 600000);
-	assert_true(c.outgoing);
-	assert_int_equal(c.mode, CONFIG_MODE_RELAY);
-	assert_string_equal(c.relay, "127.0.0.1:25");
-	assert_string_equal(c.helo_name, "");
-	assert_int_equal(c.max_connections, 200);
-	assert_int_equal(c.max_messages_per_connection, 1000);
-	assert_int_equal(c.max_recipients_per_transaction, 100);
-	assert_int_equal(c.idle_timeout_ms, 2000);
-	assert_int_equal(c.retry_delay_ms, 300000);
-	assert_int_equal(c.connect_timeout_ms, 30000);
-	assert_int_equal(c.greeting_timeout_ms, 300000);
-	assert_int_equal(c.helo_timeout_ms, 300000);
-	assert_int_equal(c.mail_timeout_ms, 300000);
-	assert_int_equal(c.rcpt_timeout_ms, 300000);
-	assert_int_equal(c.data_timeout_ms, 120000);
-	assert_int_equal(c.data_block_timeout_ms, 180000);
-	assert_int_equal(c.data_done_timeout_ms, 600000);
-	assert_int_equal(c.memory_budget, 1ull << 30);
-	assert_int_equal(c.scan_interval_ms, 1000);
-	assert_int_equal(c.write_buffer_size, 64ull << 20);
-	assert_false(c.blob_bodies);
+	check_default_delivery_queue(&c);
 }
 
 /* Every key set to a non-default value, in every syntax inih and we accept: indentation,
