@@ -11,8 +11,19 @@
  * before asking for the next, so the count is exact while the handler runs; (2) rejects lines
  * longer than inih's buffer instead of letting inih split them (a split shifts inih's count and
  * parses the tail as a line of its own); (3) strips leading blanks, so inih never treats an
- * indented "key = value" as a continuation of the previous value; (4) returns EOF once an error
- * is recorded, which stops the parse at the first error.
+ * indented "key = value" as a continuation of the previous value; (4) refuses a line that starts
+ * (after blanks) with \v, \f or \r and has text: inih's isspace() takes it as a continuation
+ * and would load "spool = /a" + "\vlog = /b" as spool = "log = /b"; (5) returns EOF once an
+ * error is recorded, which stops the parse at the first error.
+ *
+ * Why some values are refused rather than printed specially: inih has no quoting. It strips
+ * blanks around a value (so a loaded value never has any) and cuts it at a ';' that follows a
+ * blank (so it never holds one), but "key=;x" loads ";x", which config_print would write as
+ * "key = ;x" and inih would read back as an empty value. A string starting with ';' is refused
+ * at load (file:line): it is almost always "key=;comment" meant as a comment, and any form that
+ * would load it back ("key =;x") breaks as soon as someone adds the usual blank. '#' starts a
+ * comment only at the start of a line, so "key = #x" is an ordinary value. With these rules,
+ * everything the loader accepts prints as "key = value" and loads back to itself.
  */
 #include "engine/config/config.h"
 #include "engine/util/util.h"
@@ -83,8 +94,13 @@ static const struct key keys[] = {
 	SIZE("inject", "max_message_size", max_message_size, KIB, 4 * GIB, "10M"),
 	UINT("inject", "max_recipients", max_recipients, 1, 1000000, "1000"),
 	UINT("inject", "max_line_length", max_line_length, 512, 65536, "2048"),
+	/* max_sessions: open injection sessions of the whole daemon, all shards together */
 	UINT("inject", "max_sessions", max_sessions, 1, 1000000, "1000"),
 	DUR("inject", "timeout", inject_timeout_ms, 1, MS_D, "5m"),
+	/* total time to receive one command line / one message body (354 to the final dot),
+	 * however slowly it trickles in: a 1-byte/s client cannot hold a session */
+	DUR("inject", "command_deadline", inject_cmd_deadline_ms, 1, MS_D, "1m"),
+	DUR("inject", "data_deadline", inject_data_deadline_ms, 1, MS_D, "10m"),
 
 	{"delivery", "outgoing", KT_BOOL, 0, OFF(outgoing), 0, 0, "yes"},
 	{"delivery", "mode", KT_MODE, 0, OFF(mode), 0, 0, "relay"},
@@ -252,6 +268,10 @@ static int set_str(const struct key *k, void *field, const char *v, size_t max, 
 		snprintf(why, wl, "value must not be empty");
 		return -EINVAL;
 	}
+	if (v[0] == ';') { /* see the top of this file */
+		snprintf(why, wl, "'%s' starts with ';', which reads back as a comment", v);
+		return -EINVAL;
+	}
 	for (size_t i = 0; (k->flags & KF_TOKEN) && i < n; i++) {
 		if (isspace((unsigned char)v[i]) || iscntrl((unsigned char)v[i])) {
 			snprintf(why, wl, "'%s' must not contain blanks or control characters", v);
@@ -369,6 +389,7 @@ struct parse_ctx {
 	unsigned err_line; /* 0 = no error recorded */
 	char *err;
 	size_t errlen;
+	unsigned key_line[ARRAY_SIZE(keys)]; /* line each key was last set on, 0 = default */
 };
 
 static void ctx_error(struct parse_ctx *p, unsigned line, const char *fmt, ...)
@@ -403,6 +424,12 @@ static char *ini_read_line(char *str, int num, void *stream)
 		p->buf[--n] = '\0';
 	for (s = p->buf; *s == ' ' || *s == '\t'; s++)
 		;
+	if ((*s == '\v' || *s == '\f' || *s == '\r') && s[strspn(s, " \t\v\f\r")] != '\0') {
+		ctx_error(
+		    p, p->line,
+		    "line starts with \\v, \\f or \\r, which would continue the previous value");
+		return NULL;
+	}
 	if (strlen(s) > p->line_max) {
 		ctx_error(p, p->line, "line too long (max %zu bytes)", p->line_max);
 		return NULL;
@@ -483,28 +510,58 @@ static int ini_on_key(void *user, const char *section, const char *name, const c
 		ctx_error(p, p->line, "invalid value for '%s' in [%s]: %s", name, section, why);
 		return 0;
 	}
+	p->key_line[k - keys] = p->line;
 	return 1;
 }
 
 /* ---- whole-config validation ---- */
 
-static int config_check(const struct config *c, const char *file, char *err, size_t errlen)
+/* Line of the later of the keys at struct offsets a and b (0: both are defaults). */
+static unsigned latest_line(const unsigned *key_line, size_t a, size_t b)
+{
+	unsigned line = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		if ((keys[i].off == a || keys[i].off == b) && key_line[i] > line)
+			line = key_line[i];
+	return line;
+}
+
+/* A hostname from gethostname() must pass the rules a hostname from the file passes. */
+static bool hostname_ok(const struct config *c)
+{
+	const struct key *k = key_find("main", "hostname");
+	struct config scratch;
+	char why[320];
+
+	return key_set(k, &scratch, c->hostname, CONFIG_STR - 1, why, sizeof(why)) == 0;
+}
+
+/* Rules across keys. A broken one names the line of the later key involved; the ranges of
+ * the rows already bound shards and max_connections. */
+static int config_check(const struct config *c, const char *file, const unsigned *key_line,
+			char *err, size_t errlen)
 {
 	const char *why = NULL;
+	unsigned line = 0;
 
-	if (c->mode == CONFIG_MODE_RELAY && c->relay[0] == '\0')
+	if (c->mode == CONFIG_MODE_RELAY && c->relay[0] == '\0') {
 		why = "[delivery] mode = relay but relay is empty (set relay = host:port)";
-	else if (c->listen[0] == '\0' && c->socket[0] == '\0')
+		line = latest_line(key_line, OFF(mode), OFF(relay));
+	} else if (c->listen[0] == '\0' && c->socket[0] == '\0') {
 		why = "no injection listener: [inject] listen and socket are both empty";
-	else if (c->max_connections < 1)
-		why = "[delivery] max_connections must be at least 1";
-	else if (c->shards > 256)
-		why = "[main] shards must be at most 256";
-	else if (c->hostname[0] == '\0')
+		line = latest_line(key_line, OFF(listen), OFF(socket));
+	} else if (c->hostname[0] == '\0') {
 		why = "[main] hostname is empty (gethostname() failed; set it)";
+	} else if (!hostname_ok(c)) {
+		why =
+		    "[main] hostname from gethostname() has blanks or control characters (set it)";
+	}
 	if (!why)
 		return 0;
-	if (err && errlen)
+	if (err && errlen && line)
+		snprintf(err, errlen, "%s:%u: %s", file, line, why);
+	else if (err && errlen)
 		snprintf(err, errlen, "%s: %s", file, why);
 	return -EINVAL;
 }
@@ -531,36 +588,61 @@ static int parse_file(struct parse_ctx *p)
 	return p->err_line ? -EINVAL : 0;
 }
 
-/* config_load: parse into a scratch copy; c is only written when everything is valid.
- * Returns 0, -EINVAL (message in err), -ENOENT/-EACCES/-errno when the file is unreadable. */
-int config_load(struct config *c, const char *path, char *err, size_t errlen)
+/* Defaults, then the stream f (NULL: none) named name, then the rules across keys, all in a
+ * scratch copy: c is only written when everything is valid. f stays the caller's. */
+static int load_stream(struct config *c, const char *name, FILE *f, char *err, size_t errlen)
 {
 	struct config tmp;
-	struct parse_ctx p = {.c = &tmp, .file = path, .err = err, .errlen = errlen};
+	struct parse_ctx p = {.c = &tmp, .f = f, .file = name, .err = err, .errlen = errlen};
 	int ret = 0;
 
 	if (err && errlen)
 		err[0] = '\0';
 	config_defaults(&tmp);
-	if (path) {
-		p.f = fopen(path, "r");
-		if (!p.f) {
-			ret = -errno;
-			if (err && errlen)
-				snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-			goto out;
-		}
+	if (f)
 		ret = parse_file(&p);
-		if (ret < 0)
-			goto out;
-	}
-	ret = config_check(&tmp, path ? path : "(defaults)", err, errlen);
+	free(p.buf);
+	if (ret == 0)
+		ret = config_check(&tmp, name, p.key_line, err, errlen);
 	if (ret == 0)
 		*c = tmp;
-out:
-	if (p.f)
-		fclose(p.f);
-	free(p.buf);
+	return ret;
+}
+
+/* config_load: see config.h. Returns 0, -EINVAL (message in err), -ENOENT/-EACCES/-errno
+ * when the file is unreadable. */
+int config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = NULL;
+	int ret;
+
+	if (path && !(f = fopen(path, "r"))) {
+		ret = -errno;
+		if (err && errlen)
+			snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-ret));
+		return ret;
+	}
+	ret = load_stream(c, path ? path : "(defaults)", f, err, errlen);
+	if (f)
+		fclose(f);
+	return ret;
+}
+
+/* config_load_buf: see config.h. buf is only read (fmemopen in "r" mode never writes). */
+int config_load_buf(struct config *c, const char *name, const char *buf, size_t len, char *err,
+		    size_t errlen)
+{
+	static char empty[1];
+	FILE *f = fmemopen(len ? (void *)buf : empty, len, "r");
+	int ret;
+
+	if (!f) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: cannot open: %s", name, strerror(errno));
+		return -ENOMEM;
+	}
+	ret = load_stream(c, name, f, err, errlen);
+	fclose(f);
 	return ret;
 }
 

@@ -3,7 +3,9 @@
  *
  * Why: one table of keys drives defaults, parsing, validation and --print-config, so the three
  * cannot drift apart. An unknown section/key or a bad value is an error that names the file, the
- * line and the key (the daemon then exits 2).
+ * line and the key (the daemon then exits 2). What the loader accepts, config_print prints back
+ * in a form that loads to the same values: values that inih cannot carry (a string starting
+ * with ';', a line starting with \v, \f or \r) are refused at load with file:line.
  */
 #ifndef RIPTIDE_CONFIG_H
 #define RIPTIDE_CONFIG_H
@@ -33,8 +35,10 @@ struct config {
 	uint64_t max_message_size;  /* max_message_size = 10M */
 	unsigned max_recipients;    /* max_recipients = 1000 */
 	unsigned max_line_length;   /* max_line_length = 2048 (command lines) */
-	unsigned max_sessions;	    /* max_sessions = 1000 (per shard) */
+	unsigned max_sessions;	    /* max_sessions = 1000 (whole daemon, all shards together) */
 	uint64_t inject_timeout_ms; /* timeout = 5m (idle timeout per command/read) */
+	uint64_t inject_cmd_deadline_ms;  /* command_deadline = 1m (total per command line) */
+	uint64_t inject_data_deadline_ms; /* data_deadline = 10m (total, 354 to the final dot) */
 
 	/* [delivery] */
 	bool outgoing;				 /* outgoing = yes */
@@ -66,11 +70,20 @@ struct config {
 void config_defaults(struct config *c);
 
 /* config_load: defaults, then the INI file at path (NULL = defaults only), then validation.
- * Returns 0, or -EINVAL with a message like "riptide.conf:12: unknown key 'foo' in [inject]"
- * in err (errlen bytes); -ENOENT/-EACCES if the file cannot be read. */
+ * c is written only on success. Returns 0, or -EINVAL with a message like
+ * "riptide.conf:12: unknown key 'foo' in [inject]" in err (errlen bytes; every -EINVAL names
+ * the line, except a bad hostname that came from gethostname()); -ENOENT/-EACCES if the file
+ * cannot be read. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
-/* config_print: write the effective configuration as a valid INI file (loadable again). */
+/* config_load_buf: config_load over the len bytes at buf (INI text, need not be
+ * NUL-terminated; the caller keeps it); name stands for the file name in messages. Same
+ * returns as config_load (-ENOMEM if the buffer cannot be opened as a stream). */
+int config_load_buf(struct config *c, const char *name, const char *buf, size_t len, char *err,
+		    size_t errlen);
+
+/* config_print: write the effective configuration as a valid INI file. For every c that
+ * config_load accepted, loading the output gives the same values (print is then the same). */
 void config_print(const struct config *c, FILE *f);
 
 #endif

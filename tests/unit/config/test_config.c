@@ -1,6 +1,7 @@
 /* test_config — unit tests for engine/config: defaults, every value type, every error kind
- * with its exact "file:line: ..." message, range limits of every numeric key, and the
- * config_print -> config_load round trip.
+ * with its exact "file:line: ..." message, range limits of every numeric key, the
+ * config_print -> config_load round trip (also for odd values inih can and cannot carry), the
+ * lines inih would join to the previous value, and config_load_buf.
  *
  * Why #include the .c: the range and round-trip tests walk the same key table the module uses
  * (h2o's t/00unit style), so a key added to the table is tested without editing this file. The
@@ -61,6 +62,32 @@ static char *print_to_string(const struct config *c)
 	return buf;
 }
 
+/* [delivery] and [queue] defaults. */
+static void check_default_delivery_queue(const struct config *c)
+{
+	assert_true(c->outgoing);
+	assert_int_equal(c->mode, CONFIG_MODE_RELAY);
+	assert_string_equal(c->relay, "127.0.0.1:25");
+	assert_string_equal(c->helo_name, "");
+	assert_int_equal(c->max_connections, 200);
+	assert_int_equal(c->max_messages_per_connection, 1000);
+	assert_int_equal(c->max_recipients_per_transaction, 100);
+	assert_int_equal(c->idle_timeout_ms, 2000);
+	assert_int_equal(c->retry_delay_ms, 300000);
+	assert_int_equal(c->connect_timeout_ms, 30000);
+	assert_int_equal(c->greeting_timeout_ms, 300000);
+	assert_int_equal(c->helo_timeout_ms, 300000);
+	assert_int_equal(c->mail_timeout_ms, 300000);
+	assert_int_equal(c->rcpt_timeout_ms, 300000);
+	assert_int_equal(c->data_timeout_ms, 120000);
+	assert_int_equal(c->data_block_timeout_ms, 180000);
+	assert_int_equal(c->data_done_timeout_ms, 600000);
+	assert_int_equal(c->memory_budget, 1ull << 30);
+	assert_int_equal(c->scan_interval_ms, 1000);
+	assert_int_equal(c->write_buffer_size, 64ull << 20);
+	assert_false(c->blob_bodies);
+}
+
 static void test_defaults(void **state)
 {
 	struct config c;
@@ -80,27 +107,9 @@ static void test_defaults(void **state)
 	assert_int_equal(c.max_line_length, 2048);
 	assert_int_equal(c.max_sessions, 1000);
 	assert_int_equal(c.inject_timeout_ms, 300000);
-	assert_true(c.outgoing);
-	assert_int_equal(c.mode, CONFIG_MODE_RELAY);
-	assert_string_equal(c.relay, "127.0.0.1:25");
-	assert_string_equal(c.helo_name, "");
-	assert_int_equal(c.max_connections, 200);
-	assert_int_equal(c.max_messages_per_connection, 1000);
-	assert_int_equal(c.max_recipients_per_transaction, 100);
-	assert_int_equal(c.idle_timeout_ms, 2000);
-	assert_int_equal(c.retry_delay_ms, 300000);
-	assert_int_equal(c.connect_timeout_ms, 30000);
-	assert_int_equal(c.greeting_timeout_ms, 300000);
-	assert_int_equal(c.helo_timeout_ms, 300000);
-	assert_int_equal(c.mail_timeout_ms, 300000);
-	assert_int_equal(c.rcpt_timeout_ms, 300000);
-	assert_int_equal(c.data_timeout_ms, 120000);
-	assert_int_equal(c.data_block_timeout_ms, 180000);
-	assert_int_equal(c.data_done_timeout_ms, 600000);
-	assert_int_equal(c.memory_budget, 1ull << 30);
-	assert_int_equal(c.scan_interval_ms, 1000);
-	assert_int_equal(c.write_buffer_size, 64ull << 20);
-	assert_false(c.blob_bodies);
+	assert_int_equal(c.inject_cmd_deadline_ms, 60000);
+	assert_int_equal(c.inject_data_deadline_ms, 600000);
+	check_default_delivery_queue(&c);
 }
 
 /* Every key set to a non-default value, in every syntax inih and we accept: indentation,
@@ -120,6 +129,8 @@ static const char every_key[] = "# comment\n"
 				"max_line_length = 1000\n"
 				"max_sessions: 7\n"
 				"timeout = 1h\n"
+				"command_deadline = 45s\n"
+				"data_deadline = 20m\n"
 				"[delivery]\n"
 				"outgoing = off\n"
 				"mode = independent\n"
@@ -159,6 +170,8 @@ static void check_every_key(const struct config *c)
 	assert_int_equal(c->max_line_length, 1000);
 	assert_int_equal(c->max_sessions, 7);
 	assert_int_equal(c->inject_timeout_ms, 3600000);
+	assert_int_equal(c->inject_cmd_deadline_ms, 45000);
+	assert_int_equal(c->inject_data_deadline_ms, 1200000);
 	assert_false(c->outgoing);
 	assert_int_equal(c->mode, CONFIG_MODE_INDEPENDENT);
 	assert_string_equal(c->relay, "10.0.0.1:587");
@@ -317,9 +330,16 @@ static void test_cross_key_errors(void **state)
 	struct config c;
 	char err[512], want[640];
 
+	/* the line of the later of the two keys involved */
 	assert_int_equal(load_text("[delivery]\nrelay =\n", &c, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want),
-		 "%s: [delivery] mode = relay but relay is empty (set relay = host:port)",
+		 "%s:2: [delivery] mode = relay but relay is empty (set relay = host:port)",
+		 cfg_path);
+	assert_string_equal(err, want);
+	assert_int_equal(load_text("[delivery]\nrelay =\n\nmode = relay\n", &c, err, sizeof(err)),
+			 -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s:4: [delivery] mode = relay but relay is empty (set relay = host:port)",
 		 cfg_path);
 	assert_string_equal(err, want);
 
@@ -329,7 +349,14 @@ static void test_cross_key_errors(void **state)
 	assert_int_equal(load_text("[inject]\nlisten =\nsocket =\n", &c, err, sizeof(err)),
 			 -EINVAL);
 	snprintf(want, sizeof(want),
-		 "%s: no injection listener: [inject] listen and socket are both empty", cfg_path);
+		 "%s:3: no injection listener: [inject] listen and socket are both empty",
+		 cfg_path);
+	assert_string_equal(err, want);
+	assert_int_equal(load_text("[inject]\nsocket =\nlisten =\n", &c, err, sizeof(err)),
+			 -EINVAL);
+	snprintf(want, sizeof(want),
+		 "%s:3: no injection listener: [inject] listen and socket are both empty",
+		 cfg_path);
 	assert_string_equal(err, want);
 
 	assert_int_equal(
@@ -480,6 +507,138 @@ static void test_range_limits(void **state)
 	}
 }
 
+/* A hostname from gethostname() is held to the rules of one from the file; no line to name. */
+static void test_bad_system_hostname(void **state)
+{
+	static const unsigned no_lines[ARRAY_SIZE(keys)];
+	struct config c;
+	char err[512];
+
+	config_defaults(&c);
+	assert_int_equal(config_check(&c, "f.conf", no_lines, err, sizeof(err)), 0);
+	strcpy(c.hostname, "my host");
+	assert_int_equal(config_check(&c, "f.conf", no_lines, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "f.conf: [main] hostname from gethostname() has blanks or control "
+				 "characters (set it)");
+	strcpy(c.hostname, ";x");
+	assert_int_equal(config_check(&c, "f.conf", no_lines, err, sizeof(err)), -EINVAL);
+	c.hostname[0] = '\0';
+	assert_int_equal(config_check(&c, "f.conf", no_lines, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "f.conf: [main] hostname is empty (gethostname() failed; set it)");
+}
+
+/* "key=;x" loads ";x", which would print as "key = ;x" and read back empty: refused. */
+static void test_leading_semicolon_refused(void **state)
+{
+	static const char *const texts[] = {"[main]\nspool=;x\n", "[main]\nspool=;\n",
+					    "[main]\nlog=;a b\n", "[delivery]\nhelo_name=;x\n",
+					    "[main]\nhostname=;x\n"};
+	struct config c;
+	char err[512];
+
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+		assert_int_equal(load_text(texts[i], &c, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, ":2: invalid value for '"));
+		assert_non_null(strstr(err, "' starts with ';', which reads back as a comment"));
+	}
+	assert_int_equal(load_text("[main]\nspool=;x\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(
+	    strstr(err, ":2: invalid value for 'spool' in [main]: ';x' starts with ';'"));
+	/* after a blank, ';' is inih's comment: an empty value, which helo_name allows */
+	assert_int_equal(load_text("[delivery]\nhelo_name = ;x\n", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.helo_name, "");
+	assert_int_equal(load_text("[main]\nspool = ;x\n", &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":2: invalid value for 'spool' in [main]: value must not be"));
+}
+
+/* Values inih carries as they are: each loads, prints and loads back to itself. */
+static void test_round_trip_odd_values(void **state)
+{
+	static const char *const any[] = {"#x",	  "a;b",    "a=b:c", "\"quoted\"",	  "[x]",
+					  "a\rb", "a\t\tb", "x ; ",  "\xc3\xa9t\xc3\xa9", "a\\;b",
+					  "#",	  ":"};
+	static const char *const token[] = {"#x", "a;b", "a=b:c", "\"q\"", "[x]", "\xc3\xa9"};
+	const char *want[] = {"#x",   "a;b",	"a=b:c", "\"quoted\"",	      "[x]",
+			      "a\rb", "a\t\tb", "x",	 "\xc3\xa9t\xc3\xa9", "a\\;b",
+			      "#",    ":"};
+	struct config c;
+	char text[256], err[512];
+
+	for (size_t i = 0; i < ARRAY_SIZE(any); i++) {
+		snprintf(text, sizeof(text), "[main]\nspool = %s\nlog=%s\n", any[i], any[i]);
+		assert_int_equal(load_text(text, &c, err, sizeof(err)), 0);
+		assert_string_equal(c.spool, want[i]);
+		assert_string_equal(c.log, want[i]);
+		round_trip(&c);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(token); i++) {
+		snprintf(text, sizeof(text), "[main]\nhostname = %s\n", token[i]);
+		assert_int_equal(load_text(text, &c, err, sizeof(err)), 0);
+		assert_string_equal(c.hostname, token[i]);
+		round_trip(&c);
+	}
+}
+
+/* A line starting with \v, \f or \r would be joined by inih to the previous key's value. */
+static void test_control_line_start_refused(void **state)
+{
+	static const char *const starts[] = {"\v", "\f", "\r", " \t\v", "\f\t", "\r\r"};
+	struct config c;
+	char text[128], err[512], want[640];
+
+	for (size_t i = 0; i < ARRAY_SIZE(starts); i++) {
+		snprintf(text, sizeof(text), "[main]\nspool = /a\n%slog = /b\n", starts[i]);
+		assert_int_equal(load_text(text, &c, err, sizeof(err)), -EINVAL);
+		snprintf(want, sizeof(want),
+			 "%s:3: line starts with \\v, \\f or \\r, which would continue the "
+			 "previous value",
+			 cfg_path);
+		assert_string_equal(err, want);
+	}
+	/* a line of nothing but such characters is blank (a form feed between sections) */
+	assert_int_equal(load_text("[main]\nspool = /a\n\f\n \v \n\r\r\n[main]\nlog = /b\n", &c,
+				   err, sizeof(err)),
+			 0);
+	assert_string_equal(c.spool, "/a");
+	assert_string_equal(c.log, "/b");
+}
+
+static void test_load_buf(void **state)
+{
+	static const char nul_text[] = "[main]\nshards = 3\0x\nlog = /l\n";
+	struct config a, b;
+	char err[512] = "x", *copy, *pa, *pb;
+	size_t n = strlen(every_key);
+
+	/* an exact-size copy: config_load_buf must not need a NUL after the text */
+	copy = malloc(n);
+	assert_non_null(copy);
+	memcpy(copy, every_key, n);
+	assert_int_equal(config_load_buf(&a, "mem", copy, n, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	check_every_key(&a);
+	assert_int_equal(load_text(every_key, &b, err, sizeof(err)), 0);
+	pa = print_to_string(&a);
+	pb = print_to_string(&b);
+	assert_string_equal(pa, pb);
+	free(pa);
+	free(pb);
+	free(copy);
+
+	assert_int_equal(config_load_buf(&a, "mem", "", 0, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&b, NULL, err, sizeof(err)), 0);
+	assert_memory_equal(&a, &b, sizeof(a));
+	assert_int_equal(config_load_buf(&a, "mem", "[main]\nshards = x\n", 18, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err,
+			    "mem:2: invalid value for 'shards' in [main]: 'x' is not a number");
+	/* a NUL ends the line for inih (the rest of that line is dropped) */
+	assert_int_equal(
+	    config_load_buf(&a, "mem", nul_text, sizeof(nul_text) - 1, err, sizeof(err)), 0);
+	assert_int_equal(a.shards, 3);
+	assert_string_equal(a.log, "/l");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +652,11 @@ int main(void)
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_print_names_every_key),
 	    cmocka_unit_test(test_range_limits),
+	    cmocka_unit_test(test_bad_system_hostname),
+	    cmocka_unit_test(test_leading_semicolon_refused),
+	    cmocka_unit_test(test_round_trip_odd_values),
+	    cmocka_unit_test(test_control_line_start_refused),
+	    cmocka_unit_test(test_load_buf),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
