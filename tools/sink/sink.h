@@ -1,8 +1,8 @@
 /* sink — shared types of riptide-sink (CLI/threads in sink_main.c, SMTP behaviour in
- * sink_hooks.c).
+ * sink_hooks.c, per-command fault rules in sink_fault.c).
  *
- * Why: riptide-sink is a test and benchmark receiver built on engine/smtpd; its two files share
- * the options, the per-worker counters and log buffer, and the hook table.
+ * Why: riptide-sink is a test and benchmark receiver built on engine/smtpd; its files share
+ * the options (fault rules included), the per-worker counters and log buffer, and the hooks.
  */
 #ifndef RIPTIDE_SINK_H
 #define RIPTIDE_SINK_H
@@ -18,6 +18,27 @@
 
 #define SINK_MAX_LISTEN 16
 #define SINK_LOG_FLUSH	(64u * 1024u) /* flush the per-worker log buffer beyond this */
+#define SINK_MAX_RULES	8	      /* fault rules per step */
+
+/* The SMTP steps a fault rule can hit. */
+enum sink_step {
+	SINK_STEP_CONNECT, /* the greeting */
+	SINK_STEP_HELO,	   /* EHLO or HELO */
+	SINK_STEP_MAIL,
+	SINK_STEP_RCPT,
+	SINK_STEP_DATA, /* the DATA command (before the 354) */
+	SINK_STEP_DOT,	/* the end of the body */
+	SINK_NSTEPS
+};
+
+/* One fault rule (--reply, --drop-after, --421-after, -g). */
+struct sink_fault {
+	int code;		   /* the reply code, or 0: close without a reply */
+	const char *text;	   /* its text (in argv or built in); NULL when code is 0 */
+	unsigned every;		   /* fires on every Nth occurrence reaching it (1: each) */
+	unsigned pct;		   /* ... with this probability in percent (100: always) */
+	atomic_uint_fast64_t seen; /* occurrences that reached it (only counted when every>1) */
+};
 
 struct sink_opts {
 	const char *listen[SINK_MAX_LISTEN];
@@ -26,12 +47,15 @@ struct sink_opts {
 	const char *out_path; /* -o */
 	const char *dir;      /* -d */
 	const char *stats;    /* -c */
-	int greet_code;	      /* -g, 0 = normal greeting */
 	uint64_t drop_after;  /* -x */
 	bool drop;
-	uint64_t delay_ms; /* -w */
-	uint64_t max_size; /* -s */
-	bool quiet;	   /* -q */
+	uint64_t delay_ms;  /* -w */
+	uint64_t max_size;  /* -s */
+	bool quiet;	    /* -q */
+	uint32_t hide_ext;  /* --no-<extension>: SMTP_EXT_* bits not to advertise */
+	unsigned max_rcpts; /* --max-rcpts, 0 = smtpd's default */
+	struct sink_fault fault[SINK_NSTEPS][SINK_MAX_RULES];
+	unsigned nfault[SINK_NSTEPS];
 };
 
 /* Counters of one worker: written by its thread only, read by the main thread. */
@@ -53,6 +77,7 @@ struct sink_worker {
 	bool stopping;
 	int err;
 	sem_t *ready;
+	uint64_t rng; /* xorshift64* state for the %P fault rules */
 };
 
 /* Per-session owner data (smtpd session_data_size). */
@@ -71,8 +96,9 @@ struct sink {
 
 extern struct sink sink_g;
 
-/* sink_hooks: the smtpd hook table implementing the per-recipient behaviours (sink_hooks.c). */
-extern const struct smtpd_hooks sink_hooks;
+/* sink_hooks_get: the smtpd hook table for options o (sink_hooks.c): the per-recipient
+ * behaviours and the fault rules; hooks that o gives nothing to do are left NULL. */
+struct smtpd_hooks sink_hooks_get(const struct sink_opts *o);
 
 /* sink_log_flush: write w's buffered -o lines to the output file (loop thread of w, or after
  * it stopped). */
@@ -87,5 +113,23 @@ unsigned sink_fail_seen(const char *addr);
 
 /* sink_fail_free: free the sightings table at exit. */
 void sink_fail_free(void);
+
+/* sink_fault_reply: parse "STEP[/N][%P]=CODE[:TEXT]" (--reply) and add the rule to o. arg is
+ * kept (TEXT points into it). Returns 0, -EINVAL (syntax, code not valid for the step, control
+ * byte in TEXT) or -E2BIG (too many rules for the step). */
+int sink_fault_reply(struct sink_opts *o, const char *arg);
+
+/* sink_fault_after: parse "STEP[/N][%P][,STEP...]" (--drop-after when code is 0, --421-after
+ * when 421) and add one rule per listed step: close without a reply, or a 421 and close.
+ * Returns 0, -EINVAL or -E2BIG. */
+int sink_fault_after(struct sink_opts *o, const char *arg, int code);
+
+/* sink_fault_greet: -g CODE: a rejection at the greeting (CODE >= 400) becomes a connect rule;
+ * CODE 200..399 keeps the normal greeting. Returns 0, -EINVAL or -E2BIG. */
+int sink_fault_greet(struct sink_opts *o, int code);
+
+/* sink_fault_pick: the first rule of step that fires for this occurrence (each rule with /N
+ * counts the occurrences that reach it, process-wide), or NULL. Worker w's loop thread. */
+const struct sink_fault *sink_fault_pick(struct sink_worker *w, enum sink_step step);
 
 #endif

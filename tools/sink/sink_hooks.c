@@ -4,8 +4,11 @@
  * Why: one sink run must mix behaviours (temporary and permanent rejections, delays, flapping
  * addresses, DATA-time failures) so a single delivery run exercises every path of the sender;
  * the behaviour rides on the recipient address, like Postfix's smtp-sink fault flags but per
- * recipient. Everything here runs on the worker's loop thread except the "fail<N>-" table,
- * which is shared by all threads behind a mutex.
+ * recipient. The per-command fault rules (sink_fault.c) are decided first: a rule that fires
+ * decides its step's reply, the local-part behaviour applies where none fired. A step without
+ * rules costs one predictable branch (the benchmark runs with none). Everything here runs on the
+ * worker's loop thread except the "fail<N>-" table, which is shared by all threads behind a
+ * mutex.
  */
 #include "tools/sink/sink.h"
 
@@ -102,30 +105,69 @@ static void sink_delay_cb(struct loop_op *op, int res, uint32_t flags)
 	smtpd_reply(ss->s, 250, "2.1.5 Ok (delayed)");
 }
 
+/* Apply the fault rule f to the step being decided: close without a reply, or reply (a 421
+ * closes after it is sent). */
+static int sink_fault_apply(struct smtpd_session *s, struct sink_worker *w,
+			    const struct sink_fault *f)
+{
+	if (!f->code) {
+		smtpd_session_drop(s);
+		return SMTPD_DEFAULT;
+	}
+	if (f->code >= 400)
+		atomic_fetch_add_explicit(&w->c.rejected, 1, memory_order_relaxed);
+	smtpd_reply(s, f->code, f->text);
+	return SMTPD_DEFAULT;
+}
+
+/* The rule of step that fires now, or NULL; one load and branch when step has no rule. */
+static inline const struct sink_fault *sink_fault_at(struct sink_worker *w, enum sink_step step)
+{
+	return unlikely(sink_g.o.nfault[step]) ? sink_fault_pick(w, step) : NULL;
+}
+
 static int sink_on_connect(struct smtpd_session *s, void *user)
 {
 	struct sink_worker *w = sink_worker_of(user);
 	struct sink_sess *ss = smtpd_session_data(s);
-	int code = sink_g.o.greet_code;
+	const struct sink_fault *f;
 
 	ss->s = s;
 	ss->delay_op = (struct loop_op){.cb = sink_delay_cb, .owner = ss};
 	atomic_fetch_add_explicit(&w->c.connections, 1, memory_order_relaxed);
-	if (code >= 400) {
-		atomic_fetch_add_explicit(&w->c.rejected, 1, memory_order_relaxed);
-		smtpd_reply(s, code,
-			    code >= 500 ? "5.3.2 Service not available"
-					: "4.3.2 Service not available");
-	}
+	if ((f = sink_fault_at(w, SINK_STEP_CONNECT)))
+		return sink_fault_apply(s, w, f);
 	return SMTPD_DEFAULT;
+}
+
+/* Installed only when there are EHLO/HELO rules. */
+static int sink_on_helo(struct smtpd_session *s, const char *name, void *user)
+{
+	struct sink_worker *w = sink_worker_of(user);
+	const struct sink_fault *f = sink_fault_pick(w, SINK_STEP_HELO);
+
+	return f ? sink_fault_apply(s, w, f) : SMTPD_DEFAULT;
 }
 
 static int sink_on_mail(struct smtpd_session *s, const char *sender, const char *params, void *user)
 {
+	struct sink_worker *w = sink_worker_of(user);
 	struct sink_sess *ss = smtpd_session_data(s);
+	const struct sink_fault *f;
 
 	ss->data_code = 0;
+	if ((f = sink_fault_at(w, SINK_STEP_MAIL)))
+		return sink_fault_apply(s, w, f);
 	return SMTPD_DEFAULT;
+}
+
+/* Installed only when there are DATA rules. */
+static int sink_on_data_begin(struct smtpd_session *s, void *user)
+{
+	struct sink_worker *w = sink_worker_of(user);
+	const struct sink_fault *f = sink_fault_pick(w, SINK_STEP_DATA);
+
+	return f ? sink_fault_apply(s, w, f) : SMTPD_DEFAULT;
 }
 
 static int sink_reject(struct smtpd_session *s, struct sink_worker *w, int code, const char *t)
@@ -139,8 +181,11 @@ static int sink_on_rcpt(struct smtpd_session *s, const char *rcpt, void *user)
 {
 	struct sink_worker *w = sink_worker_of(user);
 	struct sink_sess *ss = smtpd_session_data(s);
+	const struct sink_fault *f;
 	long n;
 
+	if ((f = sink_fault_at(w, SINK_STEP_RCPT)))
+		return sink_fault_apply(s, w, f);
 	if (strncasecmp(rcpt, "450-", 4) == 0)
 		return sink_reject(s, w, 450, "4.2.0 Mailbox temporarily unavailable");
 	if (strncasecmp(rcpt, "550-", 4) == 0)
@@ -279,12 +324,15 @@ static int sink_on_data(struct smtpd_session *s, const struct smtpd_envelope *en
 {
 	struct sink_worker *w = sink_worker_of(user);
 	struct sink_sess *ss = smtpd_session_data(s);
+	const struct sink_fault *f = sink_fault_at(w, SINK_STEP_DOT);
 	char text[64];
 	uint64_t n;
 
-	if (ss->data_code == 450)
+	if (f && (!f->code || f->code >= 400))
+		return sink_fault_apply(s, w, f);
+	if (!f && ss->data_code == 450)
 		return sink_reject(s, w, 450, "4.3.0 Temporary failure (data450)");
-	if (ss->data_code == 550)
+	if (!f && ss->data_code == 550)
 		return sink_reject(s, w, 550, "5.6.0 Message rejected (data550)");
 	if (sink_g.o.dir && sink_save_eml(env) < 0)
 		return sink_reject(s, w, 451, "4.3.0 Error: cannot save message");
@@ -294,7 +342,7 @@ static int sink_on_data(struct smtpd_session *s, const struct smtpd_envelope *en
 	atomic_fetch_add_explicit(&w->c.recipients, env->nrcpts, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->c.bytes, env->body_len, memory_order_relaxed);
 	snprintf(text, sizeof(text), "2.0.0 Ok: queued as W%uM%" PRIu64, w->idx, n);
-	smtpd_reply(s, 250, text);
+	smtpd_reply(s, f ? f->code : 250, f ? f->text : text); /* a 2xx rule: accepted, its text */
 	return SMTPD_DEFAULT;
 }
 
@@ -303,10 +351,16 @@ static int sink_on_data_progress(struct smtpd_session *s, size_t body_bytes, voi
 	return sink_g.o.drop && body_bytes >= sink_g.o.drop_after;
 }
 
-const struct smtpd_hooks sink_hooks = {
-    .on_connect = sink_on_connect,
-    .on_mail = sink_on_mail,
-    .on_rcpt = sink_on_rcpt,
-    .on_data = sink_on_data,
-    .on_data_progress = sink_on_data_progress,
-};
+/* sink_hooks_get: see sink.h. */
+struct smtpd_hooks sink_hooks_get(const struct sink_opts *o)
+{
+	return (struct smtpd_hooks){
+	    .on_connect = sink_on_connect,
+	    .on_helo = o->nfault[SINK_STEP_HELO] ? sink_on_helo : NULL,
+	    .on_mail = sink_on_mail,
+	    .on_rcpt = sink_on_rcpt,
+	    .on_data_begin = o->nfault[SINK_STEP_DATA] ? sink_on_data_begin : NULL,
+	    .on_data = sink_on_data,
+	    .on_data_progress = o->drop ? sink_on_data_progress : NULL,
+	};
+}

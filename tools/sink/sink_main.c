@@ -8,6 +8,8 @@
  */
 #include "tools/sink/sink.h"
 
+#include "engine/smtp/smtp.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,22 +25,42 @@
 
 struct sink sink_g = {.out_fd = -1};
 
-static void sink_usage(void)
+static const char sink_usage_text[] =
+    "usage: riptide-sink [OPTION]...\n"
+    "  -l ADDR  listen on 127.0.0.1:2526 (default), [::1]:2526 or unix:/path (repeatable)\n"
+    "  -t N     worker threads (default: online CPUs)\n"
+    "  -o FILE  append one line per accepted message\n"
+    "  -d DIR   save each accepted body to DIR/<n>.eml\n"
+    "  -c FILE  stats file, rewritten every 100 ms\n"
+    "  -g CODE  reply CODE (400..599) at the greeting and close (= --reply connect=CODE)\n"
+    "  -x N     drop the connection after N body bytes of every DATA\n"
+    "  -w MS    delay every reply by MS milliseconds\n"
+    "  -s SIZE  max message size (default 100M)\n"
+    "  -q       quiet\n"
+    "  -h, --help  this text\n"
+    "Extensions not to advertise (each on its own; a hidden SIZE, 8BITMIME or SMTPUTF8 makes\n"
+    "its MAIL parameter a 555 5.5.4; a hidden ENHANCEDSTATUSCODES strips the codes from every\n"
+    "reply):\n"
+    "  --no-pipelining  --no-size  --no-8bitmime  --no-smtputf8  --no-enhancedstatuscodes\n"
+    "  --no-starttls    accepted; no effect until the sink offers STARTTLS (it has no TLS yet)\n"
+    "Per-command faults (STEP: connect, ehlo (= helo: both commands), mail, rcpt, data (the\n"
+    "DATA command, before 354), dot (after the final dot); each option repeatable):\n"
+    "  --reply STEP=CODE[:TEXT]   answer STEP with CODE and TEXT (default text: \"X.3.0 Error:\n"
+    "                             command failed\"); e.g. rcpt=452, dot=554:5.7.1 rejected.\n"
+    "                             A 2xx accepts (dot: the message is taken); any 421 closes.\n"
+    "                             data takes 354 or 4xx/5xx, other steps 2xx/4xx/5xx\n"
+    "  --drop-after STEP[,STEP]   close the connection without replying to STEP\n"
+    "  --421-after STEP[,STEP]    answer STEP with 421 (4.3.0; 4.3.2 at connect) and close\n"
+    "  STEP may end in /N (only every Nth occurrence, counted over all connections) and/or %P\n"
+    "  (with probability P percent, 1..99): --reply rcpt/3=452 --drop-after mail%10.\n"
+    "  Rules of one step are tried in the order given; the first that fires decides the reply.\n"
+    "  --max-rcpts N  accept N recipients per transaction, then \"452 4.5.3\" (default 1000)\n"
+    "Recipient local parts (used where no fault rule fired): 450- 550- 421- delay<MS>-\n"
+    "  fail<N>- (450 the first N times) data450- data550- (that verdict after the dot)\n";
+
+static void sink_usage(FILE *f)
 {
-	fprintf(stderr,
-		"usage: riptide-sink [-l ADDR]... [-t N] [-o FILE] [-d DIR] [-c FILE] [-g CODE]\n"
-		"                    [-x N] [-w MS] [-s SIZE] [-q]\n"
-		"  -l ADDR  listen on 127.0.0.1:2526 (default), [::1]:2526 or unix:/path\n"
-		"  -t N     worker threads (default: online CPUs)\n"
-		"  -o FILE  append one line per accepted message\n"
-		"  -d DIR   save each accepted body to DIR/<n>.eml\n"
-		"  -c FILE  stats file, rewritten every 100 ms\n"
-		"  -g CODE  reply CODE at the greeting and close\n"
-		"  -x N     drop the connection after N body bytes of every DATA\n"
-		"  -w MS    delay every reply by MS milliseconds\n"
-		"  -s SIZE  max message size (default 100M)\n"
-		"  -q       quiet\n"
-		"recipient local parts: 450- 550- 421- delay<MS>- fail<N>- data450- data550-\n");
+	fputs(sink_usage_text, f);
 }
 
 static int sink_num(const char *s, uint64_t max, uint64_t *out)
@@ -75,10 +97,9 @@ static int sink_opt(struct sink_opts *o, int c, const char *arg)
 		o->stats = arg;
 		return 0;
 	case 'g':
-		if (sink_num(arg, 599, &v) || v < 200)
+		if (sink_num(arg, 599, &v))
 			return -EINVAL;
-		o->greet_code = (int)v;
-		return 0;
+		return sink_fault_greet(o, (int)v);
 	case 'x':
 		o->drop = true;
 		return sink_num(arg, UINT64_MAX, &o->drop_after);
@@ -93,22 +114,69 @@ static int sink_opt(struct sink_opts *o, int c, const char *arg)
 	return -EINVAL;
 }
 
-static int sink_parse(struct sink_opts *o, int argc, char **argv)
-{
-	int c;
+enum {
+	SINK_OPT_REPLY = 0x100,
+	SINK_OPT_DROP_AFTER,
+	SINK_OPT_421_AFTER,
+	SINK_OPT_MAX_RCPTS,
+	SINK_OPT_HIDE = 0x1000, /* + the SMTP_EXT_* bit (all below 0x1000) */
+};
 
-	while ((c = getopt(argc, argv, "l:t:o:d:c:g:x:w:s:qh")) != -1) {
-		if (sink_opt(o, c, optarg) < 0) {
-			if (c != 'h' && c != '?')
-				fprintf(stderr, "riptide-sink: bad value for -%c: %s\n", c, optarg);
-			sink_usage();
+static const struct option sink_longopts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"no-pipelining", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_PIPELINING},
+    {"no-size", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_SIZE},
+    {"no-8bitmime", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_8BITMIME},
+    {"no-enhancedstatuscodes", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_ENHANCEDSTATUSCODES},
+    {"no-smtputf8", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_SMTPUTF8},
+    {"no-starttls", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_STARTTLS}, /* smtpd: no TLS yet */
+    {"reply", required_argument, NULL, SINK_OPT_REPLY},
+    {"drop-after", required_argument, NULL, SINK_OPT_DROP_AFTER},
+    {"421-after", required_argument, NULL, SINK_OPT_421_AFTER},
+    {"max-rcpts", required_argument, NULL, SINK_OPT_MAX_RCPTS},
+    {0},
+};
+
+/* The long options (fault rules, hidden extensions, limits). */
+static int sink_longopt(struct sink_opts *o, int c, const char *arg)
+{
+	uint64_t v;
+
+	if (c > SINK_OPT_HIDE) {
+		o->hide_ext |= (uint32_t)(c - SINK_OPT_HIDE);
+		return 0;
+	}
+	switch (c) {
+	case SINK_OPT_REPLY:
+		return sink_fault_reply(o, arg);
+	case SINK_OPT_DROP_AFTER:
+		return sink_fault_after(o, arg, 0);
+	case SINK_OPT_421_AFTER:
+		return sink_fault_after(o, arg, 421);
+	case SINK_OPT_MAX_RCPTS:
+		if (sink_num(arg, 1000000, &v) || v == 0)
 			return -EINVAL;
-		}
+		o->max_rcpts = (unsigned)v;
+		return 0;
 	}
-	if (optind != argc) {
-		sink_usage();
-		return -EINVAL;
-	}
+	return -EINVAL;
+}
+
+/* Report a bad option value (the long name when it has one) and print the usage. */
+static void sink_bad_opt(int c, int li, const char *arg)
+{
+	if (c == '?')
+		; /* getopt said it already */
+	else if (li >= 0)
+		fprintf(stderr, "riptide-sink: bad value for --%s: %s\n", sink_longopts[li].name,
+			arg ? arg : "");
+	else
+		fprintf(stderr, "riptide-sink: bad value for -%c: %s\n", c, arg ? arg : "");
+	sink_usage(stderr);
+}
+
+static void sink_defaults(struct sink_opts *o)
+{
 	if (!o->nlisten)
 		o->listen[o->nlisten++] = "127.0.0.1:2526";
 	if (!o->threads) {
@@ -117,6 +185,29 @@ static int sink_parse(struct sink_opts *o, int argc, char **argv)
 	}
 	if (!o->max_size)
 		o->max_size = 100ull << 20;
+}
+
+/* Parse argv into o. 0, 1 after -h (usage printed), or -EINVAL (reported). */
+static int sink_parse(struct sink_opts *o, int argc, char **argv)
+{
+	int c, li = -1;
+
+	while ((c = getopt_long(argc, argv, "l:t:o:d:c:g:x:w:s:qh", sink_longopts, &li)) != -1) {
+		if (c == 'h') {
+			sink_usage(stdout);
+			return 1;
+		}
+		if ((c < 0x100 ? sink_opt(o, c, optarg) : sink_longopt(o, c, optarg)) < 0) {
+			sink_bad_opt(c, c < 0x100 ? -1 : li, optarg);
+			return -EINVAL;
+		}
+		li = -1;
+	}
+	if (optind != argc) {
+		sink_usage(stderr);
+		return -EINVAL;
+	}
+	sink_defaults(o);
 	return 0;
 }
 
@@ -195,6 +286,8 @@ static int sink_worker_setup(struct sink_worker *w, struct smtpd_server *srv)
 	if (ret < 0)
 		return ret;
 	loop_set_data(w->l, w);
+	w->rng = ((uint64_t)w->idx + 1) * 0x9e3779b97f4a7c15ull ^ util_mono_us();
+	w->rng |= 1; /* xorshift needs a nonzero state */
 	ret = smtpd_worker_new(&w->sw, srv, w->l, w);
 	if (ret < 0)
 		return ret;
@@ -246,17 +339,17 @@ static void sink_stop(struct sink_worker *ws, unsigned n)
 
 static int sink_server(struct smtpd_server **srv)
 {
-	struct smtpd_hooks hooks = sink_hooks;
+	struct smtpd_hooks hooks = sink_hooks_get(&sink_g.o);
 	struct smtpd_config cfg = {
 	    .greeting = "riptide-sink",
 	    .max_size = sink_g.o.max_size,
+	    .max_rcpts = sink_g.o.max_rcpts,
 	    .reply_delay_ms = sink_g.o.delay_ms,
 	    .session_data_size = sizeof(struct sink_sess),
+	    .hide_ext = sink_g.o.hide_ext,
 	};
 	int ret;
 
-	if (!sink_g.o.drop)
-		hooks.on_data_progress = NULL;
 	ret = smtpd_server_new(srv, &cfg, &hooks, NULL);
 	if (ret < 0)
 		return ret;
@@ -304,6 +397,18 @@ static void sink_wait(struct sink_worker *ws, unsigned n, const sigset_t *set)
 	}
 }
 
+/* Block SIGTERM, SIGINT and SIGPIPE (the workers inherit the mask); *set gets the two that
+ * sink_wait waits for. */
+static void sink_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	sigdelset(set, SIGPIPE);
+}
+
 /* main: parse the CLI, listen, start the workers, wait for SIGTERM/SIGINT, shut down gracefully,
  * print the stats line. Exit 0 on a signal, 1 on a setup error, 2 on a usage error. */
 int main(int argc, char **argv)
@@ -314,17 +419,13 @@ int main(int argc, char **argv)
 	sigset_t set;
 	char line[256];
 	sem_t ready;
-	int ret = 1;
+	int ret = sink_parse(&sink_g.o, argc, argv);
 
-	if (sink_parse(&sink_g.o, argc, argv) < 0)
-		return 2;
+	if (ret)
+		return ret < 0 ? 2 : 0; /* 0: -h */
+	ret = 1;
 	n = sink_g.o.threads;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by the workers */
-	sigdelset(&set, SIGPIPE);
+	sink_signals(&set);
 	if (sink_open_outputs() < 0 || sink_server(&srv) < 0)
 		goto out;
 	ws = util_xcalloc(n, sizeof(*ws));
