@@ -38,6 +38,8 @@ static int rt_listen(struct rt *rt)
 	    .max_sessions = c->max_sessions,
 	    .cmd_timeout_ms = c->inject_timeout_ms,
 	    .data_timeout_ms = c->inject_timeout_ms,
+	    .cmd_deadline_ms = c->inject_cmd_deadline_ms,
+	    .data_deadline_ms = c->inject_data_deadline_ms,
 	    .send_timeout_ms = c->inject_timeout_ms,
 	    .session_data_size = shard_session_data_size,
 	};
