@@ -163,12 +163,17 @@ bool dlog_busy(const struct dlog_buf *b)
 	return b->inflight;
 }
 
+static void dlog_report_dropped(struct dlog_buf *b);
+
 void dlog_flush(struct dlog_buf *b)
 {
 	size_t cap;
 	char *t;
 
-	if (b->len == 0 || b->inflight)
+	if (b->inflight)
+		return;
+	dlog_report_dropped(b);
+	if (b->len == 0)
 		return;
 	if (!b->loop) {
 		dlog_write_all(b->d->fd, b->data, b->len);
@@ -211,6 +216,18 @@ static size_t dlog_stamp(struct dlog_buf *b, char *out)
 	return 25;
 }
 
+/* Lines were dropped and there is room again: say how many, once (in the current half). */
+static void dlog_report_dropped(struct dlog_buf *b)
+{
+	char n[24];
+
+	if (!b->dropped || b->len + DLOG_LINE > b->cap)
+		return;
+	snprintf(n, sizeof(n), "%llu", (unsigned long long)b->dropped);
+	b->dropped = 0;
+	dlog_line(b, "-", "event=log-lines-dropped count=%s (log disk too slow or full)", n);
+}
+
 /* Room for one more line in the current half: flush it if the other half is free, else grow
  * it (up to DLOG_MAX). Returns false when the line must be dropped. */
 static bool dlog_room(struct dlog_buf *b)
@@ -239,12 +256,7 @@ void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
 		b->dropped++;
 		return;
 	}
-	if (b->dropped && b->len + 2 * DLOG_LINE <= b->cap) {
-		uint64_t lost = b->dropped;
-		b->dropped = 0;
-		dlog_line(b, "-", "event=log-lines-dropped count=%llu (log disk too slow or full)",
-			  (unsigned long long)lost);
-	}
+	dlog_report_dropped(b);
 	p = b->data + b->len;
 	n = dlog_stamp(b, p);
 	n += (size_t)snprintf(p + n, DLOG_LINE - n, "%s ", id ? id : "-");
