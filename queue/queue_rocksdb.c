@@ -374,12 +374,13 @@ static int rdb_iterate(struct rdb_q *r, uint64_t from_ms, uint64_t until_ms, que
 		       void *arg)
 {
 	uint8_t lo[8], hi[8];
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_t *ro;
 	rocksdb_iterator_t *it = NULL;
 	int rc = -ENOMEM;
 
 	if (!r->db)
 		return -EIO;
+	ro = rocksdb_readoptions_create();
 	if (!ro)
 		goto out;
 	queue_be64_put(lo, from_ms);

@@ -22,6 +22,16 @@
 /* Degraded mode: probe the store this often, reopen it at most this often. */
 #define COMMIT_PROBE_MS	 1000u
 #define COMMIT_REOPEN_MS 3000u
+/* Failed PUTs remembered for deletion after recovery (a few failed batches' worth). */
+#define COMMIT_MAX_ORPHANS (16u * 4096u)
+
+/* A PUT whose write failed: its client was told 451/452, yet RocksDB may have its WAL record
+ * (a write can fail after the append, e.g. at the sync) and replay it when reopened. Such a
+ * message must not be delivered: it is deleted before degraded mode ends. */
+struct commit_orphan {
+	struct queue_id id;
+	uint64_t due;
+};
 
 struct commit {
 	struct queue *q;
@@ -42,6 +52,8 @@ struct commit {
 	uint64_t next_probe_ms;	 /* monotonic ms */
 	uint64_t next_reopen_ms; /* monotonic ms */
 	unsigned reopens;
+	struct commit_orphan *orphans; /* failed PUTs to delete before leaving degraded mode */
+	size_t norphans;
 };
 
 void commit_post(struct commit *c, struct commit_req *r)
@@ -137,6 +149,44 @@ static void commit_enter_degraded(struct commit *c, int err, const char *why)
 		c->on_state(c->state_arg, true);
 }
 
+/* Remember the PUTs of a failed batch [list, rest) (see struct commit_orphan). */
+static void commit_note_orphans(struct commit *c, struct commit_req *list, struct commit_req *rest)
+{
+	for (; list != rest; list = list->next) {
+		if (list->op != COMMIT_PUT)
+			continue;
+		if (c->norphans == COMMIT_MAX_ORPHANS) {
+			fprintf(stderr,
+				"riptide: commit: too many failed writes to track; a message "
+				"refused with 451/452 may still be delivered after recovery\n");
+			return;
+		}
+		if (!c->orphans)
+			c->orphans = util_xmalloc(COMMIT_MAX_ORPHANS * sizeof(*c->orphans));
+		c->orphans[c->norphans++] = (struct commit_orphan){list->id, list->new_due};
+	}
+}
+
+/* Delete every remembered failed PUT in one synced write. Returns 0 or the write's error. */
+static int commit_forget_orphans(struct commit *c, char *err, size_t errlen)
+{
+	int ret;
+
+	if (!c->norphans)
+		return 0;
+	queue_batch_clear(c->batch);
+	for (size_t i = 0; i < c->norphans; i++)
+		queue_batch_delete(c->batch, &c->orphans[i].id, c->orphans[i].due);
+	ret = queue_write(c->q, c->batch, true, err, errlen);
+	queue_batch_clear(c->batch);
+	if (ret == 0) {
+		free(c->orphans);
+		c->orphans = NULL;
+		c->norphans = 0;
+	}
+	return ret;
+}
+
 /* One synced tombstone write of an id that never exists: succeeds only when the store can
  * append to its WAL and sync it. Returns 0 or the write's error. */
 static int commit_probe(struct commit *c, char *err, size_t errlen)
@@ -167,6 +217,8 @@ static void commit_try_recover(struct commit *c)
 		if (ret == 0)
 			ret = commit_probe(c, err, sizeof(err));
 	}
+	if (ret == 0)
+		ret = commit_forget_orphans(c, err, sizeof(err));
 	if (ret < 0)
 		return;
 	atomic_store(&c->degraded, false);
@@ -215,8 +267,10 @@ static struct commit_req *commit_batch(struct commit *c, struct commit_req *list
 	if (ret < 0)
 		fprintf(stderr, "riptide: commit: queue write of %llu requests failed: %s\n",
 			(unsigned long long)n, err);
-	if (ret < 0 && ret != -ENOMEM)
+	if (ret < 0 && ret != -ENOMEM) {
+		commit_note_orphans(c, list, rest);
 		commit_enter_degraded(c, ret, err);
+	}
 	atomic_fetch_add(&c->writes, 1);
 	atomic_fetch_add(&c->reqs, n);
 	commit_complete(list, rest, ret);
@@ -298,6 +352,7 @@ void commit_free(struct commit *c)
 		return;
 	commit_halt(c);
 	queue_batch_free(c->batch);
+	free(c->orphans);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);
 	free(c);

@@ -57,6 +57,7 @@ struct dest {
 	uint64_t dead_until; /* monotonic ms: connections failing, defer without trying */
 	uint64_t next_sess_id;
 	bool shutting;
+	bool aborted; /* shutdown abort: outcomes that fail to be written are given up */
 	bool timer_armed;
 	struct loop_op timer; /* re-pump while jobs wait for a connection slot */
 	struct msg *failed;   /* messages whose finalising write failed, to write again */
@@ -121,6 +122,18 @@ static void dest_record_err(struct dest *d, struct msg *m, unsigned i, const cha
 
 /* ---- finalising a message ---- */
 
+/* Shutdown abort: an outcome that could not be written is given up (the queue still holds the
+ * message as it was before this attempt: retried after the restart, a duplicate for what was
+ * delivered, never a loss). */
+static void dest_give_up(struct dest *d, struct msg *m)
+{
+	dlog_line(d->env.log, m->idstr,
+		  "event=queue-write-abandoned outcome not recorded at shutdown: retried after "
+		  "the restart");
+	resident_del(d->env.rt->res, m);
+	msg_free(m);
+}
+
 static void dest_commit_done(struct loop *l, struct loop_msg *lm)
 {
 	struct msg *m = container_of(lm, struct msg, req.done);
@@ -128,6 +141,10 @@ static void dest_commit_done(struct loop *l, struct loop_msg *lm)
 
 	(void)l;
 	d->commits--;
+	if (m->req.result < 0 && d->aborted) {
+		dest_give_up(d, m);
+		return;
+	}
 	if (m->req.result < 0) {
 		if (!m->unrecorded)
 			dlog_line(d->env.log, m->idstr,
@@ -158,7 +175,9 @@ static void dest_rewrite_cb(struct loop_op *op, int res, uint32_t flags)
 	(void)res;
 	(void)flags;
 	d->rewrite_armed = false;
-	if (commit_degraded(d->env.rt->commit) && !d->shutting) {
+	if (d->aborted)
+		return; /* dest_drop_failed gave them up */
+	if (commit_degraded(d->env.rt->commit)) {
 		d->rewrite_armed = true; /* would fail at once: wait for the queue */
 		loop_timer(d->env.loop, &d->rewrite, DEST_REWRITE_MS);
 		return;
@@ -387,8 +406,8 @@ static bool dest_resend_too_many(struct dest *d, struct job *j, const struct smt
 	unsigned n = 0, *idx;
 	struct job *nj;
 
-	if (res->err || res->maybe_delivered || res->rcpt_accepted == 0)
-		return false;
+	if (res->err || res->maybe_delivered || res->rcpt_accepted == 0 || d->shutting)
+		return false; /* (shutting: no session would take the job; deferred instead) */
 	idx = util_xmalloc(j->n * sizeof(*idx));
 	for (unsigned k = 0; k < j->n; k++)
 		if (j->decided[k] == JOB_TOO_MANY)
@@ -571,21 +590,16 @@ static void dest_timer_cb(struct loop_op *op, int res, uint32_t flags)
 		dest_pump(d);
 }
 
-/* Shutdown abort: outcomes that could not be written are given up (the queue still holds the
- * message as it was before this attempt, so it is tried again after the restart: a duplicate
- * for what was delivered, never a loss). */
+/* Shutdown abort: give up every outcome waiting to be written again (see dest_give_up). */
 static void dest_drop_failed(struct dest *d)
 {
 	struct msg *m;
 
+	d->aborted = true;
 	while ((m = d->failed)) {
 		d->failed = m->retry_next;
 		d->nfailed--;
-		dlog_line(d->env.log, m->idstr,
-			  "event=queue-write-abandoned outcome not recorded at shutdown: "
-			  "retried after the restart");
-		resident_del(d->env.rt->res, m);
-		msg_free(m);
+		dest_give_up(d, m);
 	}
 	if (d->rewrite_armed) {
 		loop_cancel(d->env.loop, &d->rewrite);
@@ -612,7 +626,7 @@ void dest_shutdown(struct dest *d, bool abort)
 
 unsigned dest_busy(const struct dest *d)
 {
-	return d->nsess + d->commits + d->timer_armed + d->rewrite_armed + d->nfailed;
+	return d->nsess + d->queued + d->commits + d->timer_armed + d->rewrite_armed + d->nfailed;
 }
 
 struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, const char *name)

@@ -125,12 +125,10 @@ static void dlog_write_done(struct loop_op *op, int res, uint32_t flags)
 		dlog_submit(b);
 		return;
 	}
-	if (res <= 0) {
+	/* log disk full or failing: the lines are counted, and reported once writes work */
+	if (res <= 0)
 		b->dropped +=
 		    dlog_count_lines(b->spare + b->spare_off, b->spare_len - b->spare_off);
-		fprintf(stderr, "riptide: delivery log write failed: %s (lines dropped)\n",
-			res ? strerror(-res) : "nothing written");
-	}
 }
 
 struct dlog_buf *dlog_buf_new(struct dlog *d, struct loop *l)
@@ -252,11 +250,11 @@ void dlog_line(struct dlog_buf *b, const char *id, const char *fmt, ...)
 	va_list ap;
 	int w;
 
+	dlog_report_dropped(b); /* before the room check: the room is for this line */
 	if (!dlog_room(b)) {
 		b->dropped++;
 		return;
 	}
-	dlog_report_dropped(b);
 	p = b->data + b->len;
 	n = dlog_stamp(b, p);
 	n += (size_t)snprintf(p + n, DLOG_LINE - n, "%s ", id ? id : "-");

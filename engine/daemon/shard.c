@@ -106,13 +106,24 @@ static const char *shard_addr_literal(struct smtpd_session *sess, char *buf, siz
 	return buf;
 }
 
+/* s with every byte >= 0x80 written as '?' into buf (len bytes); returns buf. */
+static const char *shard_ascii(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < len; i++)
+		buf[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 /* DATA: make the message id now and put a Received: trace header (RFC 5321 4.4) in front of
  * the body, without copying it later (smtpd_body_prepend). */
 static int shard_on_data_begin(struct smtpd_session *sess, void *user)
 {
 	struct shard *s = user;
 	struct shard_sess *ss = smtpd_session_data(sess);
-	char hdr[1024], idstr[QUEUE_ID_STRLEN + 1], lit[INET6_ADDRSTRLEN + 8];
+	char hdr[1024], idstr[QUEUE_ID_STRLEN + 1], lit[INET6_ADDRSTRLEN + 8], helo[256];
 	uint64_t now = util_wall_ms();
 	struct smtp_received r = {
 	    .helo = smtpd_session_helo(sess),
@@ -126,6 +137,8 @@ static int shard_on_data_begin(struct smtpd_session *sess, void *user)
 	};
 	size_t n;
 
+	if (!ss->utf8 || !smtp_utf8_valid(r.helo, strlen(r.helo)))
+		r.helo = shard_ascii(r.helo, helo, sizeof(helo)); /* no 8-bit header without it */
 	queue_id_make(&ss->id, now, (uint16_t)s->idx, s->seq++);
 	queue_id_format(&ss->id, idstr);
 	n = smtp_received_format(hdr, sizeof(hdr), &r);

@@ -207,7 +207,11 @@ int mime_to_7bit(const char *msg, size_t len, char **out, size_t *out_len)
 		free(o.p);
 		return ret;
 	}
-	*out = o.p;
+	/* the encoders reserve their worst case (4x for quoted-printable): give the rest back, so
+	 * a session holds what it sends, not four times a large body */
+	*out = o.len + 1 < o.cap ? realloc(o.p, o.len + 1) : o.p;
+	if (!*out)
+		*out = o.p;
 	*out_len = o.len;
 	return 0;
 }

@@ -54,8 +54,8 @@
  * 552 5.3.4; a SIZE= that is not all digits is 501 5.5.4.
  *
  * Slow clients: each recv has a timeout (cmd_timeout_ms / data_timeout_ms) and, on top, one
- * command line must arrive whole within cmd_deadline_ms of the moment the server starts waiting
- * for it (to its LF), and a whole body (to the end-of-data terminator) within data_deadline_ms of
+ * command line must arrive whole within cmd_deadline_ms of its first byte (to its LF; waiting
+ * idle for the next command is bounded by cmd_timeout_ms alone), and a whole body (to the end-of-data terminator) within data_deadline_ms of
  * the 354, counted from when the server starts waiting for body bytes (Postfix's
  * smtpd_per_record_deadline idea: a client trickling one byte per read timeout cannot hold a
  * session forever). On expiry: "421 4.4.2 <hostname> Error: timeout exceeded" and close.
@@ -154,8 +154,8 @@ struct smtpd_config {
 	const char *const *ehlo_extra; /* extra EHLO keywords, NULL-terminated; may be NULL */
 	size_t session_data_size;      /* bytes of zeroed owner data per session, default 0 */
 	bool trace;		       /* log every state transition to stderr */
-	uint64_t cmd_deadline_ms;      /* whole command line, from the moment the server starts
-					* waiting for it to its LF, default 300 s */
+	uint64_t cmd_deadline_ms;      /* whole command line, from its first byte to its LF,
+					* default 300 s */
 	uint64_t data_deadline_ms;     /* whole body, from the 354 to the end-of-data terminator,
 					* default 600 s */
 	uint32_t hide_ext;	       /* SMTP_EXT_* bits not to advertise in the EHLO reply:

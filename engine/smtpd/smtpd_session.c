@@ -274,8 +274,10 @@ void smtpd_close(struct smtpd_session *s, int code, const char *text)
 }
 
 /* The timeout of the next recv: the per-read timeout, cut to what is left of the deadline of
- * the current command line or body (which starts now if none is running: the server starts
- * waiting for it). 0 when the deadline has passed. */
+ * the current command line or body. A body's deadline starts when the server starts waiting for
+ * it (right after the 354); a command line's starts with its first byte, so waiting idle
+ * between commands is bounded by the per-read timeout only (RFC 5321 4.5.3.2.7: 5 minutes).
+ * 0 when the deadline has passed. */
 static uint64_t smtpd_recv_timeout(struct smtpd_session *s)
 {
 	const struct smtpd_config *cfg = &s->w->srv->cfg;
@@ -283,6 +285,8 @@ static uint64_t smtpd_recv_timeout(struct smtpd_session *s)
 	uint64_t now = loop_now_ms(s->w->l), left;
 	uint64_t per_read = data ? cfg->data_timeout_ms : cfg->cmd_timeout_ms;
 
+	if (!data && !s->deadline && s->rpos == s->rlen && !s->skip_line)
+		return per_read; /* idle: no part of a command line has arrived yet */
 	if (!s->deadline)
 		s->deadline = now + (data ? cfg->data_deadline_ms : cfg->cmd_deadline_ms);
 	if (s->deadline <= now)

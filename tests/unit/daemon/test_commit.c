@@ -423,8 +423,9 @@ static int post_one(struct commit *c, struct loop *l, struct treq *t, uint64_t s
 
 /* A failed write (ENOSPC) fails its request with -ENOSPC and puts the thread in degraded mode
  * (on_state(true) once); later requests fail at once with the same error and nothing reaches
- * the store; once writes work again the probe ends degraded mode within ~2 probe periods
- * (on_state(false) once) and requests are written again. */
+ * the store; once writes work again the probe ends degraded mode within a few probe periods
+ * (on_state(false) once), after deleting what the failed PUT may have left in the store, and
+ * requests are written again. */
 static void test_degraded_and_recovery(void **state)
 {
 	struct queue_opts qo = {.backend = QUEUE_BACKEND_MEMORY, .fail_writes = &fail_writes};
@@ -441,6 +442,13 @@ static void test_degraded_and_recovery(void **state)
 	assert_int_equal(loop_new(&l, 64), 0);
 	assert_int_equal(commit_start(q, on_state, &sl, &c), 0);
 	assert_int_equal(post_one(c, l, &t[0], 0), 0);
+	/* request 1's write will fail, yet (as RocksDB may, when a sync fails after the append)
+	 * the store has it: put it there directly, as if its WAL record had survived */
+	treq_init(&t[1], l, 3, 1);
+	queue_batch_put(c->batch, &t[1].req.id, test_meta, 4, test_body, 6, t[1].req.new_due, "x",
+			1);
+	assert_int_equal(queue_write(q, c->batch, true, err, sizeof(err)), 0);
+	queue_batch_clear(c->batch);
 	__atomic_store_n(&fail_writes, -ENOSPC, __ATOMIC_RELAXED);
 	assert_int_equal(post_one(c, l, &t[1], 1), -ENOSPC);
 	assert_true(commit_degraded(c));
@@ -454,14 +462,15 @@ static void test_degraded_and_recovery(void **state)
 	while (commit_degraded(c) && util_mono_ms() - t0 < 5000)
 		usleep(10000);
 	assert_false(commit_degraded(c));
-	assert_true(util_mono_ms() - t0 <= 2 * COMMIT_PROBE_MS + 500);
+	assert_true(util_mono_ms() - t0 <= 4 * COMMIT_PROBE_MS); /* (loose: a busy CI machine) */
 	assert_int_equal(sl.healthy_calls, 1);
 	assert_int_equal(sl.degraded_calls, 1);
 	assert_int_equal(post_one(c, l, &t[3], 3), 0);
 	commit_free(c);
 	loop_free(l);
 	assert_int_equal(queue_count(q, &count), 0);
-	assert_int_equal(count, 2); /* requests 0 and 3; 1 and 2 were refused */
+	assert_int_equal(count, 2); /* requests 0 and 3: 1 and 2 were refused, and the copy of 1
+				       the store had is deleted before degraded mode ended */
 	queue_close(q);
 }
 

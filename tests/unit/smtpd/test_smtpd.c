@@ -407,6 +407,45 @@ static void test_linger_is_bounded(void **state)
 
 #define TEST(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
+/* ---- command deadline (more in test_smtpd_hard.c) ---- */
+
+/* Each line gets its own deadline: four slow lines, each within it, together well over it. */
+static void test_cmd_deadline_is_per_line(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {
+	    HELLO,
+	    TRICKLE("NOOP\r\n", 30),
+	    EXPECT(1, OK_DOT),
+	    TRICKLE("NOOP\r\n", 30),
+	    EXPECT(1, OK_DOT),
+	    TRICKLE("NOOP\r\n", 30),
+	    EXPECT(1, OK_DOT),
+	    TRICKLE("NOOP\r\n", 30),
+	    EXPECT(1, OK_DOT),
+	    BYE,
+	    {0},
+	};
+
+	f->cfg.cmd_deadline_ms = 500; /* a line takes ~150 ms, the four ~600 ms */
+	fx_run(f, steps);
+}
+
+/* The command deadline runs from a line's first byte: waiting idle between commands longer
+ * than it is only bounded by the per-read timeout (RFC 5321 4.5.3.2.7 asks for minutes). */
+static void test_cmd_deadline_not_idle(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {
+	    HELLO,	QUIET(400),	  SEND("NOOP\r\n"),  EXPECT(1, OK_DOT),
+	    QUIET(400), SEND("NOOP\r\n"), EXPECT(1, OK_DOT), BYE,
+	    {0},
+	};
+
+	f->cfg.cmd_deadline_ms = 150;
+	fx_run(f, steps);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +464,8 @@ int main(void)
 	    TEST(test_connect_rejected),
 	    TEST(test_linger_drains_late_input),
 	    TEST(test_linger_is_bounded),
+	    TEST(test_cmd_deadline_is_per_line),
+	    TEST(test_cmd_deadline_not_idle),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

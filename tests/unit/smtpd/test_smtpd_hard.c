@@ -46,28 +46,6 @@ static void test_cmd_deadline_cuts_trickle(void **state)
 	assert_int_equal(f->mails, 0);
 }
 
-/* Each line gets its own deadline: four slow lines, each within it, together well over it. */
-static void test_cmd_deadline_is_per_line(void **state)
-{
-	struct fx *f = *state;
-	const struct peer_step steps[] = {
-	    HELLO,
-	    TRICKLE("NOOP\r\n", 30),
-	    EXPECT(1, OK_DOT),
-	    TRICKLE("NOOP\r\n", 30),
-	    EXPECT(1, OK_DOT),
-	    TRICKLE("NOOP\r\n", 30),
-	    EXPECT(1, OK_DOT),
-	    TRICKLE("NOOP\r\n", 30),
-	    EXPECT(1, OK_DOT),
-	    BYE,
-	    {0},
-	};
-
-	f->cfg.cmd_deadline_ms = 500; /* a line takes ~150 ms, the four ~600 ms */
-	fx_run(f, steps);
-}
-
 static void test_data_deadline_cuts_trickle(void **state)
 {
 	struct fx *f = *state;
@@ -770,7 +748,6 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    TEST(test_cmd_deadline_cuts_trickle),
-	    TEST(test_cmd_deadline_is_per_line),
 	    TEST(test_data_deadline_cuts_trickle),
 	    TEST(test_max_sessions_global),
 	    cmocka_unit_test(test_hide_ext),
