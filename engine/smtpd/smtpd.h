@@ -55,10 +55,11 @@
  *
  * Slow clients: each recv has a timeout (cmd_timeout_ms / data_timeout_ms) and, on top, one
  * command line must arrive whole within cmd_deadline_ms of its first byte (to its LF; waiting
- * idle for the next command is bounded by cmd_timeout_ms alone), and a whole body (to the end-of-data terminator) within data_deadline_ms of
- * the 354, counted from when the server starts waiting for body bytes (Postfix's
- * smtpd_per_record_deadline idea: a client trickling one byte per read timeout cannot hold a
- * session forever). On expiry: "421 4.4.2 <hostname> Error: timeout exceeded" and close.
+ * idle for the next command is bounded by cmd_timeout_ms alone), and a whole body (to the
+ * end-of-data terminator) within data_deadline_ms of the 354, counted from when the server starts
+ * waiting for body bytes (Postfix's smtpd_per_record_deadline idea: a client trickling one byte per
+ * read timeout cannot hold a session forever). On expiry: "421 4.4.2 <hostname> Error: timeout
+ * exceeded" and close.
  *
  * Memory: the body buffer grows geometrically as bytes arrive from a small start; an announced
  * "SIZE=" is only checked against max_size, never allocated ahead.
