@@ -43,8 +43,9 @@ static int add_server(const char *tok, size_t len, char *csv, size_t cap)
 	if (port && (!*port || strspn(port, "0123456789") != strlen(port) || atoi(port) > 65535))
 		return -EINVAL;
 	size_t used = strlen(csv);
-	int n = snprintf(csv + used, cap - used, "%s%s%s%s%s%s", used ? "," : "", v6 ? "[" : "",
-			 host, v6 ? "]" : "", port ? ":" : "", port ? port : "");
+	int br = v6 && port; /* c-ares 1.18 takes "[v6]:port" or bare "v6", not "[v6]" */
+	int n = snprintf(csv + used, cap - used, "%s%s%s%s%s%s", used ? "," : "", br ? "[" : "",
+			 host, br ? "]" : "", port ? ":" : "", port ? port : "");
 	return n < 0 || (size_t)n >= cap - used ? -EINVAL : 0;
 }
 
