@@ -65,6 +65,7 @@ struct dns_mx_result {
 	int implicit; /* hosts[0] is the domain itself (no MX record) */
 	char domain[256];
 	char reason[256]; /* human-readable: why this status */
+	uint32_t ttl;	  /* seconds left of the MX answer, positive or negative (RFC 2308) */
 	size_t nhosts;
 	struct dns_mx_host *hosts; /* preference order, equal preferences shuffled */
 };

@@ -173,12 +173,14 @@ struct dns_mx_result *dns_mx_build(const char *domain, const struct dns_ent *mx,
 	const char *names[DNS_MX_RESOLVE_MAX];
 	size_t n;
 	int st = dns_mx_hosts(mx, max_hosts, implicit_mx, domain, names, &n);
-	if (st != DNS_OK)
-		return dns_mx_fail(domain, st, fail_reason(st, mx));
-	struct dns_mx_result *r = dns_mx_fail(domain, DNS_OK, "");
-	if (!r || !(r->hosts = calloc(n, sizeof(*r->hosts))))
-		goto oom;
 	uint64_t now = dns_now_ms();
+	struct dns_mx_result *r = dns_mx_fail(domain, st, st ? fail_reason(st, mx) : "");
+	if (r && mx->rstat != DNS_R_TEMP)
+		r->ttl = ttl_left(mx, now);
+	if (!r || st != DNS_OK)
+		return r;
+	if (!(r->hosts = calloc(n, sizeof(*r->hosts))))
+		goto oom;
 	r->implicit = mx->rstat == DNS_R_NODATA;
 	for (size_t i = 0; i < n; i++, r->nhosts++) {
 		struct dns_mx_host *h = &r->hosts[i];

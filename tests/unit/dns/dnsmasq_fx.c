@@ -30,6 +30,7 @@ static int bind_lo(int type, int port)
 	return fd;
 }
 
+/* See dnsmasq_fx.h. */
 int dnsmasq_free_port(void)
 {
 	for (int i = 0; i < 50; i++) {
@@ -83,6 +84,7 @@ static void run_child(struct dnsmasq *m, const char *const *args)
 	_exit(127);
 }
 
+/* See dnsmasq_fx.h. */
 int dnsmasq_start(struct dnsmasq *m, const char *const *args)
 {
 	memset(m, 0, sizeof(*m));
@@ -106,6 +108,7 @@ int dnsmasq_start(struct dnsmasq *m, const char *const *args)
 	return -1;
 }
 
+/* See dnsmasq_fx.h. */
 void dnsmasq_stop(struct dnsmasq *m)
 {
 	if (m->pid > 0) {
@@ -123,6 +126,7 @@ void dnsmasq_stop(struct dnsmasq *m)
 	}
 }
 
+/* See dnsmasq_fx.h. */
 int dnsmasq_queries(const struct dnsmasq *m, const char *type, const char *name)
 {
 	char q[300], a[300], line[1024];

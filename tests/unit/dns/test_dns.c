@@ -48,20 +48,27 @@ static void on_mx(void *arg, struct dns_mx_result *r)
 	sem_post(&w->sem);
 }
 
-/* Resolve NAME: from the cache when possible (USE_CACHE), else through the resolver thread. */
-static struct dns_mx_result *resolve(struct dns *d, const char *name, int use_cache)
+/* Resolve NAME: from the cache when possible (USE_CACHE), else through the resolver thread.
+ * No assertion (callable from any thread); NULL when the call was refused. */
+static struct dns_mx_result *resolve_any(struct dns *d, const char *name, int use_cache)
 {
 	struct wait w = {.r = NULL};
 	struct dns_mx_result *c = NULL;
 	sem_init(&w.sem, 0, 0);
-	assert_int_equal(dns_resolve_mx(d, name, on_mx, &w, use_cache ? &c : NULL), 0);
-	if (!c) {
+	if (dns_resolve_mx(d, name, on_mx, &w, use_cache ? &c : NULL) == 0 && !c) {
 		sem_wait(&w.sem);
 		c = w.r;
 	}
 	sem_destroy(&w.sem);
-	assert_non_null(c);
 	return c;
+}
+
+/* resolve_any on the test thread, asserting that an answer came. */
+static struct dns_mx_result *resolve(struct dns *d, const char *name, int use_cache)
+{
+	struct dns_mx_result *r = resolve_any(d, name, use_cache);
+	assert_non_null(r);
+	return r;
 }
 
 static int hole_open(int *port)
@@ -286,6 +293,7 @@ static void test_negative_cache_soa(void **state)
 			sleep_ms(1100);
 		struct dns_mx_result *r = resolve(d, "gone.auth.test", 1);
 		assert_int_equal(r->status, DNS_NXDOMAIN);
+		assert_int_equal(r->ttl, 1);
 		dns_mx_result_free(r);
 		r = resolve(d, "noaddr.auth.test", 1);
 		assert_int_equal(r->status, DNS_NO_MX);
@@ -293,6 +301,13 @@ static void test_negative_cache_soa(void **state)
 	}
 	assert_int_equal(dnsmasq_queries(&f->m2, "MX", "gone.auth.test"), 2);
 	assert_int_equal(dnsmasq_queries(&f->m2, "MX", "noaddr.auth.test"), 2);
+	dns_close(d);
+	f->o.neg_max_ttl = 3600; /* unclamped: min(SOA TTL, SOA MINIMUM) = 40 s */
+	f->d = NULL;
+	struct dns_mx_result *r = resolve(fx_open(f), "gone.auth.test", 1);
+	assert_int_equal(r->status, DNS_NXDOMAIN);
+	assert_true(r->ttl > 35 && r->ttl <= 40);
+	dns_mx_result_free(r);
 	dnsmasq_stop(&f->m2);
 }
 
@@ -516,6 +531,61 @@ static void test_close_answers_pending(void **state)
 	sem_destroy(&w.sem);
 }
 
+struct reader {
+	struct dns *d;
+	int ok, bad;
+};
+
+static void *read_loop(void *arg)
+{
+	struct reader *rd = arg;
+	const char *names[] = {"pref.test", "both.test", "six.test", "null.test"};
+	uint64_t end = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	end = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1500;
+	for (int i = 0;; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 > end)
+			break;
+		struct dns_mx_result *r = resolve_any(rd->d, names[i % 4], 1);
+		if (r && r->status == (i % 4 == 3 ? DNS_NULL_MX : DNS_OK))
+			rd->ok++;
+		else
+			rd->bad++;
+		dns_mx_result_free(r);
+	}
+	return NULL;
+}
+
+/* 8 threads read the cache for 1.5 s while entries expire (max_ttl 1 s) and get evicted
+ * (max_entries 8): every answer stays right, and far fewer queries than lookups are sent. */
+static void test_concurrent_readers(void **state)
+{
+	struct fx *f = *state;
+	f->o.max_ttl = 1;
+	f->o.max_entries = 8;
+	struct dns *d = fx_open(f);
+	struct reader rd[8];
+	pthread_t th[8];
+	struct dns_counters c;
+	for (int i = 0; i < 8; i++) {
+		rd[i] = (struct reader){.d = d};
+		pthread_create(&th[i], NULL, read_loop, &rd[i]);
+	}
+	int ok = 0, bad = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ok += rd[i].ok;
+		bad += rd[i].bad;
+	}
+	dns_counters_get(d, &c);
+	assert_int_equal(bad, 0);
+	assert_true(ok > 100);
+	assert_true(c.entries <= 8);
+	assert_true(c.queries_sent < (uint64_t)ok);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -536,6 +606,7 @@ int main(void)
 	    T(test_fallback_auto),
 	    T(test_server_lists),
 	    T(test_close_answers_pending),
+	    T(test_concurrent_readers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
