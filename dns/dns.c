@@ -11,6 +11,7 @@
 
 #include <ares.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +22,14 @@
 
 #define DNS_INFLIGHT_BUCKETS 1024
 #define DNS_HOSTS_MAX	     32
+#define DNS_STRIPES	     16
+
+/* Counters bumped by callers' threads, one cache line per stripe so shards do not bounce a
+ * shared line on every cache hit. */
+struct dns_stripe {
+	_Alignas(64) atomic_uint_fast64_t hits;
+	atomic_uint_fast64_t mx_cached;
+};
 
 struct dns_req {
 	struct dns_req *next;
@@ -67,9 +76,13 @@ struct dns {
 	struct dns_req *qhead, *qtail;
 	int stopping;
 	int closing; /* resolver thread only: channels being torn down, ask nothing new */
-	struct dns_lk *inflight[DNS_INFLIGHT_BUCKETS]; /* resolver thread only */
-	atomic_uint_fast64_t sent, fallback, hits, misses, merged, mx_cached;
+	struct dns_lk *inflight[DNS_INFLIGHT_BUCKETS];		   /* resolver thread only */
+	atomic_uint_fast64_t sent, fallback, hits, misses, merged; /* resolver thread's */
+	struct dns_stripe stripe[DNS_STRIPES];			   /* callers' cache hits */
 };
+
+static atomic_uint next_stripe;
+static _Thread_local unsigned my_stripe = UINT_MAX;
 
 static void need(struct dns *d, struct dns_job *j, uint16_t type, const char *name, int slot);
 
@@ -455,8 +468,11 @@ static struct dns_mx_result *from_cache(struct dns *d, const char *domain)
 		}
 	if (got == 2 * n) {
 		r = dns_mx_build(domain, mx, addrs, d->o.max_mx_hosts, d->o.implicit_mx);
-		atomic_fetch_add_explicit(&d->hits, 1 + got, memory_order_relaxed);
-		count(&d->mx_cached);
+		if (my_stripe == UINT_MAX)
+			my_stripe = atomic_fetch_add(&next_stripe, 1) % DNS_STRIPES;
+		struct dns_stripe *st = &d->stripe[my_stripe];
+		atomic_fetch_add_explicit(&st->hits, 1 + got, memory_order_relaxed);
+		count(&st->mx_cached);
 	}
 	for (size_t i = 0; i < 2 * n; i++)
 		dns_ent_unref(addrs[i]);
@@ -505,7 +521,11 @@ void dns_counters_get(struct dns *d, struct dns_counters *c)
 	    .cache_hits = atomic_load_explicit(&d->hits, memory_order_relaxed),
 	    .cache_misses = atomic_load_explicit(&d->misses, memory_order_relaxed),
 	    .merged = atomic_load_explicit(&d->merged, memory_order_relaxed),
-	    .mx_from_cache = atomic_load_explicit(&d->mx_cached, memory_order_relaxed),
 	};
+	for (int i = 0; i < DNS_STRIPES; i++) {
+		c->cache_hits += atomic_load_explicit(&d->stripe[i].hits, memory_order_relaxed);
+		c->mx_from_cache +=
+		    atomic_load_explicit(&d->stripe[i].mx_cached, memory_order_relaxed);
+	}
 	dns_cache_stats(d->cache, &c->entries, &c->evictions);
 }
