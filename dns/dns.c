@@ -21,7 +21,6 @@
 #include <unistd.h>
 
 #define DNS_INFLIGHT_BUCKETS 1024
-#define DNS_HOSTS_MAX	     32
 #define DNS_STRIPES	     16
 
 /* Counters bumped by callers' threads, one cache line per stripe so shards do not bounce a
@@ -152,7 +151,9 @@ static void job_got(struct dns_job *j, int slot, struct dns_ent *e)
 
 static uint32_t clamp_ttl(const struct dns_opts *o, const struct dns_ent *e)
 {
-	uint32_t max = e->rstat == DNS_R_OK ? o->max_ttl : o->neg_max_ttl;
+	uint32_t max = o->max_ttl;
+	if (e->rstat != DNS_R_OK && o->neg_max_ttl < max)
+		max = o->neg_max_ttl;
 	uint32_t t = e->ttl < o->min_ttl ? o->min_ttl : e->ttl;
 	return t > max ? max : t;
 }
@@ -485,7 +486,7 @@ int dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg,
 		   struct dns_mx_result **cached)
 {
 	char name[256];
-	if (dns_name_norm(domain, name) < 0)
+	if (!cb || dns_name_norm(domain, name) < 0)
 		return -EINVAL;
 	if (cached && (*cached = from_cache(d, name)))
 		return 0;

@@ -95,7 +95,8 @@ void dns_close(struct dns *d);
 /* dns_resolve_mx: resolve DOMAIN's MX hosts and their A/AAAA. Callable from any thread.
  * If `cached` is non-NULL and the whole answer is in the cache, *cached receives the result
  * (caller owns it) and cb is never called. Otherwise *cached is NULL and cb(arg, r) runs
- * later on the resolver thread. Returns 0, -EINVAL (bad name) or -ENOMEM. */
+ * later on the resolver thread. Returns 0, -EINVAL (bad name, no cb), -ENOMEM, or
+ * -ESHUTDOWN once dns_close has begun. */
 int dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg,
 		   struct dns_mx_result **cached);
 

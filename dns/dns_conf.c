@@ -65,25 +65,26 @@ int dns_conf_list(const char *list, char *csv, size_t cap)
 }
 
 /* dns_conf_auto: the nameservers of PATH (NULL: /etc/resolv.conf) as CSV; a file without any
- * gives "127.0.0.1" like the C library does. Returns 0, -errno when the file cannot be read,
- * or -EINVAL when a nameserver line is malformed. */
+ * gives "127.0.0.1" like the C library does; entries we cannot use are skipped. Returns 0,
+ * -errno when the file cannot be read, -EINVAL when it names only unusable servers. */
 int dns_conf_auto(const char *path, char *csv, size_t cap)
 {
 	FILE *f = fopen(path ? path : "/etc/resolv.conf", "re");
 	if (!f)
 		return -errno;
 	char line[512];
-	int rc = 0;
+	int skipped = 0;
 	csv[0] = 0;
-	while (rc == 0 && fgets(line, sizeof(line), f)) {
+	while (fgets(line, sizeof(line), f)) {
 		char *p = line + strspn(line, " \t");
 		if (strncmp(p, "nameserver", 10) || (p[10] != ' ' && p[10] != '\t'))
 			continue;
 		p += 10 + strspn(p + 10, " \t");
-		rc = add_server(p, strcspn(p, " \t\r\n#;"), csv, cap);
+		if (add_server(p, strcspn(p, " \t\r\n#;"), csv, cap) < 0)
+			skipped++; /* e.g. a scoped fe80::1%eth0: c-ares cannot use it */
 	}
 	fclose(f);
-	if (rc == 0 && !csv[0])
+	if (!csv[0] && !skipped)
 		snprintf(csv, cap, "127.0.0.1");
-	return rc;
+	return csv[0] ? 0 : -EINVAL;
 }

@@ -16,6 +16,8 @@
 #define DNS_T_MX   15
 #define DNS_T_AAAA 28
 
+#define DNS_HOSTS_MAX 32 /* MX hosts whose addresses one lookup gathers */
+
 enum dns_rstat {
 	DNS_R_OK,	/* records present */
 	DNS_R_NXDOMAIN, /* name does not exist */

@@ -13,8 +13,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define DNS_MX_RESOLVE_MAX 32
-
 static _Thread_local uint64_t rng_state;
 
 static uint64_t rng_next(void)
@@ -66,7 +64,7 @@ static size_t mx_order(const struct dns_ent *mx, uint32_t *idx, size_t cap)
 int dns_mx_hosts(const struct dns_ent *mx, unsigned max_hosts, int implicit_mx, const char *domain,
 		 const char **names, size_t *n)
 {
-	uint32_t idx[DNS_MX_RESOLVE_MAX];
+	uint32_t idx[DNS_HOSTS_MAX];
 	*n = 0;
 	if (mx->rstat == DNS_R_TEMP)
 		return DNS_TEMPFAIL;
@@ -78,7 +76,7 @@ int dns_mx_hosts(const struct dns_ent *mx, unsigned max_hosts, int implicit_mx, 
 		names[(*n)++] = domain;
 		return DNS_OK;
 	}
-	size_t k = mx_order(mx, idx, DNS_MX_RESOLVE_MAX);
+	size_t k = mx_order(mx, idx, DNS_HOSTS_MAX);
 	if (k == 0)
 		return DNS_NULL_MX;
 	uint16_t cut = mx->r.mx[idx[(k < max_hosts ? k : max_hosts) - 1]].pref;
@@ -170,7 +168,7 @@ struct dns_mx_result *dns_mx_build(const char *domain, const struct dns_ent *mx,
 				   struct dns_ent *const *addrs, unsigned max_hosts,
 				   int implicit_mx)
 {
-	const char *names[DNS_MX_RESOLVE_MAX];
+	const char *names[DNS_HOSTS_MAX];
 	size_t n;
 	int st = dns_mx_hosts(mx, max_hosts, implicit_mx, domain, names, &n);
 	uint64_t now = dns_now_ms();
