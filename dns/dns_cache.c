@@ -94,7 +94,11 @@ static uint64_t key_hash(uint16_t type, const char *name)
 	uint64_t h = 1469598103934665603ull ^ type; /* FNV-1a */
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
 		h = (h ^ *p) * 1099511628211ull;
-	return h ^ (h >> 29);
+	h ^= h >> 33; /* murmur3 finaliser: the shard index uses the top bits */
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 33);
 }
 
 /* dns_cache_new: a cache holding at most MAX_ENTRIES entries (>= 1). Returns 0 or -ENOMEM. */
