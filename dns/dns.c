@@ -313,8 +313,12 @@ static void poll_round(struct dns *d)
 		ares_socket_t s[ARES_GETSOCK_MAXNUM];
 		int bits = ares_getsock(d->ch[c], s, ARES_GETSOCK_MAXNUM);
 		for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-			short ev = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-					   (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+			/* c-ares's ARES_GETSOCK_* macros shift a signed 1 into bit 31 (UB):
+			 * test the same bits unsigned */
+			unsigned ub = (unsigned)bits;
+			short ev =
+			    (short)((((ub >> i) & 1u) ? POLLIN : 0) |
+				    (((ub >> (i + ARES_GETSOCK_MAXNUM)) & 1u) ? POLLOUT : 0));
 			if (!ev)
 				continue;
 			owner[n] = c;

@@ -28,6 +28,7 @@
 #include "engine/config/config.h"
 #include "engine/util/util.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -56,6 +57,7 @@ enum key_type {
 #define KF_UNIX	    0x4	 /* address must be an absolute UNIX socket path */
 #define KF_PORT	    0x8	 /* address port must not be 0 */
 #define KF_TOKEN    0x10 /* no blanks or control characters (goes on SMTP lines) */
+#define KF_DNS	    0x20 /* "auto" or a ';'-separated list of DNS servers */
 
 struct key {
 	const char *section;
@@ -122,6 +124,13 @@ static const struct key keys[] = {
 	DUR("delivery", "data_timeout", data_timeout_ms, 1, MS_D, "2m"),
 	DUR("delivery", "data_block_timeout", data_block_timeout_ms, 1, MS_D, "3m"),
 	DUR("delivery", "data_done_timeout", data_done_timeout_ms, 1, MS_D, "10m"),
+	{"delivery", "dns_servers", KT_STR, KF_TOKEN | KF_DNS, OFF(dns_servers), 0, 0, "auto"},
+	{"delivery", "dns_fallback_auto", KT_BOOL, 0, OFF(dns_fallback_auto), 0, 0, "no"},
+	DUR("delivery", "dns_timeout", dns_timeout_ms, 100, 60 * MS_S, "5s"),
+	UINT("delivery", "dns_tries", dns_tries, 1, 10, "2"),
+	{"delivery", "resolv_conf", KT_STR, 0, OFF(resolv_conf), 0, 0, "/etc/resolv.conf"},
+	{"delivery", "implicit_mx", KT_BOOL, 0, OFF(implicit_mx), 0, 0, "yes"},
+	UINT("delivery", "max_mx_hosts", max_mx_hosts, 1, 100, "5"),
 
 	SIZE("queue", "memory_budget", memory_budget, MIB, TIB, "1G"),
 	DUR("queue", "scan_interval", scan_interval_ms, 10, MS_H, "1s"),
@@ -255,6 +264,62 @@ static int check_addr(const struct key *k, const char *v, char *why, size_t wl)
 	return -EINVAL;
 }
 
+/* One DNS server: IPv4[:port], [IPv6][:port] or a bare IPv6 address (s[0..n)). */
+static bool dns_server_ok(const char *s, size_t n)
+{
+	const char *end = s + n, *host = s, *hend = end, *port = NULL, *c;
+	char buf[INET6_ADDRSTRLEN], bin[16];
+
+	if (n == 0)
+		return false;
+	if (s[0] == '[') {
+		c = memchr(s, ']', n);
+		if (!c || (c + 1 < end && c[1] != ':'))
+			return false;
+		host = s + 1;
+		hend = c;
+		port = c + 1 < end ? c + 2 : NULL;
+	} else if ((c = memchr(s, ':', n)) && !memchr(c + 1, ':', (size_t)(end - c - 1))) {
+		hend = c; /* exactly one colon: IPv4:port */
+		port = c + 1;
+	}
+	if ((size_t)(hend - host) >= sizeof(buf))
+		return false;
+	memcpy(buf, host, (size_t)(hend - host));
+	buf[hend - host] = '\0';
+	if (inet_pton(strchr(buf, ':') ? AF_INET6 : AF_INET, buf, bin) != 1)
+		return false;
+	if (!port)
+		return true;
+	for (c = port; c < end; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	return end - port >= 1 && end - port <= 5 && atoi(port) >= 1 && atoi(port) <= 65535;
+}
+
+/* "auto", or servers separated by ';' (no blanks). */
+static int check_dns_servers(const char *v, char *why, size_t wl)
+{
+	const char *p = v, *e;
+
+	if (strcmp(v, "auto") == 0)
+		return 0;
+	for (;; p = e + 1) { /* an empty item (";;", a trailing ';') is an error too */
+		e = strchr(p, ';');
+		if (!e)
+			e = p + strlen(p);
+		if (!dns_server_ok(p, (size_t)(e - p))) {
+			snprintf(why, wl,
+				 "'%s': '%.*s' is not a DNS server (IPv4[:port], [IPv6][:port]; "
+				 "servers separated by ';', or auto)",
+				 v, (int)(e - p), p);
+			return -EINVAL;
+		}
+		if (!*e)
+			return 0;
+	}
+}
+
 static int set_str(const struct key *k, void *field, const char *v, size_t max, char *why,
 		   size_t wl)
 {
@@ -279,6 +344,8 @@ static int set_str(const struct key *k, void *field, const char *v, size_t max, 
 		}
 	}
 	if (k->type == KT_ADDR && n > 0 && check_addr(k, v, why, wl) < 0)
+		return -EINVAL;
+	if ((k->flags & KF_DNS) && check_dns_servers(v, why, wl) < 0)
 		return -EINVAL;
 	memcpy(field, v, n + 1);
 	return 0;

@@ -58,6 +58,14 @@ struct config {
 	uint64_t data_timeout_ms;		 /* data_timeout = 2m (DATA command reply) */
 	uint64_t data_block_timeout_ms;		 /* data_block_timeout = 3m (each send) */
 	uint64_t data_done_timeout_ms;		 /* data_done_timeout = 10m (after final dot) */
+	/* DNS (riptidectl test-dns now; the daemon with independent mode, #4) */
+	char dns_servers[CONFIG_STR]; /* dns_servers = auto | "127.0.0.1:5353;[::1]:53" */
+	bool dns_fallback_auto;	      /* dns_fallback_auto = no (retry on resolv.conf servers) */
+	uint64_t dns_timeout_ms;      /* dns_timeout = 5s (per try) */
+	unsigned dns_tries;	      /* dns_tries = 2 */
+	char resolv_conf[CONFIG_STR]; /* resolv_conf = /etc/resolv.conf (for auto) */
+	bool implicit_mx;	      /* implicit_mx = yes (no MX: the domain's A/AAAA) */
+	unsigned max_mx_hosts;	      /* max_mx_hosts = 5 */
 
 	/* [queue] */
 	uint64_t memory_budget;	    /* memory_budget = 1G (bytes of bodies in RAM) */

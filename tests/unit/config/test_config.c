@@ -639,6 +639,36 @@ static void test_load_buf(void **state)
 	assert_string_equal(a.log, "/l");
 }
 
+/* dns_servers: "auto" or ';'-separated IPv4[:port] / [IPv6][:port] / bare IPv6; anything
+ * else (an empty item, a port 0 or > 65535, a name, junk after ']') is refused with file:line. */
+static void test_dns_servers(void **state)
+{
+	static const char *const good[] = {"auto",
+					   "127.0.0.1",
+					   "127.0.0.1:5353",
+					   "::1",
+					   "[::1]",
+					   "[::1]:53",
+					   "127.0.0.1:53;[::1]:5353;10.0.0.1"};
+	static const char *const bad[] = {
+	    "",	      "x",    "1.2.3.4;",	"1.2.3.4;;::1", "1.2.3.4:0",	 "1.2.3.4:65536",
+	    "[::1]x", "[::1", "ns.example.com", "1.2.3.4:5a",	"1.2.3.4:123456"};
+	char text[256], err[512];
+	struct config c;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		snprintf(text, sizeof(text), "[delivery]\ndns_servers = %s\n", good[i]);
+		assert_int_equal(load_text(text, &c, err, sizeof(err)), 0);
+		assert_string_equal(c.dns_servers, good[i]);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		snprintf(text, sizeof(text), "[delivery]\ndns_servers = %s\n", bad[i]);
+		assert_int_equal(load_text(text, &c, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, ":2: invalid value for 'dns_servers' in [delivery]"));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -657,6 +687,7 @@ int main(void)
 	    cmocka_unit_test(test_round_trip_odd_values),
 	    cmocka_unit_test(test_control_line_start_refused),
 	    cmocka_unit_test(test_load_buf),
+	    cmocka_unit_test(test_dns_servers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
