@@ -139,6 +139,8 @@ int dns_parse(const unsigned char *buf, int len, uint16_t type, const char *name
 		return -EBADMSG;
 	int rcode = buf[3] & 0x0f, off = 12;
 	int qd = get16(buf + 4), an = get16(buf + 6), ns = get16(buf + 8);
+	if (an > (len - 12) / 11) /* a record takes >= 11 bytes: do not allocate for a lie */
+		return -EBADMSG;
 	struct dns_ent *e = dns_ent_new(type, name, (uint32_t)an);
 	if (!e)
 		return -ENOMEM;
@@ -160,7 +162,8 @@ int dns_parse(const unsigned char *buf, int len, uint16_t type, const char *name
 		if (neg_ttl(buf, len, off, ns, &ttl) < 0)
 			goto bad;
 	} else {
-		e->rstat = DNS_R_TEMP;
+		e->rstat = DNS_R_TEMP; /* records beside an error rcode are not an answer */
+		e->n = 0;
 		snprintf(e->reason, sizeof(e->reason), "rcode %d", rcode);
 	}
 	e->ttl = ttl;
