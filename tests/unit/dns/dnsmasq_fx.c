@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static int bind_lo(int type, int port)
@@ -80,6 +81,9 @@ static void run_child(struct dnsmasq *m, const char *const *args)
 	for (int i = 0; args && args[i] && n < 63; i++)
 		av[n++] = args[i];
 	av[n] = NULL;
+	/* dnsmasq dies with the test, also when the test aborts before its teardown */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
+		_exit(127);
 	execvp("dnsmasq", (char *const *)av);
 	_exit(127);
 }
