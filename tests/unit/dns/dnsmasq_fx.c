@@ -7,6 +7,7 @@
 #include "tests/unit/dns/dnsmasq_fx.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +16,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <sys/prctl.h>
+#include <poll.h>
 #include <unistd.h>
 
 static int bind_lo(int type, int port)
@@ -81,25 +82,68 @@ static void run_child(struct dnsmasq *m, const char *const *args)
 	for (int i = 0; args && args[i] && n < 63; i++)
 		av[n++] = args[i];
 	av[n] = NULL;
-	/* dnsmasq dies with the test, also when the test aborts before its teardown */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)
-		_exit(127);
 	execvp("dnsmasq", (char *const *)av);
 	_exit(127);
+}
+
+static volatile sig_atomic_t wd_term;
+
+static void wd_on_term(int sig)
+{
+	(void)sig;
+	wd_term = 1;
+}
+
+/* The process the test knows as "dnsmasq" (m->pid): it runs the real one as its child and
+ * stops it when the test stops it (SIGTERM), or when the test process is gone (the pipe's write
+ * end, held only by the test, closes: also after an abort that skipped the teardown); it exits
+ * when dnsmasq exits by itself. dnsmasq itself cannot be tied to us: PR_SET_PDEATHSIG does not
+ * survive its credential changes. */
+static void run_watchdog(struct dnsmasq *m, const char *const *args, int rfd)
+{
+	struct pollfd pf = {.fd = rfd, .events = POLLIN};
+	pid_t pid;
+
+	signal(SIGTERM, wd_on_term);
+	pid = fork();
+	if (pid == 0) {
+		close(rfd);
+		signal(SIGTERM, SIG_DFL);
+		run_child(m, args);
+	}
+	while (pid > 0 && !wd_term) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			_exit(1);
+		if (poll(&pf, 1, 100) > 0)
+			break;
+	}
+	if (pid > 0) {
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+	}
+	_exit(0);
 }
 
 /* See dnsmasq_fx.h. */
 int dnsmasq_start(struct dnsmasq *m, const char *const *args)
 {
+	int p[2];
+
 	memset(m, 0, sizeof(*m));
 	snprintf(m->dir, sizeof(m->dir), "/tmp/rt-dnsmasq-XXXXXX");
 	if (!mkdtemp(m->dir) || (m->port = dnsmasq_free_port()) < 0)
 		return -1;
 	snprintf(m->log, sizeof(m->log), "%s/query.log", m->dir);
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
 	if ((m->pid = fork()) < 0)
 		return -1;
-	if (m->pid == 0)
-		run_child(m, args);
+	if (m->pid == 0) {
+		close(p[1]);
+		run_watchdog(m, args, p[0]);
+	}
+	close(p[0]);
+	m->wfd = p[1];
 	for (int i = 0; i < 500; i++) {
 		if (tcp_ready(m->port))
 			return 0;
@@ -119,6 +163,10 @@ void dnsmasq_stop(struct dnsmasq *m)
 		kill(m->pid, SIGTERM);
 		waitpid(m->pid, NULL, 0);
 		m->pid = 0;
+	}
+	if (m->wfd > 0) {
+		close(m->wfd);
+		m->wfd = 0;
 	}
 	if (m->dir[0]) {
 		char extra[160];

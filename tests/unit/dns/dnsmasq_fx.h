@@ -7,7 +7,8 @@
 #include <sys/types.h>
 
 struct dnsmasq {
-	pid_t pid;
+	pid_t pid; /* a watchdog that runs dnsmasq and stops it with us (see dnsmasq_fx.c) */
+	int wfd;   /* write end of the watchdog's pipe, held by the test only */
 	int port;
 	char dir[64];  /* temp dir holding the log */
 	char log[128]; /* query log path */
