@@ -244,7 +244,8 @@ static void commit_complete(struct commit_req *list, struct commit_req *rest, in
 }
 
 /* Write the first requests of list (up to the bounds) as one batch and complete them; returns
- * the rest of the list. While degraded they complete at once with the degraded error. */
+ * the rest of the list. While degraded the whole list completes at once with the degraded
+ * error (NULL is returned). */
 static struct commit_req *commit_batch(struct commit *c, struct commit_req *list)
 {
 	struct commit_req *r, *rest;
@@ -253,16 +254,16 @@ static struct commit_req *commit_batch(struct commit *c, struct commit_req *list
 	uint64_t n = 0, bytes = 0;
 	int ret;
 
+	if (atomic_load(&c->degraded)) { /* fail fast: nothing to build or write */
+		commit_complete(list, NULL, c->degraded_err);
+		return NULL;
+	}
 	queue_batch_clear(c->batch);
 	for (r = list; r && n < COMMIT_MAX_REQS && bytes < COMMIT_MAX_BYTES; r = r->next, n++) {
 		sync |= commit_add(c->batch, r);
 		bytes += r->meta_len + r->body_len;
 	}
 	rest = r;
-	if (atomic_load(&c->degraded)) {
-		commit_complete(list, rest, c->degraded_err);
-		return rest;
-	}
 	ret = queue_write(c->q, c->batch, sync, err, sizeof(err));
 	if (ret < 0)
 		fprintf(stderr, "riptide: commit: queue write of %llu requests failed: %s\n",
