@@ -211,67 +211,82 @@ nomem:
 	return NULL;
 }
 
-/* queue_batch_put: see queue.h. meta and sval are copied, the body is referenced. On
- * allocation failure the batch remembers -ENOMEM and queue_write refuses it until
- * queue_batch_clear. */
-void queue_batch_put(struct queue_batch *b, const struct queue_id *id, const void *meta,
-		     size_t meta_len, const void *body, size_t body_len, uint64_t due_ms,
-		     const void *sval, size_t sval_len)
+/* Reserve an op of `kind` for id holding `bytes` of copied data (sizes checked first); NULL
+ * after recording -ENOMEM in the batch. */
+static struct queue_op *op_new(struct queue_batch *b, enum queue_op_kind kind,
+			       const struct queue_id *id, size_t bytes)
 {
 	struct queue_op *op;
 
-	if (meta_len > SIZE_MAX / 4 || body_len > SIZE_MAX / 4 || sval_len > SIZE_MAX / 4) {
+	if (bytes > SIZE_MAX / 4) {
 		b->err = -ENOMEM;
-		return;
+		return NULL;
 	}
-	op = op_reserve(b, meta_len + sval_len);
+	op = op_reserve(b, bytes);
+	if (op) {
+		op->kind = kind;
+		op->id = *id;
+	}
+	return op;
+}
+
+/* queue_batch_put: see queue.h. meta is copied, the body is referenced. On allocation failure
+ * the batch remembers -ENOMEM and queue_write refuses it until queue_batch_clear. */
+void queue_batch_put(struct queue_batch *b, const struct queue_id *id, const void *meta,
+		     size_t meta_len, const void *body, size_t body_len)
+{
+	struct queue_op *op = op_new(b, QUEUE_OP_PUT, id, meta_len);
+
 	if (!op)
 		return;
-	op->kind = QUEUE_OP_PUT;
-	op->id = *id;
-	op->due_ms = due_ms;
 	op->meta_len = meta_len;
 	op->meta_off = arena_copy(b, meta, meta_len);
 	op->body_len = body_len;
 	op->body = body_len ? body : "";
-	op->sval_len = sval_len;
-	op->sval_off = arena_copy(b, sval, sval_len);
 }
 
-/* queue_batch_update: see queue.h. Same allocation-failure rule as queue_batch_put. */
-void queue_batch_update(struct queue_batch *b, const struct queue_id *id, const void *meta,
-			size_t meta_len, uint64_t old_due, uint64_t new_due, const void *sval,
-			size_t sval_len)
+/* queue_batch_meta: see queue.h. Same allocation-failure rule as queue_batch_put. */
+void queue_batch_meta(struct queue_batch *b, const struct queue_id *id, const void *meta,
+		      size_t meta_len)
 {
-	struct queue_op *op;
+	struct queue_op *op = op_new(b, QUEUE_OP_META, id, meta_len);
 
-	if (meta_len > SIZE_MAX / 4 || sval_len > SIZE_MAX / 4) {
-		b->err = -ENOMEM;
-		return;
-	}
-	op = op_reserve(b, meta_len + sval_len);
 	if (!op)
 		return;
-	op->kind = QUEUE_OP_UPDATE;
-	op->id = *id;
-	op->due_ms = new_due;
-	op->old_due = old_due;
 	op->meta_len = meta_len;
 	op->meta_off = arena_copy(b, meta, meta_len);
-	op->sval_len = sval_len;
-	op->sval_off = arena_copy(b, sval, sval_len);
 }
 
 /* queue_batch_delete: see queue.h. */
-void queue_batch_delete(struct queue_batch *b, const struct queue_id *id, uint64_t due_ms)
+void queue_batch_delete(struct queue_batch *b, const struct queue_id *id)
 {
-	struct queue_op *op = op_reserve(b, 0);
+	op_new(b, QUEUE_OP_DELETE, id, 0);
+}
+
+/* queue_batch_sched_put: see queue.h. Same allocation-failure rule as queue_batch_put. */
+void queue_batch_sched_put(struct queue_batch *b, uint64_t due_ms, const struct queue_id *id,
+			   unsigned dest, const void *sval, size_t sval_len)
+{
+	struct queue_op *op = op_new(b, QUEUE_OP_SCHED_PUT, id, sval_len);
 
 	if (!op)
 		return;
-	op->kind = QUEUE_OP_DELETE;
-	op->id = *id;
 	op->due_ms = due_ms;
+	op->dest = (uint16_t)dest;
+	op->sval_len = sval_len;
+	op->sval_off = arena_copy(b, sval, sval_len);
+}
+
+/* queue_batch_sched_del: see queue.h. */
+void queue_batch_sched_del(struct queue_batch *b, uint64_t due_ms, const struct queue_id *id,
+			   unsigned dest)
+{
+	struct queue_op *op = op_new(b, QUEUE_OP_SCHED_DEL, id, 0);
+
+	if (!op)
+		return;
+	op->due_ms = due_ms;
+	op->dest = (uint16_t)dest;
 }
 
 /* ---- the store ---- */

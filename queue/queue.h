@@ -6,7 +6,8 @@
  *
  *   meta   id (16 B)                 -> versioned binary envelope (struct queue_env encoded)
  *   body   id                        -> message bytes, CRLF-normalised, as received
- *   sched  due_ms (8 B BE) + id      -> small opaque value (attempt info)
+ *   sched  due_ms (8 B BE) + id + destination index (2 B BE)
+ *                                    -> small opaque value (destination name, attempt info)
  *
  * Writes go through a batch applied atomically (one WriteBatch); sync is per write. The engine
  * calls queue_write only from its commit thread and runner (blocking calls are fine there). This
@@ -54,6 +55,7 @@ enum queue_rcpt_state {
 struct queue_rcpt {
 	char *addr;    /* NUL-terminated */
 	uint8_t state; /* enum queue_rcpt_state */
+	uint16_t dest; /* index into queue_env.dests: the destination group it belongs to */
 	uint16_t attempts;
 	uint16_t last_code; /* last SMTP reply code, 0 if none */
 	char *last_reply;   /* NUL-terminated, "" if none */
@@ -65,14 +67,27 @@ enum {
 	QUEUE_ENV_SMTPUTF8 = 1u << 2, /* injected with MAIL ... SMTPUTF8 (RFC 6531) */
 };
 
+/* A destination group of a message: the recipients routed to one destination when the message
+ * was accepted. Each group has its own sched entry (due, index) and retries on its own
+ * schedule; due == 0 means it has none (every recipient of the group is final). */
+struct queue_dest {
+	char *name;	   /* destination key at acceptance (recipient domain, or the relay) */
+	uint64_t due;	   /* due time of its sched entry, 0 = none */
+	uint32_t attempts; /* delivery rounds of this group that ended deferred */
+};
+
+/* At most this many destination groups per message (sched keys carry a 2-byte index). */
+#define QUEUE_MAX_DESTS 65535u
+
 struct queue_env {
 	char *sender;	     /* "" for the null sender */
 	uint64_t created_ms; /* wall clock */
 	uint64_t body_len;
 	uint32_t flags; /* QUEUE_ENV_* */
-	uint32_t attempts;
 	uint32_t nrcpt;
 	struct queue_rcpt *rcpts;
+	uint32_t ndest;
+	struct queue_dest *dests;
 };
 
 /* queue_env_encoded_len: bytes queue_env_encode will write for e. */
@@ -126,20 +141,27 @@ void queue_batch_clear(struct queue_batch *b);
 /* queue_batch_count: number of operations added since the last clear. */
 size_t queue_batch_count(const struct queue_batch *b);
 
-/* queue_batch_put: a new message: meta + body + sched(due_ms, sval). meta and sval are copied;
- * the body is NOT copied (it can be megabytes): it must stay valid and unchanged until
- * queue_write has returned or the batch is cleared. */
+/* queue_batch_put: a new message: meta + body (its sched entries are added separately with
+ * queue_batch_sched_put). meta is copied; the body is NOT copied (it can be megabytes): it must
+ * stay valid and unchanged until queue_write has returned or the batch is cleared. */
 void queue_batch_put(struct queue_batch *b, const struct queue_id *id, const void *meta,
-		     size_t meta_len, const void *body, size_t body_len, uint64_t due_ms,
-		     const void *sval, size_t sval_len);
+		     size_t meta_len, const void *body, size_t body_len);
 
-/* queue_batch_update: rewrite meta and move the sched key from old_due to new_due. */
-void queue_batch_update(struct queue_batch *b, const struct queue_id *id, const void *meta,
-			size_t meta_len, uint64_t old_due, uint64_t new_due, const void *sval,
-			size_t sval_len);
+/* queue_batch_meta: rewrite a message's meta (copied). */
+void queue_batch_meta(struct queue_batch *b, const struct queue_id *id, const void *meta,
+		      size_t meta_len);
 
-/* queue_batch_delete: remove meta, body and sched(due). */
-void queue_batch_delete(struct queue_batch *b, const struct queue_id *id, uint64_t due_ms);
+/* queue_batch_delete: remove a message's meta and body (its sched entries are removed
+ * separately with queue_batch_sched_del). */
+void queue_batch_delete(struct queue_batch *b, const struct queue_id *id);
+
+/* queue_batch_sched_put: add the sched entry (due_ms, id, dest) with value sval (copied). */
+void queue_batch_sched_put(struct queue_batch *b, uint64_t due_ms, const struct queue_id *id,
+			   unsigned dest, const void *sval, size_t sval_len);
+
+/* queue_batch_sched_del: remove the sched entry (due_ms, id, dest). */
+void queue_batch_sched_del(struct queue_batch *b, uint64_t due_ms, const struct queue_id *id,
+			   unsigned dest);
 
 /* queue_batch_mem: bytes the batch holds allocated (for tests of the release bound). */
 size_t queue_batch_mem(const struct queue_batch *b);
@@ -159,7 +181,7 @@ int queue_get(struct queue *q, const struct queue_id *id, void **meta, size_t *m
 
 /* Scan callback: return 0 to go on, > 0 to stop the scan early (not an error). */
 typedef int (*queue_scan_cb)(void *arg, uint64_t due_ms, const struct queue_id *id,
-			     const void *sval, size_t sval_len);
+			     unsigned dest, const void *sval, size_t sval_len);
 
 /* queue_scan: call cb for every sched entry with from_ms <= due <= until_ms, in key order (time,
  * then id), over a snapshot taken at the start (cb may write to the queue; it does not see its
@@ -174,7 +196,7 @@ int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_
  * message in err (the store then refuses every call with -EIO until a later recover works). */
 int queue_recover(struct queue *q, char *err, size_t errlen);
 
-/* queue_count: number of sched entries (= messages queued). Exact, by iteration: for tools and
+/* queue_count: number of messages queued (meta entries). Exact, by iteration: for tools and
  * tests, not the hot path. Returns 0 or -EIO. */
 int queue_count(struct queue *q, uint64_t *out);
 

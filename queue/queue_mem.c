@@ -158,6 +158,13 @@ static void mem_close(void *state)
 	free(m);
 }
 
+/* The column family an op stores into or deletes from (DELETE: meta, and body too). */
+static int mem_op_cf(const struct queue_op *op)
+{
+	return op->kind == QUEUE_OP_SCHED_PUT || op->kind == QUEUE_OP_SCHED_DEL ? CF_SCHED
+										: CF_META;
+}
+
 /* Phase 1 of a write: copy every value the batch stores (3 slots per op: meta, body, sval)
  * and reserve map capacity. Returns 0 or -ENOMEM (nothing changed, vals freed by caller). */
 static int mem_prepare(struct mem_q *m, const struct queue_batch *b, uint8_t **vals)
@@ -168,20 +175,18 @@ static int mem_prepare(struct mem_q *m, const struct queue_batch *b, uint8_t **v
 		const struct queue_op *op = &b->ops[i];
 		uint8_t **v = &vals[3 * i];
 
-		if (op->kind == QUEUE_OP_DELETE)
+		if (op->kind == QUEUE_OP_DELETE || op->kind == QUEUE_OP_SCHED_DEL)
 			continue;
-		v[0] = dup_bytes(queue_batch_at(b, op->meta_off), op->meta_len);
-		v[2] = dup_bytes(queue_batch_at(b, op->sval_off), op->sval_len);
-		if (!v[0] || !v[2])
-			return -ENOMEM;
-		nput[CF_META]++;
-		nput[CF_SCHED]++;
-		if (op->kind == QUEUE_OP_PUT) {
+		if (op->kind == QUEUE_OP_SCHED_PUT)
+			v[2] = dup_bytes(queue_batch_at(b, op->sval_off), op->sval_len);
+		else
+			v[0] = dup_bytes(queue_batch_at(b, op->meta_off), op->meta_len);
+		if (op->kind == QUEUE_OP_PUT)
 			v[1] = dup_bytes(op->body, op->body_len);
-			if (!v[1])
-				return -ENOMEM;
-			nput[CF_BODY]++;
-		}
+		if (!(v[0] || v[2]) || (op->kind == QUEUE_OP_PUT && !v[1]))
+			return -ENOMEM;
+		nput[mem_op_cf(op)]++;
+		nput[CF_BODY] += op->kind == QUEUE_OP_PUT;
 	}
 	for (int c = 0; c < CF_COUNT; c++)
 		if (map_reserve(&m->cf[c], nput[c]) < 0)
@@ -196,23 +201,24 @@ static void mem_apply(struct mem_q *m, const struct queue_op *op, uint8_t **v)
 
 	switch (op->kind) {
 	case QUEUE_OP_PUT:
-		map_put(&m->cf[CF_META], op->id.b, v[0], op->meta_len);
 		map_put(&m->cf[CF_BODY], op->id.b, v[1], op->body_len);
-		break;
-	case QUEUE_OP_UPDATE:
+		/* fall through */
+	case QUEUE_OP_META:
 		map_put(&m->cf[CF_META], op->id.b, v[0], op->meta_len);
-		queue_sched_key(skey, op->old_due, &op->id);
-		map_del(&m->cf[CF_SCHED], skey);
 		break;
 	case QUEUE_OP_DELETE:
 		map_del(&m->cf[CF_META], op->id.b);
 		map_del(&m->cf[CF_BODY], op->id.b);
-		queue_sched_key(skey, op->due_ms, &op->id);
+		break;
+	case QUEUE_OP_SCHED_PUT:
+		queue_sched_key(skey, op->due_ms, &op->id, op->dest);
+		map_put(&m->cf[CF_SCHED], skey, v[2], op->sval_len);
+		break;
+	case QUEUE_OP_SCHED_DEL:
+		queue_sched_key(skey, op->due_ms, &op->id, op->dest);
 		map_del(&m->cf[CF_SCHED], skey);
-		return;
+		break;
 	}
-	queue_sched_key(skey, op->due_ms, &op->id);
-	map_put(&m->cf[CF_SCHED], skey, v[2], op->sval_len);
 }
 
 static int mem_write(void *state, const struct queue_batch *b, bool sync, char *err, size_t errlen)
@@ -320,10 +326,11 @@ static int mem_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		uint64_t due;
 		struct queue_id id;
+		unsigned dest;
 		int r;
 
-		queue_sched_key_split(snap[i].key, &due, &id);
-		r = cb(arg, due, &id, snap[i].val, snap[i].vlen);
+		queue_sched_key_split(snap[i].key, &due, &id, &dest);
+		r = cb(arg, due, &id, dest, snap[i].val, snap[i].vlen);
 		if (r != 0)
 			rc = r < 0 ? r : 1;
 	}
@@ -338,7 +345,7 @@ static int mem_count(void *state, uint64_t *out)
 	struct mem_q *m = state;
 
 	pthread_mutex_lock(&m->lock);
-	*out = m->cf[CF_SCHED].n;
+	*out = m->cf[CF_META].n;
 	pthread_mutex_unlock(&m->lock);
 	return 0;
 }

@@ -240,25 +240,29 @@ static void rdb_add_op(struct rdb_q *r, rocksdb_writebatch_t *wb, const struct q
 	uint8_t skey[QUEUE_SCHED_KEY_LEN];
 	const char *id = (const char *)op->id.b;
 
-	if (op->kind == QUEUE_OP_DELETE) {
-		rocksdb_writebatch_delete_cf(wb, r->cf[CF_META], id, QUEUE_ID_LEN);
-		rocksdb_writebatch_delete_cf(wb, r->cf[CF_BODY], id, QUEUE_ID_LEN);
-		queue_sched_key(skey, op->due_ms, &op->id);
-		rocksdb_writebatch_delete_cf(wb, r->cf[CF_SCHED], (const char *)skey, sizeof(skey));
-		return;
-	}
-	rocksdb_writebatch_put_cf(wb, r->cf[CF_META], id, QUEUE_ID_LEN,
-				  queue_batch_at(b, op->meta_off), op->meta_len);
-	if (op->kind == QUEUE_OP_PUT) {
+	switch (op->kind) {
+	case QUEUE_OP_PUT:
 		rocksdb_writebatch_put_cf(wb, r->cf[CF_BODY], id, QUEUE_ID_LEN, op->body,
 					  op->body_len);
-	} else {
-		queue_sched_key(skey, op->old_due, &op->id);
+		/* fall through */
+	case QUEUE_OP_META:
+		rocksdb_writebatch_put_cf(wb, r->cf[CF_META], id, QUEUE_ID_LEN,
+					  queue_batch_at(b, op->meta_off), op->meta_len);
+		break;
+	case QUEUE_OP_DELETE:
+		rocksdb_writebatch_delete_cf(wb, r->cf[CF_META], id, QUEUE_ID_LEN);
+		rocksdb_writebatch_delete_cf(wb, r->cf[CF_BODY], id, QUEUE_ID_LEN);
+		break;
+	case QUEUE_OP_SCHED_PUT:
+		queue_sched_key(skey, op->due_ms, &op->id, op->dest);
+		rocksdb_writebatch_put_cf(wb, r->cf[CF_SCHED], (const char *)skey, sizeof(skey),
+					  queue_batch_at(b, op->sval_off), op->sval_len);
+		break;
+	case QUEUE_OP_SCHED_DEL:
+		queue_sched_key(skey, op->due_ms, &op->id, op->dest);
 		rocksdb_writebatch_delete_cf(wb, r->cf[CF_SCHED], (const char *)skey, sizeof(skey));
+		break;
 	}
-	queue_sched_key(skey, op->due_ms, &op->id);
-	rocksdb_writebatch_put_cf(wb, r->cf[CF_SCHED], (const char *)skey, sizeof(skey),
-				  queue_batch_at(b, op->sval_off), op->sval_len);
 }
 
 static int rdb_write(void *state, const struct queue_batch *b, bool sync, char *err, size_t errlen)
@@ -355,11 +359,12 @@ static int rdb_walk(rocksdb_iterator_t *it, queue_scan_cb cb, void *arg)
 		const char *v = rocksdb_iter_value(it, &vlen);
 		struct queue_id id;
 		uint64_t due;
+		unsigned dest;
 
 		if (klen != QUEUE_SCHED_KEY_LEN)
 			return -EIO;
-		queue_sched_key_split((const uint8_t *)k, &due, &id);
-		rc = cb(arg, due, &id, v, vlen);
+		queue_sched_key_split((const uint8_t *)k, &due, &id, &dest);
+		rc = cb(arg, due, &id, dest, v, vlen);
 	}
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
@@ -408,17 +413,28 @@ static int rdb_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan
 	return rdb_iterate(state, from_ms, until_ms, cb, arg);
 }
 
-static int count_cb(void *arg, uint64_t due_ms, const struct queue_id *id, const void *sval,
-		    size_t sval_len)
-{
-	(*(uint64_t *)arg)++;
-	return 0;
-}
-
+/* Count the keys of the meta column family (one per queued message). */
 static int rdb_count(void *state, uint64_t *out)
 {
+	struct rdb_q *r = state;
+	rocksdb_readoptions_t *ro;
+	rocksdb_iterator_t *it;
+	char *rerr = NULL;
+
 	*out = 0;
-	return rdb_iterate(state, 0, UINT64_MAX, count_cb, out);
+	if (!r->db)
+		return -EIO;
+	ro = rocksdb_readoptions_create();
+	if (!ro)
+		return -ENOMEM;
+	rocksdb_readoptions_set_fill_cache(ro, 0);
+	it = rocksdb_create_iterator_cf(r->db, ro, r->cf[CF_META]);
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it))
+		(*out)++;
+	rocksdb_iter_get_error(it, &rerr);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	return rerr ? rdb_fail(rerr, NULL, 0, "count") : 0;
 }
 
 const struct queue_backend_ops queue_rocksdb_ops = {

@@ -27,13 +27,15 @@
 		}                                                                                  \
 	} while (0)
 
-/* sched key: due_ms (8 B BE) + id (16 B). */
-#define QUEUE_SCHED_KEY_LEN (8 + QUEUE_ID_LEN)
+/* sched key: due_ms (8 B BE) + id (16 B) + destination index (2 B BE). */
+#define QUEUE_SCHED_KEY_LEN (8 + QUEUE_ID_LEN + 2)
 
 enum queue_op_kind {
-	QUEUE_OP_PUT = 1,
-	QUEUE_OP_UPDATE = 2,
-	QUEUE_OP_DELETE = 3,
+	QUEUE_OP_PUT = 1,	/* meta + body */
+	QUEUE_OP_META = 2,	/* meta rewrite */
+	QUEUE_OP_DELETE = 3,	/* meta + body removed */
+	QUEUE_OP_SCHED_PUT = 4, /* sched (due_ms, id, dest) = sval */
+	QUEUE_OP_SCHED_DEL = 5, /* sched (due_ms, id, dest) removed */
 };
 
 /* One batch operation. meta and sval are copied: their byte ranges are offsets into the batch
@@ -42,8 +44,8 @@ enum queue_op_kind {
 struct queue_op {
 	enum queue_op_kind kind;
 	struct queue_id id;
-	uint64_t due_ms;  /* PUT: due; UPDATE: new due; DELETE: due of the sched key */
-	uint64_t old_due; /* UPDATE only */
+	uint64_t due_ms; /* SCHED_*: due time of the sched key */
+	uint16_t dest;	 /* SCHED_*: destination index of the sched key */
 	size_t meta_off, meta_len;
 	const void *body; /* PUT: the caller's bytes, valid until the write returns */
 	size_t body_len;
@@ -100,22 +102,25 @@ static inline uint64_t queue_be64_get(const uint8_t *p)
 	return v;
 }
 
-/* queue_sched_key: build the sched key for (due_ms, id) into out. */
+/* queue_sched_key: build the sched key for (due_ms, id, dest) into out. */
 static inline void queue_sched_key(uint8_t out[QUEUE_SCHED_KEY_LEN], uint64_t due_ms,
-				   const struct queue_id *id)
+				   const struct queue_id *id, uint16_t dest)
 {
 	queue_be64_put(out, due_ms);
 	for (int i = 0; i < QUEUE_ID_LEN; i++)
 		out[8 + i] = id->b[i];
+	out[8 + QUEUE_ID_LEN] = (uint8_t)(dest >> 8);
+	out[9 + QUEUE_ID_LEN] = (uint8_t)dest;
 }
 
 /* queue_sched_key_split: the inverse of queue_sched_key. */
 static inline void queue_sched_key_split(const uint8_t key[QUEUE_SCHED_KEY_LEN], uint64_t *due_ms,
-					 struct queue_id *id)
+					 struct queue_id *id, unsigned *dest)
 {
 	*due_ms = queue_be64_get(key);
 	for (int i = 0; i < QUEUE_ID_LEN; i++)
 		id->b[i] = key[8 + i];
+	*dest = (unsigned)key[8 + QUEUE_ID_LEN] << 8 | key[9 + QUEUE_ID_LEN];
 }
 
 /* queue_errf: write a formatted message into err (errlen bytes) when err is non-NULL. */
