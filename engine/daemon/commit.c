@@ -31,6 +31,7 @@
 struct commit_orphan {
 	struct queue_id id;
 	uint64_t due;
+	unsigned ngroups;
 };
 
 struct commit {
@@ -102,27 +103,6 @@ static struct commit_req *commit_take(struct commit *c)
 	return list;
 }
 
-static bool commit_add(struct queue_batch *b, const struct commit_req *r)
-{
-	uint8_t sval[4] = {(uint8_t)(r->attempts >> 24), (uint8_t)(r->attempts >> 16),
-			   (uint8_t)(r->attempts >> 8), (uint8_t)r->attempts};
-
-	switch (r->op) {
-	case COMMIT_PUT:
-		queue_batch_put(b, &r->id, r->meta, r->meta_len, r->body, r->body_len, r->new_due,
-				sval, sizeof(sval));
-		break;
-	case COMMIT_UPDATE:
-		queue_batch_update(b, &r->id, r->meta, r->meta_len, r->old_due, r->new_due, sval,
-				   sizeof(sval));
-		break;
-	case COMMIT_DELETE:
-		queue_batch_delete(b, &r->id, r->old_due);
-		break;
-	}
-	return r->sync;
-}
-
 /* At most this much goes into one WriteBatch: a burst (a restart's backlog of updates, a
  * thousand sessions finishing at once) is written as several bounded batches. */
 #define COMMIT_MAX_REQS	 4096u
@@ -153,7 +133,7 @@ static void commit_enter_degraded(struct commit *c, int err, const char *why)
 static void commit_note_orphans(struct commit *c, struct commit_req *list, struct commit_req *rest)
 {
 	for (; list != rest; list = list->next) {
-		if (list->op != COMMIT_PUT)
+		if (!list->put)
 			continue;
 		if (c->norphans == COMMIT_MAX_ORPHANS) {
 			fprintf(stderr,
@@ -163,7 +143,8 @@ static void commit_note_orphans(struct commit *c, struct commit_req *list, struc
 		}
 		if (!c->orphans)
 			c->orphans = util_xmalloc(COMMIT_MAX_ORPHANS * sizeof(*c->orphans));
-		c->orphans[c->norphans++] = (struct commit_orphan){list->id, list->new_due};
+		c->orphans[c->norphans++] =
+		    (struct commit_orphan){list->id, list->put_due, list->put_ngroups};
 	}
 }
 
@@ -175,8 +156,11 @@ static int commit_forget_orphans(struct commit *c, char *err, size_t errlen)
 	if (!c->norphans)
 		return 0;
 	queue_batch_clear(c->batch);
-	for (size_t i = 0; i < c->norphans; i++)
-		queue_batch_delete(c->batch, &c->orphans[i].id, c->orphans[i].due);
+	for (size_t i = 0; i < c->norphans; i++) {
+		queue_batch_delete(c->batch, &c->orphans[i].id);
+		for (unsigned g = 0; g < c->orphans[i].ngroups; g++)
+			queue_batch_sched_del(c->batch, c->orphans[i].due, &c->orphans[i].id, g);
+	}
 	ret = queue_write(c->q, c->batch, true, err, errlen);
 	queue_batch_clear(c->batch);
 	if (ret == 0) {
@@ -194,7 +178,7 @@ static int commit_probe(struct commit *c, char *err, size_t errlen)
 	static const struct queue_id probe_id; /* all zero: no real message has it */
 
 	queue_batch_clear(c->batch);
-	queue_batch_delete(c->batch, &probe_id, 0);
+	queue_batch_delete(c->batch, &probe_id);
 	return queue_write(c->q, c->batch, true, err, errlen);
 }
 
@@ -260,8 +244,9 @@ static struct commit_req *commit_batch(struct commit *c, struct commit_req *list
 	}
 	queue_batch_clear(c->batch);
 	for (r = list; r && n < COMMIT_MAX_REQS && bytes < COMMIT_MAX_BYTES; r = r->next, n++) {
-		sync |= commit_add(c->batch, r);
-		bytes += r->meta_len + r->body_len;
+		r->fill(r, c->batch);
+		sync |= r->sync;
+		bytes += r->bytes;
 	}
 	rest = r;
 	ret = queue_write(c->q, c->batch, sync, err, sizeof(err));

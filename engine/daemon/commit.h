@@ -11,27 +11,23 @@
 #include "engine/loop/loop.h"
 #include "queue/queue.h"
 
-enum commit_op {
-	COMMIT_PUT,    /* new message: meta + body + sched(new_due) */
-	COMMIT_UPDATE, /* meta rewrite + sched move old_due -> new_due */
-	COMMIT_DELETE, /* meta + body + sched(old_due) removed */
-};
-
 /* A request. The poster owns it and every buffer it points to until `done.fn` runs on `loop`
  * (the completion is always posted, with `result` set to 0, -ENOSPC when the spool's file
  * system is full, or -EIO / -ENOMEM for any other failure). */
 struct commit_req {
 	struct commit_req *next;
-	enum commit_op op;
+	/* Adds the request's writes to the batch; runs on the commit thread (the poster leaves
+	 * what it reads alone until the completion). */
+	void (*fill)(struct commit_req *r, struct queue_batch *b);
+	size_t bytes; /* about how many bytes fill adds (bounds one WriteBatch) */
 	bool sync;
+	/* A new message (its client is told the result): if its write fails, RocksDB may still
+	 * replay it, so it is deleted before degraded mode ends: meta, body and the sched
+	 * entries (put_due, group 0..put_ngroups-1). */
+	bool put;
 	struct queue_id id;
-	const void *meta;
-	size_t meta_len;
-	const void *body;
-	size_t body_len;
-	uint64_t old_due;
-	uint64_t new_due;
-	uint32_t attempts; /* stored as the sched value */
+	uint64_t put_due;
+	unsigned put_ngroups;
 	int result;
 	struct loop *loop;
 	struct loop_msg done;

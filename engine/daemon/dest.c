@@ -1,10 +1,10 @@
 /* dest — destination queue, client session pool and outcome bookkeeping (see dest.h).
  *
- * Flow: dest_enqueue splits a message into jobs -> dest_pump hands jobs to idle sessions or
- * opens sessions (within the global cap) -> smtpc pulls with dest_next -> per-recipient replies
- * (dest_rcpt) and the transaction outcome (dest_txn_done) set each recipient's state -> the last
- * job of a message calls dest_finalize, which posts a delete or an update to the commit thread;
- * when that completes the message leaves RAM.
+ * Flow: dest_enqueue splits a delivery unit into jobs -> dest_pump hands jobs to idle sessions
+ * or opens sessions (within the global cap) -> smtpc pulls with dest_next -> per-recipient
+ * replies (dest_rcpt) and the transaction outcome (dest_txn_done) record each recipient's
+ * outcome in the unit -> the last job of a unit hands it back to its home shard (dest_unit_done),
+ * which owns the message and writes the queue.
  */
 #include "engine/daemon/dest.h"
 #include "engine/smtpc/smtpc.h"
@@ -20,16 +20,13 @@
 /* Jobs waiting while the global connection cap is held by other shards are re-pumped this
  * often (a closing session on another shard does not wake this one). */
 #define DEST_REPUMP_MS 50u
-/* A queue write that failed is retried this often, with the message kept in RAM (and resident,
- * so the runner leaves it alone): freeing it would re-send to recipients already delivered. */
-#define DEST_REWRITE_MS 1000u
 
 struct job {
 	struct job *next;
-	struct msg *m;
+	struct unit *u;
 	struct smtpc_txn txn;
 	unsigned n;
-	unsigned *idx;	  /* rcpt index in m->env for each txn rcpt */
+	unsigned *idx;	  /* position in u->r for each txn rcpt */
 	uint8_t *decided; /* per txn rcpt: JOB_OPEN, JOB_DECIDED or JOB_TOO_MANY */
 	const char **rcpts;
 };
@@ -48,22 +45,16 @@ struct dest {
 	struct dest_env env;
 	const struct config *cfg;
 	struct util_addr addr;
-	char name[64];
+	char name[ROUTE_NAME_MAX];
 	struct job *head, **tail;
 	unsigned queued;
 	struct osess *sessions;
 	unsigned nsess, nconnecting, nready;
-	unsigned commits;
 	uint64_t dead_until; /* monotonic ms: connections failing, defer without trying */
 	uint64_t next_sess_id;
 	bool shutting;
-	bool aborted; /* shutdown abort: outcomes that fail to be written are given up */
 	bool timer_armed;
 	struct loop_op timer; /* re-pump while jobs wait for a connection slot */
-	struct msg *failed;   /* messages whose finalising write failed, to write again */
-	unsigned nfailed;
-	bool rewrite_armed;
-	struct loop_op rewrite;
 	struct smtpc_ops ops;
 };
 
@@ -84,23 +75,23 @@ static const char *outcome_name(enum queue_rcpt_state st)
 					  : "deferred";
 }
 
-static void dest_record(struct dest *d, struct msg *m, unsigned i, int code, int enh[3],
+static void dest_record(struct dest *d, struct unit *u, unsigned k, int code, int enh[3],
 			const char *text, size_t text_len)
 {
 	enum queue_rcpt_state st = code >= 200 && code < 300 ? QUEUE_RCPT_DELIVERED
 				   : code >= 500	     ? QUEUE_RCPT_FAILED
 							     : QUEUE_RCPT_PENDING;
+	const struct msg *m = u->m;
 	char q[400], dsn[16] = "-";
 	double delay = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6;
 
 	if (enh[0])
 		snprintf(dsn, sizeof(dsn), "%d.%d.%d", enh[0], enh[1], enh[2]);
-	msg_set_result(m, i, st, code, text, text_len);
-	m->round_decided = true;
+	unit_set(u, k, st, code, text, text_len);
 	dlog_line(d->env.log, m->idstr,
 		  "status=%s to=<%s> relay=%s code=%d dsn=%s attempts=%u delay=%.3f reply=\"%s\"",
-		  outcome_name(st), m->env->rcpts[i].addr, d->name, code, dsn,
-		  m->env->rcpts[i].attempts, delay < 0 ? 0.0 : delay,
+		  outcome_name(st), m->env->rcpts[u->r[k].idx].addr, d->name, code, dsn,
+		  u->r[k].attempts + 1u, delay < 0 ? 0.0 : delay,
 		  dlog_quote(text, text_len, q, sizeof(q)));
 }
 
@@ -109,144 +100,41 @@ static void dest_record_reply(struct dest *d, struct job *j, unsigned k,
 {
 	int enh[3] = {r->enh_class, r->enh_subject, r->enh_detail};
 
-	dest_record(d, j->m, j->idx[k], r->code, enh, r->text, r->text_len);
+	dest_record(d, j->u, j->idx[k], r->code, enh, r->text, r->text_len);
 	j->decided[k] = JOB_DECIDED;
 }
 
-static void dest_record_err(struct dest *d, struct msg *m, unsigned i, const char *err)
+static void dest_record_err(struct dest *d, struct unit *u, unsigned k, const char *err)
 {
 	int enh[3] = {4, 4, 1};
 
-	dest_record(d, m, i, 0, enh, err, strlen(err));
+	dest_record(d, u, k, 0, enh, err, strlen(err));
 }
 
-/* ---- finalising a message ---- */
+/* ---- units ---- */
 
-/* Shutdown abort: an outcome that could not be written is given up (the queue still holds the
- * message as it was before this attempt: retried after the restart, a duplicate for what was
- * delivered, never a loss). */
-static void dest_give_up(struct dest *d, struct msg *m)
+/* The unit's last job ended: its outcomes go back to the home shard. */
+static void dest_unit_done(struct dest *d, struct unit *u)
 {
-	dlog_line(d->env.log, m->idstr,
-		  "event=queue-write-abandoned outcome not recorded at shutdown: retried after "
-		  "the restart");
-	resident_del(d->env.rt->res, m);
-	msg_free(m);
-}
-
-static void dest_commit_done(struct loop *l, struct loop_msg *lm)
-{
-	struct msg *m = container_of(lm, struct msg, req.done);
-	struct dest *d = m->cookie;
-
-	(void)l;
-	d->commits--;
-	if (m->req.result < 0 && d->aborted) {
-		dest_give_up(d, m);
-		return;
-	}
-	if (m->req.result < 0) {
-		if (!m->unrecorded)
-			dlog_line(d->env.log, m->idstr,
-				  "event=queue-write-failed error=%d outcome kept in RAM, written "
-				  "again when the queue is writable",
-				  m->req.result);
-		m->unrecorded = true;
-		m->retry_next = d->failed;
-		d->failed = m;
-		d->nfailed++;
-		if (!d->rewrite_armed) {
-			d->rewrite_armed = true;
-			loop_timer(d->env.loop, &d->rewrite, DEST_REWRITE_MS);
-		}
-		return;
-	}
-	if (m->unrecorded)
-		dlog_line(d->env.log, m->idstr, "event=queue-write-recovered outcome recorded");
-	resident_del(d->env.rt->res, m);
-	msg_free(m);
-}
-
-static void dest_rewrite_cb(struct loop_op *op, int res, uint32_t flags)
-{
-	struct dest *d = op->owner;
-	struct msg *m;
-
-	(void)res;
-	(void)flags;
-	d->rewrite_armed = false;
-	if (d->aborted)
-		return; /* dest_drop_failed gave them up */
-	if (commit_degraded(d->env.rt->commit)) {
-		d->rewrite_armed = true; /* would fail at once: wait for the queue */
-		loop_timer(d->env.loop, &d->rewrite, DEST_REWRITE_MS);
-		return;
-	}
-	while ((m = d->failed)) {
-		d->failed = m->retry_next;
-		d->nfailed--;
-		d->commits++;
-		commit_post(d->env.rt->commit, &m->req);
-	}
-}
-
-static void dest_finalize(struct dest *d, struct msg *m)
-{
-	struct commit_req *r = &m->req;
-	uint64_t now = util_wall_ms();
-
-	memset(r, 0, sizeof(*r));
-	r->id = m->id;
-	r->old_due = m->due;
-	r->loop = d->env.loop;
-	r->done.fn = dest_commit_done;
-	m->cookie = d;
-	if (msg_pending(m) == 0) {
-		r->op = COMMIT_DELETE;
-	} else {
-		m->env->attempts++;
-		r->op = COMMIT_UPDATE;
-		r->sync = true;
-		r->new_due = d->shutting ? now : now + d->cfg->retry_delay_ms;
-		if (msg_reencode(m) < 0)
-			m->env->attempts--; /* m->meta keeps the previous envelope, and the sched
-					       value must match it (runner staleness check) */
-		r->attempts = m->env->attempts;
-		r->meta = m->meta;
-		r->meta_len = m->meta_len;
-		m->due = r->new_due;
-	}
-	d->commits++;
-	commit_post(d->env.rt->commit, r);
-}
-
-/* A message leaves this round: finalise if anything was decided, else just leave RAM. */
-static void dest_msg_round_end(struct dest *d, struct msg *m, bool decided_any)
-{
-	if (decided_any) {
-		dest_finalize(d, m);
-		return;
-	}
-	resident_del(d->env.rt->res, m);
-	runner_rewind(d->env.rt->runner, m->due);
-	msg_free(m);
+	d->env.unit_done(d->env.unit_done_arg, u);
 }
 
 /* ---- jobs ---- */
 
-static struct job *job_new(struct msg *m, const unsigned *idx, unsigned n)
+static struct job *job_new(struct unit *u, const unsigned *idx, unsigned n)
 {
 	size_t sz = sizeof(struct job) + n * (sizeof(unsigned) + sizeof(char *) + 1);
 	struct job *j = util_xcalloc(1, sz);
+	const struct msg *m = u->m;
 
-	j->m = m;
+	j->u = u;
 	j->n = n;
 	j->rcpts = (const char **)(j + 1);
 	j->idx = (unsigned *)(j->rcpts + n);
 	j->decided = (uint8_t *)(j->idx + n);
 	for (unsigned k = 0; k < n; k++) {
 		j->idx[k] = idx[k];
-		j->rcpts[k] = m->env->rcpts[idx[k]].addr;
+		j->rcpts[k] = m->env->rcpts[u->r[idx[k]].idx].addr;
 	}
 	j->txn.sender = m->env->sender;
 	j->txn.rcpts = j->rcpts;
@@ -265,7 +153,7 @@ static void job_push(struct dest *d, struct job *j)
 	*d->tail = j;
 	d->tail = &j->next;
 	d->queued++;
-	j->m->jobs_out++;
+	j->u->jobs_out++;
 }
 
 /* Move j, just pushed at the tail, to the head of the queue. */
@@ -296,14 +184,14 @@ static struct job *job_pop(struct dest *d)
 	return j;
 }
 
-/* job_end: the job's transaction is over; the message's round ends with its last job. */
+/* job_end: the job's transaction is over; the unit goes home with its last job. */
 static void job_end(struct dest *d, struct job *j)
 {
-	struct msg *m = j->m;
+	struct unit *u = j->u;
 
 	free(j);
-	if (--m->jobs_out == 0)
-		dest_msg_round_end(d, m, m->round_decided);
+	if (--u->jobs_out == 0)
+		dest_unit_done(d, u);
 }
 
 /* Defer every queued job with err (destination dead): recorded, finalised, out of RAM. */
@@ -313,32 +201,29 @@ static void dest_defer_all(struct dest *d, const char *err)
 
 	while ((j = job_pop(d))) {
 		for (unsigned k = 0; k < j->n; k++)
-			dest_record_err(d, j->m, j->idx[k], err);
+			dest_record_err(d, j->u, j->idx[k], err);
 		job_end(d, j);
 	}
 }
 
-void dest_enqueue(struct dest *d, struct msg *m)
+void dest_enqueue(struct dest *d, struct unit *u)
 {
 	unsigned max = d->cfg->max_recipients_per_transaction, n = 0;
-	unsigned *idx = util_xmalloc((m->env->nrcpt ? m->env->nrcpt : 1) * sizeof(unsigned));
+	unsigned *idx = util_xmalloc((u->n ? u->n : 1) * sizeof(unsigned));
 
-	m->round_decided = false;
-	m->jobs_out = 1; /* guard: the round cannot end while jobs are being created */
-	for (uint32_t i = 0; i < m->env->nrcpt; i++) {
-		if (m->env->rcpts[i].state != QUEUE_RCPT_PENDING)
-			continue;
-		idx[n++] = i;
+	u->jobs_out = 1; /* guard: the unit cannot end while jobs are being created */
+	for (unsigned k = 0; k < u->n && !d->shutting; k++) {
+		idx[n++] = k;
 		if (n == max) {
-			job_push(d, job_new(m, idx, n));
+			job_push(d, job_new(u, idx, n));
 			n = 0;
 		}
 	}
 	if (n)
-		job_push(d, job_new(m, idx, n));
+		job_push(d, job_new(u, idx, n));
 	free(idx);
-	if (--m->jobs_out == 0) { /* nothing pending: a finished message whose delete was lost */
-		dest_finalize(d, m);
+	if (--u->jobs_out == 0) { /* nothing to send (or shutting down): back home at once */
+		dest_unit_done(d, u);
 		return;
 	}
 	if (d->dead_until > loop_now_ms(d->env.loop))
@@ -413,7 +298,7 @@ static bool dest_resend_too_many(struct dest *d, struct job *j, const struct smt
 		if (j->decided[k] == JOB_TOO_MANY)
 			idx[n++] = j->idx[k];
 	if (n) {
-		nj = job_new(j->m, idx, n);
+		nj = job_new(j->u, idx, n);
 		job_push(d, nj);
 		dest_job_to_front(d, nj);
 	}
@@ -440,9 +325,9 @@ static void dest_txn_done(struct smtpc *c, struct smtpc_txn *t, const struct smt
 		if (j->decided[k] == JOB_DECIDED || (resent && j->decided[k] == JOB_TOO_MANY))
 			continue;
 		if (err)
-			dest_record_err(d, j->m, j->idx[k], err);
+			dest_record_err(d, j->u, j->idx[k], err);
 		else if (j->decided[k] == JOB_TOO_MANY) /* no progress: retried later */
-			dest_record(d, j->m, j->idx[k], 452, enh453, too_many,
+			dest_record(d, j->u, j->idx[k], 452, enh453, too_many,
 				    sizeof(too_many) - 1);
 		else
 			dest_record_reply(d, j, k, &res->reply);
@@ -468,7 +353,7 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 {
 	struct osess *o = user, **pp;
 	struct dest *d = o->d;
-	char why[300];
+	char why[600];
 
 	for (pp = &d->sessions; *pp != o; pp = &(*pp)->next)
 		;
@@ -590,28 +475,10 @@ static void dest_timer_cb(struct loop_op *op, int res, uint32_t flags)
 		dest_pump(d);
 }
 
-/* Shutdown abort: give up every outcome waiting to be written again (see dest_give_up). */
-static void dest_drop_failed(struct dest *d)
-{
-	struct msg *m;
-
-	d->aborted = true;
-	while ((m = d->failed)) {
-		d->failed = m->retry_next;
-		d->nfailed--;
-		dest_give_up(d, m);
-	}
-	if (d->rewrite_armed) {
-		loop_cancel(d->env.loop, &d->rewrite);
-	}
-}
-
 void dest_shutdown(struct dest *d, bool abort)
 {
 	struct job *j;
 
-	if (abort)
-		dest_drop_failed(d);
 	d->shutting = true;
 	while ((j = job_pop(d)))
 		job_end(d, j);
@@ -626,7 +493,7 @@ void dest_shutdown(struct dest *d, bool abort)
 
 unsigned dest_busy(const struct dest *d)
 {
-	return d->nsess + d->queued + d->commits + d->timer_armed + d->rewrite_armed + d->nfailed;
+	return d->nsess + d->queued + d->timer_armed;
 }
 
 struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, const char *name)
@@ -644,8 +511,6 @@ struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, 
 	d->ops.closed = dest_closed;
 	d->timer.cb = dest_timer_cb;
 	d->timer.owner = d;
-	d->rewrite.cb = dest_rewrite_cb;
-	d->rewrite.owner = d;
 	return d;
 }
 

@@ -68,7 +68,7 @@ static void rt_dispatch(void *arg, struct msg *m)
 {
 	struct rt *rt = arg;
 
-	/* keep a message with the shard that accepted it (id bytes 8-9), spread otherwise */
+	/* home shard: the one that accepted it (id bytes 8-9), spread otherwise */
 	m->shard = (unsigned)((m->id.b[8] << 8) | m->id.b[9]) % rt->nshards;
 	shard_dispatch(rt->shards[m->shard], m);
 }
@@ -135,9 +135,12 @@ static int rt_start(struct rt *rt)
 		return ret;
 	atomic_store(&rt->outgoing, rt->cfg.outgoing);
 	rt->shards = util_xcalloc(rt->nshards, sizeof(*rt->shards));
+	sem_init(&rt->all_up, 0, 0);
 	for (unsigned i = 0; i < rt->nshards; i++)
 		if ((ret = shard_start(rt, i, &rt->shards[i])) < 0)
 			return ret;
+	for (unsigned i = 0; i < rt->nshards; i++)
+		sem_post(&rt->all_up);
 	runner_set_paused(rt->runner, !rt->cfg.outgoing);
 	return 0;
 }

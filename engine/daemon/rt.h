@@ -15,6 +15,7 @@
 #include "engine/util/util.h"
 #include "queue/queue.h"
 
+#include <semaphore.h>
 #include <stdatomic.h>
 
 struct shard;
@@ -31,6 +32,7 @@ struct rt {
 	unsigned nshards;
 	struct util_addr relay;
 	char relay_name[64];
+	sem_t all_up; /* posted once per shard when every shard is up (rt_start) */
 	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */
 	atomic_uint out_conns;	  /* outbound connections open, all shards (cap: max_connections) */
 	atomic_bool stopping;

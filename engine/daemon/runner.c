@@ -29,22 +29,16 @@ struct runner {
 	uint64_t loaded;
 };
 
-/* The scan runs over a snapshot: an entry may have been moved (retry: meta rewritten with one
- * more attempt) or deleted by its shard since. The sched value holds the attempt count the entry
- * was written with; a fresh read of meta that disagrees, or finds nothing, means a stale entry. */
-static bool runner_stale(const void *sval, size_t sval_len, const struct msg *m)
+/* The scan runs over a snapshot: an entry may have been moved (a retry: meta rewritten with the
+ * group's new due time) or deleted by its home shard since. The envelope records the due time
+ * of each group's current entry; a fresh read of meta that disagrees, or finds nothing, means a
+ * stale entry. */
+static bool runner_stale(unsigned group, uint64_t due, const struct msg *m)
 {
-	const uint8_t *v = sval;
-	uint32_t attempts;
-
-	if (sval_len != 4)
-		return false; /* no attempt info: trust the entry */
-	attempts = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
-	return attempts != m->env->attempts;
+	return group >= m->env->ndest || m->env->dests[group].due != due;
 }
 
-static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id, const void *sval,
-		       size_t sval_len)
+static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id, unsigned group)
 {
 	void *meta = NULL, *body = NULL;
 	size_t mlen = 0, blen = 0;
@@ -61,25 +55,26 @@ static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id
 			idstr, ret);
 		return 0;
 	}
-	m = msg_from_disk(id, due, meta, mlen, body, blen, &err);
+	m = msg_from_disk(id, meta, mlen, body, blen, &err);
 	free(meta);
 	if (!m) {
 		fprintf(stderr, "riptide: runner: %s: corrupt envelope (%d), left in queue\n",
 			idstr, err);
 		return 0;
 	}
-	if (runner_stale(sval, sval_len, m)) {
+	if (runner_stale(group, due, m)) {
 		msg_free(m);
 		return 0;
 	}
+	m->load_group = (uint16_t)group;
 	resident_add(r->o.res, m);
 	r->loaded++;
 	r->o.dispatch(r->o.arg, m);
 	return 0;
 }
 
-static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, const void *sval,
-			size_t sval_len)
+static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, unsigned group,
+			const void *sval, size_t sval_len)
 {
 	struct runner *r = arg;
 
@@ -89,7 +84,7 @@ static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, cons
 	}
 	if (resident_bytes(r->o.res) >= r->o.budget_bytes)
 		return 1; /* full: come back later without passing this entry */
-	runner_load(r, due, id, sval, sval_len);
+	runner_load(r, due, id, group);
 	r->cursor = due;
 	return 0;
 }

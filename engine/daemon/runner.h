@@ -1,9 +1,12 @@
-/* runner — the queue runner thread: finds due messages in `sched` and hands them to shards.
+/* runner — the queue runner thread: finds due (message, destination group) entries in `sched`
+ * and hands the messages to their home shards.
  *
  * Why: RAM holds only what is due now, within a budget. Everything else waits in RocksDB. The
  * runner scans the schedule index in time order from a cursor up to "now", skips ids that are
- * already resident, loads the rest (meta + body: blocking reads are fine on this thread) while
- * the resident-bytes budget allows, and dispatches each one to its shard. After a restart the
+ * already resident (their home shard rewinds the runner to their other groups' due times when
+ * they leave RAM), loads the rest (meta + body: blocking reads are fine on this thread) while
+ * the resident-bytes budget allows, and dispatches each one, with the group that is due, to its
+ * home shard. After a restart the
  * cursor starts at 0, so the whole backlog is recovered in time order while new mail is served
  * at once by the shards.
  */

@@ -1,13 +1,17 @@
-/* shard — worker thread: io_uring loop, injection sessions (smtpd worker), the relay destination
- * and the glue between them and the commit thread (see shard.h).
+/* shard — worker thread: io_uring loop, injection sessions (smtpd worker), the home side of
+ * the messages it accepted (home.c), the destinations it owns (dest.c) and the glue between
+ * them, the other shards and the commit thread (see shard.h).
  *
  * Injection: on_data takes the body without copying, builds the message (id = wall ms, shard,
- * sequence), adds it to the resident set and posts a synced PUT to the commit thread; the reply
- * stays pending (SMTPD_ASYNC). Only the commit completion answers "250 2.0.0 Ok: queued as <id>"
- * and then hands the message, still in RAM with its body, to the destination.
+ * sequence; recipients grouped by destination), adds it to the resident set and posts a synced
+ * PUT to the commit thread; the reply stays pending (SMTPD_ASYNC). Only the commit completion
+ * answers "250 2.0.0 Ok: queued as <id>" and then starts the message's first round, still in
+ * RAM with its body: one delivery unit per destination, to the shard that owns it.
  */
 #include "engine/daemon/shard.h"
 #include "engine/daemon/dest.h"
+#include "engine/daemon/home.h"
+#include "engine/route/route.h"
 #include "engine/smtp/smtp.h"
 #include "engine/smtpd/smtpd.h"
 
@@ -29,6 +33,7 @@ struct shard {
 	struct loop *loop;
 	struct smtpd_worker *w;
 	struct dlog_buf *log;
+	struct home *home;
 	struct dest *relay;
 	uint64_t seq;
 	unsigned commits;      /* injection PUTs in flight */
@@ -154,12 +159,12 @@ static void shard_route(struct shard *s, struct msg *m)
 
 	if (atomic_load_explicit(&rt->outgoing, memory_order_relaxed) && !s->shutting &&
 	    resident_bytes(rt->res) <= rt->cfg.memory_budget) {
-		dest_enqueue(s->relay, m);
+		home_start(s->home, m, HOME_ALL_GROUPS);
 		return;
 	}
 	/* Not delivered from RAM now: it waits in the queue for the runner (or a restart). */
 	resident_del(rt->res, m);
-	runner_rewind(rt->runner, m->due);
+	runner_rewind(rt->runner, msg_next_due(m));
 	msg_free(m);
 }
 
@@ -189,11 +194,42 @@ static void shard_committed(struct loop *l, struct loop_msg *lm)
 	shard_route(s, m);
 }
 
-/* The message of a completed DATA: id made at the DATA command (shard_on_data_begin). */
-static struct msg *shard_build(const struct shard_sess *ss, const struct smtpd_envelope *e,
-			       char *body, size_t len)
+/* Group the recipients of env by destination (route.h): env->dests (names in `names`, which
+ * the caller frees) and each recipient's group. Returns 0 or -E2BIG / -ENOMEM. */
+static int shard_group(const struct rt *rt, struct queue_env *env, char **names)
 {
-	struct queue_rcpt *rc = util_xcalloc(e->nrcpts ? e->nrcpts : 1, sizeof(*rc));
+	unsigned n = env->nrcpt;
+	const char **addrs = util_xmalloc((n ? n : 1) * sizeof(*addrs));
+	uint16_t *grp = util_xmalloc((n ? n : 1) * sizeof(*grp));
+	unsigned *first = util_xmalloc((n ? n : 1) * sizeof(*first));
+	enum route_mode mode = rt->cfg.mode == CONFIG_MODE_RELAY ? ROUTE_RELAY : ROUTE_INDEPENDENT;
+	int ng;
+
+	for (unsigned i = 0; i < n; i++)
+		addrs[i] = env->rcpts[i].addr;
+	ng = route_group(mode, addrs, n, grp, first);
+	*names = util_xmalloc((ng > 0 ? (size_t)ng : 1) * ROUTE_NAME_MAX);
+	for (int g = 0; g < ng; g++) {
+		char *nm = *names + (size_t)g * ROUTE_NAME_MAX;
+		route_dest_name(mode, rt->relay_name, addrs[first[g]], nm, ROUTE_NAME_MAX);
+		env->dests[g] = (struct queue_dest){.name = nm, .due = env->created_ms};
+	}
+	for (unsigned i = 0; ng > 0 && i < n; i++)
+		env->rcpts[i].dest = grp[i];
+	env->ndest = ng > 0 ? (uint32_t)ng : 0;
+	free(addrs);
+	free(grp);
+	free(first);
+	return ng < 0 ? ng : 0;
+}
+
+/* The message of a completed DATA: id made at the DATA command (shard_on_data_begin). */
+static struct msg *shard_build(const struct shard *s, const struct shard_sess *ss,
+			       const struct smtpd_envelope *e, char *body, size_t len)
+{
+	unsigned n = e->nrcpts ? e->nrcpts : 1;
+	struct queue_rcpt *rc = util_xcalloc(n, sizeof(*rc));
+	struct queue_dest *dests = util_xcalloc(n, sizeof(*dests));
 	struct queue_env env = {
 	    .sender = (char *)e->sender,
 	    .created_ms = queue_id_ms(&ss->id),
@@ -202,14 +238,19 @@ static struct msg *shard_build(const struct shard_sess *ss, const struct smtpd_e
 		(e->body_8bit ? QUEUE_ENV_8BITMIME : 0) | (e->smtputf8 ? QUEUE_ENV_SMTPUTF8 : 0),
 	    .nrcpt = e->nrcpts,
 	    .rcpts = rc,
+	    .dests = dests,
 	};
-	struct msg *m;
+	struct msg *m = NULL;
+	char *names = NULL;
 
 	for (unsigned i = 0; i < e->nrcpts; i++) {
 		rc[i].addr = (char *)e->rcpts[i];
 		rc[i].last_reply = (char *)"";
 	}
-	m = msg_new(&ss->id, &env, body, len, env.created_ms);
+	if (shard_group(s->rt, &env, &names) == 0)
+		m = msg_new(&ss->id, &env, body, len);
+	free(names);
+	free(dests);
 	free(rc);
 	return m;
 }
@@ -228,7 +269,7 @@ static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope
 	/* smtpd grows the buffer by doubling: shrink it so that RAM held per message is what the
 	 * memory budget counts (the body stays NUL-terminated) */
 	body = util_xrealloc(body, len + 1);
-	m = shard_build(ss, e, body, len);
+	m = shard_build(s, ss, e, body, len);
 	if (!m) {
 		free(body);
 		smtpd_reply(sess, 552, "5.3.4 Envelope too large");
@@ -241,14 +282,13 @@ static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope
 	resident_add(s->rt->res, m);
 	r = &m->req;
 	memset(r, 0, sizeof(*r));
-	r->op = COMMIT_PUT;
+	r->fill = msg_fill_put;
+	r->bytes = m->meta_len + m->body_len + 64u * m->env->ndest;
 	r->sync = true;
+	r->put = true;
 	r->id = m->id;
-	r->meta = m->meta;
-	r->meta_len = m->meta_len;
-	r->body = m->body;
-	r->body_len = m->body_len;
-	r->new_due = m->due;
+	r->put_due = m->env->created_ms;
+	r->put_ngroups = m->env->ndest;
 	r->loop = s->loop;
 	r->done.fn = shard_committed;
 	s->commits++;
@@ -268,7 +308,46 @@ static void shard_handoff(struct loop *l, struct loop_msg *lm)
 		msg_free(m);
 		return;
 	}
-	dest_enqueue(s->relay, m);
+	home_start(s->home, m, m->load_group);
+}
+
+/* ---- delivery units between shards ---- */
+
+/* A unit arrives at the shard owning its destination. */
+static void shard_take_unit(struct shard *s, struct unit *u)
+{
+	dest_enqueue(s->relay, u);
+}
+
+static void shard_unit_in(struct loop *l, struct loop_msg *lm)
+{
+	shard_take_unit(loop_data(l), container_of(lm, struct unit, lm));
+}
+
+/* home_env.send: a unit leaves its home shard s for its owner (s itself in relay mode). */
+static void shard_send_unit(void *arg, struct unit *u)
+{
+	struct shard *s = arg;
+
+	if (u->owner == s->idx) {
+		shard_take_unit(s, u);
+		return;
+	}
+	u->lm.fn = shard_unit_in;
+	loop_post(s->rt->shards[u->owner]->loop, &u->lm);
+}
+
+/* dest_env.unit_done: a unit's outcomes are in; back to its home shard. */
+static void shard_unit_done(void *arg, struct unit *u)
+{
+	struct shard *s = arg;
+
+	if (u->home_loop == s->loop) {
+		home_unit_back(u->home, u);
+		return;
+	}
+	u->lm.fn = home_unit_post;
+	loop_post(u->home_loop, &u->lm);
 }
 
 void shard_dispatch(struct shard *s, struct msg *m)
@@ -291,7 +370,7 @@ static void shard_worker_done(struct smtpd_worker *w, void *arg)
 static void shard_idle(struct loop *l, void *data)
 {
 	struct shard *s = data;
-	unsigned busy = s->commits + dest_busy(s->relay);
+	unsigned busy = s->commits + dest_busy(s->relay) + home_busy(s->home);
 
 	(void)l;
 	if (s->w)
@@ -310,6 +389,7 @@ static void shard_on_shutdown(struct loop *l, struct loop_msg *lm)
 	if (!s->shutting && s->w)
 		smtpd_worker_shutdown(s->w, s->rt->cfg.shutdown_timeout_ms, shard_worker_done, s);
 	s->shutting = true;
+	home_shutdown(s->home, lm == &s->abort_msg);
 	dest_shutdown(s->relay, lm == &s->abort_msg);
 	shard_idle(l, s);
 	atomic_store(&s->shut_seen, true);
@@ -326,6 +406,7 @@ static void shard_on_stop(struct loop *l, struct loop_msg *lm)
 static int shard_setup(struct shard *s)
 {
 	struct dest_env de;
+	struct home_env he;
 	uint64_t rnd = 0;
 	int ret;
 
@@ -337,8 +418,20 @@ static int shard_setup(struct shard *s)
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = util_mono_us();
 	s->seq = (rnd & 0xffffffffu) << 8; /* ids stay unique even if the clock steps back */
-	de = (struct dest_env){.rt = s->rt, .loop = s->loop, .log = s->log, .shard = s->idx};
+	de = (struct dest_env){.rt = s->rt,
+			       .loop = s->loop,
+			       .log = s->log,
+			       .shard = s->idx,
+			       .unit_done = shard_unit_done,
+			       .unit_done_arg = s};
 	s->relay = dest_new(&de, &s->rt->relay, s->rt->relay_name);
+	he = (struct home_env){.rt = s->rt,
+			       .loop = s->loop,
+			       .log = s->log,
+			       .shard = s->idx,
+			       .send = shard_send_unit,
+			       .send_arg = s};
+	s->home = home_new(&he);
 	return smtpd_worker_new(&s->w, s->rt->srv, s->loop, s);
 }
 
@@ -353,8 +446,9 @@ static void *shard_main(void *arg)
 	sem_post(&s->started);
 	if (s->start_err < 0)
 		return NULL;
+	sem_wait(&s->rt->all_up); /* units may go to any shard: every loop must exist first */
 	loop_run(s->loop);
-	s->clean_exit = dest_busy(s->relay) == 0 && s->w == NULL;
+	s->clean_exit = dest_busy(s->relay) == 0 && home_busy(s->home) == 0 && s->w == NULL;
 	if (!s->clean_exit) {
 		/* ops may still reference the ring and the sessions: leave them to process exit */
 		fprintf(stderr, "riptide: shard %u: sessions still open at exit (left to the OS)\n",
@@ -364,6 +458,7 @@ static void *shard_main(void *arg)
 		return NULL;
 	}
 	dest_free(s->relay);
+	home_free(s->home);
 	dlog_buf_free(s->log);
 	loop_free(s->loop);
 	return NULL;

@@ -1,0 +1,283 @@
+/* home — message ownership on the home shard (see home.h).
+ *
+ * Flow: home_start -> one unit per (group, destination) -> send to the owner shard (directly
+ * when it is this shard) -> the destination fills in outcomes -> home_unit_back applies them ->
+ * the last unit ends the round: msg_plan decides the write, commit_post writes it,
+ * home_commit_done frees the message (or keeps it for a retry of the write).
+ */
+#include "engine/daemon/home.h"
+#include "engine/route/route.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* A queue write that failed is retried this often, with the message kept in RAM (and resident,
+ * so the runner leaves it alone): freeing it would re-send to recipients already delivered. */
+#define HOME_REWRITE_MS 1000u
+
+struct home {
+	struct home_env env;
+	const struct config *cfg;
+	unsigned in_round; /* messages with units out */
+	unsigned commits;
+	struct msg *failed; /* messages whose final write failed, to write again */
+	unsigned nfailed;
+	bool rewrite_armed;
+	bool shutting;
+	bool aborted;
+	struct loop_op rewrite;
+};
+
+/* ---- leaving RAM ---- */
+
+static void home_leave(struct home *h, struct msg *m, uint64_t rewind_to)
+{
+	resident_del(h->env.rt->res, m);
+	if (rewind_to)
+		runner_rewind(h->env.rt->runner, rewind_to);
+	msg_free(m);
+}
+
+/* Shutdown abort: an outcome that could not be written is given up (the queue still holds the
+ * message as it was before this round: retried after the restart, a duplicate for what was
+ * delivered, never a loss). */
+static void home_give_up(struct home *h, struct msg *m)
+{
+	dlog_line(h->env.log, m->idstr,
+		  "event=queue-write-abandoned outcome not recorded at shutdown: retried after "
+		  "the restart");
+	home_leave(h, m, 0);
+}
+
+static void home_keep_failed(struct home *h, struct msg *m)
+{
+	if (!m->unrecorded)
+		dlog_line(h->env.log, m->idstr,
+			  "event=queue-write-failed error=%d outcome kept in RAM, written again "
+			  "when the queue is writable",
+			  m->req.result);
+	m->unrecorded = true;
+	m->retry_next = h->failed;
+	h->failed = m;
+	h->nfailed++;
+	if (!h->rewrite_armed) {
+		h->rewrite_armed = true;
+		loop_timer(h->env.loop, &h->rewrite, HOME_REWRITE_MS);
+	}
+}
+
+static void home_commit_done(struct loop *l, struct loop_msg *lm)
+{
+	struct msg *m = container_of(lm, struct msg, req.done);
+	struct home *h = m->cookie;
+
+	(void)l;
+	h->commits--;
+	if (m->req.result < 0 && h->aborted) {
+		home_give_up(h, m);
+		return;
+	}
+	if (m->req.result < 0) {
+		home_keep_failed(h, m);
+		return;
+	}
+	if (m->unrecorded)
+		dlog_line(h->env.log, m->idstr, "event=queue-write-recovered outcome recorded");
+	/* groups that were due while the message was in RAM were passed by the runner */
+	home_leave(h, m, m->delete ? 0 : m->idle_due);
+}
+
+static void home_rewrite_cb(struct loop_op *op, int res, uint32_t flags)
+{
+	struct home *h = op->owner;
+	struct msg *m;
+
+	(void)res;
+	(void)flags;
+	h->rewrite_armed = false;
+	if (h->aborted)
+		return; /* home_shutdown gave them up */
+	if (commit_degraded(h->env.rt->commit)) {
+		h->rewrite_armed = true; /* would fail at once: wait for the queue */
+		loop_timer(h->env.loop, &h->rewrite, HOME_REWRITE_MS);
+		return;
+	}
+	while ((m = h->failed)) {
+		h->failed = m->retry_next;
+		h->nfailed--;
+		h->commits++;
+		commit_post(h->env.rt->commit, &m->req);
+	}
+}
+
+/* ---- the end of a round ---- */
+
+/* The earliest due time of the groups that were not in this round (0 if none). */
+static uint64_t home_idle_due(const struct msg *m)
+{
+	uint64_t min = 0;
+
+	for (uint32_t g = 0; g < m->env->ndest; g++) {
+		uint64_t d = m->env->dests[g].due;
+		if (!m->groups[g].out && d && (min == 0 || d < min))
+			min = d;
+	}
+	return min;
+}
+
+static void home_round_end(struct home *h, struct msg *m)
+{
+	uint64_t idle_due = home_idle_due(m);
+	uint64_t retry = h->shutting ? 0 : h->cfg->retry_delay_ms;
+	enum msg_plan plan = msg_plan(m, util_wall_ms(), retry);
+	struct commit_req *r = &m->req;
+
+	h->in_round--;
+	m->idle_due = idle_due;
+	if (plan == MSG_PLAN_NONE) {
+		home_leave(h, m, msg_next_due(m));
+		return;
+	}
+	memset(r, 0, sizeof(*r));
+	r->id = m->id;
+	r->fill = msg_fill_final;
+	r->bytes = m->meta_len + 64u * m->env->ndest;
+	r->sync = plan == MSG_PLAN_UPDATE; /* a lost delete only means a duplicate */
+	r->loop = h->env.loop;
+	r->done.fn = home_commit_done;
+	m->cookie = h;
+	h->commits++;
+	commit_post(h->env.rt->commit, r);
+}
+
+void home_unit_back(struct home *h, struct unit *u)
+{
+	struct msg *m = u->m;
+
+	for (unsigned k = 0; k < u->n; k++)
+		if (u->r[k].decided)
+			msg_set_result(m, u->r[k].idx, u->r[k].state, u->r[k].code, u->r[k].reply,
+				       strlen(u->r[k].reply));
+	unit_free(u);
+	if (--m->units_out == 0)
+		home_round_end(h, m);
+}
+
+void home_unit_post(struct loop *l, struct loop_msg *lm)
+{
+	struct unit *u = container_of(lm, struct unit, lm);
+
+	(void)l;
+	home_unit_back(u->home, u);
+}
+
+/* ---- the start of a round ---- */
+
+static void home_send(struct home *h, struct msg *m, unsigned g, const char *name,
+		      const unsigned *idx, unsigned n)
+{
+	const struct rt *rt = h->env.rt;
+	struct unit *u = unit_new(m, (uint16_t)g, name, idx, n);
+
+	u->home = h;
+	u->home_loop = h->env.loop;
+	u->owner = rt->cfg.mode == CONFIG_MODE_RELAY ? h->env.shard
+						      : route_owner(u->dest, rt->nshards);
+	m->units_out++;
+	h->env.send(h->env.send_arg, u);
+}
+
+/* Independent mode: the group's pending recipients by destination as routed now (one unit
+ * unless the routing changed since the message was accepted). */
+static void home_send_split(struct home *h, struct msg *m, unsigned g, unsigned *idx, unsigned n)
+{
+	const char **addrs = util_xmalloc(n * sizeof(*addrs));
+	uint16_t *grp = util_xmalloc(n * sizeof(*grp));
+	unsigned *first = util_xmalloc(n * sizeof(*first)), *sub = util_xmalloc(n * sizeof(*sub));
+	char name[ROUTE_NAME_MAX];
+	int ng;
+
+	for (unsigned k = 0; k < n; k++)
+		addrs[k] = m->env->rcpts[idx[k]].addr;
+	ng = route_group(ROUTE_INDEPENDENT, addrs, n, grp, first);
+	for (int s = 0; s < ng; s++) {
+		unsigned cnt = 0;
+		for (unsigned k = 0; k < n; k++)
+			if (grp[k] == s)
+				sub[cnt++] = idx[k];
+		route_dest_name(ROUTE_INDEPENDENT, "", addrs[first[s]], name, sizeof(name));
+		home_send(h, m, g, name, sub, cnt);
+	}
+	free(addrs);
+	free(grp);
+	free(first);
+	free(sub);
+}
+
+static void home_start_group(struct home *h, struct msg *m, unsigned g, unsigned *idx)
+{
+	unsigned n = msg_group_rcpts(m, g, idx);
+
+	m->groups[g].out = true;
+	if (n == 0 || h->env.rt->cfg.mode == CONFIG_MODE_RELAY)
+		home_send(h, m, g, h->env.rt->relay_name, idx, n);
+	else
+		home_send_split(h, m, g, idx, n);
+}
+
+void home_start(struct home *h, struct msg *m, unsigned group)
+{
+	unsigned *idx;
+
+	if (m->units_out)
+		return;
+	idx = util_xmalloc((m->env->nrcpt ? m->env->nrcpt : 1) * sizeof(*idx));
+	m->units_out = 1; /* guard: the round cannot end while units are being sent */
+	h->in_round++;
+	for (uint32_t g = 0; g < m->env->ndest; g++)
+		if (group == HOME_ALL_GROUPS ? m->env->dests[g].due != 0 : g == group)
+			home_start_group(h, m, g, idx);
+	free(idx);
+	if (--m->units_out == 0)
+		home_round_end(h, m);
+}
+
+/* ---- life cycle ---- */
+
+void home_shutdown(struct home *h, bool abort)
+{
+	struct msg *m;
+
+	h->shutting = true;
+	if (!abort)
+		return;
+	h->aborted = true;
+	while ((m = h->failed)) {
+		h->failed = m->retry_next;
+		h->nfailed--;
+		home_give_up(h, m);
+	}
+	if (h->rewrite_armed)
+		loop_cancel(h->env.loop, &h->rewrite);
+}
+
+unsigned home_busy(const struct home *h)
+{
+	return h->in_round + h->commits + h->nfailed + h->rewrite_armed;
+}
+
+struct home *home_new(const struct home_env *env)
+{
+	struct home *h = util_xcalloc(1, sizeof(*h));
+
+	h->env = *env;
+	h->cfg = &env->rt->cfg;
+	h->rewrite.cb = home_rewrite_cb;
+	h->rewrite.owner = h;
+	return h;
+}
+
+void home_free(struct home *h)
+{
+	free(h);
+}

@@ -1,0 +1,59 @@
+/* home — the home shard's side of a message: it owns the message, sends one delivery unit per
+ * destination, takes the outcomes back and finalises the message in the queue.
+ *
+ * Why: the message's state (envelope, recipient states, commit request) has exactly one writer,
+ * whichever shards deliver its recipients. A round starts when the message is accepted (every
+ * group) or when the runner finds a group due; it ends when every unit of it is back; then one
+ * commit request records it (delete, or meta + the decided groups' sched entries moved) and the
+ * message leaves RAM. A write that fails (disk full) keeps the message in RAM, still resident so
+ * the runner leaves it alone, and is written again once the queue is writable.
+ */
+#ifndef RIPTIDE_HOME_H
+#define RIPTIDE_HOME_H
+
+#include "engine/daemon/rt.h"
+#include "engine/daemon/unit.h"
+
+struct home;
+
+/* Hands a unit to its owner shard (u->owner): called on the home shard. */
+typedef void (*home_send_fn)(void *arg, struct unit *u);
+
+struct home_env {
+	struct rt *rt;
+	struct loop *loop;
+	struct dlog_buf *log;
+	unsigned shard;
+	home_send_fn send;
+	void *send_arg;
+};
+
+/* home_new / home_free: the home side of one shard (home_free: when home_busy is 0, or at
+ * exit with what is left in RAM: those messages stay queued). */
+struct home *home_new(const struct home_env *env);
+void home_free(struct home *h);
+
+/* Which groups a round starts with. */
+#define HOME_ALL_GROUPS 0xffffffffu
+
+/* home_start: start a round for m (resident, owned by this shard): one unit per destination
+ * of the pending recipients of group `group`, or of every group (HOME_ALL_GROUPS). A message
+ * that is already in a round is left alone (the runner found another group due while it was
+ * out: that group is picked up when the runner is rewound at the round's end). */
+void home_start(struct home *h, struct msg *m, unsigned group);
+
+/* home_unit_back: u's outcomes are in (home shard thread): record them; the round ends with
+ * the last unit. Frees u. */
+void home_unit_back(struct home *h, struct unit *u);
+
+/* home_unit_post: loop_msg handler for a unit posted back from another shard. */
+void home_unit_post(struct loop *l, struct loop_msg *lm);
+
+/* home_shutdown: rounds that end from now on retry at once (no retry delay); with `abort`
+ * outcomes that could not be written are given up (they are retried after the restart). */
+void home_shutdown(struct home *h, bool abort);
+
+/* home_busy: messages in a round, queue writes in flight and writes waiting to be retried. */
+unsigned home_busy(const struct home *h);
+
+#endif

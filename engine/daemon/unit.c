@@ -1,0 +1,43 @@
+/* unit — delivery units (see unit.h). */
+#include "engine/daemon/unit.h"
+#include "engine/util/util.h"
+
+#include <string.h>
+
+struct unit *unit_new(struct msg *m, uint16_t g, const char *dest, const unsigned *idx,
+		      unsigned n)
+{
+	struct unit *u = util_xcalloc(1, sizeof(*u) + n * sizeof(u->r[0]));
+
+	u->m = m;
+	u->group = g;
+	snprintf(u->dest, sizeof(u->dest), "%s", dest);
+	u->n = n;
+	for (unsigned k = 0; k < n; k++) {
+		u->r[k].idx = idx[k];
+		u->r[k].attempts = m->env->rcpts[idx[k]].attempts;
+	}
+	return u;
+}
+
+void unit_set(struct unit *u, unsigned k, enum queue_rcpt_state st, int code, const char *text,
+	      size_t len)
+{
+	struct unit_rcpt *r = &u->r[k];
+
+	BUG_ON(k >= u->n);
+	free(r->reply);
+	r->reply = util_xstrndup(text ? text : "", text ? len : 0);
+	r->state = (uint8_t)st;
+	r->code = (uint16_t)code;
+	r->decided = true;
+}
+
+void unit_free(struct unit *u)
+{
+	if (!u)
+		return;
+	for (unsigned k = 0; k < u->n; k++)
+		free(u->r[k].reply);
+	free(u);
+}

@@ -1,0 +1,55 @@
+/* unit — a delivery unit: the recipients of one message that go to one destination.
+ *
+ * Why: the home shard owns a message (envelope, recipient states, commit, finalisation); the
+ * destination it must go to is owned by a shard chosen by route_owner. A unit is what travels
+ * between the two by mailbox: out to the destination's shard with the recipient subset, back to
+ * the home shard with one outcome per recipient. The message itself is only read on the
+ * destination's shard (sender, flags, body, the recipients' addresses: none of which change
+ * while a unit is out); every write to it happens at home when the unit is back. The message
+ * outlives its units (home frees it only when units_out is 0), which is what keeps the shared
+ * read-only body alive: the unit count is the body's reference count.
+ */
+#ifndef RIPTIDE_UNIT_H
+#define RIPTIDE_UNIT_H
+
+#include "engine/daemon/msg.h"
+#include "engine/route/route.h"
+
+struct home;
+
+/* The outcome of one recipient of a unit, filled on the destination's shard. */
+struct unit_rcpt {
+	unsigned idx;	   /* index in m->env->rcpts */
+	uint16_t attempts; /* the recipient's attempts before this round (read-only copy) */
+	bool decided;	   /* an outcome was recorded */
+	uint8_t state;	   /* enum queue_rcpt_state, when decided */
+	uint16_t code;	   /* SMTP reply code, 0 for a local error */
+	char *reply;	   /* reply text (owned), when decided */
+};
+
+struct unit {
+	struct loop_msg lm; /* out: to the owner shard; back: to the home shard */
+	struct msg *m;	    /* the home's message: read-only away from home */
+	struct home *home;  /* where outcomes go back */
+	struct loop *home_loop;
+	unsigned owner;	   /* the destination's shard */
+	uint16_t group;	   /* the message's destination group this unit serves */
+	unsigned jobs_out; /* destination's bookkeeping: transactions not ended */
+	char dest[ROUTE_NAME_MAX];
+	unsigned n;
+	struct unit_rcpt r[];
+};
+
+/* unit_new: a unit for group g of m holding the n recipients idx[0..n) (their attempts are
+ * copied now, on the home shard). */
+struct unit *unit_new(struct msg *m, uint16_t g, const char *dest, const unsigned *idx,
+		      unsigned n);
+
+/* unit_set: record recipient k's outcome (reply text copied; a later call replaces it). */
+void unit_set(struct unit *u, unsigned k, enum queue_rcpt_state st, int code, const char *text,
+	      size_t len);
+
+/* unit_free: free u and its reply strings (not the message). NULL is fine. */
+void unit_free(struct unit *u);
+
+#endif
