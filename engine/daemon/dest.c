@@ -6,10 +6,10 @@
  * outcome in the unit -> the last job of a unit hands it back to its home shard (dest_unit_done),
  * which owns the message and writes the queue.
  */
-#include "engine/daemon/dest.h"
-#include "engine/smtpc/smtpc.h"
+#include "engine/daemon/dest_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #define DEST_DEAD_MAX_MS 10000u
@@ -20,45 +20,6 @@
 /* Jobs waiting while the global connection cap is held by other shards are re-pumped this
  * often (a closing session on another shard does not wake this one). */
 #define DEST_REPUMP_MS 50u
-
-struct job {
-	struct job *next;
-	struct unit *u;
-	struct smtpc_txn txn;
-	unsigned n;
-	unsigned *idx;	  /* position in u->r for each txn rcpt */
-	uint8_t *decided; /* per txn rcpt: JOB_OPEN, JOB_DECIDED or JOB_TOO_MANY */
-	const char **rcpts;
-};
-
-enum { JOB_OPEN = 0, JOB_DECIDED = 1, JOB_TOO_MANY = 2 };
-
-struct osess {
-	struct osess *next;
-	struct dest *d;
-	struct smtpc *c;
-	bool idle;
-	bool ready;
-};
-
-struct dest {
-	struct dest_env env;
-	const struct config *cfg;
-	struct util_addr addr;
-	char name[ROUTE_NAME_MAX];
-	struct job *head, **tail;
-	unsigned queued;
-	struct osess *sessions;
-	unsigned nsess, nconnecting, nready;
-	uint64_t dead_until; /* monotonic ms: connections failing, defer without trying */
-	uint64_t next_sess_id;
-	bool shutting;
-	bool timer_armed;
-	struct loop_op timer; /* re-pump while jobs wait for a connection slot */
-	struct smtpc_ops ops;
-};
-
-static void dest_pump(struct dest *d);
 
 /* No delivery may start while the queue cannot record its outcome (disk full). */
 static bool dest_paused(const struct dest *d)
@@ -75,8 +36,8 @@ static const char *outcome_name(enum queue_rcpt_state st)
 					  : "deferred";
 }
 
-static void dest_record(struct dest *d, struct unit *u, unsigned k, int code, int enh[3],
-			const char *text, size_t text_len)
+void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
+		 const int enh[3], const char *text, size_t text_len)
 {
 	enum queue_rcpt_state st = code >= 200 && code < 300 ? QUEUE_RCPT_DELIVERED
 				   : code >= 500	     ? QUEUE_RCPT_FAILED
@@ -89,26 +50,28 @@ static void dest_record(struct dest *d, struct unit *u, unsigned k, int code, in
 		snprintf(dsn, sizeof(dsn), "%d.%d.%d", enh[0], enh[1], enh[2]);
 	unit_set(u, k, st, code, text, text_len);
 	dlog_line(d->env.log, m->idstr,
-		  "status=%s to=<%s> relay=%s code=%d dsn=%s attempts=%u delay=%.3f reply=\"%s\"",
-		  outcome_name(st), m->env->rcpts[u->r[k].idx].addr, d->name, code, dsn,
+		  "status=%s to=<%s> dest=%s mx=%s relay=%s%s code=%d dsn=%s attempts=%u "
+		  "delay=%.3f reply=\"%s\"",
+		  outcome_name(st), m->env->rcpts[u->r[k].idx].addr, u->dest, t ? t->host : "-",
+		  t ? t->ip : "-", d->is_fallback ? " via=fallback-relay" : "", code, dsn,
 		  u->r[k].attempts + 1u, delay < 0 ? 0.0 : delay,
 		  dlog_quote(text, text_len, q, sizeof(q)));
 }
 
-static void dest_record_reply(struct dest *d, struct job *j, unsigned k,
+static void dest_record_reply(struct dest *d, struct job *j, unsigned k, const struct osess *o,
 			      const struct smtpc_reply *r)
 {
 	int enh[3] = {r->enh_class, r->enh_subject, r->enh_detail};
 
-	dest_record(d, j->u, j->idx[k], r->code, enh, r->text, r->text_len);
+	dest_record(d, j->u, j->idx[k], &d->targets[o->t], r->code, enh, r->text, r->text_len);
 	j->decided[k] = JOB_DECIDED;
 }
 
-static void dest_record_err(struct dest *d, struct unit *u, unsigned k, const char *err)
+void dest_record_err(struct dest *d, struct unit *u, unsigned k, const char *err)
 {
 	int enh[3] = {4, 4, 1};
 
-	dest_record(d, u, k, 0, enh, err, strlen(err));
+	dest_record(d, u, k, NULL, 0, enh, err, strlen(err));
 }
 
 /* ---- units ---- */
@@ -121,7 +84,7 @@ static void dest_unit_done(struct dest *d, struct unit *u)
 
 /* ---- jobs ---- */
 
-static struct job *job_new(struct unit *u, const unsigned *idx, unsigned n)
+struct job *job_new(struct unit *u, const unsigned *idx, unsigned n)
 {
 	size_t sz = sizeof(struct job) + n * (sizeof(unsigned) + sizeof(char *) + 1);
 	struct job *j = util_xcalloc(1, sz);
@@ -147,17 +110,23 @@ static struct job *job_new(struct unit *u, const unsigned *idx, unsigned n)
 	return j;
 }
 
-static void job_push(struct dest *d, struct job *j)
+/* Link j at the tail (a job already counted in its unit: moved here from another dest). */
+void job_link(struct dest *d, struct job *j)
 {
 	j->next = NULL;
 	*d->tail = j;
 	d->tail = &j->next;
 	d->queued++;
+}
+
+void job_push(struct dest *d, struct job *j)
+{
+	job_link(d, j);
 	j->u->jobs_out++;
 }
 
 /* Move j, just pushed at the tail, to the head of the queue. */
-static void dest_job_to_front(struct dest *d, struct job *j)
+void dest_job_to_front(struct dest *d, struct job *j)
 {
 	struct job **pp = &d->head;
 
@@ -171,21 +140,61 @@ static void dest_job_to_front(struct dest *d, struct job *j)
 	d->head = j;
 }
 
-static struct job *job_pop(struct dest *d)
+/* Unlink j (queued on d). */
+void job_unlink(struct dest *d, struct job *j)
 {
-	struct job *j = d->head;
+	struct job **pp = &d->head;
 
-	if (!j)
+	while (*pp != j)
+		pp = &(*pp)->next;
+	*pp = j->next;
+	if (d->tail == &j->next)
+		d->tail = pp;
+	d->queued--;
+}
+
+/* MX walk over: record the outcomes j's recipients got at the last host that answered them
+ * (their provisional 4xx), or a local error if none did, and end j. */
+void dest_end_provisional(struct dest *d, struct job *j)
+{
+	char text[512];
+
+	for (unsigned k = 0; k < j->n; k++) {
+		struct unit_rcpt *r = &j->u->r[j->idx[k]];
+		int enh[3] = {r->enh[0], r->enh[1], r->enh[2]};
+		if (!r->decided) {
+			dest_record_err(d, j->u, j->idx[k], "no MX host left to try");
+			continue;
+		}
+		snprintf(text, sizeof(text), "%s", r->reply);
+		dest_record(d, j->u, j->idx[k], NULL, r->code, enh, text, strlen(text));
+	}
+	job_end(d, j);
+}
+
+/* Unlink the first job that may go to target t (hop <= t); any job with t = UINT_MAX. */
+static struct job *job_take(struct dest *d, unsigned t)
+{
+	struct job **pp = &d->head, *j;
+
+	while (*pp && (*pp)->hop > t)
+		pp = &(*pp)->next;
+	if (!(j = *pp))
 		return NULL;
-	d->head = j->next;
-	if (!d->head)
-		d->tail = &d->head;
+	*pp = j->next;
+	if (d->tail == &j->next)
+		d->tail = pp;
 	d->queued--;
 	return j;
 }
 
+struct job *job_pop(struct dest *d)
+{
+	return job_take(d, UINT_MAX);
+}
+
 /* job_end: the job's transaction is over; the unit goes home with its last job. */
-static void job_end(struct dest *d, struct job *j)
+void job_end(struct dest *d, struct job *j)
 {
 	struct unit *u = j->u;
 
@@ -194,14 +203,29 @@ static void job_end(struct dest *d, struct job *j)
 		dest_unit_done(d, u);
 }
 
-/* Defer every queued job with err (destination dead): recorded, finalised, out of RAM. */
-static void dest_defer_all(struct dest *d, const char *err)
+/* Defer every queued job with err (destination dead, DNS temporary failure): to the fallback
+ * relay if there is one, else recorded and back home. */
+void dest_defer_all(struct dest *d, const char *err)
+{
+	struct job *j;
+
+	while ((j = job_pop(d))) {
+		if (dest_no_host(d, j))
+			continue;
+		for (unsigned k = 0; k < j->n; k++)
+			dest_record_err(d, j->u, j->idx[k], err);
+		job_end(d, j);
+	}
+}
+
+/* End every queued job with the same outcome for each recipient (a DNS verdict). */
+void dest_end_all(struct dest *d, int code, const int enh[3], const char *text)
 {
 	struct job *j;
 
 	while ((j = job_pop(d))) {
 		for (unsigned k = 0; k < j->n; k++)
-			dest_record_err(d, j->u, j->idx[k], err);
+			dest_record(d, j->u, j->idx[k], NULL, code, enh, text, strlen(text));
 		job_end(d, j);
 	}
 }
@@ -239,7 +263,6 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 	struct osess *o = user;
 	struct dest *d = o->d;
 	struct job *j;
-
 	bool first = !o->ready;
 
 	if (first) {
@@ -252,7 +275,7 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 		return NULL;
 	}
 	/* the queue cannot record an outcome now: start nothing (dest_pump re-polls) */
-	j = dest_paused(d) ? NULL : job_pop(d);
+	j = dest_paused(d) ? NULL : job_take(d, o->t);
 	o->idle = j == NULL;
 	if (first && d->queued)
 		dest_pump(d); /* the destination is up: leave slow start for what is queued */
@@ -270,23 +293,37 @@ static bool dest_too_many(const struct smtpc_reply *r)
 	return memmem(r->text, r->text_len, "ecipients", 9) != NULL;
 }
 
+/* MX walk: a 4xx for a recipient is not its outcome while another host may take it. */
+static bool dest_may_fall(const struct dest *d, const struct osess *o)
+{
+	return d->kind == DEST_MX && !d->cfg->first_mx_only && dest_next_host(d, o->t) >= 0;
+}
+
 static void dest_rcpt(struct smtpc *c, struct smtpc_txn *t, unsigned k, const struct smtpc_reply *r,
 		      void *user)
 {
 	struct osess *o = user;
 	struct job *j = t->user;
+	int enh[3] = {r->enh_class, r->enh_subject, r->enh_detail};
 
 	(void)c;
-	if (dest_too_many(r))
+	if (dest_too_many(r)) {
 		j->decided[k] = JOB_TOO_MANY;
-	else if (r->code < 200 || r->code >= 300)
-		dest_record_reply(o->d, j, k, r);
+	} else if (r->code >= 400 && r->code < 500 && dest_may_fall(o->d, o)) {
+		/* kept as its provisional outcome, logged only if no later host decides */
+		unit_set(j->u, j->idx[k], QUEUE_RCPT_PENDING, r->code, r->text, r->text_len);
+		unit_set_enh(j->u, j->idx[k], enh);
+		j->decided[k] = JOB_FALL;
+	} else if (r->code < 200 || r->code >= 300) {
+		dest_record_reply(o->d, j, k, o, r);
+	}
 }
 
 /* After a transaction that made progress, the recipients it refused with "too many recipients"
  * go at once, in a new transaction at the head of the queue: the session that just finished
  * pulls it next, on the same connection. Returns true if such a job was queued. */
-static bool dest_resend_too_many(struct dest *d, struct job *j, const struct smtpc_result *res)
+static bool dest_resend_too_many(struct dest *d, struct job *j, const struct smtpc_result *res,
+				 unsigned t)
 {
 	unsigned n = 0, *idx;
 	struct job *nj;
@@ -299,6 +336,7 @@ static bool dest_resend_too_many(struct dest *d, struct job *j, const struct smt
 			idx[n++] = j->idx[k];
 	if (n) {
 		nj = job_new(j->u, idx, n);
+		nj->hop = t; /* the same host took the others */
 		job_push(d, nj);
 		dest_job_to_front(d, nj);
 	}
@@ -315,45 +353,50 @@ static void dest_txn_done(struct smtpc *c, struct smtpc_txn *t, const struct smt
 	const char *err = res->err;
 	static const char too_many[] = "too many recipients in one transaction";
 	int enh453[3] = {4, 5, 3};
-	bool resent;
+	bool resent, fell;
 
 	(void)c;
 	if (!err && res->maybe_delivered)
 		err = "connection lost after the final dot (may have been delivered)";
-	resent = dest_resend_too_many(d, j, res);
+	resent = dest_resend_too_many(d, j, res, o->t);
+	/* a lost connection or a 4xx for the whole transaction moves on to the next host too */
+	fell = !res->maybe_delivered && dest_may_fall(d, o) && dest_fall_through(d, j, o->t, res);
 	for (unsigned k = 0; k < j->n; k++) {
-		if (j->decided[k] == JOB_DECIDED || (resent && j->decided[k] == JOB_TOO_MANY))
+		if (j->decided[k] == JOB_DECIDED || (resent && j->decided[k] == JOB_TOO_MANY) ||
+		    (fell && j->decided[k] == JOB_FALL))
 			continue;
 		if (err)
 			dest_record_err(d, j->u, j->idx[k], err);
 		else if (j->decided[k] == JOB_TOO_MANY) /* no progress: retried later */
-			dest_record(d, j->u, j->idx[k], 452, enh453, too_many,
+			dest_record(d, j->u, j->idx[k], &d->targets[o->t], 452, enh453, too_many,
 				    sizeof(too_many) - 1);
 		else
-			dest_record_reply(d, j, k, &res->reply);
+			dest_record_reply(d, j, k, o, &res->reply);
 	}
 	job_end(d, j);
 }
 
-/* No session could be set up: log once, defer what is queued, and defer new mail without
- * trying for min(retry_delay, 10 s). */
+/* No session could be set up to any target: log once, defer what is queued (or send it to the
+ * fallback relay), and defer new mail without trying for min(retry_delay, 10 s). */
 static void dest_mark_dead(struct dest *d, uint64_t sess_id, const char *why)
 {
 	uint64_t back = d->cfg->retry_delay_ms;
 	char sid[24];
 
 	snprintf(sid, sizeof(sid), "session-%llx", (unsigned long long)sess_id);
-	dlog_line(d->env.log, sid, "event=relay-unreachable relay=%s %s", d->name, why);
+	if (d->kind == DEST_RELAY)
+		dlog_line(d->env.log, sid, "event=relay-unreachable relay=%s %s", d->name, why);
+	else
+		dlog_line(d->env.log, sid, "event=destination-unreachable dest=%s %s", d->name,
+			  why);
 	d->dead_until =
 	    loop_now_ms(d->env.loop) + (back < DEST_DEAD_MAX_MS ? back : DEST_DEAD_MAX_MS);
 	dest_defer_all(d, why);
 }
 
-static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, void *user)
+static void dest_unlink_session(struct dest *d, struct osess *o)
 {
-	struct osess *o = user, **pp;
-	struct dest *d = o->d;
-	char why[600];
+	struct osess **pp;
 
 	for (pp = &d->sessions; *pp != o; pp = &(*pp)->next)
 		;
@@ -364,48 +407,70 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 	else
 		d->nconnecting--;
 	atomic_fetch_sub(&d->env.rt->out_conns, 1);
-	if (!info->was_ready && !d->shutting && d->nready == 0) {
-		/* nothing is up: do not replace the failed attempt; when the last of the slow-start
-		 * attempts has failed, the destination is dead for a while */
-		if (d->nsess == 0) {
-			snprintf(why, sizeof(why), "cannot talk to %s: %s (in state %s, reply %d)",
-				 d->name, info->err ? info->err : "rejected",
-				 smtpc_state_name(info->state), info->reply.code);
-			dest_mark_dead(d, smtpc_id(c), why);
-		}
-		free(o);
-		return;
+}
+
+static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, void *user)
+{
+	struct osess *o = user;
+	struct dest *d = o->d;
+	char why[600];
+
+	dest_unlink_session(d, o);
+	if (!info->was_ready && !d->shutting)
+		dest_target_down(d, o->t); /* refused, timed out, or a 4xx/5xx greeting */
+	if (!info->was_ready && !d->shutting && d->nready == 0 && d->nsess == 0 &&
+	    dest_pick_target(d, 0) < 0) {
+		/* every target has failed and nothing is up: the destination is dead a while */
+		snprintf(why, sizeof(why), "cannot talk to %s: %s (in state %s, reply %d)",
+			 d->ntargets > 1 ? "any MX host" : d->targets[o->t].ip,
+			 info->err ? info->err : "rejected", smtpc_state_name(info->state),
+			 info->reply.code);
+		dest_mark_dead(d, smtpc_id(c), why);
 	}
 	free(o);
 	if (!d->shutting)
 		dest_pump(d);
 }
 
-static int dest_open_session(struct dest *d)
+static void dest_timeouts(const struct config *cfg, struct smtpc_timeouts *to)
+{
+	smtpc_timeouts_default(to);
+	to->connect_ms = (uint32_t)cfg->connect_timeout_ms;
+	to->greeting_ms = (uint32_t)cfg->greeting_timeout_ms;
+	to->helo_ms = (uint32_t)cfg->helo_timeout_ms;
+	to->mail_ms = (uint32_t)cfg->mail_timeout_ms;
+	to->rcpt_ms = (uint32_t)cfg->rcpt_timeout_ms;
+	to->data_ms = (uint32_t)cfg->data_timeout_ms;
+	to->data_block_ms = (uint32_t)cfg->data_block_timeout_ms;
+	to->data_done_ms = (uint32_t)cfg->data_done_timeout_ms;
+	to->idle_ms = (uint32_t)cfg->idle_timeout_ms;
+}
+
+/* Open a session to the first live target >= min_t. Returns 0, -EAGAIN (a connection cap is
+ * reached), -ENOENT (no live target) or smtpc_new's error. */
+static int dest_open_session(struct dest *d, unsigned min_t)
 {
 	struct rt *rt = d->env.rt;
 	struct smtpc_config sc = {0};
+	int t = dest_pick_target(d, min_t), ret;
 	struct osess *o;
-	int ret;
 
+	if (t < 0)
+		return -ENOENT;
+	if (d->nsess >= d->max_conns)
+		return -EAGAIN;
 	if (atomic_fetch_add(&rt->out_conns, 1) >= d->cfg->max_connections) {
 		atomic_fetch_sub(&rt->out_conns, 1);
 		return -EAGAIN;
 	}
 	o = util_xcalloc(1, sizeof(*o));
 	o->d = d;
-	sc.addr = d->addr;
+	o->t = (unsigned)t;
+	sc.addr = d->targets[t].addr;
+	/*SRC*/ // sc.source = d->targets[t].addr.family == AF_INET6 ? d->cfg->source_v6 :
+		// d->cfg->source_v4;
 	sc.helo_name = d->cfg->helo_name[0] ? d->cfg->helo_name : d->cfg->hostname;
-	smtpc_timeouts_default(&sc.timeouts);
-	sc.timeouts.connect_ms = (uint32_t)d->cfg->connect_timeout_ms;
-	sc.timeouts.greeting_ms = (uint32_t)d->cfg->greeting_timeout_ms;
-	sc.timeouts.helo_ms = (uint32_t)d->cfg->helo_timeout_ms;
-	sc.timeouts.mail_ms = (uint32_t)d->cfg->mail_timeout_ms;
-	sc.timeouts.rcpt_ms = (uint32_t)d->cfg->rcpt_timeout_ms;
-	sc.timeouts.data_ms = (uint32_t)d->cfg->data_timeout_ms;
-	sc.timeouts.data_block_ms = (uint32_t)d->cfg->data_block_timeout_ms;
-	sc.timeouts.data_done_ms = (uint32_t)d->cfg->data_done_timeout_ms;
-	sc.timeouts.idle_ms = (uint32_t)d->cfg->idle_timeout_ms;
+	dest_timeouts(d->cfg, &sc.timeouts);
 	sc.max_txns = d->cfg->max_messages_per_connection;
 	sc.id = ((uint64_t)d->env.shard << 48) | ++d->next_sess_id;
 	sc.ops = &d->ops;
@@ -431,36 +496,60 @@ static void dest_arm_repump(struct dest *d)
 	loop_timer(d->env.loop, &d->timer, DEST_REPUMP_MS);
 }
 
+/* Hand queued jobs to idle sessions that may take them. */
+static void dest_feed_idle(struct dest *d)
+{
+	for (struct osess *o = d->sessions; o && d->head; o = o->next) {
+		struct job *j;
+		if (!o->idle || !(j = job_take(d, o->t)))
+			continue;
+		o->idle = false;
+		if (smtpc_send(o->c, &j->txn) != 0) { /* not usable after all (closing) */
+			job_link(d, j);
+			dest_job_to_front(d, j);
+		}
+	}
+}
+
+/* MX walk: a job that must go to a later host (hop > 0) and has no session there gets one;
+ * if no host is left it ends (fallback relay, or its provisional outcomes are recorded). */
+static void dest_feed_hops(struct dest *d)
+{
+	for (struct job *j = d->head, *next; j; j = next) {
+		bool covered = false;
+		next = j->next;
+		if (j->hop == 0)
+			continue;
+		for (struct osess *o = d->sessions; o && !covered; o = o->next)
+			covered = o->t >= j->hop;
+		if (covered || dest_open_session(d, j->hop) != -ENOENT)
+			continue;
+		job_unlink(d, j);
+		if (!dest_no_host(d, j))
+			dest_end_provisional(d, j);
+	}
+}
+
 /* Give queued jobs to idle sessions, then open sessions for what is left (one per job not
- * yet covered by a connecting session), within the global connection cap. While the queue is
- * not writable nothing starts: the jobs wait in RAM and the timer polls. */
-static void dest_pump(struct dest *d)
+ * yet covered by a connecting session), within the connection caps. While the queue is not
+ * writable nothing starts: the jobs wait in RAM and the timer polls. */
+void dest_pump(struct dest *d)
 {
 	if (dest_paused(d)) {
 		if (d->queued)
 			dest_arm_repump(d);
 		return;
 	}
-	for (struct osess *o = d->sessions; o && d->head; o = o->next) {
-		struct job *j;
-		if (!o->idle)
-			continue;
-		j = job_pop(d);
-		if (smtpc_send(o->c, &j->txn) == 0) {
-			o->idle = false;
-		} else { /* not usable after all (closing): put the job back in front */
-			j->next = d->head;
-			d->head = j;
-			if (!j->next)
-				d->tail = &j->next;
-			d->queued++;
-			o->idle = false;
-		}
-	}
+	if (!dest_mx_ready(d))
+		return; /* a lookup is running (it pumps when answered), or the jobs ended */
+	dest_feed_idle(d);
+	dest_feed_hops(d);
 	while (d->queued > d->nconnecting && (d->nready > 0 || d->nconnecting < DEST_SLOW_START) &&
-	       dest_open_session(d) == 0)
+	       dest_open_session(d, 0) == 0)
 		;
-	if (d->queued && d->nsess == 0)
+	if (d->queued && d->nsess == 0 && dest_pick_target(d, 0) < 0 && d->nconnecting == 0)
+		dest_mark_dead(d, 0, "no MX host left to try (all failed recently)");
+	else if (d->queued && d->nsess == 0)
 		dest_arm_repump(d);
 }
 
@@ -493,18 +582,19 @@ void dest_shutdown(struct dest *d, bool abort)
 
 unsigned dest_busy(const struct dest *d)
 {
-	return d->nsess + d->queued + d->timer_armed;
+	return d->nsess + d->queued + d->timer_armed + d->resolving;
 }
 
-struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, const char *name)
+/* The part of a new destination common to both kinds. */
+struct dest *dest_alloc(const struct dest_env *env, const char *name)
 {
 	struct dest *d = util_xcalloc(1, sizeof(*d));
 
 	d->env = *env;
 	d->cfg = &env->rt->cfg;
-	d->addr = *addr;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->tail = &d->head;
+	d->max_conns = d->cfg->max_connections;
 	d->ops.next = dest_next;
 	d->ops.rcpt = dest_rcpt;
 	d->ops.txn_done = dest_txn_done;
@@ -518,7 +608,8 @@ void dest_free(struct dest *d)
 {
 	if (!d)
 		return;
-	BUG_ON(d->nsess != 0);
+	BUG_ON(d->nsess != 0 || d->resolving);
 	dest_shutdown(d, true);
+	free(d->targets);
 	free(d);
 }

@@ -30,8 +30,34 @@ struct dest_env {
 	void *unit_done_arg;
 };
 
-/* dest_new: a destination delivering to addr (printable name for logs). */
-struct dest *dest_new(const struct dest_env *env, const struct util_addr *addr, const char *name);
+/* dest_new_relay: a destination delivering everything to addr (name: printable, for logs);
+ * is_fallback: it is the fallback relay of MX destinations (log lines say so). */
+struct dest *dest_new_relay(const struct dest_env *env, const struct util_addr *addr,
+			    const char *name, bool is_fallback);
+
+/* dest_new_mx: the destination for recipient domain `domain` (lower case), delivered to its MX
+ * hosts resolved through env->rt->dns; `fallback` (may be NULL) takes the jobs no MX host could
+ * take. */
+struct dest *dest_new_mx(const struct dest_env *env, const char *domain, struct dest *fallback);
+
+/* dest_name: the destination's name (relay address or domain). */
+const char *dest_name(const struct dest *d);
+
+/* A shard's MX destinations by name (zero-initialised = empty). */
+struct dest_table {
+	struct dest **b;
+	unsigned cap, n;
+};
+
+/* dest_table_get: the destination named `name`, created (dest_new_mx) on first use. */
+struct dest *dest_table_get(struct dest_table *t, const struct dest_env *env, const char *name,
+			    struct dest *fallback);
+
+/* dest_table_busy / dest_table_shutdown / dest_table_free: dest_busy summed, dest_shutdown and
+ * dest_free applied to every destination of the table. */
+unsigned dest_table_busy(const struct dest_table *t);
+void dest_table_shutdown(struct dest_table *t, bool abort);
+void dest_table_free(struct dest_table *t);
 
 /* dest_enqueue: take u and deliver its recipients; u goes back through env.unit_done (at once
  * if there is nothing to send or the destination is shutting down). */

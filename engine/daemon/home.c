@@ -181,8 +181,8 @@ static void home_send(struct home *h, struct msg *m, unsigned g, const char *nam
 
 	u->home = h;
 	u->home_loop = h->env.loop;
-	u->owner = rt->cfg.mode == CONFIG_MODE_RELAY ? h->env.shard
-						      : route_owner(u->dest, rt->nshards);
+	u->owner =
+	    rt->cfg.mode == CONFIG_MODE_RELAY ? h->env.shard : route_owner(u->dest, rt->nshards);
 	m->units_out++;
 	h->env.send(h->env.send_arg, u);
 }

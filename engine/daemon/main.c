@@ -100,17 +100,67 @@ static int rt_open_queue(struct rt *rt)
 	return ret;
 }
 
+/* A relay given as a numeric address into *a and its printable name. Returns 0 or -EINVAL
+ * with a message (a host name is not resolved yet). */
+static int rt_relay_addr(const char *key, const char *spec, struct util_addr *a, char *name,
+			 size_t len)
+{
+	if (util_addr_parse(spec, a) == 0) {
+		util_addr_format(a, name, len);
+		return 0;
+	}
+	fprintf(stderr,
+		"riptide: %s = %s: only a numeric address (IPv4:port or [IPv6]:port) is "
+		"supported as a delivery target for now\n",
+		key, spec);
+	return -EINVAL;
+}
+
+/* Independent mode: the resolver (dns/) with the [delivery] DNS keys. */
+static int rt_open_dns(struct rt *rt)
+{
+	const struct config *c = &rt->cfg;
+	struct dns_opts o = {
+	    .servers = c->dns_servers,
+	    .resolv_conf = c->resolv_conf,
+	    .fallback_auto = c->dns_fallback_auto,
+	    .timeout_ms = (unsigned)c->dns_timeout_ms,
+	    .tries = c->dns_tries,
+	    .implicit_mx = c->implicit_mx,
+	    .max_mx_hosts = c->max_mx_hosts,
+	};
+	int ret = dns_open(&o, &rt->dns);
+
+	if (ret < 0)
+		fprintf(stderr, "riptide: cannot start the resolver (dns_servers = %s): %s\n",
+			c->dns_servers, strerror(-ret));
+	return ret;
+}
+
+/* The delivery side of the configuration: relay, or resolver + fallback relay. */
+static int rt_delivery(struct rt *rt)
+{
+	const struct config *c = &rt->cfg;
+
+	if (c->mode == CONFIG_MODE_RELAY)
+		return rt_relay_addr("relay", c->relay, &rt->relay, rt->relay_name,
+				     sizeof(rt->relay_name));
+	snprintf(rt->relay_name, sizeof(rt->relay_name), "mx");
+	if (c->fallback_relay[0] &&
+	    rt_relay_addr("fallback_relay", c->fallback_relay, &rt->fallback, rt->fallback_name,
+			  sizeof(rt->fallback_name)) < 0)
+		return -EINVAL;
+	return rt_open_dns(rt);
+}
+
 static int rt_start(struct rt *rt)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int ret;
 
 	rt->nshards = rt->cfg.shards ? rt->cfg.shards : (unsigned)(ncpu > 0 ? ncpu : 1);
-	if (util_addr_parse(rt->cfg.relay, &rt->relay) < 0) {
-		fprintf(stderr, "riptide: bad relay address '%s'\n", rt->cfg.relay);
-		return -EINVAL;
-	}
-	util_addr_format(&rt->relay, rt->relay_name, sizeof(rt->relay_name));
+	if ((ret = rt_delivery(rt)) < 0)
+		return ret;
 	if ((ret = dlog_open(rt->cfg.log, &rt->log)) < 0) {
 		fprintf(stderr, "riptide: cannot open log %s: %s\n", rt->cfg.log, strerror(-ret));
 		return ret;
@@ -187,6 +237,8 @@ static void rt_stop(struct rt *rt)
 	}
 	commit_stats(rt->commit, &writes, &reqs);
 	commit_halt(rt->commit);
+	dns_close(rt->dns); /* lookups still open are answered (TEMPFAIL) to the live loops */
+	rt->dns = NULL;
 	rt_wait_idle(rt, deadline > util_mono_ms() ? deadline - util_mono_ms() : 0);
 	for (unsigned i = 0; i < rt->nshards; i++)
 		clean &= shard_join(rt->shards[i]);
@@ -338,13 +390,6 @@ int main(int argc, char **argv)
 	}
 	if (cmd == CMD_QUEUE_COUNT)
 		return queue_count_cmd(&rt);
-	if (rt.cfg.mode != CONFIG_MODE_RELAY) {
-		fprintf(stderr,
-			"riptide: %s: mode = independent (MX lookup) is not implemented yet; "
-			"use mode = relay\n",
-			cfgpath ? cfgpath : "(defaults)");
-		return 2;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -353,9 +398,12 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits the mask */
 	if (rt_start(&rt) < 0)
 		return 1;
-	fprintf(stderr, "riptide: started: %u shards, listen %s%s%s, %s relay %s, spool %s\n",
+	fprintf(stderr, "riptide: started: %u shards, listen %s%s%s, %s %s%s%s%s, spool %s\n",
 		rt.nshards, rt.cfg.listen, rt.cfg.socket[0] ? " + unix:" : "", rt.cfg.socket,
-		rt.cfg.outgoing ? "outgoing on," : "outgoing OFF,", rt.relay_name, rt.cfg.spool);
+		rt.cfg.outgoing ? "outgoing on," : "outgoing OFF,",
+		rt.cfg.mode == CONFIG_MODE_RELAY ? "relay " : "independent (MX) delivery",
+		rt.cfg.mode == CONFIG_MODE_RELAY ? rt.relay_name : "",
+		rt.fallback_name[0] ? ", fallback relay " : "", rt.fallback_name, rt.cfg.spool);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;

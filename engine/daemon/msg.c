@@ -56,8 +56,8 @@ struct msg *msg_new(const struct queue_id *id, const struct queue_env *env, char
 	return m;
 }
 
-struct msg *msg_from_disk(const struct queue_id *id, const void *meta, size_t meta_len,
-			  void *body, size_t body_len, int *err)
+struct msg *msg_from_disk(const struct queue_id *id, const void *meta, size_t meta_len, void *body,
+			  size_t body_len, int *err)
 {
 	struct msg *m = msg_alloc(id);
 

@@ -60,8 +60,8 @@ struct msg *msg_new(const struct queue_id *id, const struct queue_env *env, char
 
 /* msg_from_disk: build a message from stored meta (copied) and body (taken, malloc'ed).
  * Returns NULL with *err set on a corrupt envelope (body is then freed). */
-struct msg *msg_from_disk(const struct queue_id *id, const void *meta, size_t meta_len,
-			  void *body, size_t body_len, int *err);
+struct msg *msg_from_disk(const struct queue_id *id, const void *meta, size_t meta_len, void *body,
+			  size_t body_len, int *err);
 
 /* msg_set_result: record an outcome for rcpt i (state, code, reply text copied) and mark its
  * group decided for this round. */

@@ -12,6 +12,7 @@
 #include "engine/daemon/dlog.h"
 #include "engine/daemon/resident.h"
 #include "engine/daemon/runner.h"
+#include "dns/dns.h"
 #include "engine/util/util.h"
 #include "queue/queue.h"
 
@@ -32,7 +33,10 @@ struct rt {
 	unsigned nshards;
 	struct util_addr relay;
 	char relay_name[64];
-	sem_t all_up; /* posted once per shard when every shard is up (rt_start) */
+	struct util_addr fallback; /* independent mode: fallback_relay, if fallback_name[0] */
+	char fallback_name[64];
+	struct dns *dns;	  /* resolver (independent mode), NULL otherwise */
+	sem_t all_up;		  /* posted once per shard when every shard is up (rt_start) */
 	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */
 	atomic_uint out_conns;	  /* outbound connections open, all shards (cap: max_connections) */
 	atomic_bool stopping;

@@ -34,7 +34,10 @@ struct shard {
 	struct smtpd_worker *w;
 	struct dlog_buf *log;
 	struct home *home;
-	struct dest *relay;
+	struct dest_env de;
+	struct dest *relay;	 /* relay mode: this shard's instance of the relay destination */
+	struct dest *fallback;	 /* independent mode with fallback_relay set */
+	struct dest_table dests; /* independent mode: the domains this shard owns */
 	uint64_t seq;
 	unsigned commits;      /* injection PUTs in flight */
 	atomic_uint busy;      /* published each loop iteration for shard_busy() */
@@ -316,7 +319,10 @@ static void shard_handoff(struct loop *l, struct loop_msg *lm)
 /* A unit arrives at the shard owning its destination. */
 static void shard_take_unit(struct shard *s, struct unit *u)
 {
-	dest_enqueue(s->relay, u);
+	if (s->relay)
+		dest_enqueue(s->relay, u);
+	else
+		dest_enqueue(dest_table_get(&s->dests, &s->de, u->dest, s->fallback), u);
 }
 
 static void shard_unit_in(struct loop *l, struct loop_msg *lm)
@@ -367,10 +373,16 @@ static void shard_worker_done(struct smtpd_worker *w, void *arg)
 	s->w = NULL;
 }
 
+static unsigned shard_dests_busy(const struct shard *s)
+{
+	return (s->relay ? dest_busy(s->relay) : 0) + (s->fallback ? dest_busy(s->fallback) : 0) +
+	       dest_table_busy(&s->dests);
+}
+
 static void shard_idle(struct loop *l, void *data)
 {
 	struct shard *s = data;
-	unsigned busy = s->commits + dest_busy(s->relay) + home_busy(s->home);
+	unsigned busy = s->commits + shard_dests_busy(s) + home_busy(s->home);
 
 	(void)l;
 	if (s->w)
@@ -390,7 +402,11 @@ static void shard_on_shutdown(struct loop *l, struct loop_msg *lm)
 		smtpd_worker_shutdown(s->w, s->rt->cfg.shutdown_timeout_ms, shard_worker_done, s);
 	s->shutting = true;
 	home_shutdown(s->home, lm == &s->abort_msg);
-	dest_shutdown(s->relay, lm == &s->abort_msg);
+	if (s->relay)
+		dest_shutdown(s->relay, lm == &s->abort_msg);
+	dest_table_shutdown(&s->dests, lm == &s->abort_msg);
+	if (s->fallback) /* after the MX destinations: they may still hand it jobs */
+		dest_shutdown(s->fallback, lm == &s->abort_msg);
 	shard_idle(l, s);
 	atomic_store(&s->shut_seen, true);
 }
@@ -405,7 +421,6 @@ static void shard_on_stop(struct loop *l, struct loop_msg *lm)
 
 static int shard_setup(struct shard *s)
 {
-	struct dest_env de;
 	struct home_env he;
 	uint64_t rnd = 0;
 	int ret;
@@ -418,13 +433,16 @@ static int shard_setup(struct shard *s)
 	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 		rnd = util_mono_us();
 	s->seq = (rnd & 0xffffffffu) << 8; /* ids stay unique even if the clock steps back */
-	de = (struct dest_env){.rt = s->rt,
-			       .loop = s->loop,
-			       .log = s->log,
-			       .shard = s->idx,
-			       .unit_done = shard_unit_done,
-			       .unit_done_arg = s};
-	s->relay = dest_new(&de, &s->rt->relay, s->rt->relay_name);
+	s->de = (struct dest_env){.rt = s->rt,
+				  .loop = s->loop,
+				  .log = s->log,
+				  .shard = s->idx,
+				  .unit_done = shard_unit_done,
+				  .unit_done_arg = s};
+	if (s->rt->cfg.mode == CONFIG_MODE_RELAY)
+		s->relay = dest_new_relay(&s->de, &s->rt->relay, s->rt->relay_name, false);
+	else if (s->rt->fallback_name[0])
+		s->fallback = dest_new_relay(&s->de, &s->rt->fallback, s->rt->fallback_name, true);
 	he = (struct home_env){.rt = s->rt,
 			       .loop = s->loop,
 			       .log = s->log,
@@ -448,7 +466,7 @@ static void *shard_main(void *arg)
 		return NULL;
 	sem_wait(&s->rt->all_up); /* units may go to any shard: every loop must exist first */
 	loop_run(s->loop);
-	s->clean_exit = dest_busy(s->relay) == 0 && home_busy(s->home) == 0 && s->w == NULL;
+	s->clean_exit = shard_dests_busy(s) == 0 && home_busy(s->home) == 0 && s->w == NULL;
 	if (!s->clean_exit) {
 		/* ops may still reference the ring and the sessions: leave them to process exit */
 		fprintf(stderr, "riptide: shard %u: sessions still open at exit (left to the OS)\n",
@@ -458,6 +476,8 @@ static void *shard_main(void *arg)
 		return NULL;
 	}
 	dest_free(s->relay);
+	dest_table_free(&s->dests);
+	dest_free(s->fallback);
 	home_free(s->home);
 	dlog_buf_free(s->log);
 	loop_free(s->loop);

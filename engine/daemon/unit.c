@@ -4,8 +4,7 @@
 
 #include <string.h>
 
-struct unit *unit_new(struct msg *m, uint16_t g, const char *dest, const unsigned *idx,
-		      unsigned n)
+struct unit *unit_new(struct msg *m, uint16_t g, const char *dest, const unsigned *idx, unsigned n)
 {
 	struct unit *u = util_xcalloc(1, sizeof(*u) + n * sizeof(u->r[0]));
 
@@ -31,6 +30,13 @@ void unit_set(struct unit *u, unsigned k, enum queue_rcpt_state st, int code, co
 	r->state = (uint8_t)st;
 	r->code = (uint16_t)code;
 	r->decided = true;
+}
+
+void unit_set_enh(struct unit *u, unsigned k, const int enh[3])
+{
+	BUG_ON(k >= u->n);
+	for (int i = 0; i < 3; i++)
+		u->r[k].enh[i] = (uint8_t)enh[i];
 }
 
 void unit_free(struct unit *u)

@@ -24,6 +24,7 @@ struct unit_rcpt {
 	bool decided;	   /* an outcome was recorded */
 	uint8_t state;	   /* enum queue_rcpt_state, when decided */
 	uint16_t code;	   /* SMTP reply code, 0 for a local error */
+	uint8_t enh[3];	   /* enhanced status code of a provisional outcome (MX walk) */
 	char *reply;	   /* reply text (owned), when decided */
 };
 
@@ -42,12 +43,14 @@ struct unit {
 
 /* unit_new: a unit for group g of m holding the n recipients idx[0..n) (their attempts are
  * copied now, on the home shard). */
-struct unit *unit_new(struct msg *m, uint16_t g, const char *dest, const unsigned *idx,
-		      unsigned n);
+struct unit *unit_new(struct msg *m, uint16_t g, const char *dest, const unsigned *idx, unsigned n);
 
 /* unit_set: record recipient k's outcome (reply text copied; a later call replaces it). */
 void unit_set(struct unit *u, unsigned k, enum queue_rcpt_state st, int code, const char *text,
 	      size_t len);
+
+/* unit_set_enh: remember the enhanced status code of recipient k's (provisional) outcome. */
+void unit_set_enh(struct unit *u, unsigned k, const int enh[3]);
 
 /* unit_free: free u and its reply strings (not the message). NULL is fine. */
 void unit_free(struct unit *u);

@@ -70,7 +70,7 @@ static int route_slot(const char *const *rcpts, unsigned i, uint16_t *slots, siz
 			if (*ngroups == 65535u)
 				return -E2BIG;
 			first[*ngroups] = i;
-			slots[s] = (uint16_t)++*ngroups;
+			slots[s] = (uint16_t)++ * ngroups;
 			return slots[s] - 1;
 		}
 		const char *o = route_domain(rcpts[first[slots[s] - 1]], &olen);

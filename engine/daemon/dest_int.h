@@ -1,0 +1,112 @@
+/* dest_int — types and functions shared by the files of the destination layer (dest.c: jobs,
+ * outcomes, the session pool; dest_mx.c: MX resolution, targets, the MX walk, the fallback
+ * relay). Not a public header: the rest of the daemon uses dest.h.
+ */
+#ifndef RIPTIDE_DEST_INT_H
+#define RIPTIDE_DEST_INT_H
+
+#include "dns/dns.h"
+#include "engine/daemon/dest.h"
+#include "engine/smtpc/smtpc.h"
+
+#include <arpa/inet.h>
+
+/* Where a session connects: one address of one MX host (or the relay). */
+struct dest_target {
+	struct util_addr addr;
+	char host[256];		       /* MX host name (relay: its configured name) */
+	char ip[INET6_ADDRSTRLEN + 8]; /* printable address:port */
+	uint64_t down_until;	       /* monotonic ms: not tried again before */
+};
+
+struct job {
+	struct job *next;
+	struct unit *u;
+	struct smtpc_txn txn;
+	unsigned hop; /* lowest target index it may go to (MX walk: later hosts only) */
+	unsigned n;
+	unsigned *idx;	  /* position in u->r for each txn rcpt */
+	uint8_t *decided; /* per txn rcpt: JOB_OPEN, JOB_DECIDED, JOB_TOO_MANY or JOB_FALL */
+	const char **rcpts;
+};
+
+enum { JOB_OPEN = 0, JOB_DECIDED = 1, JOB_TOO_MANY = 2, JOB_FALL = 3 };
+
+struct osess {
+	struct osess *next;
+	struct dest *d;
+	struct smtpc *c;
+	unsigned t; /* target index */
+	bool idle;
+	bool ready;
+};
+
+enum dest_kind { DEST_RELAY, DEST_MX };
+
+struct dest {
+	struct dest_env env;
+	const struct config *cfg;
+	enum dest_kind kind;
+	bool is_fallback; /* the fallback relay: log lines say via=fallback-relay */
+	char name[ROUTE_NAME_MAX];
+	struct dest *fb; /* MX: the shard's fallback relay, or NULL */
+	/* targets in try order; MX: valid until targets_until, re-resolved after */
+	struct dest_target *targets;
+	unsigned ntargets;
+	uint64_t targets_until;	    /* monotonic ms */
+	enum dns_status dns_status; /* of the last answer (DNS_OK for a relay) */
+	char dns_reason[256];
+	bool resolving;
+	struct dns_mx_result *dns_answer; /* posted from the resolver thread */
+	struct loop_msg dns_msg;
+	struct job *head, **tail;
+	unsigned queued;
+	struct osess *sessions;
+	unsigned nsess, nconnecting, nready;
+	unsigned max_conns; /* per destination */
+	uint64_t dead_until;
+	uint64_t next_sess_id;
+	bool shutting;
+	bool timer_armed;
+	struct loop_op timer; /* re-pump while jobs wait for a connection slot */
+	struct smtpc_ops ops;
+	struct dest *tab_next; /* shard's destination table chain */
+};
+
+/* dest.c */
+void dest_pump(struct dest *d);
+void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
+		 const int enh[3], const char *text, size_t text_len);
+void dest_record_err(struct dest *d, struct unit *u, unsigned k, const char *err);
+void job_push(struct dest *d, struct job *j);
+void job_link(struct dest *d, struct job *j);
+void job_unlink(struct dest *d, struct job *j);
+void dest_end_provisional(struct dest *d, struct job *j);
+void dest_defer_all(struct dest *d, const char *err);
+void dest_end_all(struct dest *d, int code, const int enh[3], const char *text);
+struct dest *dest_alloc(const struct dest_env *env, const char *name);
+void dest_job_to_front(struct dest *d, struct job *j);
+struct job *job_pop(struct dest *d);
+void job_end(struct dest *d, struct job *j);
+struct job *job_new(struct unit *u, const unsigned *idx, unsigned n);
+
+/* dest_mx.c */
+/* dest_mx_ready: true when d has targets to connect to; starts a lookup when they are stale
+ * (MX) and, when the last answer was a permanent failure, ends the queued jobs with it. */
+bool dest_mx_ready(struct dest *d);
+/* dest_pick_target: the first target index >= min that is not down, or -1. */
+int dest_pick_target(const struct dest *d, unsigned min);
+/* dest_target_down: connecting to / talking with target t failed: skip it for a while. */
+void dest_target_down(struct dest *d, unsigned t);
+/* dest_next_host: the index of the first target after t on another host, or -1. */
+int dest_next_host(const struct dest *d, unsigned t);
+/* dest_fall_through: MX walk: the recipients of j marked JOB_FALL (and, when the whole
+ * transaction failed with an error or a 4xx, those still open) move on to the next host in the same
+ * attempt, in a new job at the queue's head. Returns true if such a job was queued (their outcomes
+ * then wait for it). */
+bool dest_fall_through(struct dest *d, struct job *j, unsigned t, const struct smtpc_result *res);
+/* dest_no_host: nothing can take j here (every host tried or down): to the fallback relay if
+ * there is one (returns true), else false. */
+bool dest_no_host(struct dest *d, struct job *j);
+
+#endif
