@@ -1,6 +1,7 @@
 // bench_queue — micro-benchmarks of the persistent queue: the accept+done write pattern on
 // RocksDB (per message without sync, and group-committed with one sync per 64 messages, as the
-// commit thread does) and the envelope codec.
+// commit thread does; one sched entry per message, destination group 0) and the envelope codec
+// (recipients spread over destination groups).
 //
 // Why: the queue write path bounds riptide's accept rate; these numbers say how far group
 // commit moves it and what the envelope costs per delivery attempt. Each RocksDB run uses a
@@ -90,8 +91,9 @@ std::vector<uint8_t> make_body()
 	return body;
 }
 
-// Accept then done for `per_write` messages per iteration: one put batch (synced or not),
-// then one delete batch (never synced, as in the engine).
+// Accept then done for `per_write` messages per iteration: one put batch (meta + body + one
+// sched entry, group 0; synced or not), then one delete batch (meta + body + that sched entry;
+// never synced, as in the engine).
 void run_put_delete(benchmark::State &state, enum queue_backend backend, size_t per_write,
 		    bool sync)
 {
@@ -105,11 +107,14 @@ void run_put_delete(benchmark::State &state, enum queue_backend backend, size_t 
 		for (size_t i = 0; i < per_write; i++) {
 			queue_id_make(&ids[i], now, 0, seq++);
 			queue_batch_put(q.batch(), &ids[i], meta, sizeof(meta), body.data(),
-					body.size(), now, "d", 1);
+					body.size());
+			queue_batch_sched_put(q.batch(), now, &ids[i], 0, "d", 1);
 		}
 		q.write(sync);
-		for (size_t i = 0; i < per_write; i++)
-			queue_batch_delete(q.batch(), &ids[i], now);
+		for (size_t i = 0; i < per_write; i++) {
+			queue_batch_delete(q.batch(), &ids[i]);
+			queue_batch_sched_del(q.batch(), now, &ids[i], 0);
+		}
 		q.write(false);
 		now++;
 	}
@@ -141,21 +146,31 @@ void BM_QueuePutDelete_Memory(benchmark::State &state)
 }
 BENCHMARK(BM_QueuePutDelete_Memory);
 
-// An envelope with n recipients, owning its strings.
+// An envelope with n recipients over min(n, 50) destination groups (one per domain), owning
+// its strings.
 struct EnvFixture {
-	std::vector<std::string> addrs;
+	std::vector<std::string> addrs, domains;
 	std::vector<struct queue_rcpt> rcpts;
+	std::vector<struct queue_dest> dests;
 	std::string sender = "bounces+1234567@mail.sender.example";
 	std::string reply = "451 4.7.1 Greylisted, try again in 300 seconds";
 	struct queue_env env;
 
-	explicit EnvFixture(size_t n) : addrs(n), rcpts(n)
+	explicit EnvFixture(size_t n)
+	    : addrs(n), domains(n < 50 ? n : 50), rcpts(n), dests(domains.size())
 	{
+		for (size_t i = 0; i < domains.size(); i++) {
+			domains[i] = "example" + std::to_string(i) + ".com";
+			dests[i].name = &domains[i][0];
+			dests[i].due = 1700000300000ull;
+			dests[i].attempts = 1;
+		}
 		for (size_t i = 0; i < n; i++) {
-			addrs[i] = "recipient" + std::to_string(i) + "@example" +
-				   std::to_string(i % 50) + ".com";
+			addrs[i] =
+			    "recipient" + std::to_string(i) + "@" + domains[i % domains.size()];
 			rcpts[i].addr = &addrs[i][0];
 			rcpts[i].state = QUEUE_RCPT_PENDING;
+			rcpts[i].dest = static_cast<uint16_t>(i % domains.size());
 			rcpts[i].attempts = 2;
 			rcpts[i].last_code = 451;
 			rcpts[i].last_reply = &reply[0];
@@ -166,6 +181,8 @@ struct EnvFixture {
 		env.body_len = kBodyLen;
 		env.nrcpt = static_cast<uint32_t>(n);
 		env.rcpts = rcpts.data();
+		env.ndest = static_cast<uint32_t>(dests.size());
+		env.dests = dests.data();
 	}
 };
 
@@ -174,6 +191,8 @@ void BM_QueueEnvEncode(benchmark::State &state)
 	EnvFixture f(static_cast<size_t>(state.range(0)));
 	std::vector<uint8_t> buf(queue_env_encoded_len(&f.env));
 
+	if (queue_env_encode(&f.env, buf.data(), buf.size()) < 0)
+		std::abort();
 	for (auto _ : state) {
 		ssize_t n = queue_env_encode(&f.env, buf.data(), buf.size());
 		benchmark::DoNotOptimize(n);
