@@ -267,8 +267,10 @@ void queue_batch_delete(struct queue_batch *b, const struct queue_id *id)
 void queue_batch_sched_put(struct queue_batch *b, uint64_t due_ms, const struct queue_id *id,
 			   unsigned dest, const void *sval, size_t sval_len)
 {
-	struct queue_op *op = op_new(b, QUEUE_OP_SCHED_PUT, id, sval_len);
+	struct queue_op *op;
 
+	QUEUE_BUG_ON(dest > QUEUE_MAX_DESTS - 1);
+	op = op_new(b, QUEUE_OP_SCHED_PUT, id, sval_len);
 	if (!op)
 		return;
 	op->due_ms = due_ms;
@@ -281,8 +283,10 @@ void queue_batch_sched_put(struct queue_batch *b, uint64_t due_ms, const struct 
 void queue_batch_sched_del(struct queue_batch *b, uint64_t due_ms, const struct queue_id *id,
 			   unsigned dest)
 {
-	struct queue_op *op = op_new(b, QUEUE_OP_SCHED_DEL, id, 0);
+	struct queue_op *op;
 
+	QUEUE_BUG_ON(dest > QUEUE_MAX_DESTS - 1);
+	op = op_new(b, QUEUE_OP_SCHED_DEL, id, 0);
 	if (!op)
 		return;
 	op->due_ms = due_ms;

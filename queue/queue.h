@@ -155,11 +155,12 @@ void queue_batch_meta(struct queue_batch *b, const struct queue_id *id, const vo
  * separately with queue_batch_sched_del). */
 void queue_batch_delete(struct queue_batch *b, const struct queue_id *id);
 
-/* queue_batch_sched_put: add the sched entry (due_ms, id, dest) with value sval (copied). */
+/* queue_batch_sched_put: add the sched entry (due_ms, id, dest) with value sval (copied).
+ * dest < QUEUE_MAX_DESTS (an invariant: aborts otherwise). */
 void queue_batch_sched_put(struct queue_batch *b, uint64_t due_ms, const struct queue_id *id,
 			   unsigned dest, const void *sval, size_t sval_len);
 
-/* queue_batch_sched_del: remove the sched entry (due_ms, id, dest). */
+/* queue_batch_sched_del: remove the sched entry (due_ms, id, dest); dest < QUEUE_MAX_DESTS. */
 void queue_batch_sched_del(struct queue_batch *b, uint64_t due_ms, const struct queue_id *id,
 			   unsigned dest);
 
@@ -184,7 +185,7 @@ typedef int (*queue_scan_cb)(void *arg, uint64_t due_ms, const struct queue_id *
 			     unsigned dest, const void *sval, size_t sval_len);
 
 /* queue_scan: call cb for every sched entry with from_ms <= due <= until_ms, in key order (time,
- * then id), over a snapshot taken at the start (cb may write to the queue; it does not see its
+ * then id, then group index), over a snapshot taken at the start (cb may write to the queue; it does not see its
  * own changes in this scan). Returns 0 (also when cb stopped it) or -EIO; a negative value
  * returned by cb stops the scan and is returned as is. */
 int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg);

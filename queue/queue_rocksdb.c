@@ -15,6 +15,7 @@
  * Column families: "default" (unused, RocksDB requires it), "meta", "body", "sched".
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -346,6 +347,19 @@ static int rdb_get(void *state, const struct queue_id *id, void **meta, size_t *
 
 /* ---- scan ---- */
 
+/* A sched key of another length: written by riptide before destination groups (24 bytes), whose
+ * envelopes (version 1) this version cannot read either. Skipped, and said once. */
+static void rdb_old_key(size_t klen)
+{
+	static atomic_bool said;
+
+	if (!atomic_exchange(&said, true))
+		fprintf(stderr,
+			"riptide: queue: schedule entries of an older spool format (%zu-byte keys) "
+			"are skipped; deliver that spool with the riptide that wrote it\n",
+			klen);
+}
+
 /* Walk an iterator already positioned at the first key. Returns 0 or cb's negative result
  * (> 0 from cb ends the walk with 0), or -EIO for a malformed key or an iterator error. */
 static int rdb_walk(rocksdb_iterator_t *it, queue_scan_cb cb, void *arg)
@@ -361,8 +375,10 @@ static int rdb_walk(rocksdb_iterator_t *it, queue_scan_cb cb, void *arg)
 		uint64_t due;
 		unsigned dest;
 
-		if (klen != QUEUE_SCHED_KEY_LEN)
-			return -EIO;
+		if (klen != QUEUE_SCHED_KEY_LEN) {
+			rdb_old_key(klen);
+			continue;
+		}
 		queue_sched_key_split((const uint8_t *)k, &due, &id, &dest);
 		rc = cb(arg, due, &id, dest, v, vlen);
 	}
