@@ -145,6 +145,7 @@ static const struct key keys[] = {
 
 	SIZE("queue", "memory_budget", memory_budget, MIB, TIB, "1G"),
 	DUR("queue", "scan_interval", scan_interval_ms, 10, MS_H, "1s"),
+	UINT("queue", "max_ready_per_destination", max_ready_per_destination, 1, 10000000, "2000"),
 	SIZE("queue", "write_buffer_size", write_buffer_size, 64 * KIB, 4 * GIB, "64M"),
 	{"queue", "blob_bodies", KT_BOOL, 0, OFF(blob_bodies), 0, 0, "no"},
 };

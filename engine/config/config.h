@@ -81,6 +81,7 @@ struct config {
 	/* [queue] */
 	uint64_t memory_budget;	    /* memory_budget = 1G (bytes of bodies in RAM) */
 	uint64_t scan_interval_ms;  /* scan_interval = 1s (sched scan for due mail) */
+	unsigned max_ready_per_destination; /* = 2000 units loaded/queued per destination */
 	uint64_t write_buffer_size; /* write_buffer_size = 64M */
 	bool blob_bodies;	    /* blob_bodies = no */
 };

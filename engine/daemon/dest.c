@@ -79,6 +79,11 @@ void dest_record_err(struct dest *d, struct unit *u, unsigned k, const char *err
 /* The unit's last job ended: its outcomes go back to the home shard. */
 static void dest_unit_done(struct dest *d, struct unit *u)
 {
+	struct rt *rt = d->env.rt;
+	uint64_t skipped = ready_release(rt->ready, u->ready);
+
+	if (skipped) /* the destination has room again for what the runner left on disk */
+		runner_rewind(rt->runner, skipped);
 	d->env.unit_done(d->env.unit_done_arg, u);
 }
 

@@ -6,6 +6,7 @@
  * home_commit_done frees the message (or keeps it for a retry of the write).
  */
 #include "engine/daemon/home.h"
+#include "engine/daemon/ready.h"
 #include "engine/route/route.h"
 
 #include <errno.h>
@@ -112,14 +113,15 @@ static void home_rewrite_cb(struct loop_op *op, int res, uint32_t flags)
 
 /* ---- the end of a round ---- */
 
-/* The earliest due time of the groups that were not in this round (0 if none). */
-static uint64_t home_idle_due(const struct msg *m)
+/* The earliest due time that has already come (0 if none): a group the runner passed while the
+ * message was in RAM (not in this round, or back undecided) must be looked at again. */
+static uint64_t home_overdue(const struct msg *m, uint64_t now)
 {
 	uint64_t min = 0;
 
 	for (uint32_t g = 0; g < m->env->ndest; g++) {
 		uint64_t d = m->env->dests[g].due;
-		if (!m->groups[g].out && d && (min == 0 || d < min))
+		if (d && d <= now && (min == 0 || d < min))
 			min = d;
 	}
 	return min;
@@ -127,13 +129,12 @@ static uint64_t home_idle_due(const struct msg *m)
 
 static void home_round_end(struct home *h, struct msg *m)
 {
-	uint64_t idle_due = home_idle_due(m);
-	uint64_t retry = h->shutting ? 0 : h->cfg->retry_delay_ms;
-	enum msg_plan plan = msg_plan(m, util_wall_ms(), retry);
+	uint64_t now = util_wall_ms(), retry = h->shutting ? 0 : h->cfg->retry_delay_ms;
+	enum msg_plan plan = msg_plan(m, now, retry);
 	struct commit_req *r = &m->req;
 
 	h->in_round--;
-	m->idle_due = idle_due;
+	m->idle_due = home_overdue(m, now);
 	if (plan == MSG_PLAN_NONE) {
 		home_leave(h, m, msg_next_due(m));
 		return;
@@ -176,13 +177,20 @@ void home_unit_post(struct loop *l, struct loop_msg *lm)
 static void home_send(struct home *h, struct msg *m, unsigned g, const char *name,
 		      const unsigned *idx, unsigned n)
 {
-	const struct rt *rt = h->env.rt;
+	struct rt *rt = h->env.rt;
 	struct unit *u = unit_new(m, (uint16_t)g, name, idx, n);
 
 	u->home = h;
 	u->home_loop = h->env.loop;
 	u->owner =
 	    rt->cfg.mode == CONFIG_MODE_RELAY ? h->env.shard : route_owner(u->dest, rt->nshards);
+	if (m->load_ready) { /* the runner counted it already */
+		u->ready = m->load_ready;
+		m->load_ready = NULL;
+	} else {
+		u->ready = ready_get(rt->ready, u->dest);
+		ready_add(u->ready);
+	}
 	m->units_out++;
 	h->env.send(h->env.send_arg, u);
 }

@@ -168,11 +168,13 @@ static int rt_start(struct rt *rt)
 	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_listen(rt)) < 0)
 		return ret;
 	rt->res = resident_new();
+	rt->ready = ready_new(rt->cfg.max_ready_per_destination);
 	/* the runner exists before the shards (they may rewind it at once), paused until they are
 	 * all up and for as long as outgoing mail is off */
 	struct runner_opts ro = {
 	    .q = rt->q,
 	    .res = rt->res,
+	    .ready = rt->ready,
 	    .budget_bytes = rt->cfg.memory_budget,
 	    .interval_ms = rt->cfg.scan_interval_ms,
 	    .dispatch = rt_dispatch,
@@ -253,6 +255,7 @@ static void rt_stop(struct rt *rt)
 	commit_free(rt->commit);
 	free(rt->shards);
 	resident_free(rt->res);
+	ready_free(rt->ready);
 	smtpd_server_free(rt->srv);
 }
 

@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+struct ready_dest;
+
 /* A destination group's state in RAM (its persistent part is env->dests[g]). */
 struct msg_group {
 	uint64_t disk_due; /* due of the group's sched entry in the queue; 0 = none */
@@ -36,14 +38,15 @@ struct msg {
 	size_t meta_len;
 	char *body; /* CRLF-normalised body (owned; read-only while units are out) */
 	size_t body_len;
-	uint64_t accepted_us;	 /* wall clock µs when accepted (log: delay) */
-	unsigned units_out;	 /* delivery units not back yet */
-	bool unrecorded;	 /* its finalising queue write failed (logged once) */
-	bool delete;		 /* the pending final write deletes it */
-	unsigned hops;		 /* Received: fields it arrived with (loop detection) */
-	unsigned shard;		 /* home shard index */
-	uint16_t load_group;	 /* runner hand-over: the group that is due */
-	uint64_t idle_due;	 /* earliest due of the groups not in the last round (0: none) */
+	uint64_t accepted_us;	       /* wall clock µs when accepted (log: delay) */
+	unsigned units_out;	       /* delivery units not back yet */
+	bool unrecorded;	       /* its finalising queue write failed (logged once) */
+	bool delete;		       /* the pending final write deletes it */
+	unsigned hops;		       /* Received: fields it arrived with (loop detection) */
+	unsigned shard;		       /* home shard index */
+	uint16_t load_group;	       /* runner hand-over: the group that is due */
+	struct ready_dest *load_ready; /* runner hand-over: the unit count it reserved */
+	uint64_t idle_due;	 /* home: earliest due already come after the round (0: none) */
 	void *cookie;		 /* owner's use while committing (e.g. the injecting session) */
 	struct commit_req req;	 /* embedded: one commit at a time */
 	struct loop_msg handoff; /* runner -> home shard hand-over */

@@ -10,6 +10,7 @@
 #include "engine/config/config.h"
 #include "engine/daemon/commit.h"
 #include "engine/daemon/dlog.h"
+#include "engine/daemon/ready.h"
 #include "engine/daemon/resident.h"
 #include "engine/daemon/runner.h"
 #include "dns/dns.h"
@@ -27,6 +28,7 @@ struct rt {
 	struct queue *q;
 	struct commit *commit;
 	struct resident *res;
+	struct ready *ready;   /* units per destination (ready.h) */
 	struct runner *runner; /* NULL when outgoing is disabled */
 	struct dlog *log;
 	struct shard **shards;

@@ -6,11 +6,13 @@
  * so a wall-clock step backwards can never strand an entry.
  */
 #include "engine/daemon/runner.h"
+#include "engine/route/route.h"
 #include "engine/util/util.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #define RUNNER_RESCAN_MS (5u * 60u * 1000u)
 
@@ -38,7 +40,9 @@ static bool runner_stale(unsigned group, uint64_t due, const struct msg *m)
 	return group >= m->env->ndest || m->env->dests[group].due != due;
 }
 
-static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id, unsigned group)
+/* Load one due entry and dispatch it; false if it was not (gone, unreadable, corrupt, stale). */
+static bool runner_load(struct runner *r, uint64_t due, const struct queue_id *id, unsigned group,
+			struct ready_dest *rd)
 {
 	void *meta = NULL, *body = NULL;
 	size_t mlen = 0, blen = 0;
@@ -48,35 +52,50 @@ static int runner_load(struct runner *r, uint64_t due, const struct queue_id *id
 
 	ret = queue_get(r->o.q, id, &meta, &mlen, &body, &blen);
 	if (ret == -ENOENT)
-		return 0; /* deleted since the snapshot */
+		return false; /* deleted since the snapshot */
 	queue_id_format(id, idstr);
 	if (ret < 0) {
 		fprintf(stderr, "riptide: runner: %s: cannot read queued message (%d), skipped\n",
 			idstr, ret);
-		return 0;
+		return false;
 	}
 	m = msg_from_disk(id, meta, mlen, body, blen, &err);
 	free(meta);
 	if (!m) {
 		fprintf(stderr, "riptide: runner: %s: corrupt envelope (%d), left in queue\n",
 			idstr, err);
-		return 0;
+		return false;
 	}
 	if (runner_stale(group, due, m)) {
 		msg_free(m);
-		return 0;
+		return false;
 	}
 	m->load_group = (uint16_t)group;
+	m->load_ready = rd;
 	resident_add(r->o.res, m);
 	r->loaded++;
 	r->o.dispatch(r->o.arg, m);
-	return 0;
+	return true;
+}
+
+/* The destination named in a sched value (4-byte attempts + name). */
+static struct ready_dest *runner_dest(struct runner *r, const void *sval, size_t len)
+{
+	char name[ROUTE_NAME_MAX];
+	size_t n = len > 4 ? len - 4 : 0;
+
+	if (n >= sizeof(name))
+		n = sizeof(name) - 1;
+	memcpy(name, (const char *)sval + (len > 4 ? 4 : len), n);
+	name[n] = '\0';
+	return ready_get(r->o.ready, name);
 }
 
 static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, unsigned group,
 			const void *sval, size_t sval_len)
 {
 	struct runner *r = arg;
+	struct ready_dest *rd;
 
 	if (resident_has(r->o.res, id)) {
 		r->cursor = due;
@@ -84,7 +103,13 @@ static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, unsi
 	}
 	if (resident_bytes(r->o.res) >= r->o.budget_bytes)
 		return 1; /* full: come back later without passing this entry */
-	runner_load(r, due, id, group);
+	rd = runner_dest(r, sval, sval_len);
+	if (!ready_admit(r->o.ready, rd, due)) {
+		r->cursor = due; /* rewound to it when the destination drains */
+		return 0;
+	}
+	if (!runner_load(r, due, id, group, rd))
+		ready_release(r->o.ready, rd);
 	r->cursor = due;
 	return 0;
 }

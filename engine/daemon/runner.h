@@ -14,6 +14,7 @@
 #define RIPTIDE_RUNNER_H
 
 #include "engine/daemon/msg.h"
+#include "engine/daemon/ready.h"
 #include "engine/daemon/resident.h"
 #include "queue/queue.h"
 
@@ -26,6 +27,7 @@ typedef void (*runner_dispatch_fn)(void *arg, struct msg *m);
 struct runner_opts {
 	struct queue *q;
 	struct resident *res;
+	struct ready *ready;   /* per-destination unit counts (ready.h) */
 	uint64_t budget_bytes; /* stop loading while resident bytes >= this */
 	uint64_t interval_ms;  /* scan period */
 	runner_dispatch_fn dispatch;

@@ -307,6 +307,8 @@ static void shard_handoff(struct loop *l, struct loop_msg *lm)
 	struct shard *s = loop_data(l);
 
 	if (s->shutting) {
+		if (m->load_ready)
+			ready_release(s->rt->ready, m->load_ready);
 		resident_del(s->rt->res, m);
 		msg_free(m);
 		return;

@@ -33,9 +33,10 @@ struct unit {
 	struct msg *m;	    /* the home's message: read-only away from home */
 	struct home *home;  /* where outcomes go back */
 	struct loop *home_loop;
-	unsigned owner;	   /* the destination's shard */
-	uint16_t group;	   /* the message's destination group this unit serves */
-	unsigned jobs_out; /* destination's bookkeeping: transactions not ended */
+	unsigned owner;		  /* the destination's shard */
+	uint16_t group;		  /* the message's destination group this unit serves */
+	unsigned jobs_out;	  /* destination's bookkeeping: transactions not ended */
+	struct ready_dest *ready; /* counted there until it leaves its destination (ready.h) */
 	char dest[ROUTE_NAME_MAX];
 	unsigned n;
 	struct unit_rcpt r[];
