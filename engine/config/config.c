@@ -26,6 +26,7 @@
  * everything the loader accepts prints as "key = value" and loads back to itself.
  */
 #include "engine/config/config.h"
+#include "engine/config/config_val.h"
 #include "engine/util/util.h"
 
 #include <arpa/inet.h>
@@ -50,6 +51,7 @@ enum key_type {
 	KT_SIZE,     /* uint64_t bytes, util_parse_size */
 	KT_MODE,     /* enum config_mode */
 	KT_ADDR,     /* char[CONFIG_STR], validated with util_addr_parse */
+	KT_SOURCE,   /* char[CONFIG_STR] + source_v4/v6, validated with config_val_source */
 };
 
 #define KF_EMPTY_OK 0x1	 /* "" is a valid value (strings and addresses) */
@@ -58,6 +60,7 @@ enum key_type {
 #define KF_PORT	    0x8	 /* address port must not be 0 */
 #define KF_TOKEN    0x10 /* no blanks or control characters (goes on SMTP lines) */
 #define KF_DNS	    0x20 /* "auto" or a ';'-separated list of DNS servers */
+#define KF_NAME	    0x40 /* address may also be a host name[:port] (default port 25) */
 
 struct key {
 	const char *section;
@@ -106,7 +109,7 @@ static const struct key keys[] = {
 
 	{"delivery", "outgoing", KT_BOOL, 0, OFF(outgoing), 0, 0, "yes"},
 	{"delivery", "mode", KT_MODE, 0, OFF(mode), 0, 0, "relay"},
-	{"delivery", "relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT, OFF(relay), 0, 0,
+	{"delivery", "relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT | KF_NAME, OFF(relay), 0, 0,
 	 "127.0.0.1:25"},
 	{"delivery", "helo_name", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(helo_name), 0, 0, ""},
 	UINT("delivery", "max_connections", max_connections, 1, 1000000, "200"),
@@ -131,6 +134,14 @@ static const struct key keys[] = {
 	{"delivery", "resolv_conf", KT_STR, 0, OFF(resolv_conf), 0, 0, "/etc/resolv.conf"},
 	{"delivery", "implicit_mx", KT_BOOL, 0, OFF(implicit_mx), 0, 0, "yes"},
 	UINT("delivery", "max_mx_hosts", max_mx_hosts, 1, 100, "5"),
+	UINT("delivery", "port", mx_port, 1, 65535, "25"),
+	{"delivery", "first_mx_only", KT_BOOL, 0, OFF(first_mx_only), 0, 0, "no"},
+	{"delivery", "fallback_relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT | KF_NAME,
+	 OFF(fallback_relay), 0, 0, ""},
+	UINT("delivery", "max_connections_per_destination", max_connections_per_destination, 1,
+	     1000000, "20"),
+	{"delivery", "source_address", KT_SOURCE, KF_EMPTY_OK | KF_TOKEN, OFF(source_address), 0,
+	 0, ""},
 
 	SIZE("queue", "memory_budget", memory_budget, MIB, TIB, "1G"),
 	DUR("queue", "scan_interval", scan_interval_ms, 10, MS_H, "1s"),
@@ -242,6 +253,16 @@ static int set_mode(void *field, const char *v, char *why, size_t wl)
 	return -EINVAL;
 }
 
+/* A host name with optional :port (KF_NAME): numeric hosts must pass util_addr_parse. */
+static bool host_name_port_ok(const char *v)
+{
+	char host[UTIL_HOST_MAX];
+	uint16_t port;
+
+	return util_hostport_parse(v, host, sizeof(host), &port, 25) == 0 &&
+	       !util_host_is_numeric(host);
+}
+
 static int check_addr(const struct key *k, const char *v, char *why, size_t wl)
 {
 	struct util_addr a;
@@ -253,71 +274,22 @@ static int check_addr(const struct key *k, const char *v, char *why, size_t wl)
 		bad = a.family == AF_UNIX;
 	if (!bad && (k->flags & KF_PORT))
 		bad = ((struct sockaddr_in *)&a.ss)->sin_port == 0; /* same offset in sin6 */
+	if (bad && (k->flags & KF_NAME))
+		bad = !host_name_port_ok(v);
 	if (!bad)
 		return 0;
 	if (k->flags & KF_UNIX)
 		snprintf(why, wl, "'%s' is not an absolute UNIX socket path (max %zu bytes)", v,
 			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	else if (k->flags & KF_NAME)
+		snprintf(why, wl,
+			 "'%s' is not a host:port address (IPv4:port, [IPv6]:port, or a host name "
+			 "with optional :port, default 25; port 1..65535)",
+			 v);
 	else
 		snprintf(why, wl, "'%s' is not a host:port address (IPv4 or [IPv6], port%s)", v,
 			 (k->flags & KF_PORT) ? " 1..65535" : " 0..65535");
 	return -EINVAL;
-}
-
-/* One DNS server: IPv4[:port], [IPv6][:port] or a bare IPv6 address (s[0..n)). */
-static bool dns_server_ok(const char *s, size_t n)
-{
-	const char *end = s + n, *host = s, *hend = end, *port = NULL, *c;
-	char buf[INET6_ADDRSTRLEN], bin[16];
-
-	if (n == 0)
-		return false;
-	if (s[0] == '[') {
-		c = memchr(s, ']', n);
-		if (!c || (c + 1 < end && c[1] != ':'))
-			return false;
-		host = s + 1;
-		hend = c;
-		port = c + 1 < end ? c + 2 : NULL;
-	} else if ((c = memchr(s, ':', n)) && !memchr(c + 1, ':', (size_t)(end - c - 1))) {
-		hend = c; /* exactly one colon: IPv4:port */
-		port = c + 1;
-	}
-	if ((size_t)(hend - host) >= sizeof(buf))
-		return false;
-	memcpy(buf, host, (size_t)(hend - host));
-	buf[hend - host] = '\0';
-	if (inet_pton(strchr(buf, ':') ? AF_INET6 : AF_INET, buf, bin) != 1)
-		return false;
-	if (!port)
-		return true;
-	for (c = port; c < end; c++)
-		if (*c < '0' || *c > '9')
-			return false;
-	return end - port >= 1 && end - port <= 5 && atoi(port) >= 1 && atoi(port) <= 65535;
-}
-
-/* "auto", or servers separated by ';' (no blanks). */
-static int check_dns_servers(const char *v, char *why, size_t wl)
-{
-	const char *p = v, *e;
-
-	if (strcmp(v, "auto") == 0)
-		return 0;
-	for (;; p = e + 1) { /* an empty item (";;", a trailing ';') is an error too */
-		e = strchr(p, ';');
-		if (!e)
-			e = p + strlen(p);
-		if (!dns_server_ok(p, (size_t)(e - p))) {
-			snprintf(why, wl,
-				 "'%s': '%.*s' is not a DNS server (IPv4[:port], [IPv6][:port]; "
-				 "servers separated by ';', or auto)",
-				 v, (int)(e - p), p);
-			return -EINVAL;
-		}
-		if (!*e)
-			return 0;
-	}
 }
 
 static int set_str(const struct key *k, void *field, const char *v, size_t max, char *why,
@@ -345,9 +317,23 @@ static int set_str(const struct key *k, void *field, const char *v, size_t max, 
 	}
 	if (k->type == KT_ADDR && n > 0 && check_addr(k, v, why, wl) < 0)
 		return -EINVAL;
-	if ((k->flags & KF_DNS) && check_dns_servers(v, why, wl) < 0)
+	if ((k->flags & KF_DNS) && config_val_dns_servers(v, why, wl) < 0)
 		return -EINVAL;
 	memcpy(field, v, n + 1);
+	return 0;
+}
+
+/* source_address: the string as given, and its literals parsed for the daemon's bind(). */
+static int set_source(const struct key *k, struct config *c, const char *v, size_t max, char *why,
+		      size_t wl)
+{
+	struct util_addr v4, v6;
+
+	if (set_str(k, (char *)c + k->off, v, max, why, wl) < 0 ||
+	    config_val_source(v, &v4, &v6, why, wl) < 0)
+		return -EINVAL;
+	c->source_v4 = v4;
+	c->source_v6 = v6;
 	return 0;
 }
 
@@ -370,6 +356,8 @@ static int key_set(const struct key *k, struct config *c, const char *v, size_t 
 	case KT_STR:
 	case KT_ADDR:
 		return set_str(k, field, v, str_max, why, wl);
+	case KT_SOURCE:
+		return set_source(k, c, v, str_max, why, wl);
 	}
 	BUG_ON(1);
 	return -EINVAL;
@@ -418,6 +406,7 @@ static void key_format(const struct key *k, const struct config *c, char *buf, s
 		break;
 	case KT_STR:
 	case KT_ADDR:
+	case KT_SOURCE:
 		snprintf(buf, len, "%s", (const char *)field);
 		break;
 	}

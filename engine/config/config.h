@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "engine/util/util.h"
+
 #define CONFIG_STR 256
 
 enum config_mode {
@@ -41,11 +43,11 @@ struct config {
 	uint64_t inject_data_deadline_ms; /* data_deadline = 10m (total, 354 to the final dot) */
 
 	/* [delivery] */
-	bool outgoing;				 /* outgoing = yes */
-	enum config_mode mode;			 /* mode = relay | independent */
-	char relay[CONFIG_STR];			 /* relay = 127.0.0.1:25 */
-	char helo_name[CONFIG_STR];		 /* helo_name = "" (-> hostname) */
-	unsigned max_connections;		 /* max_connections = 200 (global outbound cap) */
+	bool outgoing;		    /* outgoing = yes */
+	enum config_mode mode;	    /* mode = relay | independent */
+	char relay[CONFIG_STR];	    /* relay = 127.0.0.1:25 (IPv4:port, [IPv6]:port, name[:port]) */
+	char helo_name[CONFIG_STR]; /* helo_name = "" (-> hostname) */
+	unsigned max_connections;   /* max_connections = 200 (global outbound cap) */
 	unsigned max_messages_per_connection;	 /* max_messages_per_connection = 1000 */
 	unsigned max_recipients_per_transaction; /* max_recipients_per_transaction = 100 */
 	uint64_t idle_timeout_ms;		 /* idle_timeout = 2s (idle outbound connection) */
@@ -66,6 +68,15 @@ struct config {
 	char resolv_conf[CONFIG_STR]; /* resolv_conf = /etc/resolv.conf (for auto) */
 	bool implicit_mx;	      /* implicit_mx = yes (no MX: the domain's A/AAAA) */
 	unsigned max_mx_hosts;	      /* max_mx_hosts = 5 */
+	/* MX delivery (independent mode) */
+	unsigned mx_port;		 /* port = 25 (TCP port of MX hosts) */
+	bool first_mx_only;		 /* first_mx_only = no */
+	char fallback_relay[CONFIG_STR]; /* fallback_relay = "" (none); host:port like relay */
+	unsigned max_connections_per_destination; /* max_connections_per_destination = 20 */
+	/* source_address = "" (kernel's choice) | IPv4 | IPv6 | "IPv4;IPv6": the text as given,
+	 * and its literals parsed (port 0; family AF_UNSPEC = none for that family) */
+	char source_address[CONFIG_STR];
+	struct util_addr source_v4, source_v6;
 
 	/* [queue] */
 	uint64_t memory_budget;	    /* memory_budget = 1G (bytes of bodies in RAM) */

@@ -1,5 +1,7 @@
 /* util — allocation-or-abort, endpoint parsing and unit parsing shared by all modules.
- * Why: one place for the few helpers that every binary needs, so no module re-invents them. */
+ * Why: one place for the few helpers that every binary needs, so no module re-invents them.
+ * Host names (util_host_name_ok, util_hostport_parse) are checked for syntax here, strictly and
+ * without DNS, so the configuration can refuse a typo with file:line before anything resolves. */
 #include "engine/util/util.h"
 
 #include <arpa/inet.h>
@@ -110,6 +112,117 @@ int util_addr_parse(const char *s, struct util_addr *out)
 	s4->sin_port = htons(port);
 	out->len = sizeof(*s4);
 	out->family = AF_INET;
+	return 0;
+}
+
+/* ---- host names and "host[:port]" destinations ---- */
+
+static bool ldh_char(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '-';
+}
+
+/* One label p[0..n): 1..63 LDH bytes, no '-' first or last; *digits: all of it digits. */
+static bool ldh_label_ok(const char *p, size_t n, bool *digits)
+{
+	*digits = true;
+	if (n == 0 || n > 63 || p[0] == '-' || p[n - 1] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!ldh_char((unsigned char)p[i]))
+			return false;
+		if (p[i] < '0' || p[i] > '9')
+			*digits = false;
+	}
+	return true;
+}
+
+/* util_host_name_ok: see util.h (syntax of a DNS host name, no lookup). */
+bool util_host_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0, i = 0, e;
+	bool digits = false;
+
+	if (n == 0 || n > 253)
+		return false;
+	while (i <= n) { /* an empty label (leading, doubled or trailing dot) fails */
+		e = i + strcspn(s + i, ".");
+		if (!ldh_label_ok(s + i, e - i, &digits))
+			return false;
+		i = e + 1;
+	}
+	return !digits; /* the last label: "1.2.3.4" or "10.0.0.256" is not a name */
+}
+
+/* util_host_is_numeric: see util.h. */
+bool util_host_is_numeric(const char *s)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+
+	return s && (inet_pton(AF_INET, s, bin) == 1 || inet_pton(AF_INET6, s, bin) == 1);
+}
+
+/* A port written as 1..5 digits and nothing else, 0..65535. */
+static int port_digits(const char *p, uint16_t *port)
+{
+	size_t n = strspn(p, "0123456789");
+	unsigned long v;
+
+	if (n == 0 || n > 5 || p[n] != '\0' || (v = strtoul(p, NULL, 10)) > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* Split s into the host s[*hs..*he) and the port text (*ps, NULL if none). */
+static int hostport_split(const char *s, const char **hs, const char **he, const char **ps)
+{
+	const char *c;
+
+	if (s[0] == '[') {
+		*hs = s + 1;
+		*he = strchr(*hs, ']');
+		if (!*he || ((*he)[1] != '\0' && (*he)[1] != ':'))
+			return -EINVAL;
+		*ps = (*he)[1] ? *he + 2 : NULL;
+		return 0;
+	}
+	*hs = s;
+	c = strchr(s, ':');
+	if (c && strchr(c + 1, ':'))
+		return -EINVAL; /* a bare IPv6 literal, or junk */
+	*he = c ? c : s + strlen(s);
+	*ps = c ? c + 1 : NULL;
+	return 0;
+}
+
+/* util_hostport_parse: see util.h. Writes host and *port only on success. */
+int util_hostport_parse(const char *s, char *host, size_t hostlen, uint16_t *port,
+			uint16_t default_port)
+{
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *hs, *he, *ps;
+	char buf[UTIL_HOST_MAX];
+	uint16_t p = default_port;
+	size_t n;
+	bool ok;
+
+	if (!s || hostport_split(s, &hs, &he, &ps) < 0)
+		return -EINVAL;
+	n = (size_t)(he - hs);
+	if (n >= sizeof(buf) || n >= hostlen || (ps && port_digits(ps, &p) < 0) || p == 0)
+		return -EINVAL;
+	memcpy(buf, hs, n);
+	buf[n] = '\0';
+	if (s[0] == '[')
+		ok = inet_pton(AF_INET6, buf, bin) == 1;
+	else
+		ok = inet_pton(AF_INET, buf, bin) == 1 || util_host_name_ok(buf);
+	if (!ok)
+		return -EINVAL;
+	memcpy(host, buf, n + 1);
+	*port = p;
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #ifndef RIPTIDE_UTIL_H
 #define RIPTIDE_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,6 +71,27 @@ struct util_addr {
 /* util_addr_parse: parse "127.0.0.1:2525", "[::1]:25" or "unix:/path" (a string that starts
  * with '/' is a UNIX path too). Numeric hosts only: no DNS here. Returns 0 or -EINVAL. */
 int util_addr_parse(const char *s, struct util_addr *out);
+
+/* Room for any host util_hostport_parse writes: a DNS name (253) or an IPv6 literal, + NUL. */
+#define UTIL_HOST_MAX 254
+
+/* util_host_name_ok: s is a syntactically valid DNS host name: labels of 1..63 letters, digits
+ * and '-' (not first or last in a label) separated by single dots, 253 bytes at most, no
+ * trailing dot, and a last label that is not all digits (RFC 3696 2), so no IPv4-looking
+ * string such as "10.0.0.256" passes as a name. Syntax only: no DNS. */
+bool util_host_name_ok(const char *s);
+
+/* util_host_is_numeric: s is an IPv4 literal or an IPv6 literal (without brackets). */
+bool util_host_is_numeric(const char *s);
+
+/* util_hostport_parse: split a destination "host[:port]": "[IPv6]:port", "[IPv6]",
+ * "IPv4:port", "IPv4", "name:port" or "name" (name: util_host_name_ok). A bare IPv6 literal
+ * without brackets is refused (its colons are ambiguous). Without a port, default_port is
+ * used. The port (given or default) must be 1..65535, digits only. On success writes the host
+ * (IPv6 without brackets; NUL-terminated, hostlen bytes at most: UTIL_HOST_MAX always fits)
+ * and *port, and returns 0; else returns -EINVAL and writes nothing. */
+int util_hostport_parse(const char *s, char *host, size_t hostlen, uint16_t *port,
+			uint16_t default_port);
 
 /* util_addr_format: write a printable form of a into buf (always NUL-terminated). */
 void util_addr_format(const struct util_addr *a, char *buf, size_t len);

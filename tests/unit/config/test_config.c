@@ -82,6 +82,13 @@ static void check_default_delivery_queue(const struct config *c)
 	assert_int_equal(c->data_timeout_ms, 120000);
 	assert_int_equal(c->data_block_timeout_ms, 180000);
 	assert_int_equal(c->data_done_timeout_ms, 600000);
+	assert_int_equal(c->mx_port, 25);
+	assert_false(c->first_mx_only);
+	assert_string_equal(c->fallback_relay, "");
+	assert_int_equal(c->max_connections_per_destination, 20);
+	assert_string_equal(c->source_address, "");
+	assert_int_equal(c->source_v4.family, AF_UNSPEC);
+	assert_int_equal(c->source_v6.family, AF_UNSPEC);
 	assert_int_equal(c->memory_budget, 1ull << 30);
 	assert_int_equal(c->scan_interval_ms, 1000);
 	assert_int_equal(c->write_buffer_size, 64ull << 20);
@@ -150,6 +157,11 @@ static const char every_key[] = "# comment\n"
 				"data_block_timeout = 9s\n"
 				"data_done_timeout = 10s\n"
 				"data_done_timeout = 11s\n"
+				"port = 2525\n"
+				"first_mx_only = yes\n"
+				"fallback_relay = relay.example.net:2526\n"
+				"max_connections_per_destination = 3\n"
+				"source_address = 127.0.0.1;::1\n"
 				"[queue]\n"
 				"memory_budget = 2G\n"
 				"scan_interval = 1500ms\n"
@@ -189,6 +201,13 @@ static void check_every_key(const struct config *c)
 	assert_int_equal(c->data_timeout_ms, 8000);
 	assert_int_equal(c->data_block_timeout_ms, 9000);
 	assert_int_equal(c->data_done_timeout_ms, 11000);
+	assert_int_equal(c->mx_port, 2525);
+	assert_true(c->first_mx_only);
+	assert_string_equal(c->fallback_relay, "relay.example.net:2526");
+	assert_int_equal(c->max_connections_per_destination, 3);
+	assert_string_equal(c->source_address, "127.0.0.1;::1");
+	assert_int_equal(c->source_v4.family, AF_INET);
+	assert_int_equal(c->source_v6.family, AF_INET6);
 	assert_int_equal(c->memory_budget, 2ull << 30);
 	assert_int_equal(c->scan_interval_ms, 1500);
 	assert_int_equal(c->write_buffer_size, 1ull << 20);
@@ -269,7 +288,26 @@ static const struct err_case err_cases[] = {
      "(IPv4 or [IPv6], port 0..65535)"},
     {"[delivery]\nrelay = 10.0.0.1:0\n",
      "2: invalid value for 'relay' in [delivery]: '10.0.0.1:0' is not a host:port address "
-     "(IPv4 or [IPv6], port 1..65535)"},
+     "(IPv4:port, [IPv6]:port, or a host name with optional :port, default 25; port 1..65535)"},
+    {"[delivery]\n\nfallback_relay = bad_name:25\n",
+     "3: invalid value for 'fallback_relay' in [delivery]: 'bad_name:25' is not a host:port "
+     "address (IPv4:port, [IPv6]:port, or a host name with optional :port, default 25; port "
+     "1..65535)"},
+    {"[delivery]\nport = 0\n",
+     "2: invalid value for 'port' in [delivery]: 0 is out of range 1..65535"},
+    {"[delivery]\nfirst_mx_only = first\n",
+     "2: invalid value for 'first_mx_only' in [delivery]: 'first' is not a boolean "
+     "(yes/no, true/false, on/off, 1/0)"},
+    {"[delivery]\nmax_connections_per_destination = 0\n",
+     "2: invalid value for 'max_connections_per_destination' in [delivery]: 0 is out of range "
+     "1..1000000"},
+    {"[delivery]\nsource_address = 127.0.0.1;localhost\n",
+     "2: invalid value for 'source_address' in [delivery]: '127.0.0.1;localhost': 'localhost' "
+     "is not an IPv4 or IPv6 address (one of each at most, separated by ';': "
+     "192.0.2.1;2001:db8::1)"},
+    {"[delivery]\nsource_address = ::1;::2\n",
+     "2: invalid value for 'source_address' in [delivery]: '::1;::2' has two IPv6 addresses "
+     "(at most one IPv4 and one IPv6)"},
     {"[inject]\nsocket = run/x.sock\n",
      "2: invalid value for 'socket' in [inject]: 'run/x.sock' is not an absolute UNIX socket "
      "path (max 107 bytes)"},
@@ -415,6 +453,11 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		case KT_STR:
 		case KT_ADDR:
 			assert_string_equal(fa, fb);
+			break;
+		case KT_SOURCE:
+			assert_string_equal(fa, fb);
+			assert_memory_equal(&a->source_v4, &b->source_v4, sizeof(a->source_v4));
+			assert_memory_equal(&a->source_v6, &b->source_v6, sizeof(a->source_v6));
 			break;
 		}
 		key_format(&keys[i], a, va, sizeof(va));
