@@ -24,6 +24,9 @@
  * would load it back ("key =;x") breaks as soon as someone adds the usual blank. '#' starts a
  * comment only at the start of a line, so "key = #x" is an ordinary value. With these rules,
  * everything the loader accepts prints as "key = value" and loads back to itself.
+ *
+ * Checkers that parse lists (dns_servers, source_address) live in config_val.c; host names
+ * (relay, fallback_relay) are checked for syntax by engine/util, never resolved here.
  */
 #include "engine/config/config.h"
 #include "engine/config/config_val.h"

@@ -188,8 +188,11 @@ static bool smtpc_config_ok(const struct smtpc_config *cfg)
 {
 	const struct smtpc_ops *o = cfg->ops;
 
+	int sf = cfg->source.family;
+
 	return o && o->next && o->txn_done && o->closed && cfg->helo_name && cfg->helo_name[0] &&
-	       cfg->addr.len > 0 && smtpc_text_ok(cfg->helo_name);
+	       cfg->addr.len > 0 && smtpc_text_ok(cfg->helo_name) &&
+	       (sf == AF_UNSPEC || sf == AF_INET || sf == AF_INET6);
 }
 
 /* smtpc_new: see smtpc.h. */
@@ -206,6 +209,7 @@ int smtpc_new(struct loop *l, const struct smtpc_config *cfg, struct smtpc **out
 	s->user = cfg->user;
 	s->id = cfg->id;
 	s->addr = cfg->addr;
+	s->source = cfg->source;
 	s->helo = util_xstrndup(cfg->helo_name, strlen(cfg->helo_name));
 	s->tmo = cfg->timeouts;
 	s->no_pipelining = cfg->no_pipelining;

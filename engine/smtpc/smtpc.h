@@ -141,7 +141,9 @@ struct smtpc_result {
 
 /* Why a session ended, for closed(). err NULL: QUIT exchange (or peer close after QUIT). */
 struct smtpc_close_info {
-	const char *err;	  /* static string or NULL */
+	const char *err;	  /* static string or NULL; for a failed bind of the source
+				     address, "cannot bind source address <ip>: <strerror>",
+				     held by the session: valid until closed() returns */
 	enum smtpc_state state;	  /* state in which the session failed or quit */
 	struct smtpc_reply reply; /* the reply that caused it (e.g. 421, 554 greeting), code 0
 				     if none */
@@ -167,7 +169,14 @@ struct smtpc_ops {
 };
 
 struct smtpc_config {
-	struct util_addr addr;		/* copied */
+	struct util_addr addr; /* copied */
+	/* Source address of the outbound connection, copied: family AF_UNSPEC (0, as in a
+	 * zeroed config) = the kernel's choice; AF_INET or AF_INET6: the socket is bound to it
+	 * (its port is ignored: port 0, chosen at connect) before connecting. Its family should
+	 * match addr's; a failed bind (wrong family, address not local...) ends the session like
+	 * a failed connect: closed() with state CONNECT and err "cannot bind source address <ip>:
+	 * <strerror>". */
+	struct util_addr source;
 	const char *helo_name;		/* copied; EHLO/HELO argument, no control byte */
 	struct smtpc_timeouts timeouts; /* copied; use smtpc_timeouts_default() as a base */
 	bool no_pipelining;		/* lock-step even if PIPELINING is offered */
@@ -180,7 +189,8 @@ struct smtpc_config {
 /* smtpc_new: create a session on loop l and start connecting to cfg->addr. On success *out is
  * the handle and ops->closed() will be called exactly once, later, from the loop (never from
  * inside smtpc_new). Returns 0, -EINVAL (bad config: a callback missing, no address, an empty
- * helo_name or one with a control byte) or -errno from socket(). */
+ * helo_name or one with a control byte, a source family other than AF_UNSPEC, AF_INET or
+ * AF_INET6) or -errno from socket(). */
 int smtpc_new(struct loop *l, const struct smtpc_config *cfg, struct smtpc **out);
 
 /* smtpc_send: start transaction t on a session that is READY and idle (ops->next returned

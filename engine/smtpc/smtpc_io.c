@@ -7,13 +7,17 @@
  * copied: dot-stuffing is done by cutting the body into segments that end just after a '.'
  * starting a line and starting the next segment at that same '.', so the kernel sends it twice.
  * A short send only advances the cursor; the next sendmsg is rebuilt from it.
+ * A configured source address is bound (port 0) right after socket(); a failed bind takes the
+ * connect's place as a NOP so it is reported from the loop, exactly like a failed connect.
  */
 #include "engine/smtpc/smtpc_types.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -240,6 +244,10 @@ static void smtpc_conn_cb(struct loop_op *op, int res, uint32_t flags)
 		smtpc_op_done(s);
 		return;
 	}
+	if (s->bind_failed) {
+		smtpc_close(s, s->bind_err, NULL);
+		return;
+	}
 	if (res < 0) {
 		smtpc_close(s, res == -ECANCELED ? "connect timeout" : smtpc_errstr(res), NULL);
 		return;
@@ -331,8 +339,38 @@ static void smtpc_fin_cb(struct loop_op *op, int res, uint32_t flags)
 
 /* ---- submissions ---- */
 
-/* smtpc_io_connect: create the non-blocking socket and submit the connect (with the connect
- * timeout). Returns 0 or -errno from socket(). */
+/* Bind the socket to s->source with port 0. IP_BIND_ADDRESS_NO_PORT defers the choice of the
+ * port to connect(), where the kernel can reuse a port toward different destinations, so many
+ * sessions from one source address do not run out of ports at bind time. On failure
+ * s->bind_err says why. Returns 0 or -errno from bind(). */
+static int smtpc_io_bind(struct smtpc *s)
+{
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&s->source.ss;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&s->source.ss;
+	bool v6 = s->source.family == AF_INET6;
+	char host[INET6_ADDRSTRLEN] = "?";
+	socklen_t len = v6 ? sizeof(*s6) : sizeof(*s4);
+	int one = 1, err;
+
+	if (v6)
+		s6->sin6_port = 0;
+	else
+		s4->sin_port = 0;
+	(void)setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (bind(s->fd, (struct sockaddr *)&s->source.ss, len) == 0)
+		return 0;
+	err = errno;
+	inet_ntop(s->source.family, v6 ? (void *)&s6->sin6_addr : (void *)&s4->sin_addr, host,
+		  sizeof(host));
+	snprintf(s->bind_err, sizeof(s->bind_err), "cannot bind source address %s: %s", host,
+		 smtpc_errstr(-err));
+	return -err;
+}
+
+/* smtpc_io_connect: create the non-blocking socket, bind it to the source address if one is
+ * set, and submit the connect (with the connect timeout). If the bind fails, a NOP takes the
+ * connect's place so the failure is reported from the loop, like a failed connect. Returns 0
+ * or -errno from socket(). */
 int smtpc_io_connect(struct smtpc *s)
 {
 	struct io_uring_sqe *sqe;
@@ -347,11 +385,18 @@ int smtpc_io_connect(struct smtpc *s)
 		return -errno;
 	if (s->addr.family != AF_UNIX)
 		(void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (s->source.family != AF_UNSPEC && smtpc_io_bind(s) < 0)
+		s->bind_failed = true;
 	loop_reserve(s->loop, 2);
 	sqe = loop_get_sqe(s->loop);
-	io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->addr.ss, s->addr.len);
-	loop_sqe_op(sqe, &s->op_conn);
-	loop_link_timeout(s->loop, sqe, &s->op_conn.ts, s->tmo.connect_ms);
+	if (s->bind_failed) {
+		io_uring_prep_nop(sqe);
+		loop_sqe_op(sqe, &s->op_conn);
+	} else {
+		io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->addr.ss, s->addr.len);
+		loop_sqe_op(sqe, &s->op_conn);
+		loop_link_timeout(s->loop, sqe, &s->op_conn.ts, s->tmo.connect_ms);
+	}
 	s->conn_busy = true;
 	s->inflight++;
 	return 0;

@@ -13,10 +13,11 @@
 #include "engine/smtp/smtp.h"
 #include "engine/smtpc/smtpc.h"
 
-#define SMTPC_IOV      64 /* iovecs per sendmsg (command bytes + body segments + dot) */
-#define SMTPC_RBUF_MIN 4096
-#define SMTPC_RBUF_MAX 65536
-#define SMTPC_TEXT_MAX 512 /* saved reply text (close info, deferred result) */
+#define SMTPC_IOV	   64 /* iovecs per sendmsg (command bytes + body segments + dot) */
+#define SMTPC_RBUF_MIN	   4096
+#define SMTPC_RBUF_MAX	   65536
+#define SMTPC_TEXT_MAX	   512 /* saved reply text (close info, deferred result) */
+#define SMTPC_BIND_ERR_MAX 160 /* "cannot bind source address <IPv6>: <strerror>" */
 
 struct smtpc {
 	struct loop *loop;
@@ -24,6 +25,7 @@ struct smtpc {
 	void *user;
 	uint64_t id;
 	struct util_addr addr;
+	struct util_addr source; /* family AF_UNSPEC: no bind */
 	char *helo;
 	struct smtpc_timeouts tmo;
 	bool no_pipelining;
@@ -40,6 +42,10 @@ struct smtpc {
 	uint32_t ext;
 	uint64_t size_limit;
 	unsigned txns;
+
+	/* A failed bind of the source address: reported by op_conn (a NOP) from the loop. */
+	bool bind_failed;
+	char bind_err[SMTPC_BIND_ERR_MAX];
 
 	/* Why the session ends: filled by the first smtpc_close(). */
 	struct smtpc_close_info cinfo;

@@ -73,6 +73,10 @@ static void op_closed(struct smtpc *s, const struct smtpc_close_info *info, void
 	f->closes++;
 	f->info = *info;
 	f->info.reply.text = NULL;
+	if (info->err) { /* not always static: a bind error lives in the session */
+		snprintf(f->info_err, sizeof(f->info_err), "%s", info->err);
+		f->info.err = f->info_err;
+	}
 	save_reply(&f->info_reply, &info->reply);
 	loop_stop(f->l);
 }

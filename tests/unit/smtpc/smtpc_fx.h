@@ -75,8 +75,9 @@ struct fx {
 	char log[1024];
 	struct smtpc_result res; /* res.reply.text is NULL: the copy is res_reply */
 	struct saved_reply res_reply;
-	struct smtpc_close_info info;
+	struct smtpc_close_info info; /* info.err points at info_err (copied) */
 	struct saved_reply info_reply;
+	char info_err[TEXT_MAX];
 };
 
 /* fx_setup / fx_teardown: cmocka fixture: a listening peer, a config with the owner's
