@@ -469,6 +469,31 @@ static void result(struct treq *t, unsigned i, int code)
 	msg_set_result(t->m, i, st, code, "reply", 5);
 }
 
+/* After test_final_update_and_delete's final writes: A (t[0]) alone is left, with meta the
+ * re-encoded one, group 0's entry at 5100 valued (1 attempt, its name), group 2's at 1000 and
+ * none for group 1; nothing of B (t[1]). */
+static void assert_after_final(struct queue *q, const struct treq *t)
+{
+	struct dt_dump d;
+	uint64_t count = 9;
+	uint8_t want[64];
+	size_t wlen = dt_sval(1, "d0.example", want);
+	int at;
+
+	assert_int_equal(queue_count(q, &count), 0);
+	assert_int_equal(count, 1);
+	assert_stored(q, &t[0]);
+	assert_int_equal(dt_dump_sched(q, &d), 0);
+	assert_int_equal(d.n, 2);
+	assert_int_equal(dt_dump_find(&d, &t[0].m->id, 0, &at), 2);
+	assert_int_equal(d.e[at].due, 5100);
+	assert_int_equal(d.e[at].sval_len, wlen);
+	assert_memory_equal(d.e[at].sval, want, wlen);
+	dt_dump_find(&d, &t[0].m->id, 2, &at);
+	assert_int_equal(d.e[at].due, 1000);
+	assert_gone(q, &t[1].m->id);
+}
+
 /* The end of a round through the commit thread with msg_fill_final: message A (3 groups)
  * retries group 0, finishes group 1, leaves group 2 alone: its group 0 entry moves with the new
  * attempt count in its value, group 1's goes, group 2's stays; message B (2 groups) ends all
@@ -479,11 +504,6 @@ static void test_final_update_and_delete(void **state)
 	struct treq t[2];
 	struct lthread lt = {.expect = 2};
 	struct commit *c = NULL;
-	struct dt_dump d;
-	uint64_t count = 9;
-	uint8_t want[64];
-	size_t wlen;
-	int at;
 
 	assert_int_equal(loop_new(&lt.l, 64), 0);
 	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
@@ -514,19 +534,7 @@ static void test_final_update_and_delete(void **state)
 	}
 	commit_free(c);
 	loop_free(lt.l);
-	assert_int_equal(queue_count(q, &count), 0);
-	assert_int_equal(count, 1);
-	assert_stored(q, &t[0]); /* meta = the re-encoded one, entries at the groups' dues */
-	assert_int_equal(dt_dump_sched(q, &d), 0);
-	assert_int_equal(d.n, 2);
-	assert_int_equal(dt_dump_find(&d, &t[0].m->id, 0, &at), 2);
-	assert_int_equal(d.e[at].due, 5100);
-	wlen = dt_sval(1, "d0.example", want);
-	assert_int_equal(d.e[at].sval_len, wlen);
-	assert_memory_equal(d.e[at].sval, want, wlen);
-	dt_dump_find(&d, &t[0].m->id, 2, &at);
-	assert_int_equal(d.e[at].due, 1000);
-	assert_gone(q, &t[1].m->id);
+	assert_after_final(q, t);
 	treq_free(t, 2);
 }
 
@@ -572,6 +580,37 @@ static void store_behind_the_failure(struct commit *c, struct queue *q, struct t
 	assert_stored(q, t);
 }
 
+/* Writes work again: the probe ends degraded mode within a few probe periods, and the state
+ * callback was told once each way. */
+static void wait_recovered(struct commit *c, const struct state_log *sl)
+{
+	uint64_t t0 = util_mono_ms();
+
+	while (commit_degraded(c) && util_mono_ms() - t0 < 5000)
+		usleep(10000);
+	assert_false(commit_degraded(c));
+	assert_true(util_mono_ms() - t0 <= 4 * COMMIT_PROBE_MS); /* (loose: a busy CI machine) */
+	assert_int_equal(sl->healthy_calls, 1);
+	assert_int_equal(sl->degraded_calls, 1);
+}
+
+/* Requests 0 and 3 are stored (3 groups each); 1 and 2 were refused, and the copy of 1 the
+ * store had is gone, entries of every group included. */
+static void assert_after_recovery(struct queue *q, const struct treq *t)
+{
+	struct dt_dump d;
+	uint64_t count = 9;
+
+	assert_int_equal(queue_count(q, &count), 0);
+	assert_int_equal(count, 2);
+	assert_stored(q, &t[0]);
+	assert_stored(q, &t[3]);
+	assert_gone(q, &t[1].m->id);
+	assert_gone(q, &t[2].m->id);
+	assert_int_equal(dt_dump_sched(q, &d), 0);
+	assert_int_equal(d.n, 6);
+}
+
 /* A failed write (ENOSPC) fails its request with -ENOSPC and puts the thread in degraded mode
  * (on_state(true) once); later requests fail at once with the same error and nothing reaches
  * the store; once writes work again the probe ends degraded mode within a few probe periods
@@ -586,8 +625,6 @@ static void test_degraded_and_recovery(void **state)
 	struct commit *c = NULL;
 	struct loop *l = NULL;
 	struct treq t[4];
-	struct dt_dump d;
-	uint64_t count = 9, t0;
 	char err[128];
 
 	(void)state;
@@ -606,26 +643,11 @@ static void test_degraded_and_recovery(void **state)
 	__atomic_store_n(&fail_writes, -EIO, __ATOMIC_RELAXED);
 	assert_int_equal(post_one(c, l, &t[2]), -ENOSPC);
 	__atomic_store_n(&fail_writes, 0, __ATOMIC_RELAXED);
-	t0 = util_mono_ms();
-	while (commit_degraded(c) && util_mono_ms() - t0 < 5000)
-		usleep(10000);
-	assert_false(commit_degraded(c));
-	assert_true(util_mono_ms() - t0 <= 4 * COMMIT_PROBE_MS); /* (loose: a busy CI machine) */
-	assert_int_equal(sl.healthy_calls, 1);
-	assert_int_equal(sl.degraded_calls, 1);
+	wait_recovered(c, &sl);
 	assert_int_equal(post_one(c, l, &t[3]), 0);
 	commit_free(c);
 	loop_free(l);
-	/* requests 0 and 3 are stored; 1 and 2 were refused, and the copy of 1 the store had is
-	 * gone, entries of every group included, before degraded mode ended */
-	assert_int_equal(queue_count(q, &count), 0);
-	assert_int_equal(count, 2);
-	assert_stored(q, &t[0]);
-	assert_stored(q, &t[3]);
-	assert_gone(q, &t[1].m->id);
-	assert_gone(q, &t[2].m->id);
-	assert_int_equal(dt_dump_sched(q, &d), 0);
-	assert_int_equal(d.n, 6);
+	assert_after_recovery(q, t);
 	treq_free(t, 4);
 	queue_close(q);
 }

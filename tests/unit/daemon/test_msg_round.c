@@ -170,6 +170,29 @@ static void test_fill_put_skips_group_without_due(void **state)
 	msg_free(m);
 }
 
+/* What test_plan_update_moves_decided_groups stored in meta: the groups' new dues and
+ * attempts, and each recipient's outcome. */
+static void assert_stored_after_update(const struct fix *f)
+{
+	struct queue_env *e = stored_env(f->q, &f->m->id);
+
+	assert_int_equal(e->ndest, 4);
+	assert_int_equal(e->dests[0].due, NOW + RETRY);
+	assert_int_equal(e->dests[0].attempts, 1);
+	assert_int_equal(e->dests[1].due, D1);
+	assert_int_equal(e->dests[2].due, 0);
+	assert_int_equal(e->dests[3].due, D3);
+	assert_int_equal(e->rcpts[0].state, QUEUE_RCPT_DELIVERED);
+	assert_int_equal(e->rcpts[4].state, QUEUE_RCPT_PENDING);
+	assert_int_equal(e->rcpts[4].last_code, 451);
+	assert_string_equal(e->rcpts[4].last_reply, "451 reply 4");
+	assert_int_equal(e->rcpts[4].attempts, 1);
+	assert_int_equal(e->rcpts[6].state, QUEUE_RCPT_FAILED);
+	assert_int_equal(e->rcpts[1].state, QUEUE_RCPT_PENDING);
+	assert_int_equal(e->rcpts[1].attempts, 0);
+	queue_env_free(e);
+}
+
 /* Groups 0..2 out, 3 not: 0 decided with a recipient still pending (retry: due now + retry,
  * attempts + 1), 1 out but undecided (keeps due and attempts), 2 all final (loses its entry),
  * 3 untouched. The queue then holds exactly entries 0 (moved), 1 and 3 (as they were), the
@@ -178,7 +201,6 @@ static void test_plan_update_moves_decided_groups(void **state)
 {
 	struct fix *f = *state;
 	struct msg *m = f->m;
-	struct queue_env *e;
 	struct dt_dump d;
 	int at;
 
@@ -210,23 +232,7 @@ static void test_plan_update_moves_decided_groups(void **state)
 	assert_entry(&d, &m->id, 1, D1, 0);
 	assert_entry(&d, &m->id, 3, D3, 0);
 	assert_neighbour_untouched(f, &d);
-
-	e = stored_env(f->q, &m->id);
-	assert_int_equal(e->ndest, 4);
-	assert_int_equal(e->dests[0].due, NOW + RETRY);
-	assert_int_equal(e->dests[0].attempts, 1);
-	assert_int_equal(e->dests[1].due, D1);
-	assert_int_equal(e->dests[2].due, 0);
-	assert_int_equal(e->dests[3].due, D3);
-	assert_int_equal(e->rcpts[0].state, QUEUE_RCPT_DELIVERED);
-	assert_int_equal(e->rcpts[4].state, QUEUE_RCPT_PENDING);
-	assert_int_equal(e->rcpts[4].last_code, 451);
-	assert_string_equal(e->rcpts[4].last_reply, "451 reply 4");
-	assert_int_equal(e->rcpts[4].attempts, 1);
-	assert_int_equal(e->rcpts[6].state, QUEUE_RCPT_FAILED);
-	assert_int_equal(e->rcpts[1].state, QUEUE_RCPT_PENDING);
-	assert_int_equal(e->rcpts[1].attempts, 0);
-	queue_env_free(e);
+	assert_stored_after_update(f);
 }
 
 /* A second round on the message as the runner loads it (msg_from_disk of what the first round
