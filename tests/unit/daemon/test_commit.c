@@ -1,12 +1,15 @@
 /* test_commit — unit tests for engine/daemon/commit.c: the group-commit thread over the
- * in-memory queue, with real loops (engine/loop) receiving the completions.
+ * in-memory queue, with real loops (engine/loop) receiving the completions and real messages
+ * (msg.c) whose requests fill the batch with msg_fill_put / msg_fill_final, as the daemon's do.
  *
  * Why: a shard answers 250 to its client only when its request's completion arrives; a lost
  * completion hangs a session, a doubled one frees a message twice, a request never written
  * loses mail. So the tests count, on the loop threads, that every request posted from several
  * threads completes exactly once, on the loop it named, with result 0, and that the queue then
- * holds every message. commit.c is included so the batch bounds (COMMIT_MAX_REQS / BYTES) can be
- * checked on commit_batch itself, deterministically, besides a burst through commit_post.
+ * holds every message with one sched entry per destination group. commit.c is included so the
+ * batch bounds (COMMIT_MAX_REQS, and COMMIT_MAX_BYTES counted from each request's `bytes`) can
+ * be checked on commit_batch itself, deterministically, besides a burst through commit_post.
+ * A PUT whose write failed must leave nothing of any of its groups once degraded mode ends.
  */
 #include "engine/daemon/commit.c"
 #include "tests/unit/daemon/daemon_test.h"
@@ -24,12 +27,10 @@
 #define NLOOPS	   2
 #define BURST	   (2 * COMMIT_MAX_REQS + 1)
 
-static const char test_meta[] = "meta";
-static const char test_body[] = "body\r\n";
-
-/* A request plus what the completion saw (written on the loop thread only). */
+/* A request (the message's embedded m->req) plus what the completion saw (written on the loop
+ * thread only; m->cookie points back here). */
 struct treq {
-	struct commit_req req;
+	struct msg *m;
 	struct loop *want; /* the loop the completion must run on */
 	int calls;
 	int result;
@@ -45,10 +46,10 @@ struct lthread {
 	pthread_barrier_t *ready;
 };
 
-static void req_done(struct loop *l, struct loop_msg *m)
+static void req_done(struct loop *l, struct loop_msg *lm)
 {
-	struct commit_req *cr = container_of(m, struct commit_req, done);
-	struct treq *t = container_of(cr, struct treq, req);
+	struct commit_req *cr = container_of(lm, struct commit_req, done);
+	struct treq *t = container_of(cr, struct msg, req)->cookie;
 	struct lthread *lt = loop_data(l);
 
 	t->calls++;
@@ -58,20 +59,46 @@ static void req_done(struct loop *l, struct loop_msg *m)
 		loop_stop(l);
 }
 
-static void treq_init(struct treq *t, struct loop *l, uint16_t who, uint64_t seq)
+/* Point m's request at loop l with fill, as shard.c / home.c do. */
+static void treq_arm(struct treq *t, struct loop *l,
+		     void (*fill)(struct commit_req *, struct queue_batch *))
 {
-	memset(t, 0, sizeof(*t));
+	struct commit_req *r = &t->m->req;
+
+	memset(r, 0, sizeof(*r));
+	r->fill = fill;
+	r->bytes = t->m->meta_len + 64u * t->m->env->ndest;
+	r->id = t->m->id;
+	r->loop = l;
+	r->done.fn = req_done;
 	t->want = l;
-	t->req.op = COMMIT_PUT;
-	queue_id_make(&t->req.id, 1700000000000ull, who, seq);
-	t->req.meta = test_meta;
-	t->req.meta_len = sizeof(test_meta) - 1;
-	t->req.body = test_body;
-	t->req.body_len = sizeof(test_body) - 1;
-	t->req.new_due = 1000 + seq;
-	t->req.attempts = who;
-	t->req.loop = l;
-	t->req.done.fn = req_done;
+	t->m->cookie = t;
+}
+
+/* A new message seq with ngroups groups (one recipient each), every group due at 1000 + seq,
+ * whose request is the PUT the shard posts at acceptance. */
+static void treq_init(struct treq *t, struct loop *l, uint64_t seq, unsigned ngroups)
+{
+	uint64_t dues[DT_MAX_DESTS];
+	struct commit_req *r;
+
+	for (unsigned g = 0; g < ngroups; g++)
+		dues[g] = 1000 + seq;
+	memset(t, 0, sizeof(*t));
+	t->m = dt_msg_new(seq, ngroups, ngroups, dues, 6);
+	assert_non_null(t->m);
+	treq_arm(t, l, msg_fill_put);
+	r = &t->m->req;
+	r->bytes += t->m->body_len;
+	r->put = true;
+	r->put_due = 1000 + seq;
+	r->put_ngroups = ngroups;
+}
+
+static void treq_free(struct treq *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		msg_free(t[i].m);
 }
 
 static void assert_all_done_once(const struct treq *t, size_t n)
@@ -92,17 +119,67 @@ static void run_until_seen(struct lthread *lt)
 	assert_int_equal(lt->seen, lt->expect);
 }
 
+/* Scan callback: count the entries of one id and check each is at its due, group < ngroups,
+ * and no group twice. */
+struct id_entries {
+	const struct msg *m;
+	unsigned n;
+	uint32_t seen; /* bit per group */
+	bool bad;
+};
+
+static int count_id_entries(void *arg, uint64_t due, const struct queue_id *id, unsigned group,
+			    const void *sval, size_t sval_len)
+{
+	struct id_entries *ie = arg;
+
+	(void)sval;
+	(void)sval_len;
+	if (memcmp(id->b, ie->m->id.b, QUEUE_ID_LEN) != 0)
+		return 0;
+	ie->n++;
+	ie->bad |= group >= ie->m->env->ndest || due != ie->m->env->dests[group].due ||
+		   (ie->seen & (1u << group));
+	ie->seen |= 1u << (group & 31);
+	return 0;
+}
+
+/* The queue holds t's message as its fills wrote it: meta, body, and exactly one sched entry
+ * per group that has a due, at that due. */
 static void assert_stored(struct queue *q, const struct treq *t)
 {
+	struct id_entries ie = {.m = t->m};
 	void *meta = NULL, *body = NULL;
 	size_t mlen = 0, blen = 0;
+	unsigned want = 0;
 
-	assert_int_equal(queue_get(q, &t->req.id, &meta, &mlen, &body, &blen), 0);
-	assert_memory_equal(meta, test_meta, mlen);
-	assert_memory_equal(body, test_body, blen);
-	assert_int_equal(blen, sizeof(test_body) - 1);
+	assert_int_equal(queue_get(q, &t->m->id, &meta, &mlen, &body, &blen), 0);
+	assert_int_equal(mlen, t->m->meta_len);
+	assert_memory_equal(meta, t->m->meta, mlen);
+	assert_int_equal(blen, t->m->body_len);
+	assert_memory_equal(body, t->m->body, blen);
 	free(meta);
 	free(body);
+	assert_int_equal(queue_scan(q, 0, UINT64_MAX, count_id_entries, &ie), 0);
+	for (uint32_t g = 0; g < t->m->env->ndest; g++)
+		want += t->m->env->dests[g].due != 0;
+	assert_int_equal(ie.n, want);
+	assert_false(ie.bad);
+}
+
+/* Nothing of message id is left: no meta, no body, no sched entry of any group. */
+static void assert_gone(struct queue *q, const struct queue_id *id)
+{
+	struct dt_dump d;
+	void *body = NULL;
+	size_t blen = 0;
+	int at;
+
+	assert_int_equal(queue_get(q, id, NULL, NULL, NULL, NULL), -ENOENT);
+	assert_int_equal(queue_get(q, id, NULL, NULL, &body, &blen), -ENOENT);
+	assert_int_equal(dt_dump_sched(q, &d), 0);
+	assert_false(d.overflow);
+	assert_int_equal(dt_dump_find(&d, id, 0, &at), 0);
 }
 
 static int setup(void **state)
@@ -146,7 +223,7 @@ static void *poster_main(void *arg)
 	struct poster *p = arg;
 
 	for (unsigned i = 0; i < PER_POSTER; i++)
-		commit_post(p->c, &p->reqs[i].req);
+		commit_post(p->c, &p->reqs[i].m->req);
 	return NULL;
 }
 
@@ -167,7 +244,7 @@ static void run_posters(struct commit *c, struct treq *reqs, struct lthread *lt)
 	struct poster p[POSTERS];
 
 	for (unsigned i = 0; i < POSTERS * PER_POSTER; i++)
-		treq_init(&reqs[i], lt[i % NLOOPS].l, (uint16_t)(i / PER_POSTER), i);
+		treq_init(&reqs[i], lt[i % NLOOPS].l, i, 1 + i % 3);
 	for (unsigned k = 0; k < POSTERS; k++) {
 		p[k] = (struct poster){.c = c, .reqs = &reqs[k * PER_POSTER]};
 		assert_int_equal(pthread_create(&p[k].th, NULL, poster_main, &p[k]), 0);
@@ -176,8 +253,9 @@ static void run_posters(struct commit *c, struct treq *reqs, struct lthread *lt)
 		assert_int_equal(pthread_join(p[k].th, NULL), 0);
 }
 
-/* 4 threads x 2,500 requests, completions alternating between two loop threads: each one
- * completes once with 0 on its loop, every message is stored, and the stats add up. */
+/* 4 threads x 2,500 requests (messages of 1, 2 or 3 groups), completions alternating between
+ * two loop threads: each one completes once with 0 on its loop, every message is stored with
+ * one sched entry per group, and the stats add up. */
 static void test_posts_from_threads(void **state)
 {
 	struct queue *q = *state;
@@ -205,7 +283,10 @@ static void test_posts_from_threads(void **state)
 	assert_int_equal(queue_count(q, &count), 0);
 	assert_int_equal(count, n);
 	assert_stored(q, &reqs[0]);
+	assert_stored(q, &reqs[1]);
+	assert_stored(q, &reqs[2]);
 	assert_stored(q, &reqs[n - 1]);
+	treq_free(reqs, n);
 	free(reqs);
 }
 
@@ -225,8 +306,8 @@ static void test_burst_split(void **state)
 	assert_int_equal(loop_new(&lt.l, 64), 0);
 	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
 	for (unsigned i = 0; i < BURST; i++) {
-		treq_init(&reqs[i], lt.l, 9, i);
-		commit_post(c, &reqs[i].req);
+		treq_init(&reqs[i], lt.l, i, 2);
+		commit_post(c, &reqs[i].m->req);
 	}
 	run_until_seen(&lt);
 	assert_all_done_once(reqs, BURST);
@@ -237,15 +318,17 @@ static void test_burst_split(void **state)
 	loop_free(lt.l);
 	assert_int_equal(queue_count(q, &count), 0);
 	assert_int_equal(count, BURST);
+	assert_stored(q, &reqs[BURST - 1]);
+	treq_free(reqs, BURST);
 	free(reqs);
 }
 
 static struct commit_req *link_reqs(struct treq *reqs, unsigned n)
 {
 	for (unsigned i = 0; i + 1 < n; i++)
-		reqs[i].req.next = &reqs[i + 1].req;
-	reqs[n - 1].req.next = NULL;
-	return &reqs[0].req;
+		reqs[i].m->req.next = &reqs[i + 1].m->req;
+	reqs[n - 1].m->req.next = NULL;
+	return &reqs[0].m->req;
 }
 
 /* commit_batch on a list of BURST requests writes exactly 4096, 4096, then 1. The commit
@@ -263,14 +346,14 @@ static void test_batch_request_bound(void **state)
 	assert_int_equal(loop_new(&lt.l, 64), 0);
 	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
 	for (unsigned i = 0; i < BURST; i++)
-		treq_init(&reqs[i], lt.l, 5, i);
+		treq_init(&reqs[i], lt.l, i, 1);
 	rest = commit_batch(c, link_reqs(reqs, BURST));
-	assert_ptr_equal(rest, &reqs[COMMIT_MAX_REQS].req);
+	assert_ptr_equal(rest, &reqs[COMMIT_MAX_REQS].m->req);
 	commit_stats(c, &writes, &nreqs);
 	assert_int_equal(writes, 1);
 	assert_int_equal(nreqs, COMMIT_MAX_REQS);
 	rest = commit_batch(c, rest);
-	assert_ptr_equal(rest, &reqs[2 * COMMIT_MAX_REQS].req);
+	assert_ptr_equal(rest, &reqs[2 * COMMIT_MAX_REQS].m->req);
 	assert_null(commit_batch(c, rest));
 	commit_stats(c, &writes, &nreqs);
 	assert_int_equal(writes, 3);
@@ -279,37 +362,67 @@ static void test_batch_request_bound(void **state)
 	assert_all_done_once(reqs, BURST);
 	commit_free(c);
 	loop_free(lt.l);
+	treq_free(reqs, BURST);
 	free(reqs);
 }
 
-/* The byte bound: with bodies of a bit over half of COMMIT_MAX_BYTES, the first write takes
- * two (it stops only once the bound is reached), the second the third. */
+/* The byte bound, counted from each request's `bytes` (what its fill is about to add): with
+ * requests of a bit over half of COMMIT_MAX_BYTES, the first write takes two (it stops only
+ * once the bound is reached), the second the third; all three messages are stored. */
 static void test_batch_byte_bound(void **state)
 {
 	struct queue *q = *state;
-	const size_t big = COMMIT_MAX_BYTES / 2 + 1;
-	char *body = calloc(1, big);
 	struct treq reqs[3];
 	struct lthread lt = {.expect = 3};
 	struct commit *c = NULL;
 	struct commit_req *rest;
+	uint64_t writes, nreqs;
 
-	assert_non_null(body);
 	assert_int_equal(loop_new(&lt.l, 64), 0);
 	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
 	for (unsigned i = 0; i < 3; i++) {
-		treq_init(&reqs[i], lt.l, 6, i);
-		reqs[i].req.body = body;
-		reqs[i].req.body_len = big;
+		treq_init(&reqs[i], lt.l, i, 1);
+		reqs[i].m->req.bytes = COMMIT_MAX_BYTES / 2 + 1;
 	}
 	rest = commit_batch(c, link_reqs(reqs, 3));
-	assert_ptr_equal(rest, &reqs[2].req);
+	assert_ptr_equal(rest, &reqs[2].m->req);
+	commit_stats(c, &writes, &nreqs);
+	assert_int_equal(writes, 1);
+	assert_int_equal(nreqs, 2);
 	assert_null(commit_batch(c, rest));
 	run_until_seen(&lt);
 	assert_all_done_once(reqs, 3);
 	commit_free(c);
 	loop_free(lt.l);
-	free(body);
+	for (unsigned i = 0; i < 3; i++)
+		assert_stored(q, &reqs[i]);
+	treq_free(reqs, 3);
+}
+
+/* Requests whose bytes stay below the bound all go into one write. */
+static void test_batch_small_bytes_one_write(void **state)
+{
+	struct queue *q = *state;
+	struct treq reqs[3];
+	struct lthread lt = {.expect = 3};
+	struct commit *c = NULL;
+	uint64_t writes, nreqs;
+
+	assert_int_equal(loop_new(&lt.l, 64), 0);
+	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		treq_init(&reqs[i], lt.l, i, 1);
+		reqs[i].m->req.bytes = COMMIT_MAX_BYTES / 4;
+	}
+	assert_null(commit_batch(c, link_reqs(reqs, 3)));
+	commit_stats(c, &writes, &nreqs);
+	assert_int_equal(writes, 1);
+	assert_int_equal(nreqs, 3);
+	run_until_seen(&lt);
+	assert_all_done_once(reqs, 3);
+	commit_free(c);
+	loop_free(lt.l);
+	treq_free(reqs, 3);
 }
 
 /* commit_halt writes and completes everything posted before it; a request posted after it
@@ -325,70 +438,104 @@ static void test_halt_drains(void **state)
 	assert_int_equal(loop_new(&lt.l, 64), 0);
 	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
 	for (unsigned i = 0; i < 101; i++)
-		treq_init(&reqs[i], lt.l, 7, i);
+		treq_init(&reqs[i], lt.l, i, 1);
 	for (unsigned i = 0; i < 100; i++)
-		commit_post(c, &reqs[i].req);
+		commit_post(c, &reqs[i].m->req);
 	commit_halt(c);
 	commit_stats(c, &writes, &nreqs);
 	assert_int_equal(nreqs, 100);
 	commit_halt(c);
-	commit_post(c, &reqs[100].req);
+	commit_post(c, &reqs[100].m->req);
 	run_until_seen(&lt);
 	assert_all_done_once(reqs, 100);
 	assert_int_equal(reqs[100].calls, 0);
-	assert_int_equal(queue_get(q, &reqs[100].req.id, NULL, NULL, NULL, NULL), -ENOENT);
+	assert_int_equal(queue_get(q, &reqs[100].m->id, NULL, NULL, NULL, NULL), -ENOENT);
 	commit_stats(c, &writes, &nreqs);
 	assert_int_equal(nreqs, 100);
 	commit_free(c);
 	commit_free(NULL);
 	loop_free(lt.l);
+	treq_free(reqs, 101);
 }
 
-/* Scan callback: the only entry is message (8, 0) at due 200 with sched value 3 (BE). */
-static int check_one_entry(void *arg, uint64_t due, const struct queue_id *id, const void *sval,
-			   size_t sval_len)
+/* Record outcome code for rcpt i of t's message (250 delivered, 5xx failed, 4xx pending). */
+static void result(struct treq *t, unsigned i, int code)
 {
-	uint8_t want[4];
+	enum queue_rcpt_state st = code == 250	 ? QUEUE_RCPT_DELIVERED
+				   : code >= 500 ? QUEUE_RCPT_FAILED
+						 : QUEUE_RCPT_PENDING;
 
-	dt_sval(3, want);
-	assert_memory_equal(id->b, ((const struct queue_id *)arg)->b, QUEUE_ID_LEN);
-	assert_int_equal(due, 200);
-	assert_int_equal(sval_len, 4);
-	assert_memory_equal(sval, want, 4);
-	return 0;
+	t->m->groups[t->m->env->rcpts[i].dest].out = true;
+	msg_set_result(t->m, i, st, code, "reply", 5);
 }
 
-/* UPDATE moves the sched key and stores the attempt count as the sched value; DELETE removes
- * the message: what the runner later reads is what the shard asked for. */
-static void test_update_and_delete(void **state)
+/* After test_final_update_and_delete's final writes: A (t[0]) alone is left, with meta the
+ * re-encoded one, group 0's entry at 5100 valued (1 attempt, its name), group 2's at 1000 and
+ * none for group 1; nothing of B (t[1]). */
+static void assert_after_final(struct queue *q, const struct treq *t)
+{
+	struct dt_dump d;
+	uint64_t count = 9;
+	uint8_t want[64];
+	size_t wlen = dt_sval(1, "d0.example", want);
+	int at;
+
+	assert_int_equal(queue_count(q, &count), 0);
+	assert_int_equal(count, 1);
+	assert_stored(q, &t[0]);
+	assert_int_equal(dt_dump_sched(q, &d), 0);
+	assert_int_equal(d.n, 2);
+	assert_int_equal(dt_dump_find(&d, &t[0].m->id, 0, &at), 2);
+	assert_int_equal(d.e[at].due, 5100);
+	assert_int_equal(d.e[at].sval_len, wlen);
+	assert_memory_equal(d.e[at].sval, want, wlen);
+	dt_dump_find(&d, &t[0].m->id, 2, &at);
+	assert_int_equal(d.e[at].due, 1000);
+	assert_gone(q, &t[1].m->id);
+}
+
+/* The end of a round through the commit thread with msg_fill_final: message A (3 groups)
+ * retries group 0, finishes group 1, leaves group 2 alone: its group 0 entry moves with the new
+ * attempt count in its value, group 1's goes, group 2's stays; message B (2 groups) ends all
+ * final and is deleted with both entries. */
+static void test_final_update_and_delete(void **state)
 {
 	struct queue *q = *state;
-	struct treq reqs[3];
-	struct lthread lt = {.expect = 3};
+	struct treq t[2];
+	struct lthread lt = {.expect = 2};
 	struct commit *c = NULL;
-	uint64_t count = 9;
 
 	assert_int_equal(loop_new(&lt.l, 64), 0);
 	assert_int_equal(commit_start(q, NULL, NULL, &c), 0);
-	for (unsigned i = 0; i < 3; i++)
-		treq_init(&reqs[i], lt.l, 8, i % 2); /* 0 and 2 name the same message */
-	reqs[0].req.new_due = 100;
-	reqs[0].req.sync = true;
-	reqs[2].req.op = COMMIT_UPDATE;
-	reqs[2].req.old_due = 100;
-	reqs[2].req.new_due = 200;
-	reqs[2].req.attempts = 3;
-	reqs[1].req.op = COMMIT_DELETE;
-	reqs[1].req.old_due = 1001;
-	for (unsigned i = 0; i < 3; i++) /* put 0, delete 1 (never put: harmless), update 0 */
-		commit_post(c, &reqs[i].req);
+	treq_init(&t[0], lt.l, 0, 3);
+	treq_init(&t[1], lt.l, 1, 2);
+	commit_post(c, &t[0].m->req);
+	commit_post(c, &t[1].m->req);
 	run_until_seen(&lt);
-	assert_all_done_once(reqs, 3);
+	assert_stored(q, &t[0]);
+	assert_stored(q, &t[1]);
+
+	result(&t[0], 0, 451);
+	result(&t[0], 1, 250);
+	assert_int_equal(msg_plan(t[0].m, 5000, 100), MSG_PLAN_UPDATE);
+	result(&t[1], 0, 250);
+	result(&t[1], 1, 550);
+	assert_int_equal(msg_plan(t[1].m, 5000, 100), MSG_PLAN_DELETE);
+	for (unsigned i = 0; i < 2; i++) {
+		treq_arm(&t[i], lt.l, msg_fill_final);
+		t[i].m->req.sync = true;
+		commit_post(c, &t[i].m->req);
+	}
+	lt.expect = 4;
+	run_until_seen(&lt);
+	for (unsigned i = 0; i < 2; i++) {
+		assert_int_equal(t[i].calls, 2);
+		assert_int_equal(t[i].result, 0);
+	}
 	commit_free(c);
 	loop_free(lt.l);
-	assert_int_equal(queue_count(q, &count), 0);
-	assert_int_equal(count, 1);
-	assert_int_equal(queue_scan(q, 0, UINT64_MAX, check_one_entry, &reqs[0].req.id), 0);
+	assert_after_final(q, t);
+	treq_free(t, 2);
 }
 
 /* ---- degraded mode (disk full) ---- */
@@ -409,23 +556,67 @@ static void on_state(void *arg, bool degraded)
 		sl->healthy_calls++;
 }
 
-/* Post one request and run its loop until the completion; returns its result. */
-static int post_one(struct commit *c, struct loop *l, struct treq *t, uint64_t seq)
+/* Post t's request and run its loop until the completion; returns its result. */
+static int post_one(struct commit *c, struct loop *l, struct treq *t)
 {
 	struct lthread lt = {.l = l, .expect = 1};
 
-	treq_init(t, l, 3, seq);
-	commit_post(c, &t->req);
+	commit_post(c, &t->m->req);
 	run_until_seen(&lt);
 	assert_int_equal(t->calls, 1);
 	return t->result;
 }
 
+/* Make the store hold what t's PUT writes, as if the WAL record of a write that reported a
+ * failure had survived (RocksDB may, when the sync fails after the append). */
+static void store_behind_the_failure(struct commit *c, struct queue *q, struct treq *t)
+{
+	char err[128];
+
+	queue_batch_clear(c->batch);
+	t->m->req.fill(&t->m->req, c->batch);
+	assert_int_equal(queue_write(q, c->batch, true, err, sizeof(err)), 0);
+	queue_batch_clear(c->batch);
+	assert_stored(q, t);
+}
+
+/* Writes work again: the probe ends degraded mode within a few probe periods, and the state
+ * callback was told once each way. */
+static void wait_recovered(struct commit *c, const struct state_log *sl)
+{
+	uint64_t t0 = util_mono_ms();
+
+	while (commit_degraded(c) && util_mono_ms() - t0 < 5000)
+		usleep(10000);
+	assert_false(commit_degraded(c));
+	assert_true(util_mono_ms() - t0 <= 4 * COMMIT_PROBE_MS); /* (loose: a busy CI machine) */
+	assert_int_equal(sl->healthy_calls, 1);
+	assert_int_equal(sl->degraded_calls, 1);
+}
+
+/* Requests 0 and 3 are stored (3 groups each); 1 and 2 were refused, and the copy of 1 the
+ * store had is gone, entries of every group included. */
+static void assert_after_recovery(struct queue *q, const struct treq *t)
+{
+	struct dt_dump d;
+	uint64_t count = 9;
+
+	assert_int_equal(queue_count(q, &count), 0);
+	assert_int_equal(count, 2);
+	assert_stored(q, &t[0]);
+	assert_stored(q, &t[3]);
+	assert_gone(q, &t[1].m->id);
+	assert_gone(q, &t[2].m->id);
+	assert_int_equal(dt_dump_sched(q, &d), 0);
+	assert_int_equal(d.n, 6);
+}
+
 /* A failed write (ENOSPC) fails its request with -ENOSPC and puts the thread in degraded mode
  * (on_state(true) once); later requests fail at once with the same error and nothing reaches
  * the store; once writes work again the probe ends degraded mode within a few probe periods
- * (on_state(false) once), after deleting what the failed PUT may have left in the store, and
- * requests are written again. */
+ * (on_state(false) once), after deleting what the failed PUT (3 groups) may have left in the
+ * store: its meta, body and the sched entries of all three groups; then requests are written
+ * again. */
 static void test_degraded_and_recovery(void **state)
 {
 	struct queue_opts qo = {.backend = QUEUE_BACKEND_MEMORY, .fail_writes = &fail_writes};
@@ -434,43 +625,30 @@ static void test_degraded_and_recovery(void **state)
 	struct commit *c = NULL;
 	struct loop *l = NULL;
 	struct treq t[4];
-	uint64_t count = 9, t0;
 	char err[128];
 
 	(void)state;
 	assert_int_equal(queue_open(&qo, &q, err, sizeof(err)), 0);
 	assert_int_equal(loop_new(&l, 64), 0);
 	assert_int_equal(commit_start(q, on_state, &sl, &c), 0);
-	assert_int_equal(post_one(c, l, &t[0], 0), 0);
-	/* request 1's write will fail, yet (as RocksDB may, when a sync fails after the append)
-	 * the store has it: put it there directly, as if its WAL record had survived */
-	treq_init(&t[1], l, 3, 1);
-	queue_batch_put(c->batch, &t[1].req.id, test_meta, 4, test_body, 6, t[1].req.new_due, "x",
-			1);
-	assert_int_equal(queue_write(q, c->batch, true, err, sizeof(err)), 0);
-	queue_batch_clear(c->batch);
+	for (unsigned i = 0; i < 4; i++)
+		treq_init(&t[i], l, i, 3);
+	assert_int_equal(post_one(c, l, &t[0]), 0);
+	store_behind_the_failure(c, q, &t[1]);
 	__atomic_store_n(&fail_writes, -ENOSPC, __ATOMIC_RELAXED);
-	assert_int_equal(post_one(c, l, &t[1], 1), -ENOSPC);
+	assert_int_equal(post_one(c, l, &t[1]), -ENOSPC);
 	assert_true(commit_degraded(c));
 	assert_int_equal(sl.degraded_calls, 1);
-	__atomic_store_n(
-	    &fail_writes, -EIO,
-	    __ATOMIC_RELAXED); /* while degraded requests fail fast with the degraded error */
-	assert_int_equal(post_one(c, l, &t[2], 2), -ENOSPC);
+	/* while degraded requests fail fast with the degraded error */
+	__atomic_store_n(&fail_writes, -EIO, __ATOMIC_RELAXED);
+	assert_int_equal(post_one(c, l, &t[2]), -ENOSPC);
 	__atomic_store_n(&fail_writes, 0, __ATOMIC_RELAXED);
-	t0 = util_mono_ms();
-	while (commit_degraded(c) && util_mono_ms() - t0 < 5000)
-		usleep(10000);
-	assert_false(commit_degraded(c));
-	assert_true(util_mono_ms() - t0 <= 4 * COMMIT_PROBE_MS); /* (loose: a busy CI machine) */
-	assert_int_equal(sl.healthy_calls, 1);
-	assert_int_equal(sl.degraded_calls, 1);
-	assert_int_equal(post_one(c, l, &t[3], 3), 0);
+	wait_recovered(c, &sl);
+	assert_int_equal(post_one(c, l, &t[3]), 0);
 	commit_free(c);
 	loop_free(l);
-	assert_int_equal(queue_count(q, &count), 0);
-	assert_int_equal(count, 2); /* requests 0 and 3: 1 and 2 were refused, and the copy of 1
-				       the store had is deleted before degraded mode ended */
+	assert_after_recovery(q, t);
+	treq_free(t, 4);
 	queue_close(q);
 }
 
@@ -482,8 +660,11 @@ static void test_batch_released(void **state)
 	static char meta[1024];
 
 	(void)state;
-	for (unsigned i = 0; i < 2000; i++)
-		queue_batch_update(c.batch, &id, meta, sizeof(meta), 1, 2, "abcd", 4);
+	for (unsigned i = 0; i < 2000; i++) {
+		queue_batch_meta(c.batch, &id, meta, sizeof(meta));
+		queue_batch_sched_del(c.batch, 1, &id, 0);
+		queue_batch_sched_put(c.batch, 2, &id, 0, "abcd", 4);
+	}
 	assert_true(queue_batch_mem(c.batch) > 2000 * sizeof(meta));
 	queue_batch_clear(c.batch);
 	assert_true(queue_batch_mem(c.batch) <= (512u << 10));
@@ -497,8 +678,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_burst_split, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_request_bound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_byte_bound, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_small_bytes_one_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_halt_drains, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_update_and_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_final_update_and_delete, setup, teardown),
 	    cmocka_unit_test(test_degraded_and_recovery),
 	    cmocka_unit_test(test_batch_released),
 	};

@@ -1,8 +1,11 @@
 /* test_runner — unit tests for engine/daemon/runner.c over the in-memory queue backend.
  *
- * Why: the runner decides which queued messages come back into RAM. A bug here either loses
- * mail (an entry passed by the cursor and never seen again), sends it twice (a resident or
- * stale entry loaded again) or blows the RAM budget. runner.c is included so the scan can be
+ * Why: the runner decides which queued (message, destination group) entries come back into
+ * RAM, and hands each message over with the group that is due (m->load_group). A bug here
+ * either loses mail (an entry passed by the cursor and never seen again), sends it twice (a
+ * resident or stale entry loaded again: staleness is judged by the group's due in the freshly
+ * read envelope), dispatches the wrong group, or blows the RAM budget. The queue contents are
+ * written with msg.c's own fill functions (daemon_test.h). runner.c is included so the scan can be
  * driven directly (runner_scan / runner_entry on a struct runner set up by the test): the
  * outcome then depends on the queue contents only, not on thread timing. One test runs the
  * real thread, bounded by alarm(), for dispatch and runner_rewind.
@@ -104,18 +107,18 @@ static int teardown(void **state)
 
 static void id_of(struct queue_id *id, uint64_t seq)
 {
-	queue_id_make(id, 1700000000000ull, 1, seq);
+	queue_id_make(id, DT_CREATED, 1, seq);
 }
 
+/* A one-group message seq due at due, with a body of body_len bytes. */
 static void put(struct fix *f, uint64_t seq, uint64_t due, size_t body_len)
 {
-	struct queue_id id;
-
-	id_of(&id, seq);
-	assert_int_equal(dt_put(f->q, &id, due, 0, body_len), 0);
+	assert_int_equal(dt_put(f->q, seq, 1, 1, &due, body_len), 0);
 }
 
-static void assert_got(struct fix *f, unsigned i, uint64_t seq, uint64_t due)
+/* Dispatch i is message seq, resident, handed over for group `group` whose due (in the envelope
+ * it was loaded with) is due. */
+static void assert_got_group(struct fix *f, unsigned i, uint64_t seq, unsigned group, uint64_t due)
 {
 	struct queue_id id;
 
@@ -123,8 +126,16 @@ static void assert_got(struct fix *f, unsigned i, uint64_t seq, uint64_t due)
 	assert_true(i < f->got.n);
 	assert_non_null(f->got.m[i]);
 	assert_memory_equal(f->got.m[i]->id.b, id.b, QUEUE_ID_LEN);
-	assert_int_equal(f->got.m[i]->due, due);
+	assert_int_equal(f->got.m[i]->load_group, group);
+	assert_true(group < f->got.m[i]->env->ndest);
+	assert_int_equal(f->got.m[i]->env->dests[group].due, due);
+	assert_int_equal(f->got.m[i]->groups[group].disk_due, due);
 	assert_true(resident_has(f->res, &id));
+}
+
+static void assert_got(struct fix *f, unsigned i, uint64_t seq, uint64_t due)
+{
+	assert_got_group(f, i, seq, 0, due);
 }
 
 /* Make message seq resident without the runner (a shard holding it). */
@@ -134,9 +145,42 @@ static void hold(struct fix *f, uint64_t seq)
 	struct queue_id id;
 
 	id_of(&id, seq);
-	f->held = msg_new(&id, &env, NULL, 0, 0);
+	f->held = msg_new(&id, &env, NULL, 0);
 	assert_non_null(f->held);
 	resident_add(f->res, f->held);
+}
+
+/* End the round of dispatched message i as its home shard would: every recipient of the due
+ * group gets code (250 delivered, 451 deferred by retry_ms), the outcome is written with
+ * msg_fill_final, and the message leaves RAM. Returns the due time the home would rewind the
+ * runner to (the earliest due of the groups not in the round, 0 if none). */
+static uint64_t got_round_end(struct fix *f, unsigned i, int code, uint64_t now, uint64_t retry)
+{
+	struct msg *m = f->got.m[i];
+	unsigned g = m->load_group, idx[DT_MAX_RCPTS], n = msg_group_rcpts(m, g, idx);
+	uint64_t idle = 0;
+
+	m->groups[g].out = true;
+	for (unsigned k = 0; k < n; k++)
+		msg_set_result(m, idx[k], code == 250 ? QUEUE_RCPT_DELIVERED : QUEUE_RCPT_PENDING,
+			       code, "reply", 5);
+	for (uint32_t o = 0; o < m->env->ndest; o++)
+		if (o != g && m->env->dests[o].due && (!idle || m->env->dests[o].due < idle))
+			idle = m->env->dests[o].due;
+	assert_int_not_equal(msg_plan(m, now, retry), MSG_PLAN_NONE);
+	assert_int_equal(dt_write_fill(f->q, m, msg_fill_final), 0);
+	got_drop(f, i);
+	return idle;
+}
+
+/* Feed runner_entry the entry (due, id, group) with the value the daemon writes for it. */
+static int entry(struct fix *f, uint64_t due, const struct queue_id *id, unsigned group)
+{
+	uint8_t sval[64];
+	char name[32];
+
+	snprintf(name, sizeof(name), "d%u.example", group);
+	return runner_entry(&f->r, due, id, group, sval, dt_sval(0, name, sval));
 }
 
 /* Due entries come out in due-time order (not id order), each loaded with its body and made
@@ -186,7 +230,6 @@ static void test_resident_skipped_cursor_passes(void **state)
 static void test_budget_stops_without_passing(void **state)
 {
 	struct fix *f = *state;
-	struct queue_id a;
 
 	f->r.o.budget_bytes = 100;
 	put(f, 1, f->now - 3000, 100);
@@ -201,9 +244,7 @@ static void test_budget_stops_without_passing(void **state)
 	assert_int_equal(f->got.n, 1);
 	assert_int_equal(f->r.cursor, f->now - 3000);
 
-	id_of(&a, 1); /* message 1 delivered: deleted from the queue and from RAM */
-	assert_int_equal(dt_delete(f->q, &a, f->now - 3000), 0);
-	got_drop(f, 0);
+	got_round_end(f, 0, 250, f->now, 60000);
 	runner_scan(&f->r);
 	assert_int_equal(f->got.n, 3);
 	assert_got(f, 1, 2, f->now - 2000);
@@ -216,54 +257,122 @@ static void test_budget_full_entry_returns_stop(void **state)
 {
 	struct fix *f = *state;
 	struct queue_id id;
-	uint8_t sval[4];
+	uint8_t sval[64];
+	size_t len = dt_sval(0, "d0.example", sval);
 
 	f->r.o.budget_bytes = 0;
 	f->r.cursor = 5;
 	put(f, 1, f->now - 1000, 1);
 	id_of(&id, 1);
-	dt_sval(0, sval);
-	assert_true(runner_entry(&f->r, f->now - 1000, &id, sval, 4) > 0);
+	assert_true(runner_entry(&f->r, f->now - 1000, &id, 0, sval, len) > 0);
 	assert_int_equal(f->got.n, 0);
 	assert_int_equal(f->r.cursor, 5);
 }
 
-/* The scan saw (T, attempts 0) but the shard has since retried: meta holds attempts 1 and the
- * sched key moved to T2. The old entry is skipped (cursor passes it); the new one loads. */
+/* The scan saw group 0 at T, but the home shard has since retried the group: meta holds its
+ * new due T2 and the sched entry moved there. The entry at T is skipped (cursor passes it,
+ * nothing loaded); the one at T2 loads with the attempt recorded. */
 static void test_stale_entry_skipped(void **state)
 {
 	struct fix *f = *state;
-	uint64_t t = f->now - 3000, t2 = f->now - 1000;
+	uint64_t t = f->now - 3000, t2;
 	struct queue_id id;
-	uint8_t sval0[4], sval1[4];
 
 	put(f, 1, t, 3);
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 1);
+	got_round_end(f, 0, 451, f->now - 2000, 500); /* now due at t2 = now - 1500 */
+	t2 = f->now - 1500;
 	id_of(&id, 1);
-	assert_int_equal(dt_update(f->q, &id, t, t2, 1), 0);
-	dt_sval(0, sval0);
-	dt_sval(1, sval1);
-	assert_int_equal(runner_entry(&f->r, t, &id, sval0, sizeof(sval0)), 0);
-	assert_int_equal(f->got.n, 0);
+	assert_int_equal(entry(f, t, &id, 0), 0);
+	assert_int_equal(f->got.n, 1);
 	assert_int_equal(resident_count(f->res), 0);
 	assert_int_equal(f->r.cursor, t);
 
-	assert_int_equal(runner_entry(&f->r, t2, &id, sval1, sizeof(sval1)), 0);
-	assert_int_equal(f->got.n, 1);
-	assert_got(f, 0, 1, t2);
-	assert_int_equal(f->got.m[0]->env->attempts, 1);
+	assert_int_equal(entry(f, t2, &id, 0), 0);
+	assert_int_equal(f->got.n, 2);
+	assert_got(f, 1, 1, t2);
+	assert_int_equal(f->got.m[1]->env->dests[0].attempts, 1);
+	assert_int_equal(f->got.m[1]->env->rcpts[0].last_code, 451);
 }
 
-/* runner_stale reads the sched value as 4 bytes big-endian; any other length is trusted. */
-static void test_stale_value_format(void **state)
+/* An entry naming a group the envelope does not have, or a due that is not the group's, is
+ * stale and not loaded. */
+static void test_stale_unknown_group(void **state)
 {
-	struct queue_env env = {.sender = "", .attempts = 0x01020304};
-	struct msg m = {.env = &env};
-	uint8_t be[4] = {1, 2, 3, 4}, le[4] = {4, 3, 2, 1};
+	struct fix *f = *state;
+	uint64_t t = f->now - 1000;
+	struct queue_id id;
 
-	assert_false(runner_stale(be, 4, &m));
-	assert_true(runner_stale(le, 4, &m));
-	assert_false(runner_stale(le, 3, &m));
-	assert_false(runner_stale(NULL, 0, &m));
+	put(f, 1, t, 3);
+	id_of(&id, 1);
+	assert_int_equal(entry(f, t, &id, 1), 0);
+	assert_int_equal(entry(f, t, &id, 65535), 0);
+	assert_int_equal(entry(f, t - 1, &id, 0), 0);
+	assert_int_equal(f->got.n, 0);
+	assert_int_equal(resident_count(f->res), 0);
+	assert_int_equal(entry(f, t, &id, 0), 0);
+	assert_int_equal(f->got.n, 1);
+}
+
+/* runner_stale compares the entry's due with the group's due in the envelope. */
+static void test_stale_by_group_due(void **state)
+{
+	struct queue_dest dests[2] = {{.name = "a", .due = 100}, {.name = "b", .due = 0}};
+	struct queue_env env = {.sender = "", .ndest = 2, .dests = dests};
+	struct msg m = {.env = &env};
+
+	(void)state;
+	assert_false(runner_stale(0, 100, &m));
+	assert_true(runner_stale(0, 101, &m));
+	assert_true(runner_stale(1, 100, &m)); /* group 1 has no entry any more */
+	assert_true(runner_stale(2, 100, &m));
+}
+
+/* Two groups of one message due at different times: the first is dispatched with load_group 0;
+ * the second's entry is passed while the message is resident (same id); when the round of
+ * group 0 ends (delivered: its entry removed) the home rewinds the runner to group 1's due, and
+ * the next scan dispatches the message again with load_group 1, loaded from what the first
+ * round wrote. */
+static void test_groups_dispatched_separately(void **state)
+{
+	struct fix *f = *state;
+	uint64_t t0 = f->now - 3000, t1 = f->now - 2000;
+	const uint64_t dues[2] = {t0, t1};
+
+	assert_int_equal(dt_put(f->q, 1, 4, 2, dues, 5), 0);
+	put(f, 2, f->now - 1000, 5);
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 2);
+	assert_got_group(f, 0, 1, 0, t0);
+	assert_got(f, 1, 2, f->now - 1000);
+	assert_int_equal(f->r.cursor, f->now - 1000);
+
+	assert_int_equal(got_round_end(f, 0, 250, f->now, 60000), t1);
+	runner_scan(&f->r); /* the cursor is past t1: nothing without the rewind */
+	assert_int_equal(f->got.n, 2);
+	f->r.cursor = t1; /* what runner_rewind(t1) does at the next scan */
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 3);
+	assert_got_group(f, 2, 1, 1, t1);
+	assert_int_equal(f->got.m[2]->env->dests[0].due, 0);
+	assert_int_equal(msg_pending(f->got.m[2]), 2);
+}
+
+/* A message with two groups due at the same time is dispatched once (for the first group in
+ * key order), not twice. */
+static void test_same_due_groups_dispatched_once(void **state)
+{
+	struct fix *f = *state;
+	uint64_t t = f->now - 1000;
+	const uint64_t dues[3] = {t, t, t};
+
+	assert_int_equal(dt_put(f->q, 1, 3, 3, dues, 5), 0);
+	runner_scan(&f->r);
+	assert_int_equal(f->got.n, 1);
+	assert_got_group(f, 0, 1, 0, t);
+	assert_int_equal(resident_count(f->res), 1);
+	assert_int_equal(f->r.cursor, t);
 }
 
 /* Run fn(f) with stderr redirected to a temp file (no assertions in there: stderr must be
@@ -290,11 +399,11 @@ static long stderr_bytes_during(int (*fn)(struct fix *), struct fix *f, int *ret
 static int entry_for_missing(struct fix *f)
 {
 	struct queue_id id;
-	uint8_t sval[4];
+	uint8_t sval[64];
+	size_t len = dt_sval(0, "d0.example", sval);
 
 	id_of(&id, 9);
-	dt_sval(0, sval);
-	return runner_entry(&f->r, f->now - 500, &id, sval, 4);
+	return runner_entry(&f->r, f->now - 500, &id, 0, sval, len);
 }
 
 /* A message deleted since the snapshot (queue_get -> ENOENT) is skipped without a word. */
@@ -413,7 +522,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_budget_stops_without_passing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_budget_full_entry_returns_stop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_entry_skipped, setup, teardown),
-	    cmocka_unit_test(test_stale_value_format),
+	    cmocka_unit_test_setup_teardown(test_stale_unknown_group, setup, teardown),
+	    cmocka_unit_test(test_stale_by_group_due),
+	    cmocka_unit_test_setup_teardown(test_groups_dispatched_separately, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_same_due_groups_dispatched_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_deleted_skipped_silently, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_periodic_full_rescan, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_thread_dispatch_and_rewind, setup, teardown),
