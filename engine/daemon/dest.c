@@ -472,8 +472,7 @@ static int dest_open_session(struct dest *d, unsigned min_t)
 	o->d = d;
 	o->t = (unsigned)t;
 	sc.addr = d->targets[t].addr;
-	/*SRC*/ // sc.source = d->targets[t].addr.family == AF_INET6 ? d->cfg->source_v6 :
-		// d->cfg->source_v4;
+	sc.source = d->targets[t].addr.family == AF_INET6 ? d->cfg->source_v6 : d->cfg->source_v4;
 	sc.helo_name = d->cfg->helo_name[0] ? d->cfg->helo_name : d->cfg->hostname;
 	dest_timeouts(d->cfg, &sc.timeouts);
 	sc.max_txns = d->cfg->max_messages_per_connection;

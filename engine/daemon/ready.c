@@ -114,7 +114,7 @@ uint64_t ready_release(struct ready *r, struct ready_dest *rd)
 	unsigned before = atomic_fetch_sub(&rd->count, 1);
 
 	BUG_ON(before == 0);
-	if (before - 1 >= (r->max + 1) / 2 || atomic_load(&rd->skipped) == 0)
+	if (before - 1 > r->max / 2 || atomic_load(&rd->skipped) == 0)
 		return 0;
 	return atomic_exchange(&rd->skipped, 0);
 }

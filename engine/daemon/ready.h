@@ -6,7 +6,7 @@
  * destination name has a counter of units queued or in flight there (fresh mail included);
  * the runner reads the destination name from the sched value, skips an entry whose destination
  * holds max units (remembering the earliest due it skipped) and loads the rest. When the
- * destination drains below half of max, whoever releases the unit gets that due back and
+ * destination drains to half of max or less, whoever releases the unit gets that due back and
  * rewinds the runner to it: nothing skipped is passed over for long, and a backlog for one
  * destination is never re-read on every scan.
  *
@@ -37,7 +37,7 @@ bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due);
 void ready_add(struct ready_dest *rd);
 
 /* ready_release: a unit of rd has left its destination. Returns the earliest due skipped while
- * rd was full if rd has just drained below half of max (the caller rewinds the runner to it),
+ * rd was full if rd has drained to half of max or less (the caller rewinds the runner to it),
  * else 0. Each skipped due is returned once. */
 uint64_t ready_release(struct ready *r, struct ready_dest *rd);
 

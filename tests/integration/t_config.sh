@@ -24,8 +24,14 @@ pass "bad configurations exit 2 naming file:line:key"
 cmp -s "$T/p1.conf" "$T/p2.conf" || fail "print-config does not round-trip"
 grep -q '^max_connections = 200$' "$T/p1.conf" || fail "default max_connections is not 200"
 pass "--print-config round-trips"
-printf '[delivery]\nmode = independent\n' >"$T/indep.conf"
+printf '[delivery]\nmode = independent\nport = 2525\nfirst_mx_only = yes\n' >"$T/indep.conf"
+"$RIPTIDE" -c "$T/indep.conf" --print-config >"$T/indep.out" || fail "independent --print-config"
+for kv in 'mode = independent' 'port = 2525' 'first_mx_only = yes' 'max_connections_per_destination = 20' \
+	'fallback_relay =' 'source_address =' 'max_ready_per_destination = 2000'; do
+	grep -qx "$kv" "$T/indep.out" || fail "--print-config lacks '$kv'"
+done
+printf '[delivery]\nmode = independent\nport = 0\n' >"$T/badport.conf"
 rc=0
-"$RIPTIDE" -c "$T/indep.conf" 2>"$T/err" || rc=$?
-[ $rc -eq 2 ] && grep -q "independent.*not implemented" "$T/err" || fail "independent mode: rc=$rc $(cat "$T/err")"
-pass "mode = independent is refused until it exists"
+"$RIPTIDE" -c "$T/badport.conf" 2>"$T/err" || rc=$?
+[ $rc -eq 2 ] && grep -q "badport.conf:3" "$T/err" || fail "port = 0: rc=$rc $(cat "$T/err")"
+pass "independent mode keys print and validate"

@@ -36,6 +36,7 @@ struct got {
 struct fix {
 	struct queue *q;
 	struct resident *res;
+	struct ready *ready;
 	struct runner r; /* driven directly by the test */
 	struct got got;
 	uint64_t now;	  /* wall clock at setup */
@@ -61,11 +62,13 @@ static int setup(void **state)
 	if (!f || !(f->q = dt_queue_open()))
 		return -1;
 	f->res = resident_new();
+	f->ready = ready_new(1000);
 	pthread_mutex_init(&f->got.lock, NULL);
 	pthread_cond_init(&f->got.cond, NULL);
 	f->now = util_wall_ms();
 	f->r.o = (struct runner_opts){.q = f->q,
 				      .res = f->res,
+				      .ready = f->ready,
 				      .budget_bytes = UINT64_MAX,
 				      .interval_ms = 20,
 				      .dispatch = collect,
@@ -97,6 +100,7 @@ static int teardown(void **state)
 	}
 	assert_int_equal(resident_count(f->res), 0);
 	resident_free(f->res);
+	ready_free(f->ready);
 	queue_close(f->q);
 	pthread_mutex_destroy(&f->got.lock);
 	pthread_cond_destroy(&f->got.cond);
