@@ -177,12 +177,22 @@ void dest_end_provisional(struct dest *d, struct job *j)
 	job_end(d, j);
 }
 
-/* Unlink the first job that may go to target t (hop <= t); any job with t = UINT_MAX. */
-static struct job *job_take(struct dest *d, unsigned t)
+/* Whether j can be sent now (its body is in RAM); starts reading it if it is not. */
+static bool job_sendable(struct dest *d, struct job *j)
+{
+	if (j->u->body_state == UNIT_BODY_NONE)
+		dest_body_fetch(d, j->u);
+	j->txn.body = unit_body(j->u, &j->txn.body_len);
+	return j->txn.body != NULL;
+}
+
+/* Unlink the first job that may go to target t (hop <= t) and, with `send`, whose body is in
+ * RAM; any job with t = UINT_MAX and !send. */
+static struct job *job_take(struct dest *d, unsigned t, bool send)
 {
 	struct job **pp = &d->head, *j;
 
-	while (*pp && (*pp)->hop > t)
+	while (*pp && ((*pp)->hop > t || (send && !job_sendable(d, *pp))))
 		pp = &(*pp)->next;
 	if (!(j = *pp))
 		return NULL;
@@ -195,7 +205,7 @@ static struct job *job_take(struct dest *d, unsigned t)
 
 struct job *job_pop(struct dest *d)
 {
-	return job_take(d, UINT_MAX);
+	return job_take(d, UINT_MAX, false);
 }
 
 /* job_end: the job's transaction is over; the unit goes home with its last job. */
@@ -204,6 +214,11 @@ void job_end(struct dest *d, struct job *j)
 	struct unit *u = j->u;
 
 	free(j);
+	dest_unit_put(d, u);
+}
+
+void dest_unit_put(struct dest *d, struct unit *u)
+{
 	if (--u->jobs_out == 0)
 		dest_unit_done(d, u);
 }
@@ -280,7 +295,7 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 		return NULL;
 	}
 	/* the queue cannot record an outcome now: start nothing (dest_pump re-polls) */
-	j = dest_paused(d) ? NULL : job_take(d, o->t);
+	j = dest_paused(d) ? NULL : job_take(d, o->t, true);
 	o->idle = j == NULL;
 	if (first && d->queued)
 		dest_pump(d); /* the destination is up: leave slow start for what is queued */
@@ -505,7 +520,7 @@ static void dest_feed_idle(struct dest *d)
 {
 	for (struct osess *o = d->sessions; o && d->head; o = o->next) {
 		struct job *j;
-		if (!o->idle || !(j = job_take(d, o->t)))
+		if (!o->idle || !(j = job_take(d, o->t, true)))
 			continue;
 		o->idle = false;
 		if (smtpc_send(o->c, &j->txn) != 0) { /* not usable after all (closing) */
@@ -586,7 +601,7 @@ void dest_shutdown(struct dest *d, bool abort)
 
 unsigned dest_busy(const struct dest *d)
 {
-	return d->nsess + d->queued + d->timer_armed + d->resolving;
+	return d->nsess + d->queued + d->timer_armed + d->resolving + d->fetching;
 }
 
 /* The part of a new destination common to both kinds. */

@@ -57,6 +57,7 @@ struct dest {
 	enum dns_status dns_status; /* of the last answer (DNS_OK for a relay) */
 	char dns_reason[256];
 	bool resolving;
+	unsigned fetching;		  /* body reads in flight */
 	struct dns_mx_result *dns_answer; /* posted from the resolver thread */
 	struct loop_msg dns_msg;
 	struct job *head, **tail;
@@ -88,7 +89,14 @@ struct dest *dest_alloc(const struct dest_env *env, const char *name);
 void dest_job_to_front(struct dest *d, struct job *j);
 struct job *job_pop(struct dest *d);
 void job_end(struct dest *d, struct job *j);
+/* dest_unit_put: one of u's holds (a job, a body read) is over; the last sends u home. */
+void dest_unit_put(struct dest *d, struct unit *u);
 struct job *job_new(struct unit *u, const unsigned *idx, unsigned n);
+
+/* dest_body.c */
+/* dest_body_fetch: start reading u's body from the queue if d has room for another read
+ * (bounded by its sessions); d is pumped when it is in. */
+void dest_body_fetch(struct dest *d, struct unit *u);
 
 /* dest_mx.c */
 /* dest_mx_ready: true when d has targets to connect to; starts a lookup when they are stale

@@ -183,7 +183,8 @@ static int rt_start(struct rt *rt)
 	};
 	if ((ret = runner_start(&ro, &rt->runner)) < 0)
 		return ret;
-	if ((ret = commit_start(rt->q, rt_queue_state, rt, &rt->commit)) < 0)
+	if ((ret = commit_start(rt->q, rt_queue_state, rt, &rt->commit)) < 0 ||
+	    (ret = fetch_start(rt->q, &rt->fetch)) < 0)
 		return ret;
 	atomic_store(&rt->outgoing, rt->cfg.outgoing);
 	rt->shards = util_xcalloc(rt->nshards, sizeof(*rt->shards));
@@ -241,6 +242,8 @@ static void rt_stop(struct rt *rt)
 	commit_halt(rt->commit);
 	dns_close(rt->dns); /* lookups still open are answered (TEMPFAIL) to the live loops */
 	rt->dns = NULL;
+	fetch_free(rt->fetch); /* reads still queued complete to the live loops */
+	rt->fetch = NULL;
 	rt_wait_idle(rt, deadline > util_mono_ms() ? deadline - util_mono_ms() : 0);
 	for (unsigned i = 0; i < rt->nshards; i++)
 		clean &= shard_join(rt->shards[i]);

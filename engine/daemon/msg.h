@@ -51,6 +51,7 @@ struct msg {
 	struct commit_req req;	 /* embedded: one commit at a time */
 	struct loop_msg handoff; /* runner -> home shard hand-over */
 	struct msg *res_next;	 /* resident set chain */
+	uint64_t res_bytes;	 /* bytes the resident set counted for it */
 	struct msg *retry_next;	 /* home: list of messages whose queue write failed */
 };
 

@@ -57,7 +57,8 @@ void resident_add(struct resident *r, struct msg *m)
 	m->res_next = r->buckets[h];
 	r->buckets[h] = m;
 	pthread_mutex_unlock(lk);
-	atomic_fetch_add(&r->bytes, m->body_len);
+	m->res_bytes = m->body_len + m->meta_len; /* what it holds now (meta may change) */
+	atomic_fetch_add(&r->bytes, m->res_bytes);
 	atomic_fetch_add(&r->count, 1);
 }
 
@@ -74,7 +75,7 @@ void resident_del(struct resident *r, struct msg *m)
 	*pp = m->res_next;
 	pthread_mutex_unlock(lk);
 	m->res_next = NULL;
-	atomic_fetch_sub(&r->bytes, m->body_len);
+	atomic_fetch_sub(&r->bytes, m->res_bytes);
 	atomic_fetch_sub(&r->count, 1);
 }
 

@@ -10,6 +10,8 @@
 #include "engine/config/config.h"
 #include "engine/daemon/commit.h"
 #include "engine/daemon/dlog.h"
+#include "engine/daemon/fetch.h"
+#include "engine/daemon/fetch.h"
 #include "engine/daemon/ready.h"
 #include "engine/daemon/resident.h"
 #include "engine/daemon/runner.h"
@@ -29,6 +31,7 @@ struct rt {
 	struct commit *commit;
 	struct resident *res;
 	struct ready *ready;   /* units per destination (ready.h) */
+	struct fetch *fetch;   /* body reader thread (fetch.h) */
 	struct runner *runner; /* NULL when outgoing is disabled */
 	struct dlog *log;
 	struct shard **shards;

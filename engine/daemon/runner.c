@@ -44,13 +44,14 @@ static bool runner_stale(unsigned group, uint64_t due, const struct msg *m)
 static bool runner_load(struct runner *r, uint64_t due, const struct queue_id *id, unsigned group,
 			struct ready_dest *rd)
 {
-	void *meta = NULL, *body = NULL;
-	size_t mlen = 0, blen = 0;
+	void *meta = NULL;
+	size_t mlen = 0;
 	struct msg *m;
 	char idstr[QUEUE_ID_STRLEN + 1];
 	int ret, err;
 
-	ret = queue_get(r->o.q, id, &meta, &mlen, &body, &blen);
+	/* the envelope only: the body is read when a session is about to send it (fetch.h) */
+	ret = queue_get(r->o.q, id, &meta, &mlen, NULL, NULL);
 	if (ret == -ENOENT)
 		return false; /* deleted since the snapshot */
 	queue_id_format(id, idstr);
@@ -59,7 +60,7 @@ static bool runner_load(struct runner *r, uint64_t due, const struct queue_id *i
 			idstr, ret);
 		return false;
 	}
-	m = msg_from_disk(id, meta, mlen, body, blen, &err);
+	m = msg_from_disk(id, meta, mlen, NULL, 0, &err);
 	free(meta);
 	if (!m) {
 		fprintf(stderr, "riptide: runner: %s: corrupt envelope (%d), left in queue\n",

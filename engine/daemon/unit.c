@@ -12,11 +12,22 @@ struct unit *unit_new(struct msg *m, uint16_t g, const char *dest, const unsigne
 	u->group = g;
 	snprintf(u->dest, sizeof(u->dest), "%s", dest);
 	u->n = n;
+	u->body_state = m->body ? UNIT_BODY_HOME : UNIT_BODY_NONE;
 	for (unsigned k = 0; k < n; k++) {
 		u->r[k].idx = idx[k];
 		u->r[k].attempts = m->env->rcpts[idx[k]].attempts;
 	}
 	return u;
+}
+
+const char *unit_body(const struct unit *u, size_t *len)
+{
+	if (u->body_state == UNIT_BODY_HOME) {
+		*len = u->m->body_len;
+		return u->m->body;
+	}
+	*len = u->body_len;
+	return u->body_state == UNIT_BODY_READY ? u->body : NULL;
 }
 
 void unit_set(struct unit *u, unsigned k, enum queue_rcpt_state st, int code, const char *text,
@@ -45,5 +56,6 @@ void unit_free(struct unit *u)
 		return;
 	for (unsigned k = 0; k < u->n; k++)
 		free(u->r[k].reply);
+	free(u->body);
 	free(u);
 }

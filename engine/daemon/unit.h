@@ -12,10 +12,22 @@
 #ifndef RIPTIDE_UNIT_H
 #define RIPTIDE_UNIT_H
 
+#include "engine/daemon/fetch.h"
 #include "engine/daemon/msg.h"
 #include "engine/route/route.h"
 
 struct home;
+struct dest;
+
+/* Where a unit's body is: the message's (injected mail, home's read-only copy), or read from the
+ * queue for this unit when a session is about to send it (mail the runner loaded). */
+enum unit_body {
+	UNIT_BODY_HOME,	    /* m->body */
+	UNIT_BODY_NONE,	    /* not read yet */
+	UNIT_BODY_FETCHING, /* a read is in flight */
+	UNIT_BODY_READY,    /* u->body */
+	UNIT_BODY_FAILED,   /* the read failed: its jobs end deferred */
+};
 
 /* The outcome of one recipient of a unit, filled on the destination's shard. */
 struct unit_rcpt {
@@ -37,6 +49,11 @@ struct unit {
 	uint16_t group;		  /* the message's destination group this unit serves */
 	unsigned jobs_out;	  /* destination's bookkeeping: transactions not ended */
 	struct ready_dest *ready; /* counted there until it leaves its destination (ready.h) */
+	uint8_t body_state;	  /* enum unit_body */
+	char *body;		  /* UNIT_BODY_READY: read for this unit (owned) */
+	size_t body_len;
+	struct fetch_req freq;	 /* the read */
+	struct dest *fetch_dest; /* the destination waiting for it */
 	char dest[ROUTE_NAME_MAX];
 	unsigned n;
 	struct unit_rcpt r[];
@@ -45,6 +62,9 @@ struct unit {
 /* unit_new: a unit for group g of m holding the n recipients idx[0..n) (their attempts are
  * copied now, on the home shard). */
 struct unit *unit_new(struct msg *m, uint16_t g, const char *dest, const unsigned *idx, unsigned n);
+
+/* unit_body: the bytes to send (m->body or the unit's own copy), or NULL if not read yet. */
+const char *unit_body(const struct unit *u, size_t *len);
 
 /* unit_set: record recipient k's outcome (reply text copied; a later call replaces it). */
 void unit_set(struct unit *u, unsigned k, enum queue_rcpt_state st, int code, const char *text,

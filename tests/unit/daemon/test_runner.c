@@ -203,11 +203,13 @@ static void test_due_in_time_order(void **state)
 	assert_got(f, 0, 2, f->now - 3000);
 	assert_got(f, 1, 3, f->now - 2000);
 	assert_got(f, 2, 1, f->now - 1000);
-	assert_int_equal(f->got.m[0]->body_len, 6);
-	assert_memory_equal(f->got.m[0]->body, "xxxxxx", 6);
+	/* envelopes only: a body is read when a session is about to send it (fetch.h) */
+	assert_null(f->got.m[0]->body);
+	assert_int_equal(f->got.m[0]->env->body_len, 6);
 	assert_int_equal(f->r.cursor, f->now - 1000);
 	assert_int_equal(resident_count(f->res), 3);
-	assert_int_equal(resident_bytes(f->res), 18);
+	assert_int_equal(resident_bytes(f->res), f->got.m[0]->meta_len + f->got.m[1]->meta_len +
+						      f->got.m[2]->meta_len);
 	assert_int_equal(f->r.loaded, 3);
 
 	runner_scan(&f->r);
@@ -230,12 +232,13 @@ static void test_resident_skipped_cursor_passes(void **state)
 }
 
 /* With the budget used up the scan stops at the first entry it cannot load, without passing
- * it; once RAM is freed a later scan loads it. */
+ * it; once RAM is freed a later scan loads it. (The budget counts envelopes here: a budget of
+ * 1 byte is full after one message.) */
 static void test_budget_stops_without_passing(void **state)
 {
 	struct fix *f = *state;
 
-	f->r.o.budget_bytes = 100;
+	f->r.o.budget_bytes = 1;
 	put(f, 1, f->now - 3000, 100);
 	put(f, 2, f->now - 2000, 10);
 	put(f, 3, f->now - 1000, 10);
@@ -250,10 +253,9 @@ static void test_budget_stops_without_passing(void **state)
 
 	got_round_end(f, 0, 250, f->now, 60000);
 	runner_scan(&f->r);
-	assert_int_equal(f->got.n, 3);
+	assert_int_equal(f->got.n, 2);
 	assert_got(f, 1, 2, f->now - 2000);
-	assert_got(f, 2, 3, f->now - 1000);
-	assert_int_equal(f->r.cursor, f->now - 1000);
+	assert_int_equal(f->r.cursor, f->now - 2000);
 }
 
 /* runner_entry returns "stop" (> 0) at a full budget and leaves the cursor alone. */
