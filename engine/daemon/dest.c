@@ -20,6 +20,11 @@
 /* Jobs waiting while the global connection cap is held by other shards are re-pumped this
  * often (a closing session on another shard does not wake this one). */
 #define DEST_REPUMP_MS 50u
+/* A destination whose session set-up or last transaction took longer than this is slow (a
+ * tarpit, an overloaded host). Sessions still being set up and sessions of slow destinations
+ * together hold at most half of the global connection cap (rt->slow_conns), so slow hosts
+ * cannot starve the others of connection slots. */
+#define DEST_SLOW_MS 2000u
 
 /* No delivery may start while the queue cannot record its outcome (disk full). */
 static bool dest_paused(const struct dest *d)
@@ -278,6 +283,18 @@ void dest_enqueue(struct dest *d, struct unit *u)
 
 /* ---- client sessions ---- */
 
+/* Keep o counted in rt->slow_conns exactly while its destination is slow (after set-up). */
+static void dest_count_slow(struct dest *d, struct osess *o)
+{
+	if (d->slow == o->slow_counted)
+		return;
+	o->slow_counted = d->slow;
+	if (d->slow)
+		atomic_fetch_add(&d->env.rt->slow_conns, 1);
+	else
+		atomic_fetch_sub(&d->env.rt->slow_conns, 1);
+}
+
 static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 {
 	struct osess *o = user;
@@ -289,6 +306,8 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 		o->ready = true;
 		d->nconnecting--;
 		d->nready++;
+		d->slow = loop_now_ms(d->env.loop) - o->opened_ms > DEST_SLOW_MS;
+		dest_count_slow(d, o);
 	}
 	if (d->shutting) {
 		smtpc_quit(c);
@@ -297,6 +316,7 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 	/* the queue cannot record an outcome now: start nothing (dest_pump re-polls) */
 	j = dest_paused(d) ? NULL : job_take(d, o->t, true);
 	o->idle = j == NULL;
+	o->txn_start_ms = loop_now_ms(d->env.loop);
 	if (first && d->queued)
 		dest_pump(d); /* the destination is up: leave slow start for what is queued */
 	return j ? &j->txn : NULL;
@@ -376,6 +396,8 @@ static void dest_txn_done(struct smtpc *c, struct smtpc_txn *t, const struct smt
 	bool resent, fell;
 
 	(void)c;
+	d->slow = loop_now_ms(d->env.loop) - o->txn_start_ms > DEST_SLOW_MS;
+	dest_count_slow(d, o);
 	if (!err && res->maybe_delivered)
 		err = "connection lost after the final dot (may have been delivered)";
 	resent = dest_resend_too_many(d, j, res, o->t);
@@ -427,6 +449,8 @@ static void dest_unlink_session(struct dest *d, struct osess *o)
 	else
 		d->nconnecting--;
 	atomic_fetch_sub(&d->env.rt->out_conns, 1);
+	if (o->slow_counted)
+		atomic_fetch_sub(&d->env.rt->slow_conns, 1);
 }
 
 static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, void *user)
@@ -466,6 +490,25 @@ static void dest_timeouts(const struct config *cfg, struct smtpc_timeouts *to)
 	to->idle_ms = (uint32_t)cfg->idle_timeout_ms;
 }
 
+/* Take a connection slot under the global cap, and under half of it among the sessions not
+ * known to be fast (see DEST_SLOW_MS). Returns false if there is none. */
+static bool dest_take_slot(struct dest *d)
+{
+	struct rt *rt = d->env.rt;
+	unsigned cap = d->cfg->max_connections;
+
+	if (atomic_fetch_add(&rt->out_conns, 1) >= cap) {
+		atomic_fetch_sub(&rt->out_conns, 1);
+		return false;
+	}
+	if (atomic_fetch_add(&rt->slow_conns, 1) >= (cap + 1) / 2) { /* it starts unproven */
+		atomic_fetch_sub(&rt->slow_conns, 1);
+		atomic_fetch_sub(&rt->out_conns, 1);
+		return false;
+	}
+	return true;
+}
+
 /* Open a session to the first live target >= min_t. Returns 0, -EAGAIN (a connection cap is
  * reached), -ENOENT (no live target) or smtpc_new's error. */
 static int dest_open_session(struct dest *d, unsigned min_t)
@@ -477,15 +520,13 @@ static int dest_open_session(struct dest *d, unsigned min_t)
 
 	if (t < 0)
 		return -ENOENT;
-	if (d->nsess >= d->max_conns)
+	if (d->nsess >= d->max_conns || !dest_take_slot(d))
 		return -EAGAIN;
-	if (atomic_fetch_add(&rt->out_conns, 1) >= d->cfg->max_connections) {
-		atomic_fetch_sub(&rt->out_conns, 1);
-		return -EAGAIN;
-	}
 	o = util_xcalloc(1, sizeof(*o));
 	o->d = d;
 	o->t = (unsigned)t;
+	o->slow_counted = true;
+	o->opened_ms = loop_now_ms(d->env.loop);
 	sc.addr = d->targets[t].addr;
 	sc.source = d->targets[t].addr.family == AF_INET6 ? d->cfg->source_v6 : d->cfg->source_v4;
 	sc.helo_name = d->cfg->helo_name[0] ? d->cfg->helo_name : d->cfg->hostname;
@@ -497,6 +538,8 @@ static int dest_open_session(struct dest *d, unsigned min_t)
 	ret = smtpc_new(d->env.loop, &sc, &o->c);
 	if (ret < 0) {
 		atomic_fetch_sub(&rt->out_conns, 1);
+		if (o->slow_counted)
+			atomic_fetch_sub(&rt->slow_conns, 1);
 		free(o);
 		return ret;
 	}
@@ -523,6 +566,7 @@ static void dest_feed_idle(struct dest *d)
 		if (!o->idle || !(j = job_take(d, o->t, true)))
 			continue;
 		o->idle = false;
+		o->txn_start_ms = loop_now_ms(d->env.loop);
 		if (smtpc_send(o->c, &j->txn) != 0) { /* not usable after all (closing) */
 			job_link(d, j);
 			dest_job_to_front(d, j);

@@ -36,7 +36,10 @@ struct osess {
 	struct osess *next;
 	struct dest *d;
 	struct smtpc *c;
-	unsigned t; /* target index */
+	unsigned t;	       /* target index */
+	uint64_t opened_ms;    /* monotonic: when the connection was started */
+	uint64_t txn_start_ms; /* monotonic: when its current transaction was handed over */
+	bool slow_counted;     /* counted in rt->slow_conns */
 	bool idle;
 	bool ready;
 };
@@ -65,6 +68,7 @@ struct dest {
 	struct osess *sessions;
 	unsigned nsess, nconnecting, nready;
 	unsigned max_conns; /* per destination */
+	bool slow;	    /* its last session set-up or transaction took over DEST_SLOW_MS */
 	uint64_t dead_until;
 	uint64_t next_sess_id;
 	bool shutting;
