@@ -144,3 +144,258 @@ PY
 log_count() {
 	grep -c "status=$1" "$DLOG" 2>/dev/null || true
 }
+
+# ---- independent mode (MX delivery): dnsmasq zones and sinks on 127.0.0.x / ::1 -------------
+# The helpers below add, never change, what the ones above do. Files of each instance live in $T
+# under its name (dnsmasq-NAME.*, mx-ADDR.*), so the failure dump above shows their tails.
+declare -A DNSMASQ_PID=() DNSMASQ_PORT=() MXSINK_PID=()
+
+# wait_tcp HOST PORT [PID]: wait (<= 10 s) until HOST:PORT (HOST may be ::1) accepts a TCP
+# connection; fails the test at once if PID (the process meant to listen) has exited. Uses bash's
+# /dev/tcp, no python per try (its start-up takes up to a second on a loaded machine).
+wait_tcp() {
+	local h=$1 p=$2 pid=${3:-}
+	for _ in $(seq 200); do
+		(exec 3<>"/dev/tcp/$h/$p") 2>/dev/null && return 0
+		[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || fail "pid $pid exited before listening on $h:$p"
+		sleep 0.05
+	done
+	fail "nothing listens on $h:$p"
+}
+
+# free_dns_port: a port free on 127.0.0.1 for both UDP and TCP right now (dnsmasq listens on both).
+free_dns_port() {
+	python3 - <<'PY'
+import socket
+for _ in range(50):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    p = u.getsockname()[1]
+    t = socket.socket()
+    try:
+        t.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        u.close()
+    t.close()
+    print(p)
+    break
+else:
+    raise SystemExit("no free UDP+TCP port")
+PY
+}
+
+# free_port_all ADDR...: a TCP port free on every ADDR right now (MX sinks share the daemon's
+# one `port`; an address may be ::1).
+free_port_all() {
+	python3 - "$@" <<'PY'
+import socket, sys
+def fam(a): return socket.AF_INET6 if ":" in a else socket.AF_INET
+addrs = sys.argv[1:]
+for _ in range(50):
+    s = socket.socket(fam(addrs[0]))
+    s.bind((addrs[0], 0))
+    p = s.getsockname()[1]
+    held = [s]
+    try:
+        for a in addrs[1:]:
+            x = socket.socket(fam(a))
+            held.append(x)
+            x.bind((a, p))
+    except OSError:
+        continue
+    finally:
+        for x in held:
+            x.close()
+    print(p)
+    break
+else:
+    raise SystemExit("no port free on all of " + " ".join(addrs))
+PY
+}
+
+# start_udp_hole [PORT]: a UDP socket on 127.0.0.1 that reads nothing and answers nothing (a DNS
+# server that never replies: lookups time out instead of getting ICMP "port unreachable").
+# PORT defaults to a fresh one. Sets HOLE_PORT, HOLE_PID (stop it with stop_pid $HOLE_PID).
+start_udp_hole() {
+	HOLE_PORT=${1:-$(free_dns_port)}
+	rm -f "$T/hole.$HOLE_PORT"
+	python3 -c 'import socket, sys, time, os
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+open(sys.argv[2], "w").close()
+while True: time.sleep(3600)' "$HOLE_PORT" "$T/hole.$HOLE_PORT" 2>"$T/hole.err" &
+	HOLE_PID=$!
+	PIDS+=("$HOLE_PID")
+	wait_until 10 test -e "$T/hole.$HOLE_PORT" || fail "UDP hole on port $HOLE_PORT did not start"
+}
+
+# stop_pid PID: SIGTERM PID (a child started by a helper here), reap it, drop it from PIDS.
+stop_pid() {
+	local p keep=()
+	kill -TERM "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+# start_dnsmasq NAME PORT|- [DNSMASQ ARGS...]: run Debian's dnsmasq in the foreground on
+# 127.0.0.1:PORT (UDP and TCP; "-": a fresh port), serving only what ARGS say (no resolv.conf,
+# no /etc/hosts; names under .test it does not know get NXDOMAIN: --local=/test/), each query
+# logged (--log-queries) to $T/dnsmasq-NAME.log. Record syntax that works (see t_testdns.sh):
+#   --mx-host=DOMAIN,HOST,PREF   --mx-host=DOMAIN,.,0 (null MX)   --host-record=NAME,IPv4[,IPv6]
+#   --address=/nx.test/ (NXDOMAIN)   --server=/slow.test/127.0.0.1#HOLE_PORT (never answers)
+#   --local-ttl=SECS (TTL of all these records)
+# Sets DNS_PORT, DNS_PID, DNS_LOG, DNSMASQ_PORT[NAME], DNSMASQ_PID[NAME]. Fails the
+# test if dnsmasq exits (bad arguments: see $T/dnsmasq-NAME.err) or does not listen within 10 s.
+start_dnsmasq() {
+	local name=$1 port=$2
+	shift 2
+	[ "$port" != - ] || port=$(free_dns_port)
+	DNS_LOG=$T/dnsmasq-$name.log
+	dnsmasq --keep-in-foreground --no-resolv --no-hosts --listen-address=127.0.0.1 \
+		--bind-interfaces --port="$port" --pid-file= --user=root --local=/test/ \
+		--log-queries --log-facility="$DNS_LOG" "$@" 2>>"$T/dnsmasq-$name.err" &
+	DNS_PID=$!
+	DNS_PORT=$port
+	PIDS+=("$DNS_PID")
+	DNSMASQ_PID[$name]=$DNS_PID
+	DNSMASQ_PORT[$name]=$port
+	wait_tcp 127.0.0.1 "$port" "$DNS_PID"
+}
+
+# stop_dnsmasq NAME: stop that dnsmasq and reap it (its port is free again for a restart with
+# other records: start_dnsmasq NAME "$port" ...; the query log is appended to, not truncated).
+stop_dnsmasq() {
+	stop_pid "${DNSMASQ_PID[$1]}"
+	unset "DNSMASQ_PID[$1]"
+}
+
+# dns_queries NAME TYPE QNAME: queries of TYPE (MX, A, AAAA) for QNAME in dnsmasq NAME's log.
+dns_queries() {
+	grep -c "query\[$2\] $3 from " "$T/dnsmasq-$1.log" 2>/dev/null || true
+}
+
+# dns_check DOMAIN PATTERN...: the zone on $DNS_PORT is what the test thinks: riptidectl
+# test-dns DOMAIN (with implicit MX on, 300 ms timeout, one try) prints lines matching every
+# extended regex PATTERN (fixture self-check before the daemon is involved).
+dns_check() {
+	local d=$1 p
+	shift
+	: "${RIPTIDECTL:?RIPTIDECTL must point at riptidectl}"
+	printf '[delivery]\ndns_servers = 127.0.0.1:%s\ndns_timeout = 300ms\ndns_tries = 1\n' \
+		"$DNS_PORT" >"$T/dnscheck.conf"
+	"$RIPTIDECTL" -c "$T/dnscheck.conf" test-dns "$d" >"$T/dnscheck.out" 2>&1 || true
+	for p in "$@"; do
+		grep -Eq -- "$p" "$T/dnscheck.out" ||
+			fail "zone fixture: test-dns $d lacks /$p/: $(cat "$T/dnscheck.out")"
+	done
+}
+
+# mx_tag ADDR: the file-name tag of the sink at ADDR (127.0.0.2 -> 127.0.0.2, ::1 -> v6_1).
+mx_tag() {
+	local a=$1
+	[[ $a == *:* ]] && a=v6${a//:/_}
+	echo "${a/v6__/v6_}"
+}
+
+# start_sink_at ADDR PORT [SINK FLAGS...]: riptide-sink on ADDR:PORT (an MX host: 127.0.0.x or
+# ::1), one thread, files $T/mx-TAG.log (-o), .stats (-c), .err, dir .d (-d); waits until it
+# listens. Later flags win (e.g. -w 3000, -g 421, --reply rcpt/2=450).
+start_sink_at() {
+	local a=$1 port=$2 tag l
+	shift 2
+	tag=$(mx_tag "$a")
+	l="$a:$port"
+	[[ $a == *:* ]] && l="[$a]:$port"
+	mkdir -p "$T/mx-$tag.d"
+	"$SINK" -q -t 1 -l "$l" -o "$T/mx-$tag.log" -c "$T/mx-$tag.stats" -d "$T/mx-$tag.d" \
+		"$@" >>"$T/mx-$tag.out" 2>>"$T/mx-$tag.err" &
+	MXSINK_PID[$tag]=$!
+	PIDS+=("$!")
+	wait_tcp "$a" "$port" "${MXSINK_PID[$tag]}"
+}
+
+# stop_sink_at ADDR: stop the sink at ADDR and reap it (its files stay).
+stop_sink_at() {
+	local tag
+	tag=$(mx_tag "$1")
+	stop_pid "${MXSINK_PID[$tag]}"
+	unset "MXSINK_PID[$tag]"
+}
+
+# sink_at ADDR KEY: counter KEY (messages, recipients, connections, ...) of the sink at ADDR.
+sink_at() {
+	local v
+	v=$(sed -n "s/.*\b$2=\([0-9]*\).*/\1/p" "$T/mx-$(mx_tag "$1").stats" 2>/dev/null)
+	echo "${v:-0}"
+}
+
+# sink_at_conns ADDR: connections the sink at ADDR accepted since it listened, not counting the
+# one readiness probe of start_sink_at (stats file: rewritten every 100 ms).
+sink_at_conns() { echo $(($(sink_at "$1" connections) - 1)); }
+
+# sink_at_log ADDR: path of the -o log of the sink at ADDR.
+sink_at_log() { echo "$T/mx-$(mx_tag "$1").log"; }
+
+# rcpt_at ADDR RCPT: how many accepted transactions at the sink at ADDR carried RCPT.
+rcpt_at() {
+	awk -v r="$2" '{ n += index("," $3 ",", "," r ",") > 0 } END { print n + 0 }' \
+		"$(sink_at_log "$1")" 2>/dev/null || echo 0
+}
+
+# rcpt_arrived RCPT ADDR: true once RCPT is in the sink at ADDR's log (for wait_until).
+rcpt_arrived() { [ "$(rcpt_at "$2" "$1")" -ge 1 ]; }
+
+# write_mx_config [EXTRA INI LINES on stdin]: write $T/riptide.conf for independent mode: MX
+# port $MX_PORT, DNS from dnsmasq on $DNS_PORT (500 ms, one try), retry after 1 s, short
+# connect and greeting timeouts (2 s) so a dead or tarpitting host costs little. Extra lines
+# (whole sections; a key given again wins) come from stdin. Sets INJ_PORT, SPOOL, DLOG, CONF.
+write_mx_config() {
+	INJ_PORT=${INJ_PORT:-$(free_port)}
+	SPOOL=$T/spool
+	DLOG=$T/delivery.log
+	CONF=$T/riptide.conf
+	{
+		printf '[main]\nspool = %s\nlog = %s\nshards = 2\nshutdown_timeout = 5s\n' "$SPOOL" "$DLOG"
+		printf '[inject]\nlisten = 127.0.0.1:%s\nsocket = %s\n' "$INJ_PORT" "$T/inject.sock"
+		printf '[delivery]\nmode = independent\nport = %s\n' "$MX_PORT"
+		printf 'dns_servers = 127.0.0.1:%s\ndns_timeout = 500ms\ndns_tries = 1\n' "$DNS_PORT"
+		printf 'retry_delay = 1s\nconnect_timeout = 2s\ngreeting_timeout = 2s\n'
+		printf '[queue]\nscan_interval = 200ms\n'
+		cat
+	} >"$CONF"
+}
+
+# send_to RCPT[,RCPT...] [TAG]: one message from s@sender.test through riptide (swaks over TCP);
+# fails the test unless it is queued (250).
+send_to() {
+	local tag=${2:-$(echo "$1" | tr -c 'A-Za-z0-9\n' _)}
+	swaks --server "127.0.0.1:$INJ_PORT" --from s@sender.test --to "$1" \
+		--header "Subject: $tag" >"$T/swaks-$tag.out" 2>&1 ||
+		fail "swaks to $1: $(tail -n 3 "$T/swaks-$tag.out")"
+}
+
+# dlog_has REGEX: true if a delivery log line matches the extended REGEX (for wait_until).
+dlog_has() { grep -Eq -- "$1" "$DLOG" 2>/dev/null; }
+
+# rcpts_at_domain ADDR DOMAIN: recipients @DOMAIN in the accepted transactions of the sink at ADDR.
+rcpts_at_domain() {
+	awk -v d="@$2" '{ n2 = split($3, r, ","); for (i = 1; i <= n2; i++)
+		n += (substr(r[i], length(r[i]) - length(d) + 1) == d) } END { print n + 0 }' \
+		"$(sink_at_log "$1")" 2>/dev/null || echo 0
+}
+
+# dlog_line STATUS RCPT [REGEX...]: true if one delivery log line has "status=STATUS to=<RCPT>"
+# and matches every further extended REGEX (e.g. 'mx=mxa\.pref\.test ' 'attempts=1 ').
+dlog_line() {
+	local st=$1 r=$2 l p ok
+	shift 2
+	while IFS= read -r l; do
+		ok=1
+		for p in "$@"; do [[ $l =~ $p ]] || { ok=0; break; }; done
+		[ $ok = 0 ] || return 0
+	done < <(grep -F -- "status=$st to=<$r>" "$DLOG" 2>/dev/null)
+	return 1
+}
