@@ -13,6 +13,23 @@ Subcommands (each prints `key=value` pairs on one line, or a table):
   hwm PID...                     sum of VmHWM over the PIDs and their descendants
   descendants PID...             the PIDs and all their live descendants
   table RESULTS...               final table; each RESULTS file holds key=value lines of one run
+  rusage OUT CMD [ARG...]        run CMD (SIGTERM/SIGINT forwarded), then write its user+sys CPU
+                                 seconds to OUT as `cpu_s=...`; exit with CMD's status
+  cpu PID...                     user+sys CPU seconds so far of the PIDs (/proc/PID/stat)
+  port-all ADDR...               a TCP port free on every ADDR (127.0.0.x, ::1) right now
+  dns-port                       a port free on 127.0.0.1 for both UDP and TCP (for dnsmasq)
+  zone DIR NDOMAINS K PCT        independent-mode zone: NDOMAINS domains d<i>.e2e.test, each with
+                                 one MX on K healthy hosts (127.0.0.2..K+1, round robin), PCT% of
+                                 them on the tarpit host 127.0.0.(K+2) instead; writes DIR/zone.conf
+                                 (dnsmasq --conf-file), DIR/domains (comma list for blast -d),
+                                 DIR/healthy and DIR/tarpit (one domain a line)
+  expect-healthy BLASTLOG NDOMAINS PCT RCPTS
+                                 recipients of the 250-answered messages that are in healthy
+                                 domains (riptide-blast: message <blast.RUN.SEQ@...>, recipient
+                                 k = (SEQ-1)*RCPTS+j goes to domain k % NDOMAINS)
+  filter-domains SINKLOG DOMAINFILE
+                                 the sink log lines whose recipients are all in DOMAINFILE
+  dns-count LOG                  dnsmasq --log-queries LOG: queries, distinct (type, name) pairs
 
 Percentiles are nearest-rank: p = sorted[ceil(q * n) - 1].
 """
@@ -174,7 +191,8 @@ def cmd_table(args):
             ("p50 ms", "p50_ms", "{}"), ("p99 ms", "p99_ms", "{}"),
             ("inject msg/s", "inj_msg_per_s", "{}"), ("inj p50 ms", "inj_p50_ms", "{}"),
             ("inj p99 ms", "inj_p99_ms", "{}"), ("peak RSS", "rss", "{}"),
-            ("delivered", "delivered", "{}")]
+            ("delivered", "delivered", "{}"), ("MTA cpu us/msg", "cpu_mta_us", "{}"),
+            ("sink cpu us/msg", "cpu_sink_us", "{}"), ("blast cpu us/msg", "cpu_blast_us", "{}")]
     rows = [[c[0] for c in cols]]
     for path in args:
         d = read_kv(path)
@@ -187,10 +205,146 @@ def cmd_table(args):
             print("  ".join("-" * w for w in widths))
 
 
+def cmd_rusage(args):
+    out, cmd = args[0], args[1:]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execvp(cmd[0], cmd)
+        finally:
+            os._exit(127)
+    def forward(n, _frame):
+        try:
+            os.kill(pid, n)
+        except ProcessLookupError:
+            pass
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    _, status, ru = os.wait4(pid, 0)  # retried after a signal handler (PEP 475)
+    with open(out, "w") as f:
+        f.write(f"cpu_s={ru.ru_utime + ru.ru_stime:.3f}\n")
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def cmd_cpu(args):
+    tck, total = os.sysconf("SC_CLK_TCK"), 0
+    for pid in args:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    print(f"{total / tck:.3f}")
+
+
+def cmd_port_all(args):
+    def fam(a):
+        return socket.AF_INET6 if ":" in a else socket.AF_INET
+    for _ in range(100):
+        first = socket.socket(fam(args[0]))
+        first.bind((args[0], 0))
+        port, held, ok = first.getsockname()[1], [first], True
+        for a in args[1:]:
+            x = socket.socket(fam(a))
+            held.append(x)
+            try:
+                x.bind((a, port))
+            except OSError:
+                ok = False
+                break
+        for x in held:
+            x.close()
+        if ok:
+            print(port)
+            return 0
+    return "no port free on all of " + " ".join(args)
+
+
+def cmd_dns_port(args):
+    for _ in range(100):
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port, t = u.getsockname()[1], socket.socket()
+        try:
+            t.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            u.close()
+        t.close()
+        print(port)
+        return 0
+    return "no port free for UDP and TCP"
+
+
+def tarpitted(i, pct):
+    """Spread PCT% of the domains evenly over the index range (exactly PCT% of 100 domains)."""
+    return (i + 1) * pct // 100 - i * pct // 100 == 1
+
+
+def domain(i):
+    return f"d{i}.e2e.test"
+
+
+def cmd_zone(args):
+    d, n, k, pct = args[0], int(args[1]), int(args[2]), int(args[3])
+    lines = [f"host-record=mx{j}.e2e.test,127.0.0.{j + 2}" for j in range(k)]
+    lines.append(f"host-record=mxslow.e2e.test,127.0.0.{k + 2}")
+    healthy, slow = [], []
+    for i in range(n):
+        if pct and tarpitted(i, pct):
+            slow.append(domain(i))
+            lines.append(f"mx-host={domain(i)},mxslow.e2e.test,10")
+        else:
+            healthy.append(domain(i))
+            lines.append(f"mx-host={domain(i)},mx{i % k}.e2e.test,10")
+    for name, data in (("zone.conf", lines), ("healthy", healthy), ("tarpit", slow)):
+        with open(os.path.join(d, name), "w") as f:
+            f.write("".join(x + "\n" for x in data))
+    with open(os.path.join(d, "domains"), "w") as f:
+        f.write(",".join(domain(i) for i in range(n)))
+    print(f"domains={n} healthy={len(healthy)} tarpit={len(slow)}")
+
+
+def cmd_expect_healthy(args):
+    n, pct, r = int(args[1]), int(args[2]), int(args[3])
+    want = 0
+    for mid, (code, _, _) in read_blast(args[0]).items():
+        if code != "250":
+            continue
+        seq = int(mid.split("@")[0].rsplit(".", 1)[1])
+        want += sum(1 for j in range(r) if not tarpitted(((seq - 1) * r + j) % n, pct))
+    print(want)
+
+
+def cmd_filter_domains(args):
+    keep = {l.strip() for l in open(args[1]) if l.strip()}
+    with open(args[0], errors="replace") as f:
+        for line in f:
+            p = line.split()
+            if len(p) >= 6 and all(x.rpartition("@")[2] in keep for x in p[2].split(",")):
+                sys.stdout.write(line)
+
+
+def cmd_dns_count(args):
+    q, names = 0, set()
+    with open(args[0], errors="replace") as f:
+        for line in f:
+            p = line.split()
+            for i, tok in enumerate(p[:-1]):
+                if tok.startswith("query[") and tok.endswith("]"):
+                    q += 1
+                    names.add((tok, p[i + 1]))
+                    break
+    print(f"queries={q} distinct={len(names)}")
+
+
 def main():
     cmds = {"port": cmd_port, "wait-port": cmd_wait_port, "latency": cmd_latency,
             "memwatch": cmd_memwatch, "hwm": cmd_hwm,
-            "descendants": cmd_descendants, "table": cmd_table}
+            "descendants": cmd_descendants, "table": cmd_table, "rusage": cmd_rusage,
+            "cpu": cmd_cpu, "port-all": cmd_port_all, "dns-port": cmd_dns_port,
+            "zone": cmd_zone, "expect-healthy": cmd_expect_healthy,
+            "filter-domains": cmd_filter_domains, "dns-count": cmd_dns_count}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     sys.exit(cmds[sys.argv[1]](sys.argv[2:]) or 0)

@@ -33,7 +33,7 @@ all_pref() { [ "$(rcpts_at_domain 127.0.0.2 pref.test)" -ge 5 ]; }
 wait_until 20 all_pref || fail "pref.test: $(rcpts_at_domain 127.0.0.2 pref.test) of 5 at mxa"
 for i in 1 2 3 4 5; do
 	[ "$(rcpt_at 127.0.0.2 "p$i@pref.test")" -eq 1 ] || fail "p$i@pref.test not exactly once at mxa"
-	dlog_line delivered "p$i@pref.test" ' dest=pref\.test ' ' mx=mxa\.pref\.test ' \
+	wait_until 10 dlog_line delivered "p$i@pref.test" ' dest=pref\.test ' ' mx=mxa\.pref\.test ' \
 		" relay=127\.0\.0\.2:$MX_PORT " ' code=250 ' ' attempts=1 ' ||
 		fail "no delivered line naming dest, mx and relay for p$i@pref.test"
 done
@@ -51,7 +51,7 @@ pass "equal preferences: 20 of 20 to the two preference-10 hosts ($(rcpts_at_dom
 # 3. Implicit MX (default on): a domain with only an A record gets its mail there.
 send_to i@aonly.test
 wait_until 15 rcpt_arrived i@aonly.test 127.0.0.4 || fail "implicit MX: i@aonly.test not at 127.0.0.4"
-dlog_line delivered i@aonly.test ' dest=aonly\.test ' " relay=127\.0\.0\.4:$MX_PORT " ||
+wait_until 10 dlog_line delivered i@aonly.test ' dest=aonly\.test ' " relay=127\.0\.0\.4:$MX_PORT " ||
 	fail "implicit MX: no delivered line with relay=127.0.0.4"
 pass "implicit MX: delivered to the domain's own A record"
 
@@ -72,7 +72,7 @@ pass "NXDOMAIN: failed 5.1.2"
 # 6. IPv6: an MX with only AAAA ::1.
 send_to v@six.test
 wait_until 15 rcpt_arrived v@six.test ::1 || fail "IPv6: v@six.test not at [::1]:$MX_PORT"
-dlog_line delivered v@six.test ' mx=v6\.six\.test ' "relay=\[?::1\]?:$MX_PORT " ||
+wait_until 10 dlog_line delivered v@six.test ' mx=v6\.six\.test ' "relay=\[?::1\]?:$MX_PORT " ||
 	fail "IPv6: delivered line does not name ::1"
 pass "IPv6: delivered to the AAAA-only MX on ::1"
 stop_riptide

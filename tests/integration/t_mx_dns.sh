@@ -33,7 +33,7 @@ start_dnsmasq main "$MAIN_PORT" "${zone[@]}" \
 	--mx-host=late.test,mx.late.test,10 --host-record=mx.late.test,127.0.0.3
 dns_check late.test 'A +127\.0\.0\.3 '
 wait_until 20 rcpt_arrived u@late.test 127.0.0.3 || fail "late.test: not delivered after DNS came back"
-dlog_line delivered u@late.test ' dest=late\.test ' ' mx=mx\.late\.test ' ' attempts=([3-9]|[1-9][0-9]) ' ||
+wait_until 10 dlog_line delivered u@late.test ' dest=late\.test ' ' mx=mx\.late\.test ' ' attempts=([3-9]|[1-9][0-9]) ' ||
 	fail "late.test: no delivered line after the deferrals"
 pass "DNS timeout: deferred 4.4.3 (retried, never bounced), delivered once the server answers"
 

@@ -50,7 +50,7 @@ for d in refuse tarpit g421 drop; do send_to "u@$d.test"; done
 send_to a@partial.test,b@partial.test partial
 for d in refuse tarpit g421 drop; do
 	wait_until 20 rcpt_arrived "u@$d.test" 127.0.0.2 || fail "$d: u@$d.test not at the second MX"
-	dlog_line delivered "u@$d.test" " dest=$d\.test " " mx=mx2\.$d\.test " \
+	wait_until 10 dlog_line delivered "u@$d.test" " dest=$d\.test " " mx=mx2\.$d\.test " \
 		" relay=127\.0\.0\.2:$MX_PORT " ' attempts=1 ' ||
 		fail "$d: no delivered line via mx2 in the first attempt"
 done
@@ -89,10 +89,10 @@ wait_until 20 two_at_7 || fail "first_mx_only: MX 1 has $(rcpts_at_domain 127.0.
 deferred=
 for r in c@partial2.test d@partial2.test; do
 	[ "$(rcpt_at 127.0.0.7 $r)" -eq 1 ] || fail "first_mx_only: $r not exactly once at MX 1"
-	dlog_line deferred $r ' mx=mx1\.partial2\.test ' ' code=450 ' && deferred=$r
+	if dlog_line deferred $r ' mx=mx1\.partial2\.test ' ' code=450 '; then deferred=$r; fi
 done
 [ -n "$deferred" ] || fail "first_mx_only: the 450-rejected recipient was not deferred at MX 1"
-dlog_line delivered "$deferred" ' mx=mx1\.partial2\.test ' ' attempts=2 ' ||
+wait_until 10 dlog_line delivered "$deferred" ' mx=mx1\.partial2\.test ' ' attempts=2 ' ||
 	fail "first_mx_only: $deferred not delivered by MX 1 on the retry"
 [ "$(rcpts_at_domain 127.0.0.2 partial2.test)" -eq 0 ] || fail "first_mx_only: a recipient went to MX 2"
 stop_riptide
@@ -110,10 +110,11 @@ start_riptide
 for d in dead all4 noimpl ok; do send_to "f@$d.test"; done
 for d in dead all4 noimpl; do
 	wait_until 20 grep -q " f@$d.test " "$SINK_LOG" || fail "fallback: f@$d.test not at the fallback relay"
-	dlog_line delivered "f@$d.test" ' via=fallback-relay' " relay=127\.0\.0\.1:$SINK_PORT " \
+	wait_until 10 dlog_line delivered "f@$d.test" ' via=fallback-relay' " relay=127\.0\.0\.1:$SINK_PORT " \
 		' attempts=1 ' || fail "fallback: $d's delivered line lacks via=fallback-relay / relay / attempts=1"
 done
 wait_until 20 rcpt_arrived f@ok.test 127.0.0.2 || fail "fallback: the healthy domain did not go direct"
+wait_until 10 dlog_line delivered f@ok.test " relay=127\.0\.0\.2:$MX_PORT " || fail "fallback: f@ok.test not logged as direct"
 dlog_line delivered f@ok.test ' via=fallback-relay' && fail "fallback: a healthy domain went via the relay"
 grep -q ' f@ok.test ' "$SINK_LOG" && fail "fallback: f@ok.test reached the fallback relay"
 [ "$(rcpt_at 127.0.0.2 f@noimpl.test)" -eq 0 ] || fail "implicit_mx = no, yet delivered to noimpl.test's A record"

@@ -38,7 +38,7 @@ wait_until 20 dlog_line deferred w@c.test ' dest=c\.test ' || fail "w@c.test not
 grep -Eq ' (u1@a\.test,u2@a\.test|u2@a\.test,u1@a\.test) ' "$(sink_at_log 127.0.0.2)" ||
 	fail "the two a.test recipients did not travel in one transaction"
 for r in u1@a.test u2@a.test v@b.test; do
-	dlog_line delivered $r " dest=${r#*@} " || fail "$r: no delivered line with dest=${r#*@}"
+	wait_until 10 dlog_line delivered $r " dest=${r#*@} " || fail "$r: no delivered line with dest=${r#*@}"
 done
 five() { [ "$(grep -c ' x[1-5]@a\.test' "$(sink_at_log 127.0.0.2)")" -ge 3 ]; }
 wait_until 20 five || fail "x1..x5@a.test: not delivered"
