@@ -1,6 +1,7 @@
 /* dns — the resolver thread: a locked request queue woken by an eventfd, one c-ares channel
  * (plus one on the resolv.conf servers for fallback_auto) driven by poll(), lookups of record
- * sets merged per (type, name), and MX jobs that gather MX then A and AAAA of every host.
+ * sets merged per (type, name), MX jobs that gather MX then A and AAAA of every host, and host
+ * jobs (a relay given by name) that gather A and AAAA of the name alone.
  *
  * Why: callers (shard loops) must never wait on DNS. They read the shared cache themselves
  * (dns_resolve_mx's fast path) and only hand misses to this thread, which answers through the
@@ -27,13 +28,14 @@
  * shared line on every cache hit. */
 struct dns_stripe {
 	_Alignas(64) atomic_uint_fast64_t hits;
-	atomic_uint_fast64_t mx_cached;
+	atomic_uint_fast64_t mx_cached, host_cached;
 };
 
 struct dns_req {
 	struct dns_req *next;
 	dns_mx_cb cb;
 	void *arg;
+	int host; /* dns_resolve_host: A and AAAA of the name itself */
 	char domain[256];
 };
 
@@ -59,7 +61,7 @@ struct dns_job {
 	struct dns *d;
 	dns_mx_cb cb;
 	void *arg;
-	int pending, phase;
+	int pending, phase, host;
 	struct dns_ent *mx;
 	struct dns_ent *addrs[2 * DNS_HOSTS_MAX];
 	char domain[256];
@@ -102,7 +104,9 @@ static unsigned lk_bucket(uint16_t type, const char *name)
 static void job_finish(struct dns_job *j)
 {
 	struct dns_mx_result *r = NULL;
-	if (j->mx)
+	if (j->host)
+		r = dns_host_build(j->domain, j->addrs[0], j->addrs[1]);
+	else if (j->mx)
 		r = dns_mx_build(j->domain, j->mx, j->addrs, j->d->o.max_mx_hosts,
 				 j->d->o.implicit_mx);
 	if (!r)
@@ -262,6 +266,30 @@ static void need(struct dns *d, struct dns_job *j, uint16_t type, const char *na
 	lk_send(lk, 0);
 }
 
+/* Start the job of request Q (Q stays the caller's): an MX job asks for the MX set first; a
+ * host job asks for A and AAAA of the name, or answers a numeric address at once. */
+static void job_start(struct dns *d, const struct dns_req *q)
+{
+	struct dns_mx_result *lit = NULL;
+	struct dns_job *j = NULL;
+	if ((q->host && dns_host_literal(q->domain, &lit) != 0) || !(j = calloc(1, sizeof(*j)))) {
+		q->cb(q->arg, lit ? lit : dns_mx_fail(q->domain, DNS_TEMPFAIL, "out of memory"));
+		return;
+	}
+	*j = (struct dns_job){
+	    .d = d, .cb = q->cb, .arg = q->arg, .pending = 1, .phase = q->host, .host = q->host};
+	memcpy(j->domain, q->domain, sizeof(j->domain));
+	if (!q->host) {
+		need(d, j, DNS_T_MX, j->domain, -1);
+		return;
+	}
+	j->pending = 3; /* +1: no finish while asking */
+	need(d, j, DNS_T_A, j->domain, 0);
+	need(d, j, DNS_T_AAAA, j->domain, 1);
+	if (--j->pending == 0)
+		job_finish(j);
+}
+
 /* Take every queued request and start its job. Returns the stopping flag. */
 static int drain_queue(struct dns *d)
 {
@@ -275,14 +303,7 @@ static int drain_queue(struct dns *d)
 	pthread_mutex_unlock(&d->mu);
 	for (struct dns_req *nx; q; q = nx) {
 		nx = q->next;
-		struct dns_job *j = calloc(1, sizeof(*j));
-		if (!j) {
-			q->cb(q->arg, dns_mx_fail(q->domain, DNS_TEMPFAIL, "out of memory"));
-		} else {
-			*j = (struct dns_job){.d = d, .cb = q->cb, .arg = q->arg, .pending = 1};
-			memcpy(j->domain, q->domain, sizeof(j->domain));
-			need(d, j, DNS_T_MX, j->domain, -1);
-		}
+		job_start(d, q);
 		free(q);
 	}
 	return stop;
@@ -456,6 +477,14 @@ void dns_close(struct dns *d)
 	dns_free(d);
 }
 
+/* The calling thread's counter stripe. */
+static struct dns_stripe *stripe_mine(struct dns *d)
+{
+	if (my_stripe == UINT_MAX)
+		my_stripe = atomic_fetch_add(&next_stripe, 1) % DNS_STRIPES;
+	return &d->stripe[my_stripe];
+}
+
 /* Answer DOMAIN (normalised) from the cache alone; NULL when some record set is missing. */
 static struct dns_mx_result *from_cache(struct dns *d, const char *domain)
 {
@@ -473,9 +502,7 @@ static struct dns_mx_result *from_cache(struct dns *d, const char *domain)
 		}
 	if (got == 2 * n) {
 		r = dns_mx_build(domain, mx, addrs, d->o.max_mx_hosts, d->o.implicit_mx);
-		if (my_stripe == UINT_MAX)
-			my_stripe = atomic_fetch_add(&next_stripe, 1) % DNS_STRIPES;
-		struct dns_stripe *st = &d->stripe[my_stripe];
+		struct dns_stripe *st = stripe_mine(d);
 		atomic_fetch_add_explicit(&st->hits, 1 + got, memory_order_relaxed);
 		count(&st->mx_cached);
 	}
@@ -485,20 +512,31 @@ static struct dns_mx_result *from_cache(struct dns *d, const char *domain)
 	return r;
 }
 
-/* dns_resolve_mx: see dns.h. */
-int dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg,
-		   struct dns_mx_result **cached)
+/* Answer host NAME (normalised) from the cache alone: NULL unless both A and AAAA are there. */
+static struct dns_mx_result *host_from_cache(struct dns *d, const char *name)
 {
-	char name[256];
-	if (!cb || dns_name_norm(domain, name) < 0)
-		return -EINVAL;
-	if (cached && (*cached = from_cache(d, name)))
-		return 0;
+	struct dns_mx_result *r = NULL;
+	struct dns_ent *a4 = dns_cache_get(d->cache, DNS_T_A, name);
+	struct dns_ent *a6 = a4 ? dns_cache_get(d->cache, DNS_T_AAAA, name) : NULL;
+	if (a6 && (r = dns_host_build(name, a4, a6))) {
+		struct dns_stripe *st = stripe_mine(d);
+		atomic_fetch_add_explicit(&st->hits, 2, memory_order_relaxed);
+		count(&st->host_cached);
+	}
+	dns_ent_unref(a4);
+	dns_ent_unref(a6);
+	return r;
+}
+
+/* Queue a request for NAME (normalised) to the resolver thread and wake it. Returns 0,
+ * -ENOMEM or -ESHUTDOWN. */
+static int enqueue(struct dns *d, const char *name, int host, dns_mx_cb cb, void *arg)
+{
 	struct dns_req *q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
-	*q = (struct dns_req){.cb = cb, .arg = arg};
-	memcpy(q->domain, name, sizeof(name));
+	*q = (struct dns_req){.cb = cb, .arg = arg, .host = host};
+	memcpy(q->domain, name, strlen(name) + 1);
 	uint64_t one = 1;
 	pthread_mutex_lock(&d->mu);
 	int stopping = d->stopping;
@@ -517,6 +555,36 @@ int dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg,
 	return write(d->efd, &one, sizeof(one)) < 0 ? -errno : 0;
 }
 
+/* dns_resolve_mx: see dns.h. */
+int dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg,
+		   struct dns_mx_result **cached)
+{
+	char name[256];
+	if (!cb || dns_name_norm(domain, name) < 0)
+		return -EINVAL;
+	if (cached && (*cached = from_cache(d, name)))
+		return 0;
+	return enqueue(d, name, 0, cb, arg);
+}
+
+/* dns_resolve_host: see dns.h. */
+int dns_resolve_host(struct dns *d, const char *name, dns_mx_cb cb, void *arg,
+		     struct dns_mx_result **cached)
+{
+	char norm[256];
+	if (!cb || dns_name_norm(name, norm) < 0)
+		return -EINVAL;
+	if (cached) {
+		*cached = NULL;
+		int lit = dns_host_literal(norm, cached);
+		if (lit != 0)
+			return lit < 0 ? lit : 0;
+		if ((*cached = host_from_cache(d, norm)))
+			return 0;
+	}
+	return enqueue(d, norm, 1, cb, arg);
+}
+
 /* dns_counters_get: see dns.h. */
 void dns_counters_get(struct dns *d, struct dns_counters *c)
 {
@@ -531,6 +599,8 @@ void dns_counters_get(struct dns *d, struct dns_counters *c)
 		c->cache_hits += atomic_load_explicit(&d->stripe[i].hits, memory_order_relaxed);
 		c->mx_from_cache +=
 		    atomic_load_explicit(&d->stripe[i].mx_cached, memory_order_relaxed);
+		c->host_from_cache +=
+		    atomic_load_explicit(&d->stripe[i].host_cached, memory_order_relaxed);
 	}
 	dns_cache_stats(d->cache, &c->entries, &c->evictions);
 }

@@ -1,5 +1,5 @@
-/* dns — MX resolution for independent-mode delivery: one resolver thread owning a c-ares
- * channel, and a TTL cache shared by every thread.
+/* dns — MX resolution for independent-mode delivery, and A/AAAA resolution of a relay given by
+ * host name: one resolver thread owning a c-ares channel, and a TTL cache shared by every thread.
  *
  * Why this shape: shards must never block on DNS, yet most lookups repeat (thousands of
  * messages to the same few hundred domains). So the cache is readable from any thread without
@@ -54,10 +54,11 @@ struct dns_addr {
 struct dns_mx_host {
 	char name[256];
 	uint16_t pref;
-	uint32_t ttl; /* of the MX answer (implicit MX: of the address answers) */
+	uint32_t ttl; /* of the MX answer (implicit MX, host lookup: of the address answers) */
 	size_t naddrs;
 	struct dns_addr *addrs; /* A records first, then AAAA */
-	enum dns_status status; /* DNS_OK, DNS_NO_ADDRESS or DNS_TEMPFAIL for this host */
+	enum dns_status status; /* DNS_OK, DNS_NO_ADDRESS or DNS_TEMPFAIL for this host
+				 * (dns_resolve_host: also DNS_NXDOMAIN) */
 };
 
 struct dns_mx_result {
@@ -79,7 +80,11 @@ struct dns_counters {
 	uint64_t evictions;	   /* entries dropped to respect max_entries */
 	uint64_t entries;	   /* entries in the cache now */
 	uint64_t mx_from_cache;	   /* dns_resolve_mx answered entirely on the caller's thread */
+	uint64_t host_from_cache;  /* dns_resolve_host answered from the cache on that thread */
 };
+
+/* TTL (seconds) of the answer dns_resolve_host gives for a numeric address. */
+#define DNS_LITERAL_TTL 86400u
 
 /* Called once per lookup on the resolver thread; owns r (free with dns_mx_result_free). */
 typedef void (*dns_mx_cb)(void *arg, struct dns_mx_result *r);
@@ -99,6 +104,22 @@ void dns_close(struct dns *d);
  * -ESHUTDOWN once dns_close has begun. */
 int dns_resolve_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg,
 		   struct dns_mx_result **cached);
+
+/* dns_resolve_host: resolve NAME's own A and AAAA (never MX, whatever implicit_mx says), e.g.
+ * a relay given by host name. Same contract as dns_resolve_mx: callable from any thread; with
+ * `cached` non-NULL an answer available at once lands in *cached (caller owns it, cb never
+ * called), else *cached is NULL and cb(arg, r) runs later on the resolver thread; lookups of
+ * one name in flight are merged (also with dns_resolve_mx's lookups of the same A/AAAA).
+ * The result has domain = NAME (normalised) and one host (name = NAME, pref 0, addresses A
+ * first then AAAA; naddrs 0 unless DNS_OK; nhosts is 0 only in an out-of-memory TEMPFAIL).
+ * status: DNS_OK, DNS_NXDOMAIN, DNS_NO_ADDRESS (the name exists, no A/AAAA) or DNS_TEMPFAIL
+ * (a lookup failed and no address came). ttl: the smallest TTL left of the record sets used,
+ * the positive ones for DNS_OK, the negative ones (RFC 2308, clamped) for NXDOMAIN / NO_ADDRESS,
+ * 0 for TEMPFAIL. A numeric IPv4 or IPv6 address (optionally in brackets: "[::1]") is answered
+ * without a query: DNS_OK, ttl DNS_LITERAL_TTL (in *cached when given, else through cb).
+ * Returns 0, -EINVAL (bad name, no cb), -ENOMEM, or -ESHUTDOWN once dns_close has begun. */
+int dns_resolve_host(struct dns *d, const char *name, dns_mx_cb cb, void *arg,
+		     struct dns_mx_result **cached);
 
 /* dns_mx_result_free: free a result (NULL is a no-op). */
 void dns_mx_result_free(struct dns_mx_result *r);

@@ -79,6 +79,10 @@ int dns_mx_hosts(const struct dns_ent *mx, unsigned max_hosts, int implicit_mx, 
 int dns_conf_list(const char *list, char *csv, size_t cap);
 int dns_conf_auto(const char *path, char *csv, size_t cap);
 
+struct dns_mx_result *dns_host_build(const char *name, const struct dns_ent *a4,
+				     const struct dns_ent *a6);
+int dns_host_literal(const char *name, struct dns_mx_result **out);
+
 struct dns_mx_result *dns_mx_fail(const char *domain, enum dns_status st, const char *why);
 
 #endif

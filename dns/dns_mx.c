@@ -1,5 +1,6 @@
 /* dns_mx — from cached record sets to an MX result: which hosts to resolve, preference order
- * with equal preferences shuffled (RFC 5321 5.1), implicit MX, null MX (RFC 7505), statuses.
+ * with equal preferences shuffled (RFC 5321 5.1), implicit MX, null MX (RFC 7505), statuses;
+ * and the one-host result of a plain A/AAAA lookup (dns_resolve_host) or a numeric address.
  *
  * Why separate: the same pure functions serve both paths, the caller's thread when every record
  * set is cached and the resolver thread when the last answer arrives, so the two cannot drift.
@@ -7,6 +8,7 @@
 #include "dns/dns_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +214,104 @@ struct dns_mx_result *dns_mx_build(const char *domain, const struct dns_ent *mx,
 oom:
 	dns_mx_result_free(r);
 	return NULL;
+}
+
+/* The TTL of a host lookup's result: the smallest left of the sets its status rests on (the
+ * positive sets for DNS_OK, the negative ones otherwise; 0 for a temporary failure). */
+static uint32_t host_ttl(const struct dns_ent *const *sets, enum dns_status st, uint64_t now)
+{
+	uint32_t t = 0;
+	int any = 0;
+	if (st == DNS_TEMPFAIL)
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		if ((sets[i]->rstat == DNS_R_OK) != (st == DNS_OK))
+			continue;
+		uint32_t left = ttl_left(sets[i], now);
+		t = !any || left < t ? left : t;
+		any = 1;
+	}
+	return t;
+}
+
+static const char *host_reason(enum dns_status st, const struct dns_ent *a4,
+			       const struct dns_ent *a6)
+{
+	switch (st) {
+	case DNS_OK:
+		return "the host's own A/AAAA records";
+	case DNS_NXDOMAIN:
+		return "host does not exist (NXDOMAIN)";
+	case DNS_NO_ADDRESS:
+		return "host has no A or AAAA record";
+	default:
+		return a4->rstat == DNS_R_TEMP && a4->reason[0] ? a4->reason
+		       : a6->reason[0]				? a6->reason
+								: "address lookup failed";
+	}
+}
+
+/* dns_host_build: the result of a host lookup of NAME from its A set A4 and AAAA set A6 (the
+ * caller keeps its references): one host, A then AAAA addresses; status DNS_OK with any address,
+ * else DNS_TEMPFAIL when a lookup failed, else DNS_NXDOMAIN when either set says so, else
+ * DNS_NO_ADDRESS. Returns a result the caller owns, NULL on ENOMEM. */
+struct dns_mx_result *dns_host_build(const char *name, const struct dns_ent *a4,
+				     const struct dns_ent *a6)
+{
+	const struct dns_ent *sets[2] = {a4, a6};
+	uint64_t now = dns_now_ms();
+	struct dns_mx_result *r = dns_mx_fail(name, DNS_OK, "");
+	if (!r || !(r->hosts = calloc(1, sizeof(*r->hosts))))
+		goto oom;
+	struct dns_mx_host *h = &r->hosts[r->nhosts++];
+	copy_str(h->name, sizeof(h->name), name);
+	if (host_fill(h, a4, a6, now) < 0)
+		goto oom;
+	if (h->status == DNS_NO_ADDRESS &&
+	    (a4->rstat == DNS_R_NXDOMAIN || a6->rstat == DNS_R_NXDOMAIN))
+		h->status = DNS_NXDOMAIN;
+	r->status = h->status;
+	r->ttl = h->ttl = host_ttl(sets, h->status, now);
+	copy_str(r->reason, sizeof(r->reason), host_reason(h->status, a4, a6));
+	return r;
+oom:
+	dns_mx_result_free(r);
+	return NULL;
+}
+
+/* dns_host_literal: when NAME is a numeric IPv4 or IPv6 address (IPv6 or IPv4 also within
+ * brackets), build its DNS_OK result (one host, one address, ttl DNS_LITERAL_TTL) into *out and
+ * return 1; return 0 when NAME is not one (*out untouched), -ENOMEM when out of memory. */
+int dns_host_literal(const char *name, struct dns_mx_result **out)
+{
+	struct dns_addr a = {.ttl = DNS_LITERAL_TTL};
+	char lit[INET6_ADDRSTRLEN];
+	size_t n = strlen(name);
+	int br = n >= 2 && name[0] == '[' && name[n - 1] == ']';
+	if (n - 2 * (size_t)br >= sizeof(lit))
+		return 0;
+	memcpy(lit, name + br, n - 2 * (size_t)br);
+	lit[n - 2 * (size_t)br] = 0;
+	if (inet_pton(AF_INET, lit, &a.a.v4) == 1)
+		a.family = AF_INET;
+	else if (inet_pton(AF_INET6, lit, &a.a.v6) == 1)
+		a.family = AF_INET6;
+	else
+		return 0;
+	inet_ntop(a.family, &a.a, a.text, sizeof(a.text));
+	struct dns_mx_result *r = dns_mx_fail(name, DNS_OK, "numeric address: no lookup");
+	if (!r || !(r->hosts = calloc(1, sizeof(*r->hosts))) ||
+	    !(r->hosts[0].addrs = calloc(1, sizeof(a)))) {
+		dns_mx_result_free(r);
+		return -ENOMEM;
+	}
+	struct dns_mx_host *h = &r->hosts[r->nhosts++];
+	copy_str(h->name, sizeof(h->name), name);
+	h->addrs[h->naddrs++] = a;
+	h->status = DNS_OK;
+	r->ttl = h->ttl = DNS_LITERAL_TTL;
+	*out = r;
+	return 1;
 }
 
 /* dns_mx_result_free: free R and everything it points to (NULL is a no-op). */
