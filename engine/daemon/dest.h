@@ -35,6 +35,12 @@ struct dest_env {
 struct dest *dest_new_relay(const struct dest_env *env, const struct util_addr *addr,
 			    const char *name, bool is_fallback);
 
+/* dest_new_relay_named: like dest_new_relay for a relay given by host name: its A/AAAA records
+ * are resolved through env->rt->dns (re-resolved when their TTL runs out) and tried in order
+ * on `port`; a name that does not resolve defers the mail (4.4.3), never fails it. */
+struct dest *dest_new_relay_named(const struct dest_env *env, const char *host, unsigned port,
+				  const char *name, bool is_fallback);
+
 /* dest_new_mx: the destination for recipient domain `domain` (lower case), delivered to its MX
  * hosts resolved through env->rt->dns; `fallback` (may be NULL) takes the jobs no MX host could
  * take. */

@@ -52,7 +52,9 @@ struct dest {
 	enum dest_kind kind;
 	bool is_fallback; /* the fallback relay: log lines say via=fallback-relay */
 	char name[ROUTE_NAME_MAX];
-	struct dest *fb; /* MX: the shard's fallback relay, or NULL */
+	struct dest *fb;      /* MX: the shard's fallback relay, or NULL */
+	char relay_host[256]; /* a relay given by host name (resolved, A/AAAA), else "" */
+	unsigned port;	      /* port of the resolved targets */
 	/* targets in try order; MX: valid until targets_until, re-resolved after */
 	struct dest_target *targets;
 	unsigned ntargets;

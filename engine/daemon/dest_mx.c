@@ -135,7 +135,7 @@ static void dest_dns_apply(struct dest *d, struct dns_mx_result *r)
 	for (size_t h = 0; h < r->nhosts; h++)
 		for (size_t a = 0; a < r->hosts[h].naddrs; a++)
 			dest_target_set(&d->targets[d->ntargets++], &r->hosts[h].addrs[a],
-					r->hosts[h].name, d->cfg->mx_port);
+					r->hosts[h].name, d->port);
 	d->dns_status = r->status == DNS_OK && n == 0 ? DNS_NO_ADDRESS : r->status;
 	snprintf(d->dns_reason, sizeof(d->dns_reason), "%s", r->reason);
 	d->targets_until =
@@ -171,7 +171,9 @@ static void dest_dns_posted(struct loop *l, struct loop_msg *lm)
 static void dest_resolve(struct dest *d)
 {
 	struct dns_mx_result *cached = NULL;
-	int ret = dns_resolve_mx(d->env.rt->dns, d->name, dest_dns_cb, d, &cached);
+	int ret = d->relay_host[0]
+		      ? dns_resolve_host(d->env.rt->dns, d->relay_host, dest_dns_cb, d, &cached)
+		      : dns_resolve_mx(d->env.rt->dns, d->name, dest_dns_cb, d, &cached);
 
 	if (ret == 0 && cached) {
 		dest_dns_apply(d, cached);
@@ -196,6 +198,10 @@ static void dest_dns_verdict(struct dest *d)
 	char text[ROUTE_NAME_MAX + sizeof(d->dns_reason) + 4];
 
 	snprintf(text, sizeof(text), "%s: %s", d->name, d->dns_reason);
+	if (d->relay_host[0]) { /* a relay that does not resolve is never a verdict on the mail */
+		dest_end_all(d, 451, e443, text);
+		return;
+	}
 	switch (d->dns_status) {
 	case DNS_NULL_MX:
 		dest_end_all(d, 556, e5110, text);
@@ -205,7 +211,7 @@ static void dest_dns_verdict(struct dest *d)
 		break;
 	case DNS_NO_MX:
 		dest_to_fallback(d); /* if there is one; else it fails like no address */
-				     /* fall through */
+		/* fall through */
 	case DNS_NO_ADDRESS:
 		dest_end_all(d, 550, e544, text);
 		break;
@@ -226,7 +232,7 @@ static bool dest_mx_judge(struct dest *d)
 
 bool dest_mx_ready(struct dest *d)
 {
-	if (d->kind == DEST_RELAY)
+	if (d->kind == DEST_RELAY && !d->relay_host[0])
 		return true;
 	if (d->resolving)
 		return false;
@@ -254,12 +260,26 @@ struct dest *dest_new_relay(const struct dest_env *env, const struct util_addr *
 	return d;
 }
 
+struct dest *dest_new_relay_named(const struct dest_env *env, const char *host, unsigned port,
+				  const char *name, bool is_fallback)
+{
+	struct dest *d = dest_alloc(env, name);
+
+	d->kind = DEST_RELAY;
+	d->is_fallback = is_fallback;
+	snprintf(d->relay_host, sizeof(d->relay_host), "%s", host);
+	d->port = port;
+	d->dns_msg.fn = dest_dns_posted;
+	return d;
+}
+
 struct dest *dest_new_mx(const struct dest_env *env, const char *domain, struct dest *fallback)
 {
 	struct dest *d = dest_alloc(env, domain);
 
 	d->kind = DEST_MX;
 	d->fb = fallback;
+	d->port = d->cfg->mx_port;
 	d->max_conns = d->cfg->max_connections_per_destination;
 	d->dns_msg.fn = dest_dns_posted;
 	return d;

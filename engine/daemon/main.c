@@ -100,20 +100,31 @@ static int rt_open_queue(struct rt *rt)
 	return ret;
 }
 
-/* A relay given as a numeric address into *a and its printable name. Returns 0 or -EINVAL
- * with a message (a host name is not resolved yet). */
+/* A relay spec (host[:port], default port 25): a numeric address into *a, or a host name into
+ * host (resolved later through dns/); name gets its printable form. Returns 0 or -EINVAL. */
 static int rt_relay_addr(const char *key, const char *spec, struct util_addr *a, char *name,
-			 size_t len)
+			 size_t len, char *host, unsigned *port)
 {
+	char h[UTIL_HOST_MAX];
+	uint16_t p = 0;
+
+	host[0] = '\0';
 	if (util_addr_parse(spec, a) == 0) {
 		util_addr_format(a, name, len);
 		return 0;
 	}
-	fprintf(stderr,
-		"riptide: %s = %s: only a numeric address (IPv4:port or [IPv6]:port) is "
-		"supported as a delivery target for now\n",
-		key, spec);
-	return -EINVAL;
+	if (util_hostport_parse(spec, h, sizeof(h), &p, 25) < 0) {
+		fprintf(stderr, "riptide: %s = %s: not host[:port]\n", key, spec);
+		return -EINVAL;
+	}
+	if (util_host_is_numeric(h)) { /* a literal without a port: port 25 */
+		snprintf(name, len, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned)p);
+		return util_addr_parse(name, a) == 0 ? 0 : -EINVAL;
+	}
+	snprintf(host, 256, "%s", h);
+	*port = p;
+	snprintf(name, len, "%s:%u", h, (unsigned)p);
+	return 0;
 }
 
 /* Independent mode: the resolver (dns/) with the [delivery] DNS keys. */
@@ -142,13 +153,16 @@ static int rt_delivery(struct rt *rt)
 {
 	const struct config *c = &rt->cfg;
 
-	if (c->mode == CONFIG_MODE_RELAY)
-		return rt_relay_addr("relay", c->relay, &rt->relay, rt->relay_name,
-				     sizeof(rt->relay_name));
+	if (c->mode == CONFIG_MODE_RELAY) {
+		if (rt_relay_addr("relay", c->relay, &rt->relay, rt->relay_name,
+				  sizeof(rt->relay_name), rt->relay_host, &rt->relay_port) < 0)
+			return -EINVAL;
+		return rt->relay_host[0] ? rt_open_dns(rt) : 0; /* a relay by name needs it */
+	}
 	snprintf(rt->relay_name, sizeof(rt->relay_name), "mx");
 	if (c->fallback_relay[0] &&
 	    rt_relay_addr("fallback_relay", c->fallback_relay, &rt->fallback, rt->fallback_name,
-			  sizeof(rt->fallback_name)) < 0)
+			  sizeof(rt->fallback_name), rt->fallback_host, &rt->fallback_port) < 0)
 		return -EINVAL;
 	return rt_open_dns(rt);
 }

@@ -36,10 +36,14 @@ struct rt {
 	struct dlog *log;
 	struct shard **shards;
 	unsigned nshards;
-	struct util_addr relay;
-	char relay_name[64];
+	struct util_addr relay; /* relay mode: the relay, when given as an address */
+	char relay_name[300];	/* its printable form: "ip:port" or "host:port" */
+	char relay_host[256];	/* a relay given by host name (resolved through dns/), else "" */
+	unsigned relay_port;
 	struct util_addr fallback; /* independent mode: fallback_relay, if fallback_name[0] */
-	char fallback_name[64];
+	char fallback_name[300];
+	char fallback_host[256]; /* given by host name, else "" */
+	unsigned fallback_port;
 	struct dns *dns;	  /* resolver (independent mode), NULL otherwise */
 	sem_t all_up;		  /* posted once per shard when every shard is up (rt_start) */
 	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */

@@ -421,6 +421,23 @@ static void shard_on_stop(struct loop *l, struct loop_msg *lm)
 	s->stopping = true; /* shard_idle ends the loop when the log write in flight is done */
 }
 
+/* The relay (relay mode) or the fallback relay (independent mode), by address or by name. */
+static void shard_relays(struct shard *s)
+{
+	const struct rt *rt = s->rt;
+
+	if (rt->cfg.mode == CONFIG_MODE_RELAY)
+		s->relay = rt->relay_host[0]
+			       ? dest_new_relay_named(&s->de, rt->relay_host, rt->relay_port,
+						      rt->relay_name, false)
+			       : dest_new_relay(&s->de, &rt->relay, rt->relay_name, false);
+	else if (rt->fallback_name[0])
+		s->fallback = rt->fallback_host[0]
+				  ? dest_new_relay_named(&s->de, rt->fallback_host,
+							 rt->fallback_port, rt->fallback_name, true)
+				  : dest_new_relay(&s->de, &rt->fallback, rt->fallback_name, true);
+}
+
 static int shard_setup(struct shard *s)
 {
 	struct home_env he;
@@ -441,10 +458,7 @@ static int shard_setup(struct shard *s)
 				  .shard = s->idx,
 				  .unit_done = shard_unit_done,
 				  .unit_done_arg = s};
-	if (s->rt->cfg.mode == CONFIG_MODE_RELAY)
-		s->relay = dest_new_relay(&s->de, &s->rt->relay, s->rt->relay_name, false);
-	else if (s->rt->fallback_name[0])
-		s->fallback = dest_new_relay(&s->de, &s->rt->fallback, s->rt->fallback_name, true);
+	shard_relays(s);
 	he = (struct home_env){.rt = s->rt,
 			       .loop = s->loop,
 			       .log = s->log,
