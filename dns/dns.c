@@ -463,17 +463,30 @@ int dns_open(const struct dns_opts *opts, struct dns **out)
 }
 
 /* dns_close: see dns.h. */
+/* dns_shutdown: see dns.h. Only the first call stops and joins the thread. */
+void dns_shutdown(struct dns *d)
+{
+	uint64_t one = 1;
+	int was;
+
+	if (!d)
+		return;
+	pthread_mutex_lock(&d->mu);
+	was = d->stopping;
+	d->stopping = 1;
+	pthread_mutex_unlock(&d->mu);
+	if (was)
+		return;
+	if (write(d->efd, &one, sizeof(one)) < 0)
+		abort();
+	pthread_join(d->th, NULL);
+}
+
 void dns_close(struct dns *d)
 {
 	if (!d)
 		return;
-	uint64_t one = 1;
-	pthread_mutex_lock(&d->mu);
-	d->stopping = 1;
-	pthread_mutex_unlock(&d->mu);
-	if (write(d->efd, &one, sizeof(one)) < 0)
-		abort();
-	pthread_join(d->th, NULL);
+	dns_shutdown(d);
 	dns_free(d);
 }
 

@@ -93,6 +93,12 @@ typedef void (*dns_mx_cb)(void *arg, struct dns_mx_result *r);
  * opts is copied. Returns 0 and *out, or negative errno (-EINVAL: bad servers string). */
 int dns_open(const struct dns_opts *opts, struct dns **out);
 
+/* dns_shutdown: stop the resolver thread like dns_close (every lookup not yet answered gets its
+ * callback with DNS_TEMPFAIL before this returns; later lookups get -ESHUTDOWN, or a cached
+ * answer) but keep d valid, so other threads may still call dns_resolve_* until dns_close.
+ * Idempotent. */
+void dns_shutdown(struct dns *d);
+
 /* dns_close: stop the resolver thread; every lookup not yet answered gets its callback with
  * DNS_TEMPFAIL before this returns; no callback runs after. NULL is a no-op. */
 void dns_close(struct dns *d);

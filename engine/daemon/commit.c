@@ -63,6 +63,12 @@ void commit_post(struct commit *c, struct commit_req *r)
 
 	r->next = NULL;
 	pthread_mutex_lock(&c->lock);
+	if (c->stop) { /* halted: nothing will write it */
+		pthread_mutex_unlock(&c->lock);
+		r->result = -ESHUTDOWN;
+		loop_post(r->loop, &r->done);
+		return;
+	}
 	wake = c->head == NULL;
 	*c->tail = r;
 	c->tail = &r->next;

@@ -53,11 +53,13 @@ int commit_start(struct queue *q, commit_state_fn on_state, void *arg, struct co
 /* commit_degraded: (any thread) true while the queue is not writable. */
 bool commit_degraded(const struct commit *c);
 
-/* commit_post: queue a request (any thread). */
+/* commit_post: queue a request (any thread). After commit_halt it completes at once with
+ * -ESHUTDOWN. */
 void commit_post(struct commit *c, struct commit_req *r);
 
 /* commit_halt: write everything already posted, stop and join the thread. c stays valid until
- * commit_free; a request posted after the halt is never written nor completed. Idempotent. */
+ * commit_free; a request posted after the halt completes with -ESHUTDOWN, unwritten.
+ * Idempotent. */
 void commit_halt(struct commit *c);
 
 /* commit_free: halt if needed and free c. NULL is fine. */

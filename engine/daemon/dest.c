@@ -20,10 +20,11 @@
 /* Jobs waiting while the global connection cap is held by other shards are re-pumped this
  * often (a closing session on another shard does not wake this one). */
 #define DEST_REPUMP_MS 50u
-/* A destination whose session set-up or last transaction took longer than this is slow (a
- * tarpit, an overloaded host). Sessions still being set up and sessions of slow destinations
- * together hold at most half of the global connection cap (rt->slow_conns), so slow hosts
- * cannot starve the others of connection slots. */
+/* A destination whose session set-up or last transaction took longer than this (or with a
+ * session still being set up after it) is slow: a tarpit, an overloaded host. The sessions of
+ * slow destinations hold at most half of the global connection cap (rt->slow_conns; a slow
+ * destination over that share closes a session instead of reusing it), so slow hosts cannot
+ * starve the others of connection slots. */
 #define DEST_SLOW_MS 2000u
 
 /* No delivery may start while the queue cannot record its outcome (disk full). */
@@ -68,7 +69,7 @@ static void dest_record_reply(struct dest *d, struct job *j, unsigned k, const s
 {
 	int enh[3] = {r->enh_class, r->enh_subject, r->enh_detail};
 
-	dest_record(d, j->u, j->idx[k], &d->targets[o->t], r->code, enh, r->text, r->text_len);
+	dest_record(d, j->u, j->idx[k], &o->tg, r->code, enh, r->text, r->text_len);
 	j->decided[k] = JOB_DECIDED;
 }
 
@@ -165,20 +166,27 @@ void job_unlink(struct dest *d, struct job *j)
 
 /* MX walk over: record the outcomes j's recipients got at the last host that answered them
  * (their provisional 4xx), or a local error if none did, and end j. */
-void dest_end_provisional(struct dest *d, struct job *j)
+/* Record txn recipient k of j with its provisional outcome (the 4xx a host gave it during the
+ * MX walk) as its outcome for this round; at target t (NULL: none). */
+static void dest_record_provisional(struct dest *d, struct job *j, unsigned k,
+				    const struct dest_target *t)
 {
+	struct unit_rcpt *r = &j->u->r[j->idx[k]];
+	int enh[3] = {r->enh[0], r->enh[1], r->enh[2]};
 	char text[512];
 
-	for (unsigned k = 0; k < j->n; k++) {
-		struct unit_rcpt *r = &j->u->r[j->idx[k]];
-		int enh[3] = {r->enh[0], r->enh[1], r->enh[2]};
-		if (!r->decided) {
-			dest_record_err(d, j->u, j->idx[k], "no MX host left to try");
-			continue;
-		}
-		snprintf(text, sizeof(text), "%s", r->reply);
-		dest_record(d, j->u, j->idx[k], NULL, r->code, enh, text, strlen(text));
+	if (!r->decided) {
+		dest_record_err(d, j->u, j->idx[k], "no MX host left to try");
+		return;
 	}
+	snprintf(text, sizeof(text), "%s", r->reply); /* unit_set replaces r->reply */
+	dest_record(d, j->u, j->idx[k], t, r->code, enh, text, strlen(text));
+}
+
+void dest_end_provisional(struct dest *d, struct job *j)
+{
+	for (unsigned k = 0; k < j->n; k++)
+		dest_record_provisional(d, j, k, NULL);
 	job_end(d, j);
 }
 
@@ -260,6 +268,7 @@ void dest_enqueue(struct dest *d, struct unit *u)
 	unsigned max = d->cfg->max_recipients_per_transaction, n = 0;
 	unsigned *idx = util_xmalloc((u->n ? u->n : 1) * sizeof(unsigned));
 
+	d->last_used = loop_now_ms(d->env.loop);
 	u->jobs_out = 1; /* guard: the unit cannot end while jobs are being created */
 	for (unsigned k = 0; k < u->n && !d->shutting; k++) {
 		idx[n++] = k;
@@ -283,16 +292,22 @@ void dest_enqueue(struct dest *d, struct unit *u)
 
 /* ---- client sessions ---- */
 
-/* Keep o counted in rt->slow_conns exactly while its destination is slow (after set-up). */
-static void dest_count_slow(struct dest *d, struct osess *o)
+/* Mark d slow or not; rt->slow_conns counts the sessions of slow destinations. */
+static void dest_set_slow(struct dest *d, bool slow)
 {
-	if (d->slow == o->slow_counted)
+	if (d->slow == slow)
 		return;
-	o->slow_counted = d->slow;
-	if (d->slow)
-		atomic_fetch_add(&d->env.rt->slow_conns, 1);
+	d->slow = slow;
+	if (slow)
+		atomic_fetch_add(&d->env.rt->slow_conns, d->nsess);
 	else
-		atomic_fetch_sub(&d->env.rt->slow_conns, 1);
+		atomic_fetch_sub(&d->env.rt->slow_conns, d->nsess);
+}
+
+/* A slow destination over its share gives a connection back instead of reusing it. */
+static bool dest_shed(const struct dest *d)
+{
+	return d->slow && atomic_load(&d->env.rt->slow_conns) > (d->cfg->max_connections + 1) / 2;
 }
 
 static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
@@ -306,15 +321,14 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 		o->ready = true;
 		d->nconnecting--;
 		d->nready++;
-		d->slow = loop_now_ms(d->env.loop) - o->opened_ms > DEST_SLOW_MS;
-		dest_count_slow(d, o);
+		dest_set_slow(d, loop_now_ms(d->env.loop) - o->opened_ms > DEST_SLOW_MS);
 	}
-	if (d->shutting) {
+	if (d->shutting || dest_shed(d)) {
 		smtpc_quit(c);
 		return NULL;
 	}
 	/* the queue cannot record an outcome now: start nothing (dest_pump re-polls) */
-	j = dest_paused(d) ? NULL : job_take(d, o->t, true);
+	j = dest_paused(d) ? NULL : job_take(d, dest_sess_t(d, o), true);
 	o->idle = j == NULL;
 	o->txn_start_ms = loop_now_ms(d->env.loop);
 	if (first && d->queued)
@@ -336,7 +350,7 @@ static bool dest_too_many(const struct smtpc_reply *r)
 /* MX walk: a 4xx for a recipient is not its outcome while another host may take it. */
 static bool dest_may_fall(const struct dest *d, const struct osess *o)
 {
-	return d->kind == DEST_MX && !d->cfg->first_mx_only && dest_next_host(d, o->t) >= 0;
+	return d->kind == DEST_MX && !d->cfg->first_mx_only && dest_next_host(d, o) >= 0;
 }
 
 static void dest_rcpt(struct smtpc *c, struct smtpc_txn *t, unsigned k, const struct smtpc_reply *r,
@@ -396,21 +410,22 @@ static void dest_txn_done(struct smtpc *c, struct smtpc_txn *t, const struct smt
 	bool resent, fell;
 
 	(void)c;
-	d->slow = loop_now_ms(d->env.loop) - o->txn_start_ms > DEST_SLOW_MS;
-	dest_count_slow(d, o);
+	dest_set_slow(d, loop_now_ms(d->env.loop) - o->txn_start_ms > DEST_SLOW_MS);
 	if (!err && res->maybe_delivered)
 		err = "connection lost after the final dot (may have been delivered)";
-	resent = dest_resend_too_many(d, j, res, o->t);
+	resent = dest_resend_too_many(d, j, res, dest_sess_t(d, o));
 	/* a lost connection or a 4xx for the whole transaction moves on to the next host too */
-	fell = !res->maybe_delivered && dest_may_fall(d, o) && dest_fall_through(d, j, o->t, res);
+	fell = !res->maybe_delivered && dest_may_fall(d, o) && dest_fall_through(d, j, o, res);
 	for (unsigned k = 0; k < j->n; k++) {
 		if (j->decided[k] == JOB_DECIDED || (resent && j->decided[k] == JOB_TOO_MANY) ||
 		    (fell && j->decided[k] == JOB_FALL))
 			continue;
-		if (err)
+		if (j->decided[k] == JOB_FALL) /* not moved on: its own 4xx, never the DATA reply */
+			dest_record_provisional(d, j, k, &o->tg);
+		else if (err)
 			dest_record_err(d, j->u, j->idx[k], err);
 		else if (j->decided[k] == JOB_TOO_MANY) /* no progress: retried later */
-			dest_record(d, j->u, j->idx[k], &d->targets[o->t], 452, enh453, too_many,
+			dest_record(d, j->u, j->idx[k], &o->tg, 452, enh453, too_many,
 				    sizeof(too_many) - 1);
 		else
 			dest_record_reply(d, j, k, o, &res->reply);
@@ -449,7 +464,7 @@ static void dest_unlink_session(struct dest *d, struct osess *o)
 	else
 		d->nconnecting--;
 	atomic_fetch_sub(&d->env.rt->out_conns, 1);
-	if (o->slow_counted)
+	if (d->slow)
 		atomic_fetch_sub(&d->env.rt->slow_conns, 1);
 }
 
@@ -461,12 +476,12 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 
 	dest_unlink_session(d, o);
 	if (!info->was_ready && !d->shutting)
-		dest_target_down(d, o->t); /* refused, timed out, or a 4xx/5xx greeting */
+		dest_target_down(d, o); /* refused, timed out, or a 4xx/5xx greeting */
 	if (!info->was_ready && !d->shutting && d->nready == 0 && d->nsess == 0 &&
 	    dest_pick_target(d, 0) < 0) {
 		/* every target has failed and nothing is up: the destination is dead a while */
 		snprintf(why, sizeof(why), "cannot talk to %s: %s (in state %s, reply %d)",
-			 d->ntargets > 1 ? "any MX host" : d->targets[o->t].ip,
+			 d->ntargets > 1 ? "any MX host" : o->tg.ip,
 			 info->err ? info->err : "rejected", smtpc_state_name(info->state),
 			 info->reply.code);
 		dest_mark_dead(d, smtpc_id(c), why);
@@ -490,8 +505,8 @@ static void dest_timeouts(const struct config *cfg, struct smtpc_timeouts *to)
 	to->idle_ms = (uint32_t)cfg->idle_timeout_ms;
 }
 
-/* Take a connection slot under the global cap, and under half of it among the sessions not
- * known to be fast (see DEST_SLOW_MS). Returns false if there is none. */
+/* Take a connection slot under the global cap, and for a slow destination under half of it
+ * among slow destinations (see DEST_SLOW_MS). Returns false if there is none. */
 static bool dest_take_slot(struct dest *d)
 {
 	struct rt *rt = d->env.rt;
@@ -501,7 +516,7 @@ static bool dest_take_slot(struct dest *d)
 		atomic_fetch_sub(&rt->out_conns, 1);
 		return false;
 	}
-	if (atomic_fetch_add(&rt->slow_conns, 1) >= (cap + 1) / 2) { /* it starts unproven */
+	if (d->slow && atomic_fetch_add(&rt->slow_conns, 1) >= (cap + 1) / 2) {
 		atomic_fetch_sub(&rt->slow_conns, 1);
 		atomic_fetch_sub(&rt->out_conns, 1);
 		return false;
@@ -525,10 +540,11 @@ static int dest_open_session(struct dest *d, unsigned min_t)
 	o = util_xcalloc(1, sizeof(*o));
 	o->d = d;
 	o->t = (unsigned)t;
-	o->slow_counted = true;
 	o->opened_ms = loop_now_ms(d->env.loop);
-	sc.addr = d->targets[t].addr;
-	sc.source = d->targets[t].addr.family == AF_INET6 ? d->cfg->source_v6 : d->cfg->source_v4;
+	o->tg = d->targets[t];
+	o->gen = d->tgen;
+	sc.addr = o->tg.addr;
+	sc.source = o->tg.addr.family == AF_INET6 ? d->cfg->source_v6 : d->cfg->source_v4;
 	sc.helo_name = d->cfg->helo_name[0] ? d->cfg->helo_name : d->cfg->hostname;
 	dest_timeouts(d->cfg, &sc.timeouts);
 	sc.max_txns = d->cfg->max_messages_per_connection;
@@ -538,7 +554,7 @@ static int dest_open_session(struct dest *d, unsigned min_t)
 	ret = smtpc_new(d->env.loop, &sc, &o->c);
 	if (ret < 0) {
 		atomic_fetch_sub(&rt->out_conns, 1);
-		if (o->slow_counted)
+		if (d->slow)
 			atomic_fetch_sub(&rt->slow_conns, 1);
 		free(o);
 		return ret;
@@ -558,12 +574,22 @@ static void dest_arm_repump(struct dest *d)
 	loop_timer(d->env.loop, &d->timer, DEST_REPUMP_MS);
 }
 
+/* A session still being set up after DEST_SLOW_MS makes its destination slow. */
+static void dest_check_setups(struct dest *d)
+{
+	uint64_t now = loop_now_ms(d->env.loop);
+
+	for (struct osess *o = d->sessions; o && !d->slow; o = o->next)
+		if (!o->ready && now - o->opened_ms > DEST_SLOW_MS)
+			dest_set_slow(d, true);
+}
+
 /* Hand queued jobs to idle sessions that may take them. */
 static void dest_feed_idle(struct dest *d)
 {
 	for (struct osess *o = d->sessions; o && d->head; o = o->next) {
 		struct job *j;
-		if (!o->idle || !(j = job_take(d, o->t, true)))
+		if (!o->idle || !(j = job_take(d, dest_sess_t(d, o), true)))
 			continue;
 		o->idle = false;
 		o->txn_start_ms = loop_now_ms(d->env.loop);
@@ -584,7 +610,7 @@ static void dest_feed_hops(struct dest *d)
 		if (j->hop == 0)
 			continue;
 		for (struct osess *o = d->sessions; o && !covered; o = o->next)
-			covered = o->t >= j->hop;
+			covered = dest_sess_t(d, o) >= j->hop;
 		if (covered || dest_open_session(d, j->hop) != -ENOENT)
 			continue;
 		job_unlink(d, j);
@@ -605,6 +631,7 @@ void dest_pump(struct dest *d)
 	}
 	if (!dest_mx_ready(d))
 		return; /* a lookup is running (it pumps when answered), or the jobs ended */
+	dest_check_setups(d);
 	dest_feed_idle(d);
 	dest_feed_hops(d);
 	while (d->queued > d->nconnecting && (d->nready > 0 || d->nconnecting < DEST_SLOW_START) &&

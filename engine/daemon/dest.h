@@ -59,6 +59,11 @@ struct dest_table {
 struct dest *dest_table_get(struct dest_table *t, const struct dest_env *env, const char *name,
 			    struct dest *fallback);
 
+/* dest_table_gc: free the destinations with nothing queued, open or in flight that took no
+ * unit for idle_ms (a shard sees thousands of domains over a day; their state is rebuilt from
+ * the DNS cache when mail for them comes again). */
+void dest_table_gc(struct dest_table *t, uint64_t now_ms, uint64_t idle_ms);
+
 /* dest_table_busy / dest_table_shutdown / dest_table_free: dest_busy summed, dest_shutdown and
  * dest_free applied to every destination of the table. */
 unsigned dest_table_busy(const struct dest_table *t);

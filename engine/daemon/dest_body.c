@@ -10,10 +10,13 @@
 
 #include <string.h>
 
+/* The read failed: end u's jobs queued at d with a local error. */
 static void dest_body_failed(struct dest *d, struct unit *u, int err)
 {
 	char why[96];
 
+	if (!d)
+		return;
 	snprintf(why, sizeof(why), "cannot read the message body from the queue (%s)",
 		 strerror(-err));
 	for (struct job *j = d->head, *next; j; j = next) {
@@ -38,13 +41,16 @@ static void dest_body_done(struct loop *l, struct loop_msg *lm)
 		u->body = u->freq.body;
 		u->body_len = u->freq.len;
 		u->body_state = UNIT_BODY_READY;
-	} else {
+	} else { /* its jobs may have moved to the fallback relay meanwhile */
 		u->body_state = UNIT_BODY_FAILED;
 		dest_body_failed(d, u, u->freq.result);
+		dest_body_failed(d->fb, u, u->freq.result);
 	}
 	dest_unit_put(d, u);
 	if (!d->shutting)
 		dest_pump(d);
+	if (d->fb && !d->fb->shutting)
+		dest_pump(d->fb);
 }
 
 void dest_body_fetch(struct dest *d, struct unit *u)

@@ -36,10 +36,11 @@ struct osess {
 	struct osess *next;
 	struct dest *d;
 	struct smtpc *c;
-	unsigned t;	       /* target index */
+	struct dest_target tg; /* where it is connected (a copy: targets change on a lookup) */
+	unsigned t;	       /* its index in d->targets while gen == d->tgen */
+	unsigned gen;	       /* d->tgen when it was opened */
 	uint64_t opened_ms;    /* monotonic: when the connection was started */
 	uint64_t txn_start_ms; /* monotonic: when its current transaction was handed over */
-	bool slow_counted;     /* counted in rt->slow_conns */
 	bool idle;
 	bool ready;
 };
@@ -58,6 +59,7 @@ struct dest {
 	/* targets in try order; MX: valid until targets_until, re-resolved after */
 	struct dest_target *targets;
 	unsigned ntargets;
+	unsigned tgen;		    /* bumped each time targets is rebuilt */
 	uint64_t targets_until;	    /* monotonic ms */
 	enum dns_status dns_status; /* of the last answer (DNS_OK for a relay) */
 	char dns_reason[256];
@@ -78,6 +80,7 @@ struct dest {
 	struct loop_op timer; /* re-pump while jobs wait for a connection slot */
 	struct smtpc_ops ops;
 	struct dest *tab_next; /* shard's destination table chain */
+	uint64_t last_used;    /* monotonic ms of the last unit it took */
 };
 
 /* dest.c */
@@ -110,15 +113,19 @@ void dest_body_fetch(struct dest *d, struct unit *u);
 bool dest_mx_ready(struct dest *d);
 /* dest_pick_target: the first target index >= min that is not down, or -1. */
 int dest_pick_target(const struct dest *d, unsigned min);
-/* dest_target_down: connecting to / talking with target t failed: skip it for a while. */
-void dest_target_down(struct dest *d, unsigned t);
-/* dest_next_host: the index of the first target after t on another host, or -1. */
-int dest_next_host(const struct dest *d, unsigned t);
+/* dest_sess_t: the index of o's target in d->targets for the MX walk (0 if d->targets was
+ * rebuilt since o was opened: its index means nothing any more). */
+unsigned dest_sess_t(const struct dest *d, const struct osess *o);
+/* dest_target_down: connecting to / talking with o's target failed: skip it for a while. */
+void dest_target_down(struct dest *d, const struct osess *o);
+/* dest_next_host: the index of the first target after o's on another host, or -1. */
+int dest_next_host(const struct dest *d, const struct osess *o);
 /* dest_fall_through: MX walk: the recipients of j marked JOB_FALL (and, when the whole
  * transaction failed with an error or a 4xx, those still open) move on to the next host in the same
  * attempt, in a new job at the queue's head. Returns true if such a job was queued (their outcomes
  * then wait for it). */
-bool dest_fall_through(struct dest *d, struct job *j, unsigned t, const struct smtpc_result *res);
+bool dest_fall_through(struct dest *d, struct job *j, const struct osess *o,
+		       const struct smtpc_result *res);
 /* dest_no_host: nothing can take j here (every host tried or down): to the fallback relay if
  * there is one (returns true), else false. */
 bool dest_no_host(struct dest *d, struct job *j);

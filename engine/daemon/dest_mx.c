@@ -18,6 +18,8 @@
 #define DEST_TTL_MAX_S	 3600u
 /* A temporary DNS failure defers what arrives in the next second without asking again. */
 #define DEST_TEMPFAIL_HOLD_MS 1000u
+/* A lookup that fails temporarily while known targets work keeps them this much longer. */
+#define DEST_KEEP_ON_TEMPFAIL_MS 30000u
 
 int dest_pick_target(const struct dest *d, unsigned min)
 {
@@ -29,30 +31,39 @@ int dest_pick_target(const struct dest *d, unsigned min)
 	return -1;
 }
 
-void dest_target_down(struct dest *d, unsigned t)
+unsigned dest_sess_t(const struct dest *d, const struct osess *o)
+{
+	return o->gen == d->tgen ? o->t : 0;
+}
+
+void dest_target_down(struct dest *d, const struct osess *o)
 {
 	uint64_t back = d->cfg->retry_delay_ms;
 
-	if (t < d->ntargets)
-		d->targets[t].down_until =
+	if (o->gen == d->tgen && o->t < d->ntargets)
+		d->targets[o->t].down_until =
 		    loop_now_ms(d->env.loop) + (back < DEST_DOWN_MAX_MS ? back : DEST_DOWN_MAX_MS);
 }
 
-int dest_next_host(const struct dest *d, unsigned t)
+int dest_next_host(const struct dest *d, const struct osess *o)
 {
-	for (unsigned i = t + 1; i < d->ntargets; i++)
-		if (strcmp(d->targets[i].host, d->targets[t].host) != 0)
+	for (unsigned i = o->gen == d->tgen ? o->t + 1 : 0; i < d->ntargets; i++)
+		if (strcmp(d->targets[i].host, o->tg.host) != 0)
 			return (int)i;
 	return -1;
 }
 
-bool dest_fall_through(struct dest *d, struct job *j, unsigned t, const struct smtpc_result *res)
+bool dest_fall_through(struct dest *d, struct job *j, const struct osess *o,
+		       const struct smtpc_result *res)
 {
 	bool whole = res->err || res->reply.code / 100 == 4;
-	int enh[3] = {4, 4, 1}, nh = dest_next_host(d, t);
-	unsigned n = 0, *idx = util_xmalloc(j->n * sizeof(*idx));
+	int enh[3] = {4, 4, 1}, nh = dest_next_host(d, o);
+	unsigned n = 0, *idx;
 	struct job *nj;
 
+	if (d->shutting)
+		return false; /* nothing would send it: the provisional outcomes stand */
+	idx = util_xmalloc(j->n * sizeof(*idx));
 	for (unsigned k = 0; k < j->n; k++) {
 		if (j->decided[k] == JOB_OPEN && whole) {
 			const char *txt = res->err ? res->err : res->reply.text;
@@ -121,11 +132,26 @@ static void dest_target_set(struct dest_target *t, const struct dns_addr *a, con
 	util_addr_format(&t->addr, t->ip, sizeof(t->ip));
 }
 
-/* Take a lookup's answer (r is freed): the targets in try order and how long they hold. */
+/* A new target list: the walk indexes of queued jobs refer to the old one, so they start over. */
+static void dest_targets_changed(struct dest *d)
+{
+	d->tgen++;
+	for (struct job *j = d->head; j; j = j->next)
+		j->hop = 0;
+}
+
+/* Take a lookup's answer (r is freed): the targets in try order and how long they hold. A
+ * temporary failure while earlier targets are known keeps them a little longer. */
 static void dest_dns_apply(struct dest *d, struct dns_mx_result *r)
 {
 	unsigned n = 0, ttl = r->ttl < 1 ? 1 : r->ttl > DEST_TTL_MAX_S ? DEST_TTL_MAX_S : r->ttl;
 
+	if (r->status == DNS_TEMPFAIL && d->ntargets && d->dns_status == DNS_OK) {
+		d->targets_until = loop_now_ms(d->env.loop) + DEST_KEEP_ON_TEMPFAIL_MS;
+		dns_mx_result_free(r);
+		return;
+	}
+	dest_targets_changed(d);
 	free(d->targets);
 	d->targets = NULL;
 	for (size_t h = 0; h < r->nhosts; h++)
@@ -211,7 +237,7 @@ static void dest_dns_verdict(struct dest *d)
 		break;
 	case DNS_NO_MX:
 		dest_to_fallback(d); /* if there is one; else it fails like no address */
-		/* fall through */
+				     /* fall through */
 	case DNS_NO_ADDRESS:
 		dest_end_all(d, 550, e544, text);
 		break;
@@ -330,6 +356,20 @@ struct dest *dest_table_get(struct dest_table *t, const struct dest_env *env, co
 	t->b[dest_hash(name) & (t->cap - 1)] = d;
 	t->n++;
 	return d;
+}
+
+void dest_table_gc(struct dest_table *t, uint64_t now_ms, uint64_t idle_ms)
+{
+	for (unsigned i = 0; i < t->cap; i++)
+		for (struct dest **pp = &t->b[i], *d; (d = *pp);) {
+			if (dest_busy(d) || d->shutting || now_ms - d->last_used < idle_ms) {
+				pp = &d->tab_next;
+				continue;
+			}
+			*pp = d->tab_next;
+			t->n--;
+			dest_free(d);
+		}
 }
 
 unsigned dest_table_busy(const struct dest_table *t)

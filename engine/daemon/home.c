@@ -67,6 +67,20 @@ static void home_keep_failed(struct home *h, struct msg *m)
 	}
 }
 
+/* The earliest due time that has already come (0 if none): a group the runner passed while the
+ * message was in RAM (not in this round, or back undecided) must be looked at again. */
+static uint64_t home_overdue(const struct msg *m, uint64_t now)
+{
+	uint64_t min = 0;
+
+	for (uint32_t g = 0; g < m->env->ndest; g++) {
+		uint64_t d = m->env->dests[g].due;
+		if (d && d <= now && (min == 0 || d < min))
+			min = d;
+	}
+	return min;
+}
+
 static void home_commit_done(struct loop *l, struct loop_msg *lm)
 {
 	struct msg *m = container_of(lm, struct msg, req.done);
@@ -74,7 +88,7 @@ static void home_commit_done(struct loop *l, struct loop_msg *lm)
 
 	(void)l;
 	h->commits--;
-	if (m->req.result < 0 && h->aborted) {
+	if (m->req.result < 0 && (h->aborted || m->req.result == -ESHUTDOWN)) {
 		home_give_up(h, m);
 		return;
 	}
@@ -84,8 +98,8 @@ static void home_commit_done(struct loop *l, struct loop_msg *lm)
 	}
 	if (m->unrecorded)
 		dlog_line(h->env.log, m->idstr, "event=queue-write-recovered outcome recorded");
-	/* groups that were due while the message was in RAM were passed by the runner */
-	home_leave(h, m, m->delete ? 0 : m->idle_due);
+	/* groups that came due while the message was in RAM were passed by the runner */
+	home_leave(h, m, m->delete ? 0 : home_overdue(m, util_wall_ms()));
 }
 
 static void home_rewrite_cb(struct loop_op *op, int res, uint32_t flags)
@@ -113,20 +127,6 @@ static void home_rewrite_cb(struct loop_op *op, int res, uint32_t flags)
 
 /* ---- the end of a round ---- */
 
-/* The earliest due time that has already come (0 if none): a group the runner passed while the
- * message was in RAM (not in this round, or back undecided) must be looked at again. */
-static uint64_t home_overdue(const struct msg *m, uint64_t now)
-{
-	uint64_t min = 0;
-
-	for (uint32_t g = 0; g < m->env->ndest; g++) {
-		uint64_t d = m->env->dests[g].due;
-		if (d && d <= now && (min == 0 || d < min))
-			min = d;
-	}
-	return min;
-}
-
 static void home_round_end(struct home *h, struct msg *m)
 {
 	uint64_t now = util_wall_ms(), retry = h->shutting ? 0 : h->cfg->retry_delay_ms;
@@ -134,7 +134,6 @@ static void home_round_end(struct home *h, struct msg *m)
 	struct commit_req *r = &m->req;
 
 	h->in_round--;
-	m->idle_due = home_overdue(m, now);
 	if (plan == MSG_PLAN_NONE) {
 		home_leave(h, m, msg_next_due(m));
 		return;
@@ -233,8 +232,19 @@ static void home_start_group(struct home *h, struct msg *m, unsigned g, unsigned
 		home_send_split(h, m, g, idx, n);
 }
 
+/* Whether group g starts in a round for `group` (see home_start). */
+static bool home_due(const struct msg *m, unsigned g, unsigned group, uint64_t now)
+{
+	uint64_t due = m->env->dests[g].due;
+
+	if (group == HOME_ALL_GROUPS)
+		return due != 0;
+	return g == group || (due != 0 && due <= now);
+}
+
 void home_start(struct home *h, struct msg *m, unsigned group)
 {
+	uint64_t now = util_wall_ms();
 	unsigned *idx;
 
 	if (m->units_out)
@@ -243,7 +253,7 @@ void home_start(struct home *h, struct msg *m, unsigned group)
 	m->units_out = 1; /* guard: the round cannot end while units are being sent */
 	h->in_round++;
 	for (uint32_t g = 0; g < m->env->ndest; g++)
-		if (group == HOME_ALL_GROUPS ? m->env->dests[g].due != 0 : g == group)
+		if (home_due(m, g, group, now))
 			home_start_group(h, m, g, idx);
 	free(idx);
 	if (--m->units_out == 0)

@@ -37,9 +37,10 @@ void home_free(struct home *h);
 #define HOME_ALL_GROUPS 0xffffffffu
 
 /* home_start: start a round for m (resident, owned by this shard): one unit per destination
- * of the pending recipients of group `group`, or of every group (HOME_ALL_GROUPS). A message
- * that is already in a round is left alone (the runner found another group due while it was
- * out: that group is picked up when the runner is rewound at the round's end). */
+ * of the pending recipients of group `group` and of every other group already due (the runner
+ * loaded it for `group`), or of every group (HOME_ALL_GROUPS: fresh mail). A message that is
+ * already in a round is left alone (a group that falls due while it is out is picked up when
+ * the runner is rewound at the round's end). */
 void home_start(struct home *h, struct msg *m, unsigned group);
 
 /* home_unit_back: u's outcomes are in (home shard thread): record them; the round ends with

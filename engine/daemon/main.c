@@ -167,6 +167,24 @@ static int rt_delivery(struct rt *rt)
 	return rt_open_dns(rt);
 }
 
+/* The runner exists before the shards (they may rewind it at once), paused until they are all
+ * up and for as long as outgoing mail is off. */
+static int rt_start_runner(struct rt *rt)
+{
+	struct runner_opts ro = {
+	    .q = rt->q,
+	    .res = rt->res,
+	    .ready = rt->ready,
+	    .budget_bytes = rt->cfg.memory_budget,
+	    .interval_ms = rt->cfg.scan_interval_ms,
+	    .dispatch = rt_dispatch,
+	    .arg = rt,
+	    .paused = true,
+	};
+
+	return runner_start(&ro, &rt->runner);
+}
+
 static int rt_start(struct rt *rt)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -183,19 +201,7 @@ static int rt_start(struct rt *rt)
 		return ret;
 	rt->res = resident_new();
 	rt->ready = ready_new(rt->cfg.max_ready_per_destination);
-	/* the runner exists before the shards (they may rewind it at once), paused until they are
-	 * all up and for as long as outgoing mail is off */
-	struct runner_opts ro = {
-	    .q = rt->q,
-	    .res = rt->res,
-	    .ready = rt->ready,
-	    .budget_bytes = rt->cfg.memory_budget,
-	    .interval_ms = rt->cfg.scan_interval_ms,
-	    .dispatch = rt_dispatch,
-	    .arg = rt,
-	    .paused = true,
-	};
-	if ((ret = runner_start(&ro, &rt->runner)) < 0)
+	if ((ret = rt_start_runner(rt)) < 0)
 		return ret;
 	if ((ret = commit_start(rt->q, rt_queue_state, rt, &rt->commit)) < 0 ||
 	    (ret = fetch_start(rt->q, &rt->fetch)) < 0)
@@ -245,6 +251,8 @@ static void rt_stop(struct rt *rt)
 	runner_halt(rt->runner);
 	for (unsigned i = 0; i < rt->nshards; i++)
 		shard_shutdown(rt->shards[i], false);
+	dns_shutdown(
+	    rt->dns); /* lookups in flight are answered now (TEMPFAIL), to the live loops */
 	if (!rt_wait_idle(rt, t * 7 / 10)) {
 		fprintf(stderr, "riptide: shutdown timeout: aborting sessions in flight "
 				"(their messages stay queued)\n");
@@ -254,8 +262,6 @@ static void rt_stop(struct rt *rt)
 	}
 	commit_stats(rt->commit, &writes, &reqs);
 	commit_halt(rt->commit);
-	dns_close(rt->dns); /* lookups still open are answered (TEMPFAIL) to the live loops */
-	rt->dns = NULL;
 	fetch_free(rt->fetch); /* reads still queued complete to the live loops */
 	rt->fetch = NULL;
 	rt_wait_idle(rt, deadline > util_mono_ms() ? deadline - util_mono_ms() : 0);
@@ -268,6 +274,7 @@ static void rt_stop(struct rt *rt)
 	dlog_close(rt->log);
 	if (!clean)
 		return;
+	dns_close(rt->dns);
 	runner_free(rt->runner);
 	commit_free(rt->commit);
 	free(rt->shards);
@@ -389,6 +396,27 @@ static int parse_args(int argc, char **argv, const char **cfgpath, enum cmd *cmd
 	return 0;
 }
 
+/* SIGTERM, SIGINT and SIGHUP are taken by sigwait in main: blocked in every thread. */
+static void rt_signals(sigset_t *set)
+{
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, set, NULL); /* every thread inherits the mask */
+}
+
+static void rt_started(const struct rt *rt)
+{
+	fprintf(stderr, "riptide: started: %u shards, listen %s%s%s, %s %s%s%s%s, spool %s\n",
+		rt->nshards, rt->cfg.listen, rt->cfg.socket[0] ? " + unix:" : "", rt->cfg.socket,
+		rt->cfg.outgoing ? "outgoing on," : "outgoing OFF,",
+		rt->cfg.mode == CONFIG_MODE_RELAY ? "relay " : "independent (MX) delivery",
+		rt->cfg.mode == CONFIG_MODE_RELAY ? rt->relay_name : "",
+		rt->fallback_name[0] ? ", fallback relay " : "", rt->fallback_name, rt->cfg.spool);
+}
+
 int main(int argc, char **argv)
 {
 	static struct rt rt;
@@ -410,20 +438,10 @@ int main(int argc, char **argv)
 	}
 	if (cmd == CMD_QUEUE_COUNT)
 		return queue_count_cmd(&rt);
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL); /* every thread inherits the mask */
+	rt_signals(&set);
 	if (rt_start(&rt) < 0)
 		return 1;
-	fprintf(stderr, "riptide: started: %u shards, listen %s%s%s, %s %s%s%s%s, spool %s\n",
-		rt.nshards, rt.cfg.listen, rt.cfg.socket[0] ? " + unix:" : "", rt.cfg.socket,
-		rt.cfg.outgoing ? "outgoing on," : "outgoing OFF,",
-		rt.cfg.mode == CONFIG_MODE_RELAY ? "relay " : "independent (MX) delivery",
-		rt.cfg.mode == CONFIG_MODE_RELAY ? rt.relay_name : "",
-		rt.fallback_name[0] ? ", fallback relay " : "", rt.fallback_name, rt.cfg.spool);
+	rt_started(&rt);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;

@@ -46,7 +46,6 @@ struct msg {
 	unsigned shard;		       /* home shard index */
 	uint16_t load_group;	       /* runner hand-over: the group that is due */
 	struct ready_dest *load_ready; /* runner hand-over: the unit count it reserved */
-	uint64_t idle_due;	 /* home: earliest due already come after the round (0: none) */
 	void *cookie;		 /* owner's use while committing (e.g. the injecting session) */
 	struct commit_req req;	 /* embedded: one commit at a time */
 	struct loop_msg handoff; /* runner -> home shard hand-over */

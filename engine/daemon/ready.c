@@ -98,7 +98,10 @@ bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due)
 	do {
 		if (cur >= r->max) {
 			ready_note_skip(rd, due ? due : 1);
-			return false;
+			/* the last release may have come between the load and the note */
+			cur = atomic_load(&rd->count);
+			if (cur >= r->max)
+				return false;
 		}
 	} while (!atomic_compare_exchange_weak(&rd->count, &cur, cur + 1));
 	return true;

@@ -109,8 +109,11 @@ static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, unsi
 		r->cursor = due; /* rewound to it when the destination drains */
 		return 0;
 	}
-	if (!runner_load(r, due, id, group, rd))
-		ready_release(r->o.ready, rd);
+	if (!runner_load(r, due, id, group, rd)) {
+		uint64_t skipped = ready_release(r->o.ready, rd);
+		if (skipped)
+			runner_rewind(r, skipped);
+	}
 	r->cursor = due;
 	return 0;
 }

@@ -24,6 +24,10 @@
 #include <sys/random.h>
 #include <time.h>
 
+/* Idle MX destinations are freed after this long without mail, swept this often. */
+#define SHARD_DEST_IDLE_MS (5u * 60u * 1000u)
+#define SHARD_GC_MS	   (30u * 1000u)
+
 struct shard {
 	struct rt *rt;
 	unsigned idx;
@@ -45,6 +49,7 @@ struct shard {
 	bool shutting;
 	bool stopping; /* stop requested: end the loop once no log write is in flight */
 	bool clean_exit;
+	uint64_t last_gc; /* monotonic ms of the last idle-destination sweep */
 	struct loop_msg shut_msg;
 	struct loop_msg abort_msg;
 	struct loop_msg stop_msg;
@@ -318,9 +323,16 @@ static void shard_handoff(struct loop *l, struct loop_msg *lm)
 
 /* ---- delivery units between shards ---- */
 
+static void shard_unit_done(void *arg, struct unit *u);
+
 /* A unit arrives at the shard owning its destination. */
 static void shard_take_unit(struct shard *s, struct unit *u)
 {
+	if (s->shutting) { /* no destination takes work now: home undecided */
+		ready_release(s->rt->ready, u->ready);
+		shard_unit_done(s, u);
+		return;
+	}
 	if (s->relay)
 		dest_enqueue(s->relay, u);
 	else
@@ -386,10 +398,13 @@ static void shard_idle(struct loop *l, void *data)
 	struct shard *s = data;
 	unsigned busy = s->commits + shard_dests_busy(s) + home_busy(s->home);
 
-	(void)l;
 	if (s->w)
 		busy += s->shutting ? 1 + smtpd_worker_sessions(s->w) : smtpd_worker_sessions(s->w);
 	atomic_store_explicit(&s->busy, busy, memory_order_relaxed);
+	if (!s->shutting && loop_now_ms(l) - s->last_gc >= SHARD_GC_MS) {
+		s->last_gc = loop_now_ms(l);
+		dest_table_gc(&s->dests, s->last_gc, SHARD_DEST_IDLE_MS);
+	}
 	if (!s->stopping)
 		dlog_flush(s->log);
 	else if (!dlog_busy(s->log))

@@ -426,12 +426,12 @@ static void test_batch_small_bytes_one_write(void **state)
 }
 
 /* commit_halt writes and completes everything posted before it; a request posted after it
- * is neither written nor completed; halt is idempotent. */
+ * is not written and completes at once with -ESHUTDOWN; halt is idempotent. */
 static void test_halt_drains(void **state)
 {
 	struct queue *q = *state;
 	struct treq reqs[101];
-	struct lthread lt = {.expect = 100};
+	struct lthread lt = {.expect = 101};
 	struct commit *c = NULL;
 	uint64_t writes, nreqs;
 
@@ -448,7 +448,8 @@ static void test_halt_drains(void **state)
 	commit_post(c, &reqs[100].m->req);
 	run_until_seen(&lt);
 	assert_all_done_once(reqs, 100);
-	assert_int_equal(reqs[100].calls, 0);
+	assert_int_equal(reqs[100].calls, 1);
+	assert_int_equal(reqs[100].m->req.result, -ESHUTDOWN);
 	assert_int_equal(queue_get(q, &reqs[100].m->id, NULL, NULL, NULL, NULL), -ENOENT);
 	commit_stats(c, &writes, &nreqs);
 	assert_int_equal(nreqs, 100);
