@@ -65,6 +65,10 @@ struct config {
 	bool dns_fallback_auto;	      /* dns_fallback_auto = no (retry on resolv.conf servers) */
 	uint64_t dns_timeout_ms;      /* dns_timeout = 5s (per try) */
 	unsigned dns_tries;	      /* dns_tries = 2 */
+	uint64_t dns_min_ttl_ms;      /* dns_min_ttl = 0s (floor of cached TTLs) */
+	uint64_t dns_max_ttl_ms;      /* dns_max_ttl = 1d (ceiling of positive TTLs) */
+	uint64_t dns_negative_ttl_ms; /* dns_negative_ttl = 1h (ceiling of NXDOMAIN/NODATA TTLs) */
+	unsigned dns_cache_entries;   /* dns_cache_entries = 65536 (cache bound, LRU eviction) */
 	char resolv_conf[CONFIG_STR]; /* resolv_conf = /etc/resolv.conf (for auto) */
 	bool implicit_mx;	      /* implicit_mx = yes (no MX: the domain's A/AAAA) */
 	unsigned max_mx_hosts;	      /* max_mx_hosts = 5 */
@@ -79,11 +83,11 @@ struct config {
 	struct util_addr source_v4, source_v6;
 
 	/* [queue] */
-	uint64_t memory_budget;	    /* memory_budget = 1G (bytes of bodies in RAM) */
-	uint64_t scan_interval_ms;  /* scan_interval = 1s (sched scan for due mail) */
+	uint64_t memory_budget;		    /* memory_budget = 1G (bytes of bodies in RAM) */
+	uint64_t scan_interval_ms;	    /* scan_interval = 1s (sched scan for due mail) */
 	unsigned max_ready_per_destination; /* = 2000 units loaded/queued per destination */
-	uint64_t write_buffer_size; /* write_buffer_size = 64M */
-	bool blob_bodies;	    /* blob_bodies = no */
+	uint64_t write_buffer_size;	    /* write_buffer_size = 64M */
+	bool blob_bodies;		    /* blob_bodies = no */
 };
 
 /* config_defaults: fill c with the embedded defaults (hostname from gethostname()). */

@@ -127,15 +127,29 @@ static void home_rewrite_cb(struct loop_op *op, int res, uint32_t flags)
 
 /* ---- the end of a round ---- */
 
+/* The earliest due of the groups out in this round (0 if none). */
+static uint64_t home_out_due(const struct msg *m)
+{
+	uint64_t min = 0;
+
+	for (uint32_t g = 0; g < m->env->ndest; g++) {
+		uint64_t d = m->env->dests[g].due;
+		if (m->groups[g].out && d && (min == 0 || d < min))
+			min = d;
+	}
+	return min;
+}
+
 static void home_round_end(struct home *h, struct msg *m)
 {
 	uint64_t now = util_wall_ms(), retry = h->shutting ? 0 : h->cfg->retry_delay_ms;
+	uint64_t out_due = home_out_due(m);
 	enum msg_plan plan = msg_plan(m, now, retry);
 	struct commit_req *r = &m->req;
 
 	h->in_round--;
-	if (plan == MSG_PLAN_NONE) {
-		home_leave(h, m, msg_next_due(m));
+	if (plan == MSG_PLAN_NONE) { /* back undecided: the runner passed those entries */
+		home_leave(h, m, out_due);
 		return;
 	}
 	memset(r, 0, sizeof(*r));
@@ -221,10 +235,17 @@ static void home_send_split(struct home *h, struct msg *m, unsigned g, unsigned 
 	free(sub);
 }
 
-static void home_start_group(struct home *h, struct msg *m, unsigned g, unsigned *idx)
+static void home_start_group(struct home *h, struct msg *m, unsigned g, unsigned *idx, bool fresh)
 {
+	struct rt *rt = h->env.rt;
 	unsigned n = msg_group_rcpts(m, g, idx);
 
+	/* fresh mail for a destination that already holds its share waits on disk: the runner
+	 * loads it when the destination drains (ready.h), so a tarpit cannot fill RAM with it */
+	if (fresh && n &&
+	    ready_full(rt->ready, ready_get(rt->ready, m->env->dests[g].name),
+		       m->env->dests[g].due))
+		return;
 	m->groups[g].out = true;
 	if (n == 0 || h->env.rt->cfg.mode == CONFIG_MODE_RELAY)
 		home_send(h, m, g, h->env.rt->relay_name, idx, n);
@@ -254,7 +275,7 @@ void home_start(struct home *h, struct msg *m, unsigned group)
 	h->in_round++;
 	for (uint32_t g = 0; g < m->env->ndest; g++)
 		if (home_due(m, g, group, now))
-			home_start_group(h, m, g, idx);
+			home_start_group(h, m, g, idx, group == HOME_ALL_GROUPS);
 	free(idx);
 	if (--m->units_out == 0)
 		home_round_end(h, m);

@@ -139,6 +139,10 @@ static int rt_open_dns(struct rt *rt)
 	    .tries = c->dns_tries,
 	    .implicit_mx = c->implicit_mx,
 	    .max_mx_hosts = c->max_mx_hosts,
+	    .min_ttl = (uint32_t)(c->dns_min_ttl_ms / 1000),
+	    .max_ttl = (uint32_t)(c->dns_max_ttl_ms / 1000),
+	    .neg_max_ttl = (uint32_t)(c->dns_negative_ttl_ms / 1000),
+	    .max_entries = c->dns_cache_entries,
 	};
 	int ret = dns_open(&o, &rt->dns);
 

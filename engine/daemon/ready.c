@@ -107,6 +107,14 @@ bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due)
 	return true;
 }
 
+bool ready_full(struct ready *r, struct ready_dest *rd, uint64_t due)
+{
+	if (atomic_load(&rd->count) < r->max)
+		return false;
+	ready_note_skip(rd, due ? due : 1);
+	return true;
+}
+
 void ready_add(struct ready_dest *rd)
 {
 	atomic_fetch_add(&rd->count, 1);

@@ -33,6 +33,10 @@ struct ready_dest *ready_get(struct ready *r, const char *name);
  * max units, else false and due remembered (the earliest skipped due is kept). */
 bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due);
 
+/* ready_full: whether rd holds max units or more; if so, due is remembered like a skipped
+ * admission (fresh mail left on disk for the runner). */
+bool ready_full(struct ready *r, struct ready_dest *rd, uint64_t due);
+
 /* ready_add: count a unit that arrives without the runner (fresh mail), any thread. */
 void ready_add(struct ready_dest *rd);
 
