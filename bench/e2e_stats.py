@@ -331,9 +331,10 @@ def cmd_dns_count(args):
         for line in f:
             p = line.split()
             for i, tok in enumerate(p[:-1]):
-                if tok.startswith("query[") and tok.endswith("]"):
+                # "query[MX] name" (plain) or "auth[MX] name" (authoritative zone)
+                if tok.startswith(("query[", "auth[")) and tok.endswith("]"):
                     q += 1
-                    names.add((tok, p[i + 1]))
+                    names.add((tok[tok.index("["):], p[i + 1]))
                     break
     print(f"queries={q} distinct={len(names)}")
 

@@ -115,7 +115,7 @@ static const struct key keys[] = {
 	{"delivery", "relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT | KF_NAME, OFF(relay), 0, 0,
 	 "127.0.0.1:25"},
 	{"delivery", "helo_name", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(helo_name), 0, 0, ""},
-	UINT("delivery", "max_connections", max_connections, 1, 1000000, "200"),
+	UINT("delivery", "max_connections", max_connections, 1, 1000000, "1000"),
 	UINT("delivery", "max_messages_per_connection", max_messages_per_connection, 1, 1000000,
 	     "1000"),
 	UINT("delivery", "max_recipients_per_transaction", max_recipients_per_transaction, 1,

@@ -47,7 +47,7 @@ struct config {
 	enum config_mode mode;	    /* mode = relay | independent */
 	char relay[CONFIG_STR];	    /* relay = 127.0.0.1:25 (IPv4:port, [IPv6]:port, name[:port]) */
 	char helo_name[CONFIG_STR]; /* helo_name = "" (-> hostname) */
-	unsigned max_connections;   /* max_connections = 200 (global outbound cap) */
+	unsigned max_connections;   /* max_connections = 1000 (global outbound cap) */
 	unsigned max_messages_per_connection;	 /* max_messages_per_connection = 1000 */
 	unsigned max_recipients_per_transaction; /* max_recipients_per_transaction = 100 */
 	uint64_t idle_timeout_ms;		 /* idle_timeout = 2s (idle outbound connection) */

@@ -26,6 +26,10 @@
  * destination over that share closes a session instead of reusing it), so slow hosts cannot
  * starve the others of connection slots. */
 #define DEST_SLOW_MS 2000u
+/* While some destination found no free connection slot in the last DEST_RECLAIM_MS, sessions
+ * that run out of work close at once instead of idling (idle_timeout), and each shard closes
+ * its idle ones, so thousands of destinations share max_connections without waiting seconds. */
+#define DEST_RECLAIM_MS 200u
 
 /* No delivery may start while the queue cannot record its outcome (disk full). */
 static bool dest_paused(const struct dest *d)
@@ -304,6 +308,12 @@ static void dest_set_slow(struct dest *d, bool slow)
 		atomic_fetch_sub(&d->env.rt->slow_conns, d->nsess);
 }
 
+/* Whether another destination wanted a connection slot and found none just now. */
+static bool dest_slots_wanted(const struct dest *d)
+{
+	return loop_now_ms(d->env.loop) - atomic_load(&d->env.rt->slot_denied_ms) < DEST_RECLAIM_MS;
+}
+
 /* A slow destination over its share gives a connection back instead of reusing it. */
 static bool dest_shed(const struct dest *d)
 {
@@ -329,6 +339,10 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 	}
 	/* the queue cannot record an outcome now: start nothing (dest_pump re-polls) */
 	j = dest_paused(d) ? NULL : job_take(d, dest_sess_t(d, o), true);
+	if (!j && dest_slots_wanted(d)) { /* an idle connection is a slot others need */
+		smtpc_quit(c);
+		return NULL;
+	}
 	o->idle = j == NULL;
 	o->txn_start_ms = loop_now_ms(d->env.loop);
 	if (first && d->queued)
@@ -514,6 +528,7 @@ static bool dest_take_slot(struct dest *d)
 
 	if (atomic_fetch_add(&rt->out_conns, 1) >= cap) {
 		atomic_fetch_sub(&rt->out_conns, 1);
+		atomic_store(&rt->slot_denied_ms, loop_now_ms(d->env.loop));
 		return false;
 	}
 	if (d->slow && atomic_fetch_add(&rt->slow_conns, 1) >= (cap + 1) / 2) {
@@ -668,6 +683,17 @@ void dest_shutdown(struct dest *d, bool abort)
 		else
 			smtpc_quit(o->c);
 	}
+}
+
+void dest_reclaim_idle(struct dest *d)
+{
+	if (!dest_slots_wanted(d) || d->queued)
+		return;
+	for (struct osess *o = d->sessions; o; o = o->next)
+		if (o->idle && o->ready) {
+			o->idle = false;
+			smtpc_quit(o->c);
+		}
 }
 
 unsigned dest_busy(const struct dest *d)

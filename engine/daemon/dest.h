@@ -64,6 +64,9 @@ struct dest *dest_table_get(struct dest_table *t, const struct dest_env *env, co
  * the DNS cache when mail for them comes again). */
 void dest_table_gc(struct dest_table *t, uint64_t now_ms, uint64_t idle_ms);
 
+/* dest_table_reclaim: dest_reclaim_idle on every destination of the table. */
+void dest_table_reclaim(struct dest_table *t);
+
 /* dest_table_busy / dest_table_shutdown / dest_table_free: dest_busy summed, dest_shutdown and
  * dest_free applied to every destination of the table. */
 unsigned dest_table_busy(const struct dest_table *t);
@@ -78,6 +81,10 @@ void dest_enqueue(struct dest *d, struct unit *u);
  * stay queued on disk); sessions QUIT after their running transaction, or close now with
  * `abort`. */
 void dest_shutdown(struct dest *d, bool abort);
+
+/* dest_reclaim_idle: while other destinations wait for a connection slot, close d's idle
+ * sessions (d has nothing queued). */
+void dest_reclaim_idle(struct dest *d);
 
 /* dest_busy: sessions open + jobs queued + timers armed. */
 unsigned dest_busy(const struct dest *d);

@@ -237,7 +237,7 @@ static void dest_dns_verdict(struct dest *d)
 		break;
 	case DNS_NO_MX:
 		dest_to_fallback(d); /* if there is one; else it fails like no address */
-		/* fall through */
+				     /* fall through */
 	case DNS_NO_ADDRESS:
 		dest_end_all(d, 550, e544, text);
 		break;
@@ -370,6 +370,13 @@ void dest_table_gc(struct dest_table *t, uint64_t now_ms, uint64_t idle_ms)
 			t->n--;
 			dest_free(d);
 		}
+}
+
+void dest_table_reclaim(struct dest_table *t)
+{
+	for (unsigned i = 0; i < t->cap; i++)
+		for (struct dest *d = t->b[i]; d; d = d->tab_next)
+			dest_reclaim_idle(d);
 }
 
 unsigned dest_table_busy(const struct dest_table *t)

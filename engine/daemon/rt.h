@@ -48,7 +48,8 @@ struct rt {
 	sem_t all_up;		  /* posted once per shard when every shard is up (rt_start) */
 	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */
 	atomic_uint out_conns;	  /* outbound connections open, all shards (cap: max_connections) */
-	atomic_uint slow_conns;	  /* of which to slow destinations (at most half the cap) */
+	atomic_uint_fast64_t slot_denied_ms; /* monotonic ms a destination last found no slot */
+	atomic_uint slow_conns; /* of which to slow destinations (at most half the cap) */
 	atomic_bool stopping;
 	atomic_bool outgoing; /* cfg.outgoing, changeable by a reload (SIGHUP) */
 };

@@ -27,6 +27,7 @@
 /* Idle MX destinations are freed after this long without mail, swept this often. */
 #define SHARD_DEST_IDLE_MS (5u * 60u * 1000u)
 #define SHARD_GC_MS	   (30u * 1000u)
+#define SHARD_RECLAIM_MS   50u
 
 struct shard {
 	struct rt *rt;
@@ -49,7 +50,8 @@ struct shard {
 	bool shutting;
 	bool stopping; /* stop requested: end the loop once no log write is in flight */
 	bool clean_exit;
-	uint64_t last_gc; /* monotonic ms of the last idle-destination sweep */
+	uint64_t last_gc;      /* monotonic ms of the last idle-destination sweep */
+	uint64_t last_reclaim; /* ... of the last idle-session reclaim (dest_table_reclaim) */
 	struct loop_msg shut_msg;
 	struct loop_msg abort_msg;
 	struct loop_msg stop_msg;
@@ -401,6 +403,10 @@ static void shard_idle(struct loop *l, void *data)
 	if (s->w)
 		busy += s->shutting ? 1 + smtpd_worker_sessions(s->w) : smtpd_worker_sessions(s->w);
 	atomic_store_explicit(&s->busy, busy, memory_order_relaxed);
+	if (!s->shutting && loop_now_ms(l) - s->last_reclaim >= SHARD_RECLAIM_MS) {
+		s->last_reclaim = loop_now_ms(l);
+		dest_table_reclaim(&s->dests);
+	}
 	if (!s->shutting && loop_now_ms(l) - s->last_gc >= SHARD_GC_MS) {
 		s->last_gc = loop_now_ms(l);
 		dest_table_gc(&s->dests, s->last_gc, SHARD_DEST_IDLE_MS);

@@ -69,7 +69,7 @@ static void check_default_delivery_queue(const struct config *c)
 	assert_int_equal(c->mode, CONFIG_MODE_RELAY);
 	assert_string_equal(c->relay, "127.0.0.1:25");
 	assert_string_equal(c->helo_name, "");
-	assert_int_equal(c->max_connections, 200);
+	assert_int_equal(c->max_connections, 1000);
 	assert_int_equal(c->max_messages_per_connection, 1000);
 	assert_int_equal(c->max_recipients_per_transaction, 100);
 	assert_int_equal(c->idle_timeout_ms, 2000);
