@@ -26,10 +26,12 @@
  * destination over that share closes a session instead of reusing it), so slow hosts cannot
  * starve the others of connection slots. */
 #define DEST_SLOW_MS 2000u
-/* While some destination found no free connection slot in the last DEST_RECLAIM_MS, sessions
- * that run out of work close at once instead of idling (idle_timeout), and each shard closes
- * its idle ones, so thousands of destinations share max_connections without waiting seconds. */
-#define DEST_RECLAIM_MS 200u
+/* While some destination found no free connection slot in the last DEST_RECLAIM_MS, each
+ * shard closes its sessions idle for DEST_RECLAIM_GRACE_MS (instead of idle_timeout), so
+ * thousands of destinations share max_connections without waiting seconds, while a busy
+ * destination keeps its connection between messages. */
+#define DEST_RECLAIM_MS	      200u
+#define DEST_RECLAIM_GRACE_MS 250u
 
 /* No delivery may start while the queue cannot record its outcome (disk full). */
 static bool dest_paused(const struct dest *d)
@@ -339,11 +341,8 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 	}
 	/* the queue cannot record an outcome now: start nothing (dest_pump re-polls) */
 	j = dest_paused(d) ? NULL : job_take(d, dest_sess_t(d, o), true);
-	if (!j && dest_slots_wanted(d)) { /* an idle connection is a slot others need */
-		smtpc_quit(c);
-		return NULL;
-	}
 	o->idle = j == NULL;
+	o->idle_since = loop_now_ms(d->env.loop);
 	o->txn_start_ms = loop_now_ms(d->env.loop);
 	if (first && d->queued)
 		dest_pump(d); /* the destination is up: leave slow start for what is queued */
@@ -599,6 +598,15 @@ static void dest_check_setups(struct dest *d)
 			dest_set_slow(d, true);
 }
 
+/* Connection attempts in flight while none is up: DEST_SLOW_START, or 1 once half the global
+ * cap is in use (thousands of new destinations must not each take several slots before any
+ * of them has shown it answers). */
+static unsigned dest_slow_start(const struct dest *d)
+{
+	return atomic_load(&d->env.rt->out_conns) * 2 >= d->cfg->max_connections ? 1
+										 : DEST_SLOW_START;
+}
+
 /* Hand queued jobs to idle sessions that may take them. */
 static void dest_feed_idle(struct dest *d)
 {
@@ -649,7 +657,8 @@ void dest_pump(struct dest *d)
 	dest_check_setups(d);
 	dest_feed_idle(d);
 	dest_feed_hops(d);
-	while (d->queued > d->nconnecting && (d->nready > 0 || d->nconnecting < DEST_SLOW_START) &&
+	while (d->queued > d->nconnecting &&
+	       (d->nready > 0 || d->nconnecting < dest_slow_start(d)) &&
 	       dest_open_session(d, 0) == 0)
 		;
 	if (d->queued && d->nsess == 0 && dest_pick_target(d, 0) < 0 && d->nconnecting == 0)
@@ -687,10 +696,12 @@ void dest_shutdown(struct dest *d, bool abort)
 
 void dest_reclaim_idle(struct dest *d)
 {
+	uint64_t now = loop_now_ms(d->env.loop);
+
 	if (!dest_slots_wanted(d) || d->queued)
 		return;
 	for (struct osess *o = d->sessions; o; o = o->next)
-		if (o->idle && o->ready) {
+		if (o->idle && o->ready && now - o->idle_since >= DEST_RECLAIM_GRACE_MS) {
 			o->idle = false;
 			smtpc_quit(o->c);
 		}

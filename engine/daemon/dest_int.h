@@ -41,6 +41,7 @@ struct osess {
 	unsigned gen;	       /* d->tgen when it was opened */
 	uint64_t opened_ms;    /* monotonic: when the connection was started */
 	uint64_t txn_start_ms; /* monotonic: when its current transaction was handed over */
+	uint64_t idle_since;   /* monotonic: when it last ran out of work */
 	bool idle;
 	bool ready;
 };
