@@ -395,14 +395,25 @@ static unsigned shard_dests_busy(const struct shard *s)
 	       dest_table_busy(&s->dests);
 }
 
+/* Publish what is still in flight for shard_busy (read only after shard_shutdown, so counted
+ * only then: summing thousands of destinations every loop iteration would cost real CPU). */
+static void shard_publish_busy(struct shard *s)
+{
+	unsigned busy;
+
+	if (!s->shutting)
+		return;
+	busy = s->commits + shard_dests_busy(s) + home_busy(s->home);
+	if (s->w)
+		busy += 1 + smtpd_worker_sessions(s->w);
+	atomic_store_explicit(&s->busy, busy, memory_order_relaxed);
+}
+
 static void shard_idle(struct loop *l, void *data)
 {
 	struct shard *s = data;
-	unsigned busy = s->commits + shard_dests_busy(s) + home_busy(s->home);
 
-	if (s->w)
-		busy += s->shutting ? 1 + smtpd_worker_sessions(s->w) : smtpd_worker_sessions(s->w);
-	atomic_store_explicit(&s->busy, busy, memory_order_relaxed);
+	shard_publish_busy(s);
 	if (!s->shutting && loop_now_ms(l) - s->last_reclaim >= SHARD_RECLAIM_MS) {
 		s->last_reclaim = loop_now_ms(l);
 		dest_table_reclaim(&s->dests);
