@@ -181,13 +181,13 @@ int queue_get(struct queue *q, const struct queue_id *id, void **meta, size_t *m
 	      void **body, size_t *body_len);
 
 /* Scan callback: return 0 to go on, > 0 to stop the scan early (not an error). */
-typedef int (*queue_scan_cb)(void *arg, uint64_t due_ms, const struct queue_id *id,
-			     unsigned dest, const void *sval, size_t sval_len);
+typedef int (*queue_scan_cb)(void *arg, uint64_t due_ms, const struct queue_id *id, unsigned dest,
+			     const void *sval, size_t sval_len);
 
 /* queue_scan: call cb for every sched entry with from_ms <= due <= until_ms, in key order (time,
- * then id, then group index), over a snapshot taken at the start (cb may write to the queue; it does not see its
- * own changes in this scan). Returns 0 (also when cb stopped it) or -EIO; a negative value
- * returned by cb stops the scan and is returned as is. */
+ * then id, then group index), over a snapshot taken at the start (cb may write to the queue; it
+ * does not see its own changes in this scan). Returns 0 (also when cb stopped it) or -EIO; a
+ * negative value returned by cb stops the scan and is returned as is. */
 int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg);
 
 /* queue_recover: after failed writes, bring the store back to a writable state: RocksDB is

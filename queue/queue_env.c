@@ -204,8 +204,7 @@ static int get_header(struct rcur *r, struct queue_env *h, const uint8_t **snd, 
 	uint64_t flags, nrcpt;
 
 	if (get_uint(r, 8, &h->created_ms) < 0 || get_uint(r, 8, &h->body_len) < 0 ||
-	    get_uint(r, 4, &flags) < 0 || get_str(r, snd, sndlen) < 0 ||
-	    get_uint(r, 4, &nrcpt) < 0)
+	    get_uint(r, 4, &flags) < 0 || get_str(r, snd, sndlen) < 0 || get_uint(r, 4, &nrcpt) < 0)
 		return -EBADMSG;
 	/* each recipient takes at least RCPT_MIN_LEN bytes: bounds the allocation below */
 	if (nrcpt > r->left / RCPT_MIN_LEN)
@@ -239,8 +238,8 @@ static int env_measure(struct rcur r, struct queue_env *h, size_t *strbytes)
 		total += alen + blen + 2;
 		maxdest = f.dest > maxdest ? f.dest : maxdest;
 	}
-	if (get_uint(&r, 4, &ndest) < 0 || ndest > QUEUE_MAX_DESTS || ndest > r.left / DEST_MIN_LEN ||
-	    (h->nrcpt && maxdest >= ndest))
+	if (get_uint(&r, 4, &ndest) < 0 || ndest > QUEUE_MAX_DESTS ||
+	    ndest > r.left / DEST_MIN_LEN || (h->nrcpt && maxdest >= ndest))
 		return -EBADMSG;
 	for (uint64_t i = 0; i < ndest; i++) {
 		if (get_dest(&r, &due, &att, &a, &alen) < 0)
