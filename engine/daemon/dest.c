@@ -360,10 +360,12 @@ static bool dest_too_many(const struct smtpc_reply *r)
 	return memmem(r->text, r->text_len, "ecipients", 9) != NULL;
 }
 
-/* MX walk: a 4xx for a recipient is not its outcome while another host may take it. */
+/* MX walk: a 4xx for a recipient is not its outcome while another host (or, after the last
+ * one, the fallback relay) may take it. */
 static bool dest_may_fall(const struct dest *d, const struct osess *o)
 {
-	return d->kind == DEST_MX && !d->cfg->first_mx_only && dest_next_host(d, o) >= 0;
+	return d->kind == DEST_MX && !d->cfg->first_mx_only &&
+	       (dest_next_host(d, o) >= 0 || (d->fb && !d->fb->shutting));
 }
 
 static void dest_rcpt(struct smtpc *c, struct smtpc_txn *t, unsigned k, const struct smtpc_reply *r,

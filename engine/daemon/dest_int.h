@@ -123,8 +123,8 @@ void dest_target_down(struct dest *d, const struct osess *o);
 int dest_next_host(const struct dest *d, const struct osess *o);
 /* dest_fall_through: MX walk: the recipients of j marked JOB_FALL (and, when the whole
  * transaction failed with an error or a 4xx, those still open) move on to the next host in the same
- * attempt, in a new job at the queue's head. Returns true if such a job was queued (their outcomes
- * then wait for it). */
+ * attempt, in a new job at the queue's head, or after the last host to the fallback relay.
+ * Returns true if such a job was made (their outcomes then wait for it). */
 bool dest_fall_through(struct dest *d, struct job *j, const struct osess *o,
 		       const struct smtpc_result *res);
 /* dest_no_host: nothing can take j here (every host tried or down): to the fallback relay if

@@ -81,9 +81,13 @@ bool dest_fall_through(struct dest *d, struct job *j, const struct osess *o,
 		nj->hop = (unsigned)nh;
 		job_push(d, nj);
 		dest_job_to_front(d, nj);
+	} else if (n && d->fb && !d->fb->shutting) { /* no host left: the fallback relay */
+		nj = job_new(j->u, idx, n);
+		nj->u->jobs_out++; /* counted here; dest_no_host links it without counting */
+		dest_no_host(d, nj);
 	}
 	free(idx);
-	return n && nh >= 0;
+	return n && (nh >= 0 || (d->fb && !d->fb->shutting));
 }
 
 bool dest_no_host(struct dest *d, struct job *j)
@@ -237,7 +241,7 @@ static void dest_dns_verdict(struct dest *d)
 		break;
 	case DNS_NO_MX:
 		dest_to_fallback(d); /* if there is one; else it fails like no address */
-				     /* fall through */
+		/* fall through */
 	case DNS_NO_ADDRESS:
 		dest_end_all(d, 550, e544, text);
 		break;

@@ -108,6 +108,7 @@ implicit_mx = no
 EOF
 start_riptide
 for d in dead all4 noimpl ok; do send_to "f@$d.test"; done
+send_to "450-g@ok.test" # its only MX answers 450 to that recipient
 for d in dead all4 noimpl; do
 	wait_until 20 grep -q " f@$d.test " "$SINK_LOG" || fail "fallback: f@$d.test not at the fallback relay"
 	wait_until 10 dlog_line delivered "f@$d.test" ' via=fallback-relay' " relay=127\.0\.0\.1:$SINK_PORT " \
@@ -118,6 +119,10 @@ wait_until 10 dlog_line delivered f@ok.test " relay=127\.0\.0\.2:$MX_PORT " || f
 dlog_line delivered f@ok.test ' via=fallback-relay' && fail "fallback: a healthy domain went via the relay"
 grep -q ' f@ok.test ' "$SINK_LOG" && fail "fallback: f@ok.test reached the fallback relay"
 [ "$(rcpt_at 127.0.0.2 f@noimpl.test)" -eq 0 ] || fail "implicit_mx = no, yet delivered to noimpl.test's A record"
+# a recipient the last MX host answers with 450 goes to the fallback relay in the same attempt
+# (riptide-sink answers 450 to a 450- local part there too: deferred, via the fallback relay)
+wait_until 20 dlog_line deferred 450-g@ok.test ' via=fallback-relay' ' code=450 ' ' attempts=1 ' ||
+	fail "fallback: a recipient 450-rejected by the last MX was not offered to the fallback relay"
 stop_riptide
-[ "$(queue_count)" -eq 0 ] || fail "queue not empty after phase 3"
-pass "fallback relay: unreachable MX, all-4xx MX, no MX (implicit off) -> relay in attempt 1, logged via=fallback-relay"
+[ "$(queue_count)" -eq 1 ] || fail "phase 3: expected only the 450-g@ok.test message queued"
+pass "fallback relay: unreachable MX, all-4xx MX, no MX (implicit off), a recipient 4xx'd by the last MX -> relay in attempt 1, logged via=fallback-relay"
