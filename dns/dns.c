@@ -565,7 +565,11 @@ static int enqueue(struct dns *d, const char *name, int host, dns_mx_cb cb, void
 		free(q);
 		return -ESHUTDOWN;
 	}
-	return write(d->efd, &one, sizeof(one)) < 0 ? -errno : 0;
+	/* The eventfd is non-blocking (never blocks a shard); a failed write (EAGAIN: counter
+	 * saturated) leaves a wake-up pending anyway. The request is queued and its callback will
+	 * run, so this is a success whatever the write says. */
+	(void)!write(d->efd, &one, sizeof(one));
+	return 0;
 }
 
 /* dns_resolve_mx: see dns.h. */

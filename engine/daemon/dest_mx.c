@@ -241,7 +241,7 @@ static void dest_dns_verdict(struct dest *d)
 		break;
 	case DNS_NO_MX:
 		dest_to_fallback(d); /* if there is one; else it fails like no address */
-		/* fall through */
+				     /* fall through */
 	case DNS_NO_ADDRESS:
 		dest_end_all(d, 550, e544, text);
 		break;
@@ -320,15 +320,6 @@ const char *dest_name(const struct dest *d)
 	return d->name;
 }
 
-static uint32_t dest_hash(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
-}
-
 static void dest_table_grow(struct dest_table *t)
 {
 	unsigned cap = t->cap ? t->cap * 2 : 64;
@@ -337,8 +328,8 @@ static void dest_table_grow(struct dest_table *t)
 	for (unsigned i = 0; i < t->cap; i++)
 		for (struct dest *d = t->b[i], *next; d; d = next) {
 			next = d->tab_next;
-			d->tab_next = b[dest_hash(d->name) & (cap - 1)];
-			b[dest_hash(d->name) & (cap - 1)] = d;
+			d->tab_next = b[route_name_hash(d->name) & (cap - 1)];
+			b[route_name_hash(d->name) & (cap - 1)] = d;
 		}
 	free(t->b);
 	t->b = b;
@@ -352,12 +343,12 @@ struct dest *dest_table_get(struct dest_table *t, const struct dest_env *env, co
 
 	if (t->n >= t->cap)
 		dest_table_grow(t);
-	for (d = t->b[dest_hash(name) & (t->cap - 1)]; d; d = d->tab_next)
+	for (d = t->b[route_name_hash(name) & (t->cap - 1)]; d; d = d->tab_next)
 		if (strcmp(d->name, name) == 0)
 			return d;
 	d = dest_new_mx(env, name, fallback);
-	d->tab_next = t->b[dest_hash(name) & (t->cap - 1)];
-	t->b[dest_hash(name) & (t->cap - 1)] = d;
+	d->tab_next = t->b[route_name_hash(name) & (t->cap - 1)];
+	t->b[route_name_hash(name) & (t->cap - 1)] = d;
 	t->n++;
 	return d;
 }

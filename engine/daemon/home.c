@@ -187,8 +187,19 @@ void home_unit_post(struct loop *l, struct loop_msg *lm)
 
 /* ---- the start of a round ---- */
 
+/* Give back a unit count reserved for a unit that is not sent after all. */
+static void home_unreserve(struct home *h, struct ready_dest *rd)
+{
+	uint64_t skipped = rd ? ready_release(h->env.rt->ready, rd) : 0;
+
+	if (skipped)
+		runner_rewind(h->env.rt->runner, skipped);
+}
+
+/* Send one unit: group g's recipients idx[0..n) to destination `name`; rd is the count
+ * already reserved for it at that destination, or NULL (counted here). */
 static void home_send(struct home *h, struct msg *m, unsigned g, const char *name,
-		      const unsigned *idx, unsigned n)
+		      const unsigned *idx, unsigned n, struct ready_dest *rd)
 {
 	struct rt *rt = h->env.rt;
 	struct unit *u = unit_new(m, (uint16_t)g, name, idx, n);
@@ -197,20 +208,20 @@ static void home_send(struct home *h, struct msg *m, unsigned g, const char *nam
 	u->home_loop = h->env.loop;
 	u->owner =
 	    rt->cfg.mode == CONFIG_MODE_RELAY ? h->env.shard : route_owner(u->dest, rt->nshards);
-	if (m->load_ready) { /* the runner counted it already */
-		u->ready = m->load_ready;
-		m->load_ready = NULL;
-	} else {
-		u->ready = ready_get(rt->ready, u->dest);
-		ready_add(u->ready);
+	if (!rd) {
+		rd = ready_get(rt->ready, u->dest);
+		ready_add(rd);
 	}
+	u->ready = rd;
 	m->units_out++;
 	h->env.send(h->env.send_arg, u);
 }
 
 /* Independent mode: the group's pending recipients by destination as routed now (one unit
- * unless the routing changed since the message was accepted). */
-static void home_send_split(struct home *h, struct msg *m, unsigned g, unsigned *idx, unsigned n)
+ * unless the routing changed since the message was accepted; rd, reserved for the group's
+ * destination, goes with that one unit, and is given back if there are several). */
+static void home_send_split(struct home *h, struct msg *m, unsigned g, unsigned *idx, unsigned n,
+			    struct ready_dest *rd)
 {
 	const char **addrs = util_xmalloc(n * sizeof(*addrs));
 	uint16_t *grp = util_xmalloc(n * sizeof(*grp));
@@ -221,13 +232,17 @@ static void home_send_split(struct home *h, struct msg *m, unsigned g, unsigned 
 	for (unsigned k = 0; k < n; k++)
 		addrs[k] = m->env->rcpts[idx[k]].addr;
 	ng = route_group(ROUTE_INDEPENDENT, addrs, n, grp, first);
+	if (ng != 1) {
+		home_unreserve(h, rd);
+		rd = NULL;
+	}
 	for (int s = 0; s < ng; s++) {
 		unsigned cnt = 0;
 		for (unsigned k = 0; k < n; k++)
 			if (grp[k] == s)
 				sub[cnt++] = idx[k];
 		route_dest_name(ROUTE_INDEPENDENT, "", addrs[first[s]], name, sizeof(name));
-		home_send(h, m, g, name, sub, cnt);
+		home_send(h, m, g, name, sub, cnt, rd);
 	}
 	free(addrs);
 	free(grp);
@@ -235,22 +250,28 @@ static void home_send_split(struct home *h, struct msg *m, unsigned g, unsigned 
 	free(sub);
 }
 
-static void home_start_group(struct home *h, struct msg *m, unsigned g, unsigned *idx, bool fresh)
+/* Start group g: rd is the unit count the runner reserved for it (or NULL). Fresh mail for a
+ * destination that already holds its share waits on disk instead: the runner loads it when
+ * the destination drains (ready.h), so a tarpit cannot fill RAM with injected mail. A group
+ * without pending recipients sends nothing: the round's end drops its sched entry. */
+static void home_start_group(struct home *h, struct msg *m, unsigned g, unsigned *idx,
+			     struct ready_dest *rd, bool fresh)
 {
 	struct rt *rt = h->env.rt;
 	unsigned n = msg_group_rcpts(m, g, idx);
 
-	/* fresh mail for a destination that already holds its share waits on disk: the runner
-	 * loads it when the destination drains (ready.h), so a tarpit cannot fill RAM with it */
-	if (fresh && n &&
-	    ready_full(rt->ready, ready_get(rt->ready, m->env->dests[g].name),
-		       m->env->dests[g].due))
-		return;
+	if (fresh && n) {
+		rd = ready_get(rt->ready, m->env->dests[g].name);
+		if (!ready_admit(rt->ready, rd, m->env->dests[g].due))
+			return;
+	}
 	m->groups[g].out = true;
-	if (n == 0 || h->env.rt->cfg.mode == CONFIG_MODE_RELAY)
-		home_send(h, m, g, h->env.rt->relay_name, idx, n);
+	if (n == 0)
+		home_unreserve(h, rd);
+	else if (rt->cfg.mode == CONFIG_MODE_RELAY)
+		home_send(h, m, g, rt->relay_name, idx, n, rd);
 	else
-		home_send_split(h, m, g, idx, n);
+		home_send_split(h, m, g, idx, n, rd);
 }
 
 /* Whether group g starts in a round for `group` (see home_start). */
@@ -266,16 +287,21 @@ static bool home_due(const struct msg *m, unsigned g, unsigned group, uint64_t n
 void home_start(struct home *h, struct msg *m, unsigned group)
 {
 	uint64_t now = util_wall_ms();
+	struct ready_dest *reserved = m->load_ready;
 	unsigned *idx;
 
-	if (m->units_out)
+	m->load_ready = NULL;
+	if (m->units_out) {
+		home_unreserve(h, reserved);
 		return;
+	}
 	idx = util_xmalloc((m->env->nrcpt ? m->env->nrcpt : 1) * sizeof(*idx));
 	m->units_out = 1; /* guard: the round cannot end while units are being sent */
 	h->in_round++;
 	for (uint32_t g = 0; g < m->env->ndest; g++)
 		if (home_due(m, g, group, now))
-			home_start_group(h, m, g, idx, group == HOME_ALL_GROUPS);
+			home_start_group(h, m, g, idx, g == group ? reserved : NULL,
+					 group == HOME_ALL_GROUPS);
 	free(idx);
 	if (--m->units_out == 0)
 		home_round_end(h, m);

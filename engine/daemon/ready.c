@@ -4,6 +4,7 @@
  * so after the one lookup per unit nothing is locked.
  */
 #include "engine/daemon/ready.h"
+#include "engine/route/route.h"
 #include "engine/util/util.h"
 
 #include <pthread.h>
@@ -55,11 +56,7 @@ void ready_free(struct ready *r)
 
 static unsigned ready_stripe(const char *name)
 {
-	uint32_t h = 2166136261u;
-
-	while (*name)
-		h = (h ^ (unsigned char)*name++) * 16777619u;
-	return (h ^ (h >> 16)) % READY_STRIPES;
+	return route_name_hash(name) % READY_STRIPES;
 }
 
 struct ready_dest *ready_get(struct ready *r, const char *name)
@@ -104,14 +101,6 @@ bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due)
 				return false;
 		}
 	} while (!atomic_compare_exchange_weak(&rd->count, &cur, cur + 1));
-	return true;
-}
-
-bool ready_full(struct ready *r, struct ready_dest *rd, uint64_t due)
-{
-	if (atomic_load(&rd->count) < r->max)
-		return false;
-	ready_note_skip(rd, due ? due : 1);
 	return true;
 }
 

@@ -29,15 +29,13 @@ void ready_free(struct ready *r);
 /* ready_get: the entry for destination `name` (any thread; created if missing). */
 struct ready_dest *ready_get(struct ready *r, const char *name);
 
-/* ready_admit: the runner wants to load a unit for rd: counted and true if rd holds fewer than
- * max units, else false and due remembered (the earliest skipped due is kept). */
+/* ready_admit: a unit for rd wants into RAM (the runner loading it, or fresh mail): counted and
+ * true if rd holds fewer than max units, else false and due remembered (the earliest skipped
+ * due is kept) so the runner comes back to it when rd drains. */
 bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due);
 
-/* ready_full: whether rd holds max units or more; if so, due is remembered like a skipped
- * admission (fresh mail left on disk for the runner). */
-bool ready_full(struct ready *r, struct ready_dest *rd, uint64_t due);
-
-/* ready_add: count a unit that arrives without the runner (fresh mail), any thread. */
+/* ready_add: count a unit regardless of max (one that was not admitted on its own), any
+ * thread. */
 void ready_add(struct ready_dest *rd);
 
 /* ready_release: a unit of rd has left its destination. Returns the earliest due skipped while

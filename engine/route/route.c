@@ -106,12 +106,17 @@ int route_group(enum route_mode mode, const char *const *rcpts, unsigned n, uint
 	return g < 0 ? g : (int)ngroups;
 }
 
-unsigned route_owner(const char *name, unsigned nshards)
+uint32_t route_name_hash(const char *name)
 {
 	uint32_t h = route_hash(name, strlen(name));
 
 	h ^= h >> 16; /* FNV's low bits are weak for short keys */
 	h *= 0x45d9f3bu;
 	h ^= h >> 16;
-	return h % nshards;
+	return h;
+}
+
+unsigned route_owner(const char *name, unsigned nshards)
+{
+	return route_name_hash(name) % nshards;
 }

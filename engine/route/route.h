@@ -40,6 +40,10 @@ int route_dest_name(enum route_mode mode, const char *relay, const char *rcpt, c
 int route_group(enum route_mode mode, const char *const *rcpts, unsigned n, uint16_t *group,
 		unsigned *first);
 
+/* route_name_hash: a well-mixed 32-bit hash of a destination name, ignoring ASCII case (the
+ * one hash of names: owner shards, and the daemon's tables of destinations). */
+uint32_t route_name_hash(const char *name);
+
 /* route_owner: the shard (0..nshards-1) that owns destination `name`; stable for a given
  * name and shard count, spread evenly. nshards must be > 0. */
 unsigned route_owner(const char *name, unsigned nshards);

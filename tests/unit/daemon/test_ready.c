@@ -29,11 +29,11 @@ static void test_admit_bound(void **state)
 	ready_add(a);
 	assert_int_equal(ready_count(a), 5);
 	assert_false(ready_admit(r, a, 150));
-	assert_true(ready_full(r, a, 120)); /* fresh mail: left on disk, due noted */
+	assert_false(ready_admit(r, a, 120)); /* fresh mail too: left on disk, due noted */
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(ready_release(r, a), 0);
 	assert_int_equal(ready_release(r, a), 120); /* 2 left of max 4 */
-	assert_false(ready_full(r, a, 130));
+	assert_true(ready_admit(r, a, 130));
 	ready_free(r);
 }
 
