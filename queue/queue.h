@@ -52,19 +52,37 @@ enum queue_rcpt_state {
 	QUEUE_RCPT_FAILED = 2,
 };
 
+/* DSN notification request of a recipient (RFC 3461 NOTIFY=); 0 = not given (the default:
+ * failure and delay notices, RFC 3461 4.1). */
+enum {
+	QUEUE_NOTIFY_SUCCESS = 1u << 0,
+	QUEUE_NOTIFY_FAILURE = 1u << 1,
+	QUEUE_NOTIFY_DELAY = 1u << 2,
+	QUEUE_NOTIFY_NEVER = 1u << 3,
+};
+
+/* RET= of the message (RFC 3461 4.3). */
+enum queue_ret { QUEUE_RET_NONE = 0, QUEUE_RET_FULL = 1, QUEUE_RET_HDRS = 2 };
+
 struct queue_rcpt {
-	char *addr;    /* NUL-terminated */
-	uint8_t state; /* enum queue_rcpt_state */
-	uint16_t dest; /* index into queue_env.dests: the destination group it belongs to */
-	uint16_t attempts;
+	char *addr;	    /* NUL-terminated */
+	uint8_t state;	    /* enum queue_rcpt_state */
+	uint16_t dest;	    /* index into queue_env.dests: the destination group it belongs to */
+	uint16_t attempts;  /* connections to a remote host tried for it (saturates at 65535) */
 	uint16_t last_code; /* last SMTP reply code, 0 if none */
 	char *last_reply;   /* NUL-terminated, "" if none */
+	uint8_t notify;	    /* QUEUE_NOTIFY_* bits, 0 = not given */
+	uint8_t enh[3];	    /* enhanced status code of the last outcome, {0,0,0} if none */
+	uint64_t last_ms;   /* wall clock of the last outcome, 0 if none */
+	char *orcpt;	    /* ORCPT= "addr-type;address" (decoded), "" if none */
+	char *last_mta;	    /* host that gave the last reply, "" if none (local outcome) */
 };
 
 enum {
 	QUEUE_ENV_8BITMIME = 1u << 0,
 	QUEUE_ENV_BOUNCE = 1u << 1,   /* a DSN: never bounced */
 	QUEUE_ENV_SMTPUTF8 = 1u << 2, /* injected with MAIL ... SMTPUTF8 (RFC 6531) */
+	QUEUE_ENV_WARNED = 1u << 3,   /* its delay warning was made (at most one per message) */
 };
 
 /* A destination group of a message: the recipients routed to one destination when the message
@@ -84,6 +102,8 @@ struct queue_env {
 	uint64_t created_ms; /* wall clock */
 	uint64_t body_len;
 	uint32_t flags; /* QUEUE_ENV_* */
+	char *envid;	/* ENVID= (RFC 3461, decoded), "" if none */
+	uint8_t ret;	/* enum queue_ret */
 	uint32_t nrcpt;
 	struct queue_rcpt *rcpts;
 	uint32_t ndest;

@@ -1,5 +1,6 @@
-/* fuzz_env — libFuzzer harness for the queue envelope codec (version 2, with destination
- * groups): queue_env_decode and queue_env_encode (queue/queue.h).
+/* fuzz_env — libFuzzer harness for the queue envelope codec (version 3, with destination
+ * groups and DSN fields; version 2 is still read): queue_env_decode and queue_env_encode
+ * (queue/queue.h).
  *
  * Why: the envelope is read back after every restart, possibly from a damaged disk, and
  * rewritten after every attempt; a decoder that trusts a length or a group index, or an encoder
@@ -9,8 +10,9 @@
  *    envelope, or succeeds; a decoded envelope has known states, at most QUEUE_MAX_DESTS
  *    groups, every recipient's group < ndest, NULL arrays exactly when a count is 0; its
  *    encoded length is the input's length (the format is canonical: fixed-width integers,
- *    exact lengths, nothing trailing), encoding it gives the input bytes back (one byte less of
- *    room is -ENOSPC), and decoding those gives an equal envelope;
+ *    exact lengths, nothing trailing), encoding a version-3 input gives the input bytes back
+ *    (one byte less of room is -ENOSPC), and decoding any re-encoding gives an equal envelope
+ *    (a version-2 input re-encodes as version 3);
  *  - as the material of an envelope (strings cut at NUL bytes, integers from the bytes, up to
  *    4 groups and 8 recipients): an envelope whose recipient names a missing group is refused
  *    with -EINVAL; any other encodes, decodes to an equal envelope, and re-encodes to the same
@@ -33,13 +35,17 @@ static void check_equal(const struct queue_env *a, const struct queue_env *b)
 	FUZZ_CHECK(a->created_ms == b->created_ms && a->body_len == b->body_len &&
 		       a->flags == b->flags && a->nrcpt == b->nrcpt && a->ndest == b->ndest,
 		   "header fields differ");
-	FUZZ_CHECK(str_eq(a->sender, b->sender), "sender differs");
+	FUZZ_CHECK(str_eq(a->sender, b->sender) && str_eq(a->envid, b->envid) && a->ret == b->ret,
+		   "sender, envid or ret differs");
 	for (uint32_t i = 0; i < a->nrcpt; i++) {
 		const struct queue_rcpt *x = &a->rcpts[i], *y = &b->rcpts[i];
 		FUZZ_CHECK(x->state == y->state && x->dest == y->dest &&
-			       x->attempts == y->attempts && x->last_code == y->last_code,
+			       x->attempts == y->attempts && x->last_code == y->last_code &&
+			       x->notify == y->notify && !memcmp(x->enh, y->enh, 3) &&
+			       x->last_ms == y->last_ms,
 			   "recipient %u: fields differ", i);
-		FUZZ_CHECK(str_eq(x->addr, y->addr) && str_eq(x->last_reply, y->last_reply),
+		FUZZ_CHECK(str_eq(x->addr, y->addr) && str_eq(x->last_reply, y->last_reply) &&
+			       str_eq(x->orcpt, y->orcpt) && str_eq(x->last_mta, y->last_mta),
 			   "recipient %u: strings differ", i);
 	}
 	for (uint32_t i = 0; i < a->ndest; i++) {
@@ -101,12 +107,13 @@ static void as_stored(const uint8_t *data, size_t size)
 		return;
 	}
 	FUZZ_CHECK(e != NULL, "decode succeeded without an envelope");
-	FUZZ_CHECK(size > 0 && data[0] == 2, "decoded a version %u envelope", size ? data[0] : 0);
+	FUZZ_CHECK(size > 0 && (data[0] == 2 || data[0] == 3), "decoded a version %u envelope",
+		   size ? data[0] : 0);
 	check_decoded(e);
 	again = encode(e, &n);
-	if (n != size || memcmp(again, data, size) != 0)
+	if (data[0] == 3 && (n != size || memcmp(again, data, size) != 0))
 		fuzz_hex("re-encoded", again, n);
-	FUZZ_CHECK(n == size && memcmp(again, data, size) == 0,
+	FUZZ_CHECK(data[0] == 2 || (n == size && memcmp(again, data, size) == 0),
 		   "decode -> encode is not the input (%zu vs %zu bytes)", n, size);
 	FUZZ_CHECK(queue_env_decode(again, n, &back) == 0, "re-encoded envelope does not decode");
 	check_equal(e, back);
@@ -180,6 +187,8 @@ static void as_material(const uint8_t *data, size_t size)
 	env.created_ms = h;
 	env.body_len = mix(data, size, 1);
 	env.flags = (uint32_t)(h >> 32);
+	env.ret = (uint8_t)(h % 3);
+	env.envid = (h >> 7) % 2 ? strs[0] : NULL; /* the sender's piece again, or none */
 	env.ndest = material_groups(&p, e, mix(data, size, 2), dests, strs + 1);
 	env.dests = dests;
 	while (p < e && env.nrcpt < 8) {
@@ -194,6 +203,11 @@ static void as_material(const uint8_t *data, size_t size)
 		bad |= r->dest >= env.ndest;
 		r->attempts = (uint16_t)(h >> 16);
 		r->last_code = (uint16_t)(h >> (8 + env.nrcpt));
+		r->notify = (uint8_t)(h >> (4 * env.nrcpt));
+		memcpy(r->enh, (const uint8_t *)&h + env.nrcpt % 6, 3);
+		r->last_ms = h ^ env.nrcpt;
+		r->orcpt = env.nrcpt % 2 ? r->addr : NULL;
+		r->last_mta = env.nrcpt % 3 ? r->last_reply : NULL;
 		env.nrcpt++;
 	}
 	env.rcpts = rcpts;

@@ -16,6 +16,9 @@
 
 #include "queue/queue.h"
 
+/* Positional recipient initialisers below leave the version-3 fields zero on purpose. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 /* Largest malloc request made while `watching` (the test binary is linked with
  * -Wl,--wrap=malloc, see meson.build): proves the decoder sizes nothing from an unchecked
  * count. */
@@ -79,12 +82,19 @@ static void assert_rcpts_equal(const struct queue_env *a, const struct queue_env
 		assert_int_equal(a->rcpts[i].attempts, b->rcpts[i].attempts);
 		assert_int_equal(a->rcpts[i].last_code, b->rcpts[i].last_code);
 		assert_string_equal(str_or_empty(a->rcpts[i].last_reply), b->rcpts[i].last_reply);
+		assert_int_equal(a->rcpts[i].notify, b->rcpts[i].notify);
+		assert_memory_equal(a->rcpts[i].enh, b->rcpts[i].enh, 3);
+		assert_int_equal(a->rcpts[i].last_ms, b->rcpts[i].last_ms);
+		assert_string_equal(str_or_empty(a->rcpts[i].orcpt), b->rcpts[i].orcpt);
+		assert_string_equal(str_or_empty(a->rcpts[i].last_mta), b->rcpts[i].last_mta);
 	}
 }
 
 static void assert_env_equal(const struct queue_env *a, const struct queue_env *b)
 {
 	assert_string_equal(str_or_empty(a->sender), b->sender);
+	assert_string_equal(str_or_empty(a->envid), b->envid);
+	assert_int_equal(a->ret, b->ret);
 	assert_int_equal(a->created_ms, b->created_ms);
 	assert_int_equal(a->body_len, b->body_len);
 	assert_int_equal(a->flags, b->flags);
@@ -122,12 +132,34 @@ static struct queue_dest sample_dests[] = {
 
 static struct queue_rcpt sample_rcpts[] = {
     {"alice@example.com", QUEUE_RCPT_PENDING, 0, 0, 0, ""},
-    {"bob@example.net", QUEUE_RCPT_DELIVERED, 1, 1, 250, "250 2.0.0 Ok: queued as 4F1"},
-    {"carol@example.org", QUEUE_RCPT_FAILED, 2, 7, 550, "550 5.1.1 User unknown"},
+    {"bob@example.net",
+     QUEUE_RCPT_DELIVERED,
+     1,
+     1,
+     250,
+     "250 2.0.0 Ok: queued as 4F1",
+     QUEUE_NOTIFY_SUCCESS | QUEUE_NOTIFY_FAILURE,
+     {2, 0, 0},
+     1700000000123ull,
+     "rfc822;Bob@Example.NET",
+     "mx1.example.net"},
+    {"carol@example.org",
+     QUEUE_RCPT_FAILED,
+     2,
+     7,
+     550,
+     "550 5.1.1 User unknown",
+     QUEUE_NOTIFY_NEVER,
+     {5, 1, 1},
+     UINT64_MAX,
+     "",
+     "192.0.2.7"},
 };
 
 static const struct queue_env sample = {
     .sender = "bounces+123@sender.example",
+    .envid = "campaign-42.batch+7",
+    .ret = QUEUE_RET_HDRS,
     .created_ms = 1700000000123ull,
     .body_len = 2048,
     .flags = QUEUE_ENV_8BITMIME,
@@ -336,7 +368,7 @@ static void test_env_trailing_bytes(void **state)
 	free(buf);
 }
 
-/* Every version byte but 2 is -EPROTO, also 1 (the format before destination groups) and
+/* Every version byte but 2 and 3 is -EPROTO, also 1 (the format before destination groups) and
  * also with nothing after the version byte. */
 static void test_env_unknown_version(void **state)
 {
@@ -344,9 +376,9 @@ static void test_env_unknown_version(void **state)
 	uint8_t *buf = encode(&sample, &len);
 	struct queue_env *d;
 
-	assert_int_equal(buf[0], 2);
+	assert_int_equal(buf[0], 3);
 	for (int v = 0; v < 256; v++) {
-		if (v == 2)
+		if (v == 2 || v == 3)
 			continue;
 		buf[0] = (uint8_t)v;
 		d = (struct queue_env *)1;
@@ -387,15 +419,57 @@ static void test_env_version1_refused(void **state)
 	assert_null(d);
 }
 
+/* A version-2 envelope (riptide before DSN parameters) is still read: the version-3 fields
+ * come back empty, everything else as written. */
+static void test_env_version2_read(void **state)
+{
+	/* clang-format off */
+	static const uint8_t v2[] = {
+	    2,                                     /* version */
+	    0, 0, 1, 0x8b, 0xcf, 0xe5, 0x68, 0x00, /* created_ms */
+	    0, 0, 0, 0, 0, 0, 0x08, 0x00,          /* body_len 2048 */
+	    0, 0, 0, 1,                            /* flags */
+	    0, 0, 0, 3, 's', '@', 'x',             /* sender */
+	    0, 0, 0, 1,                            /* nrcpt */
+	    0, 0, 0, 0, 2, 0x01, 0xc3,             /* state, dest, attempts 2, last_code 451 */
+	    0, 0, 0, 3, 'r', '@', 'y',             /* addr */
+	    0, 0, 0, 2, '4', '5',                  /* last_reply */
+	    0, 0, 0, 1,                            /* ndest */
+	    0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 2,    /* due 9, attempts 2 */
+	    0, 0, 0, 1, 'y',                       /* name */
+	};
+	/* clang-format on */
+	struct queue_env *d = NULL;
+
+	assert_int_equal(decode_copy(v2, sizeof(v2), &d), 0);
+	assert_string_equal(d->sender, "s@x");
+	assert_string_equal(d->envid, "");
+	assert_int_equal(d->ret, QUEUE_RET_NONE);
+	assert_int_equal(d->nrcpt, 1);
+	assert_string_equal(d->rcpts[0].addr, "r@y");
+	assert_int_equal(d->rcpts[0].attempts, 2);
+	assert_int_equal(d->rcpts[0].last_code, 451);
+	assert_string_equal(d->rcpts[0].last_reply, "45");
+	assert_int_equal(d->rcpts[0].notify, 0);
+	assert_string_equal(d->rcpts[0].orcpt, "");
+	assert_string_equal(d->rcpts[0].last_mta, "");
+	assert_int_equal(d->ndest, 1);
+	assert_int_equal(d->dests[0].due, 9);
+	assert_string_equal(d->dests[0].name, "y");
+	queue_env_free(d);
+	for (size_t cut = 0; cut < sizeof(v2); cut++) /* every truncation is refused */
+		assert_int_not_equal(decode_copy(v2, cut, &d), 0);
+}
+
 /* Offsets into the encoding of a one-recipient, one-group envelope with sender "s@x",
  * recipient "r@y" / "ok" and group "d". */
 enum {
 	OFF_SENDER_LEN = 1 + 8 + 8 + 4,
-	OFF_NRCPT = OFF_SENDER_LEN + 4 + 3,
+	OFF_NRCPT = OFF_SENDER_LEN + 4 + 3 + 4 + 1, /* sender, envid "", ret */
 	OFF_STATE = OFF_NRCPT + 4,
 	OFF_DEST = OFF_STATE + 1,
-	OFF_ADDR_LEN = OFF_STATE + 1 + 2 + 2 + 2,
-	OFF_NDEST = OFF_ADDR_LEN + 4 + 3 + 4 + 2,
+	OFF_ADDR_LEN = OFF_STATE + 1 + 2 + 2 + 2 + 1 + 3 + 8,
+	OFF_NDEST = OFF_ADDR_LEN + 4 + 3 + 4 + 2 + 4 + 4, /* addr, reply, orcpt "", mta "" */
 	OFF_DNAME_LEN = OFF_NDEST + 4 + 8 + 4,
 	ONE_RCPT_LEN = OFF_DNAME_LEN + 4 + 1,
 };
@@ -504,10 +578,11 @@ static void test_env_too_many_groups(void **state)
 	big = calloc(1, len + 16); /* one more empty group: due 0, attempts 0, name "" */
 	assert_non_null(big);
 	memcpy(big, buf, len);
-	put_be(big + 1 + 8 + 8 + 4 + 4 + 4, QUEUE_MAX_DESTS + 1, 4);
+	put_be(big + 1 + 8 + 8 + 4 + 4 + 4 + 1 + 4, QUEUE_MAX_DESTS + 1, 4);
 	assert_int_equal(decode_copy(big, len + 16, &d), -EBADMSG);
 	assert_null(d);
-	put_be(big + 1 + 8 + 8 + 4 + 4 + 4, QUEUE_MAX_DESTS, 4); /* control: 65535 + 16 bytes */
+	put_be(big + 1 + 8 + 8 + 4 + 4 + 4 + 1 + 4, QUEUE_MAX_DESTS,
+	       4); /* control: 65535 + 16 bytes */
 	assert_int_equal(decode_copy(big, len + 16, &d), -EBADMSG);
 	assert_int_equal(decode_copy(big, len, &d), 0);
 	assert_int_equal(d->ndest, QUEUE_MAX_DESTS);
@@ -570,6 +645,7 @@ int main(void)
 	    cmocka_unit_test(test_env_trailing_bytes),
 	    cmocka_unit_test(test_env_unknown_version),
 	    cmocka_unit_test(test_env_version1_refused),
+	    cmocka_unit_test(test_env_version2_read),
 	    cmocka_unit_test(test_env_corrupt_fields),
 	    cmocka_unit_test(test_env_huge_counts_no_alloc),
 	    cmocka_unit_test(test_env_too_many_groups),
