@@ -210,6 +210,17 @@ typedef int (*queue_scan_cb)(void *arg, uint64_t due_ms, const struct queue_id *
  * negative value returned by cb stops the scan and is returned as is. */
 int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg);
 
+/* Meta scan callback: a message id and its encoded envelope (valid during the call). Return 0
+ * to go on, > 0 to stop the scan early (not an error). */
+typedef int (*queue_meta_cb)(void *arg, const struct queue_id *id, const void *meta,
+			     size_t meta_len);
+
+/* queue_scan_meta: call cb for every message with id >= *from (from NULL: from the first), in
+ * id order (creation time), over a snapshot taken at the start; one message in RAM at a time.
+ * Returns 0 (also when cb stopped it) or -EIO; a negative value returned by cb stops the scan
+ * and is returned as is. */
+int queue_scan_meta(struct queue *q, const struct queue_id *from, queue_meta_cb cb, void *arg);
+
 /* queue_recover: after failed writes, bring the store back to a writable state: RocksDB is
  * closed and reopened (replaying its WAL; a torn last record is dropped), which clears its
  * background error once space is available again. Blocks until no other call is inside the

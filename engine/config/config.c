@@ -52,7 +52,8 @@ enum key_type {
 	KT_STR,	     /* char[CONFIG_STR] */
 	KT_DURATION, /* uint64_t milliseconds, util_parse_duration_ms */
 	KT_SIZE,     /* uint64_t bytes, util_parse_size */
-	KT_MODE,     /* enum config_mode */
+	KT_ENUM,     /* unsigned enum, names in enum_tables[key.min] */
+	KT_FACTOR,   /* double, decimal, within [min, max] */
 	KT_ADDR,     /* char[CONFIG_STR], validated with util_addr_parse */
 	KT_SOURCE,   /* char[CONFIG_STR] + source_v4/v6, validated with config_val_source */
 };
@@ -64,6 +65,8 @@ enum key_type {
 #define KF_TOKEN    0x10 /* no blanks or control characters (goes on SMTP lines) */
 #define KF_DNS	    0x20 /* "auto" or a ';'-separated list of DNS servers */
 #define KF_NAME	    0x40 /* address may also be a host name[:port] (default port 25) */
+
+enum { ENUM_MODE, ENUM_ORIGINAL };
 
 struct key {
 	const char *section;
@@ -109,9 +112,11 @@ static const struct key keys[] = {
 	 * however slowly it trickles in: a 1-byte/s client cannot hold a session */
 	DUR("inject", "command_deadline", inject_cmd_deadline_ms, 1, MS_D, "1m"),
 	DUR("inject", "data_deadline", inject_data_deadline_ms, 1, MS_D, "10m"),
+	/* more Received: fields than this: 554 5.4.6 at the end of DATA (a mail loop) */
+	UINT("inject", "max_hops", max_hops, 1, 1000, "50"),
 
 	{"delivery", "outgoing", KT_BOOL, 0, OFF(outgoing), 0, 0, "yes"},
-	{"delivery", "mode", KT_MODE, 0, OFF(mode), 0, 0, "relay"},
+	{"delivery", "mode", KT_ENUM, 0, OFF(mode), ENUM_MODE, 0, "relay"},
 	{"delivery", "relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT | KF_NAME, OFF(relay), 0, 0,
 	 "127.0.0.1:25"},
 	{"delivery", "helo_name", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(helo_name), 0, 0, ""},
@@ -121,7 +126,18 @@ static const struct key keys[] = {
 	UINT("delivery", "max_recipients_per_transaction", max_recipients_per_transaction, 1,
 	     100000, "100"),
 	DUR("delivery", "idle_timeout", idle_timeout_ms, 0, MS_H, "2s"),
-	DUR("delivery", "retry_delay", retry_delay_ms, MS_S, 30 * MS_D, "5m"),
+	/* the schedule: delay after the n-th deferred round = retry_delay * retry_backoff^(n-1),
+	 * at most retry_max_delay, +-5 % jitter; a recipient fails after max_attempts connection
+	 * attempts (0 = no limit) or once it is older than lifetime */
+	DUR("delivery", "retry_delay", retry_delay_ms, 10, 30 * MS_D, "5m"),
+	{"delivery", "retry_backoff", KT_FACTOR, 0, OFF(retry_backoff), 1, 10, "1"},
+	DUR("delivery", "retry_max_delay", retry_max_delay_ms, 10, 30 * MS_D, "4h"),
+	UINT("delivery", "max_attempts", max_attempts, 0, 65535, "0"),
+	DUR("delivery", "lifetime", lifetime_ms, 10, 365 * MS_D, "5d"),
+	DUR("delivery", "warn_after", warn_after_ms, 0, 365 * MS_D, "0s"),
+	{"delivery", "dsn_original", KT_ENUM, 0, OFF(dsn_original), ENUM_ORIGINAL, 0, "full"},
+	{"delivery", "dsn_templates", KT_STR, KF_EMPTY_OK, OFF(dsn_templates), 0, 0, ""},
+	{"delivery", "postmaster", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(postmaster), 0, 0, ""},
 	DUR("delivery", "connect_timeout", connect_timeout_ms, 1, MS_D, "30s"),
 	DUR("delivery", "greeting_timeout", greeting_timeout_ms, 1, MS_D, "5m"),
 	DUR("delivery", "helo_timeout", helo_timeout_ms, 1, MS_D, "5m"),
@@ -153,6 +169,11 @@ static const struct key keys[] = {
 	SIZE("queue", "memory_budget", memory_budget, MIB, TIB, "1G"),
 	DUR("queue", "scan_interval", scan_interval_ms, 10, MS_H, "1s"),
 	UINT("queue", "max_ready_per_destination", max_ready_per_destination, 1, 10000000, "2000"),
+	/* queue full: injection answers 452 4.3.1 (0 = no limit) */
+	UINT("queue", "max_queue_messages", max_queue_messages, 0, 4000000000u, "0"),
+	SIZE("queue", "max_queue_bytes", max_queue_bytes, 0, 1024 * TIB, "0"),
+	/* riptidectl's UNIX socket (mode 0600); "" = control.sock in the spool directory */
+	{"queue", "control_socket", KT_ADDR, KF_EMPTY_OK | KF_UNIX, OFF(control_socket), 0, 0, ""},
 	SIZE("queue", "write_buffer_size", write_buffer_size, 64 * KIB, 4 * GIB, "64M"),
 	{"queue", "blob_bodies", KT_BOOL, 0, OFF(blob_bodies), 0, 0, "no"},
 };
@@ -160,7 +181,12 @@ static const struct key keys[] = {
 
 static const char *const sections[] = {"main", "inject", "delivery", "queue"};
 static const char *const mode_names[] = {
-    [CONFIG_MODE_RELAY] = "relay", [CONFIG_MODE_INDEPENDENT] = "independent"};
+    [CONFIG_MODE_RELAY] = "relay", [CONFIG_MODE_INDEPENDENT] = "independent", NULL};
+static const char *const original_names[] = {
+    [CONFIG_DSN_FULL] = "full", [CONFIG_DSN_HEADERS] = "headers", [CONFIG_DSN_NONE] = "none", NULL};
+/* KT_ENUM name tables (NULL-terminated), by key.min */
+static const char *const *const enum_tables[] = {[ENUM_MODE] = mode_names,
+						 [ENUM_ORIGINAL] = original_names};
 
 static const char *const bool_true[] = {"yes", "true", "on", "1"};
 static const char *const bool_false[] = {"no", "false", "off", "0"};
@@ -249,16 +275,37 @@ static int set_bool(void *field, const char *v, char *why, size_t wl)
 	return -EINVAL;
 }
 
-static int set_mode(void *field, const char *v, char *why, size_t wl)
+static int set_enum(const struct key *k, void *field, const char *v, char *why, size_t wl)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(mode_names); i++) {
-		if (strcmp(v, mode_names[i]) == 0) {
-			*(enum config_mode *)field = (enum config_mode)i;
+	const char *const *names = enum_tables[k->min];
+	size_t used = 0;
+
+	for (unsigned i = 0; names[i]; i++) {
+		if (strcmp(v, names[i]) == 0) {
+			*(unsigned *)field = i;
 			return 0;
 		}
 	}
-	snprintf(why, wl, "'%s' is not a mode (relay or independent)", v);
+	used = (size_t)snprintf(why, wl, "'%s' is not one of:", v);
+	for (unsigned i = 0; names[i] && used < wl; i++)
+		used += (size_t)snprintf(why + used, wl - used, " %s", names[i]);
 	return -EINVAL;
+}
+
+static int set_factor(const struct key *k, double *field, const char *v, char *why, size_t wl)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || !(d >= (double)k->min && d <= (double)k->max)) {
+		snprintf(why, wl, "'%s' is not a number from %" PRIu64 " to %" PRIu64, v, k->min,
+			 k->max);
+		return -EINVAL;
+	}
+	*field = d;
+	return 0;
 }
 
 /* A host name with optional :port (KF_NAME): numeric hosts must pass util_addr_parse. */
@@ -359,8 +406,10 @@ static int key_set(const struct key *k, struct config *c, const char *v, size_t 
 	case KT_DURATION:
 	case KT_SIZE:
 		return set_scaled(k, field, v, why, wl);
-	case KT_MODE:
-		return set_mode(field, v, why, wl);
+	case KT_ENUM:
+		return set_enum(k, field, v, why, wl);
+	case KT_FACTOR:
+		return set_factor(k, field, v, why, wl);
 	case KT_STR:
 	case KT_ADDR:
 		return set_str(k, field, v, str_max, why, wl);
@@ -395,7 +444,6 @@ static void fmt_scaled(uint64_t v, bool dur, char *buf, size_t len)
 static void key_format(const struct key *k, const struct config *c, char *buf, size_t len)
 {
 	const void *field = (const char *)c + k->off;
-	unsigned mode;
 
 	switch (k->type) {
 	case KT_UINT:
@@ -408,9 +456,11 @@ static void key_format(const struct key *k, const struct config *c, char *buf, s
 	case KT_SIZE:
 		fmt_scaled(*(const uint64_t *)field, k->type == KT_DURATION, buf, len);
 		break;
-	case KT_MODE:
-		mode = (unsigned)*(const enum config_mode *)field;
-		snprintf(buf, len, "%s", mode < ARRAY_SIZE(mode_names) ? mode_names[mode] : "?");
+	case KT_ENUM:
+		snprintf(buf, len, "%s", enum_tables[k->min][*(const unsigned *)field]);
+		break;
+	case KT_FACTOR:
+		snprintf(buf, len, "%g", *(const double *)field);
 		break;
 	case KT_STR:
 	case KT_ADDR:

@@ -23,6 +23,12 @@ enum config_mode {
 	CONFIG_MODE_INDEPENDENT = 1, /* MX lookup (issue #3) */
 };
 
+enum config_dsn_original {
+	CONFIG_DSN_FULL = 0,	/* message/rfc822 */
+	CONFIG_DSN_HEADERS = 1, /* text/rfc822-headers */
+	CONFIG_DSN_NONE = 2,
+};
+
 struct config {
 	/* [main] */
 	unsigned shards;	      /* shards = 0 -> online CPUs */
@@ -41,6 +47,7 @@ struct config {
 	uint64_t inject_timeout_ms; /* timeout = 5m (idle timeout per command/read) */
 	uint64_t inject_cmd_deadline_ms;  /* command_deadline = 1m (total per command line) */
 	uint64_t inject_data_deadline_ms; /* data_deadline = 10m (total, 354 to the final dot) */
+	unsigned max_hops;		  /* max_hops = 50 (Received: fields, then 554 5.4.6) */
 
 	/* [delivery] */
 	bool outgoing;		    /* outgoing = yes */
@@ -51,7 +58,15 @@ struct config {
 	unsigned max_messages_per_connection;	 /* max_messages_per_connection = 1000 */
 	unsigned max_recipients_per_transaction; /* max_recipients_per_transaction = 100 */
 	uint64_t idle_timeout_ms;		 /* idle_timeout = 2s (idle outbound connection) */
-	uint64_t retry_delay_ms;		 /* retry_delay = 5m (fixed resend delay for now) */
+	uint64_t retry_delay_ms;		 /* retry_delay = 5m (after the first deferral) */
+	double retry_backoff;			 /* retry_backoff = 1 (factor per deferred round) */
+	uint64_t retry_max_delay_ms;		 /* retry_max_delay = 4h (ceiling of the delay) */
+	unsigned max_attempts;			 /* max_attempts = 0 (connection attempts; 0 = none) */
+	uint64_t lifetime_ms;			 /* lifetime = 5d (then the recipient fails) */
+	uint64_t warn_after_ms;			 /* warn_after = 0s (delay warning; 0 = off) */
+	enum config_dsn_original dsn_original;	 /* dsn_original = full | headers | none */
+	char dsn_templates[CONFIG_STR];		 /* dsn_templates = "" (built-in texts) */
+	char postmaster[CONFIG_STR];		 /* postmaster = "" (copy of failure notices) */
 	uint64_t connect_timeout_ms;		 /* connect_timeout = 30s */
 	uint64_t greeting_timeout_ms;		 /* greeting_timeout = 5m  (RFC 5321 4.5.3.2) */
 	uint64_t helo_timeout_ms;		 /* helo_timeout = 5m */
@@ -86,6 +101,9 @@ struct config {
 	uint64_t memory_budget;		    /* memory_budget = 1G (bytes of bodies in RAM) */
 	uint64_t scan_interval_ms;	    /* scan_interval = 1s (sched scan for due mail) */
 	unsigned max_ready_per_destination; /* = 2000 units loaded/queued per destination */
+	unsigned max_queue_messages;	    /* max_queue_messages = 0 (no limit) */
+	uint64_t max_queue_bytes;	    /* max_queue_bytes = 0 (no limit) */
+	char control_socket[CONFIG_STR];    /* control_socket = "" (spool/control.sock) */
 	uint64_t write_buffer_size;	    /* write_buffer_size = 64M */
 	bool blob_bodies;		    /* blob_bodies = no */
 };

@@ -312,7 +312,7 @@ static const struct err_case err_cases[] = {
      "2: invalid value for 'socket' in [inject]: 'run/x.sock' is not an absolute UNIX socket "
      "path (max 107 bytes)"},
     {"[delivery]\nmode = smart\n",
-     "2: invalid value for 'mode' in [delivery]: 'smart' is not a mode (relay or independent)"},
+     "2: invalid value for 'mode' in [delivery]: 'smart' is not one of: relay independent"},
     {"[main]\nspool =\n", "2: invalid value for 'spool' in [main]: value must not be empty"},
     {"[main]\nhostname = a\tb\n",
      "2: invalid value for 'hostname' in [main]: 'a\tb' must not contain blanks or control "
@@ -446,9 +446,11 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 		case KT_SIZE:
 			assert_int_equal(*(const uint64_t *)fa, *(const uint64_t *)fb);
 			break;
-		case KT_MODE:
-			assert_int_equal(*(const enum config_mode *)fa,
-					 *(const enum config_mode *)fb);
+		case KT_ENUM:
+			assert_int_equal(*(const unsigned *)fa, *(const unsigned *)fb);
+			break;
+		case KT_FACTOR:
+			assert_true(*(const double *)fa == *(const double *)fb);
 			break;
 		case KT_STR:
 		case KT_ADDR:
