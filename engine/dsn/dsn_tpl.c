@@ -145,7 +145,8 @@ static int dsn_compile_ph(struct dsn_pstate *ps, const char *s, size_t n, bool s
 		if (subject && (dsn_ph_names[i].ph == DSN_PH_RECIPIENTS ||
 				dsn_ph_names[i].ph == DSN_PH_REASONS))
 			return dsn_perr(ps, "a placeholder of several lines in the Subject: ",
-					s[2] == 'e' ? "{recipients}" : "{reasons}");
+					dsn_ph_names[i].ph == DSN_PH_REASONS ? "{reasons}"
+									     : "{recipients}");
 		return dsn_seg_add(ps, dsn_ph_names[i].ph, NULL, 0);
 	}
 	snprintf(shown, sizeof(shown), "%.*s}", k > 40 ? 40 : (int)k, s + 1);
