@@ -274,9 +274,11 @@ static void test_original_1mb(void **state)
 	bool eight;
 
 	memcpy(body, "Subject: big\r\n\r\n", 16);
-	for (size_t i = 16; i < n; i += 64) {
-		memset(body + i, 'a' + (char)(i / 64 % 26), 62);
-		memcpy(body + i + 62, "\r\n", 2);
+	for (size_t i = 16; i < n; i += 64) { /* 64-byte lines, the last one 48 */
+		size_t k = n - i < 64 ? n - i : 64;
+
+		memset(body + i, 'a' + (char)(i / 64 % 26), k - 2);
+		memcpy(body + i + k - 2, "\r\n", 2);
 	}
 	in.body = body;
 	in.body_len = n;
