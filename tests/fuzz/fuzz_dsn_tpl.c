@@ -43,13 +43,16 @@ static bool fuzz_dsn_known(const char *line, size_t n)
 	return n > 0 && (line[0] == ' ' || line[0] == '\t');
 }
 
-/* The boundary parameter of the top Content-Type (quoted), into b (room 128). */
+/* The boundary parameter of the top Content-Type (as dsn_build writes it: a Subject could hold
+ * "boundary=" too), into b (room 128). */
 static void fuzz_dsn_boundary(const char *p, size_t n, char *b)
 {
-	const char *at = memmem(p, n, "boundary=\"", 10), *end;
+	static const char k[] = "\r\nContent-Type: multipart/report; "
+				"report-type=delivery-status;\r\n\tboundary=\"";
+	const char *at = memmem(p, n, k, sizeof(k) - 1), *end;
 
 	FUZZ_CHECK(at != NULL, "no boundary parameter");
-	at += 10;
+	at += sizeof(k) - 1;
 	end = memchr(at, '"', (size_t)(p + n - at));
 	FUZZ_CHECK(end && end - at < 100, "boundary not closed");
 	memcpy(b, at, (size_t)(end - at));
