@@ -47,7 +47,7 @@ struct dsn_work {
 	char bnd[128];
 };
 
-static const char *const dsn_action[3] = {"failed", "delayed", "relayed"};
+static const char *const dsn_action[3] = {"Action: failed", "Action: delayed", "Action: relayed"};
 
 /* Copy the characters of s allowed by ok[] into dst (room len, NUL-terminated). */
 static void dsn_filter(char *dst, size_t len, const char *s, const char *ok)
@@ -130,14 +130,17 @@ static void dsn_diag(const struct dsn_rcpt *r, struct dsn_buf *out, unsigned fla
 {
 	const char *d = r->diag ? r->diag : "";
 	size_t n = strlen(d), i = 0;
-	char code[8];
+	char code[4];
 
 	while (i < n && (unsigned char)d[i] <= 0x20)
 		i++;
 	if (r->diag_remote && r->code >= 100 && r->code <= 999) {
-		snprintf(code, sizeof(code), "%d", r->code);
+		code[0] = (char)('0' + r->code / 100);
+		code[1] = (char)('0' + r->code / 10 % 10);
+		code[2] = (char)('0' + r->code % 10);
+		code[3] = ' ';
 		if (n - i < 3 || memcmp(d + i, code, 3) != 0)
-			dsn_buf_printf(out, i < n ? "%s " : "%s", code);
+			dsn_buf_put(out, code, i < n ? 4 : 3);
 	}
 	dsn_clean(out, d + i, n - i, DSN_DIAG_MAX, flags);
 }
@@ -274,6 +277,10 @@ static void dsn_addr_val(struct dsn_buf *v, struct dsn_buf *tmp, const char *typ
 		type = "utf-8", tlen = 5;
 	dsn_buf_put(v, type, tlen);
 	dsn_buf_put(v, "; ", 2);
+	if (!utf8) {
+		dsn_buf_put(v, tmp->p, tmp->len);
+		return;
+	}
 	for (size_t i = 0; i < tmp->len; i += k) {
 		unsigned char ch = (unsigned char)tmp->p[i];
 
@@ -331,8 +338,12 @@ static void dsn_rcpt_block(struct dsn_ctx *c, struct dsn_work *w, const struct d
 	dsn_addr_val(v, &w->tmp2, "rfc822", 6, r->addr, strlen(r->addr));
 	dsn_field(o, "Final-Recipient", v);
 	dsn_status(c->in, r, st);
-	dsn_buf_printf(o, "Action: %s\r\nStatus: %d.%d.%d\r\n", dsn_action[c->in->kind], st[0],
-		       st[1], st[2]);
+	dsn_buf_puts(o, dsn_action[c->in->kind]);
+	dsn_buf_puts(o, "\r\nStatus: ");
+	for (int i = 0; i < 3; i++) {
+		dsn_buf_putu(o, (uint64_t)st[i]);
+		dsn_buf_put(o, i < 2 ? "." : "\r\n", i < 2 ? 1 : 2);
+	}
 	if (dsn_word(r->remote_mta)) {
 		v->len = 0;
 		dsn_buf_puts(v, "dns; ");
@@ -347,11 +358,11 @@ static void dsn_rcpt_block(struct dsn_ctx *c, struct dsn_work *w, const struct d
 	}
 	if (r->last_attempt_ms) {
 		dsn_date(r->last_attempt_ms, date);
-		dsn_buf_printf(o, "Last-Attempt-Date: %s\r\n", date);
+		dsn_header(o, "Last-Attempt-Date", date, strlen(date));
 	}
 	if (c->in->kind == DSN_DELAY && c->in->expires_ms) {
 		dsn_date(c->in->expires_ms, date);
-		dsn_buf_printf(o, "Will-Retry-Until: %s\r\n", date);
+		dsn_header(o, "Will-Retry-Until", date, strlen(date));
 	}
 }
 
@@ -392,6 +403,8 @@ static void dsn_text_part(const struct dsn_templates *t, struct dsn_ctx *c, stru
 				  : "Content-Transfer-Encoding: 7bit\r\n\r\n");
 	if (qp)
 		dsn_qp(&w->text, w->tmp.p, w->tmp.len);
+	else if (sc.final_crlf)
+		dsn_buf_put(&w->text, w->tmp.p, w->tmp.len);
 	else
 		dsn_put_crlf(&w->text, w->tmp.p, w->tmp.len);
 }

@@ -35,6 +35,8 @@ void dsn_buf_put(struct dsn_buf *b, const void *s, size_t n);
 void dsn_buf_puts(struct dsn_buf *b, const char *s);
 /* dsn_buf_putc: append one byte. */
 void dsn_buf_putc(struct dsn_buf *b, char c);
+/* dsn_buf_putu: append v in decimal. */
+void dsn_buf_putu(struct dsn_buf *b, uint64_t v);
 /* dsn_buf_printf: append printf output. */
 void dsn_buf_printf(struct dsn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
