@@ -228,6 +228,7 @@ static void dsn_ph_reasons(const struct dsn_ctx *c, struct dsn_buf *out)
 	free(at);
 }
 
+/* dsn_ph_put: see dsn_int.h. */
 void dsn_ph_put(const struct dsn_ctx *c, enum dsn_ph ph, struct dsn_buf *out)
 {
 	switch (ph) {
@@ -627,6 +628,7 @@ static void dsn_work_free(struct dsn_work *w)
 	dsn_buf_free(&w->tmp2);
 }
 
+/* dsn_build: see dsn.h. */
 int dsn_build(const struct dsn_templates *t, const struct dsn_input *in, char **out,
 	      size_t *out_len, bool *eightbit)
 {

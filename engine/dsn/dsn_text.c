@@ -18,18 +18,21 @@
 
 #define DSN_FOLD_SOFT 78 /* preferred line length of a folded header (RFC 5322 2.1.1) */
 
+/* dsn_buf_init: see dsn_int.h. */
 void dsn_buf_init(struct dsn_buf *b, size_t hint)
 {
 	*b = (struct dsn_buf){0};
 	dsn_buf_room(b, hint);
 }
 
+/* dsn_buf_free: see dsn_int.h. */
 void dsn_buf_free(struct dsn_buf *b)
 {
 	free(b->p);
 	*b = (struct dsn_buf){0};
 }
 
+/* dsn_buf_room: see dsn_int.h. */
 bool dsn_buf_room(struct dsn_buf *b, size_t n)
 {
 	size_t cap;
@@ -56,6 +59,7 @@ bool dsn_buf_room(struct dsn_buf *b, size_t n)
 	return true;
 }
 
+/* dsn_buf_put: see dsn_int.h. */
 void dsn_buf_put(struct dsn_buf *b, const void *s, size_t n)
 {
 	if (n == 0 || !dsn_buf_room(b, n))
@@ -64,11 +68,13 @@ void dsn_buf_put(struct dsn_buf *b, const void *s, size_t n)
 	b->len += n;
 }
 
+/* dsn_buf_puts: see dsn_int.h. */
 void dsn_buf_puts(struct dsn_buf *b, const char *s)
 {
 	dsn_buf_put(b, s, strlen(s));
 }
 
+/* dsn_buf_putc: see dsn_int.h. */
 void dsn_buf_putc(struct dsn_buf *b, char c)
 {
 	if (!dsn_buf_room(b, 1))
@@ -76,6 +82,7 @@ void dsn_buf_putc(struct dsn_buf *b, char c)
 	b->p[b->len++] = c;
 }
 
+/* dsn_buf_printf: see dsn_int.h. */
 void dsn_buf_printf(struct dsn_buf *b, const char *fmt, ...)
 {
 	char small[256];
@@ -99,6 +106,7 @@ void dsn_buf_printf(struct dsn_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* dsn_buf_putu: see dsn_int.h. */
 void dsn_buf_putu(struct dsn_buf *b, uint64_t v)
 {
 	char d[20];
@@ -110,6 +118,7 @@ void dsn_buf_putu(struct dsn_buf *b, uint64_t v)
 	dsn_buf_put(b, d + k, sizeof(d) - k);
 }
 
+/* dsn_utf8_len: see dsn_int.h. */
 size_t dsn_utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	uint32_t c = s[0], min;
@@ -147,6 +156,7 @@ static size_t dsn_plain_run(const unsigned char *u, size_t i, size_t n)
 	return i;
 }
 
+/* dsn_clean: see dsn_int.h. */
 void dsn_clean(struct dsn_buf *out, const char *s, size_t n, size_t max, unsigned flags)
 {
 	const unsigned char *u = (const unsigned char *)s;
@@ -211,6 +221,7 @@ static size_t dsn_fold_at(const char *v, size_t n, size_t col)
 	return take;
 }
 
+/* dsn_header: see dsn_int.h. */
 void dsn_header(struct dsn_buf *out, const char *name, const char *val, size_t vlen)
 {
 	size_t col = strlen(name) + 1, take;
@@ -263,6 +274,7 @@ static void dsn_b64_put(struct dsn_buf *out, const unsigned char *s, size_t n)
 	dsn_buf_put(out, w, (size_t)(o - w));
 }
 
+/* dsn_rfc2047: see dsn_int.h. */
 void dsn_rfc2047(struct dsn_buf *out, const char *text, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)text;
@@ -314,6 +326,7 @@ static char *dsn_qp_line(char *o, const unsigned char *s, size_t n)
 	return o + 2;
 }
 
+/* dsn_qp: see dsn_int.h. */
 void dsn_qp(struct dsn_buf *out, const char *s, size_t n)
 {
 	const char *end = s + n, *nl, *le;
@@ -348,6 +361,7 @@ static char *dsn_2d(char *o, const char *sep, int v)
 	return o + n + 2;
 }
 
+/* dsn_date: see dsn_int.h. */
 void dsn_date(uint64_t ms, char *buf)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
@@ -374,6 +388,7 @@ void dsn_date(uint64_t ms, char *buf)
 	memcpy(o, " +0000", 7);
 }
 
+/* dsn_duration: see dsn_int.h. */
 void dsn_duration(uint64_t ms, char *buf, size_t len)
 {
 	static const struct {
@@ -431,6 +446,7 @@ static void dsn_bytes(const unsigned char *u, size_t n, struct dsn_bytes *b)
 	*b = (struct dsn_bytes){cr, nul != 0, (hi & 0x80) != 0};
 }
 
+/* dsn_scan: see dsn_int.h. */
 void dsn_scan(const char *s, size_t n, struct dsn_scan *sc)
 {
 	const char *p = s, *end = s + n, *nl;
@@ -463,6 +479,7 @@ void dsn_scan(const char *s, size_t n, struct dsn_scan *sc)
 		sc->bare = true;
 }
 
+/* dsn_put_crlf: see dsn_int.h. */
 void dsn_put_crlf(struct dsn_buf *out, const char *s, size_t n)
 {
 	char *o;

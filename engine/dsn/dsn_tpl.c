@@ -295,6 +295,7 @@ static int dsn_compile(struct dsn_pstate *ps, const char *buf, size_t len, struc
 	return ret;
 }
 
+/* dsn_templates_parse: see dsn_int.h. */
 int dsn_templates_parse(struct dsn_templates *t, enum dsn_kind kind, const char *name,
 			const char *buf, size_t len, char *err, size_t errlen)
 {
@@ -411,6 +412,7 @@ fail_dir:
 	return ret;
 }
 
+/* dsn_templates_load: see dsn.h. */
 int dsn_templates_load(const char *dir, struct dsn_templates **out, char *err, size_t errlen)
 {
 	struct dsn_templates *t = calloc(1, sizeof(*t));
@@ -434,6 +436,7 @@ int dsn_templates_load(const char *dir, struct dsn_templates **out, char *err, s
 	return 0;
 }
 
+/* dsn_templates_free: see dsn.h. */
 void dsn_templates_free(struct dsn_templates *t)
 {
 	if (!t)
@@ -445,6 +448,7 @@ void dsn_templates_free(struct dsn_templates *t)
 	free(t);
 }
 
+/* dsn_render: see dsn_int.h. */
 void dsn_render(const struct dsn_part *p, const struct dsn_ctx *c, struct dsn_buf *out)
 {
 	for (unsigned i = 0; i < p->n; i++) {

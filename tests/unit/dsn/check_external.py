@@ -138,6 +138,48 @@ def check_email(path, name, exp):
         check(len(msg.get_payload()) == 3, name + ": injected MIME part")
 
 
+# A template with a long UTF-8 Subject (RFC 2047 words, folded) and a UTF-8 text with every
+# placeholder (quoted-printable), as an operator would write it.
+CUSTOM_TPL = ("Subject: Rückläufer {queue_id} für {sender} — Zustellung fehlgeschlagen "
+              "({envid}) ✉ noch etwas Text damit die Zeile gefaltet wird\n"
+              "\n"
+              "Hallo {sender}, hier ist {hostname}.\n"
+              "Eingang: {queued_time}; gewartet: {delay}; ENVID: {envid}; ID {queue_id}.\n"
+              "{recipients}\n"
+              "Gründe:\n"
+              "{reasons}\n"
+              "Klammern: {{ und }\n")
+
+
+def check_custom(path):
+    raw = open(path, "rb").read()
+    check_lines("custom_tpl", raw)
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    want = ("Rückläufer 0123456789abcdef0123456789abcdef für alice@example.org — Zustellung "
+            "fehlgeschlagen (env-2025-0001) ✉ noch etwas Text damit die Zeile gefaltet wird")
+    check(msg["Subject"] == want, "custom_tpl: Subject %r" % msg["Subject"])
+    head = raw.split(b"\r\n\r\n")[0]
+    check(all(b < 128 for b in head), "custom_tpl: 8-bit header")
+    text = msg.get_payload()[0]
+    check(text["Content-Transfer-Encoding"] == "quoted-printable", "custom_tpl: text CTE")
+    want = ("Hallo alice@example.org, hier ist mta1.riptide.example.\n"
+            "Eingang: Tue, 14 Jan 2025 10:22:01 +0000; gewartet: 2 days 3 hours; "
+            "ENVID: env-2025-0001; ID 0123456789abcdef0123456789abcdef.\n"
+            "<bob@example.net>: host mx1.example.net said: 550 5.1.1 <bob@example.net>: "
+            "Recipient address rejected: User unknown in virtual mailbox table\n"
+            "<carol@example.com>: host mx.example.com said: 552 5.2.2 Mailbox full\n"
+            "Gründe:\n"
+            "host mx1.example.net said: 550 5.1.1 <bob@example.net>: "
+            "Recipient address rejected: User unknown in virtual mailbox table\n"
+            "host mx.example.com said: 552 5.2.2 Mailbox full\n"
+            "Klammern: { und }\n")
+    got = text.get_content().replace("\r\n", "\n")  # email keeps the wire's CRLF
+    check(got == want, "custom_tpl: text %r" % got)
+    check_report("custom_tpl", msg, RCPT_TWO, "env-2025-0001")
+    check_original("custom_tpl", msg, "message/rfc822")
+    print("email: custom template parsed")
+
+
 def sisimai(path):
     code = ('use Sisimai; my $v = Sisimai->make($ARGV[0]) || []; '
             'printf "%s\\t%s\\t%s\\t%s\\n", $_->recipient->address, $_->reason, '
@@ -167,7 +209,12 @@ def check_sisimai(d):
 
 def main():
     with tempfile.TemporaryDirectory(prefix="dsn_samples.") as d:
-        subprocess.run([sys.argv[1], d], check=True)
+        tpl = os.path.join(d, "tpl")
+        os.mkdir(tpl)
+        with open(os.path.join(tpl, "failure.txt"), "w", encoding="utf-8") as f:
+            f.write(CUSTOM_TPL)
+        subprocess.run([sys.argv[1], d, tpl], check=True)
+        check_custom(os.path.join(d, "custom_tpl.eml"))
         for name, exp in SAMPLES.items():
             check_email(os.path.join(d, name + ".eml"), name, exp)
         print("email: %d notices parsed" % len(SAMPLES))

@@ -6,7 +6,8 @@
  * standard; the samples cover each kind, each way of attaching the original, several
  * recipients with ORCPT and ENVID, an 8-bit original and a hostile reply text.
  *
- * Usage: dsn_samples DIR — writes DIR/<name>.eml for every sample; exit 0 when all were built.
+ * Usage: dsn_samples DIR [TEMPLATE_DIR] — writes DIR/<name>.eml for every sample (and
+ * DIR/custom_tpl.eml built with the templates of TEMPLATE_DIR); exit 0 when all were built.
  */
 #include "engine/dsn/dsn.h"
 
@@ -121,6 +122,8 @@ static const struct sample samples[] = {
     {"failure_hostile", DSN_FAILURE, DSN_ORIG_HEADERS, rc_hostile, N(rc_hostile), orig_ascii},
     {"delay_headers", DSN_DELAY, DSN_ORIG_HEADERS, rc_delay, N(rc_delay), orig_ascii},
     {"relayed_none", DSN_RELAYED, DSN_ORIG_NONE, rc_relayed, N(rc_relayed), orig_ascii},
+    /* last: written only with a template directory */
+    {"custom_tpl", DSN_FAILURE, DSN_ORIG_FULL, rc_two, N(rc_two), orig_ascii},
 };
 
 static int write_sample(const struct dsn_templates *t, const char *dir, const struct sample *s)
@@ -161,22 +164,34 @@ static int write_sample(const struct dsn_templates *t, const char *dir, const st
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Load the templates of tpl (NULL: built-in) and write the samples from first to end. */
+static int write_set(const char *dir, const char *tpl, size_t first, size_t end)
 {
 	struct dsn_templates *t;
 	char err[512];
 	int bad = 0;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: dsn_samples DIR\n");
-		return 2;
-	}
-	if (dsn_templates_load(NULL, &t, err, sizeof(err)) != 0) {
+	if (dsn_templates_load(tpl, &t, err, sizeof(err)) != 0) {
 		fprintf(stderr, "templates: %s\n", err);
 		return 1;
 	}
-	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
-		bad |= write_sample(t, argv[1], &samples[i]);
+	for (size_t i = first; i < end; i++)
+		bad |= write_sample(t, dir, &samples[i]);
 	dsn_templates_free(t);
 	return bad;
+}
+
+/* Write every sample into argv[1] (the last one, "custom_tpl", with the templates of argv[2]
+ * when given); 0 when all were built and written. */
+int main(int argc, char **argv)
+{
+	size_t n = sizeof(samples) / sizeof(samples[0]);
+
+	if (argc < 2 || argc > 3) {
+		fprintf(stderr, "usage: dsn_samples DIR [TEMPLATE_DIR]\n");
+		return 2;
+	}
+	if (write_set(argv[1], NULL, 0, n - 1) != 0)
+		return 1;
+	return argc == 3 ? write_set(argv[1], argv[2], n - 1, n) : 0;
 }
