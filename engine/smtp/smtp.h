@@ -79,6 +79,75 @@ int smtp_param_next(const char **p, size_t *len, struct smtp_param *out);
 /* smtp_param_is: case-insensitive key comparison helper. */
 bool smtp_param_is(const struct smtp_param *prm, const char *key);
 
+/* ---- DSN extension parameters (RFC 3461) ---- */
+
+/* NOTIFY= values: a bit set; 0 means NOTIFY was not given. NEVER is never combined. */
+#define SMTP_NOTIFY_SUCCESS 1
+#define SMTP_NOTIFY_FAILURE 2
+#define SMTP_NOTIFY_DELAY   4
+#define SMTP_NOTIFY_NEVER   8
+
+/* RET= values. */
+#define SMTP_RET_NONE 0
+#define SMTP_RET_FULL 1
+#define SMTP_RET_HDRS 2
+
+#define SMTP_ENVID_MAX	  100 /* ENVID bytes after xtext decoding (RFC 3461 4.4) */
+#define SMTP_ORCPT_MAX	  500 /* ORCPT address bytes after decoding (RFC 3461 4.2) */
+#define SMTP_ADDRTYPE_MAX 64  /* ORCPT addr-type bytes (our limit; registered types are short) */
+#define SMTP_NOTIFY_TEXT  24  /* room for "SUCCESS,FAILURE,DELAY" and its NUL */
+/* Room for a decoded ORCPT "addr-type;address" and its NUL. */
+#define SMTP_ORCPT_BUF (SMTP_ADDRTYPE_MAX + 1 + SMTP_ORCPT_MAX + 1)
+
+/* smtp_xtext_decode: decode the n bytes of xtext at in (RFC 3461 4: bytes 33..126 except '+'
+ * and '=' stand for themselves, "+XX" -- two hex digits, upper case as the RFC writes them,
+ * lower case tolerated -- for the byte XX) into out (cap bytes, NUL-terminated). A decoded
+ * byte must be printable US-ASCII, space included (32..126: "graphic and white space", RFC
+ * 3461 4.2/4.4); so decoded text never holds a control byte or an 8-bit byte. Returns the
+ * decoded length, -EINVAL (a byte outside 33..126, '=', a '+' without two hex digits, a
+ * decoded byte outside 32..126) or -ENOSPC (cap too small; cap >= n + 1 always suffices). */
+ssize_t smtp_xtext_decode(const char *in, size_t n, char *out, size_t cap);
+
+/* smtp_xtext_encode: encode n bytes (any value) as xtext into out (cap bytes, NUL-terminated):
+ * bytes 33..126 other than '+' and '=' as they are, every other byte as "+XX" (upper-case hex).
+ * The result is the canonical form: encode(decode(x)) == x for any x that encode produced.
+ * Returns the encoded length or -ENOSPC (cap >= 3 * n + 1 always suffices). */
+ssize_t smtp_xtext_encode(const char *in, size_t n, char *out, size_t cap);
+
+/* smtp_dsn_ret_parse: a RET= value "FULL" or "HDRS" (any case): SMTP_RET_FULL / SMTP_RET_HDRS,
+ * or -EINVAL. */
+int smtp_dsn_ret_parse(const char *v, size_t n);
+
+/* smtp_dsn_notify_parse: a NOTIFY= value: "NEVER" alone, or a comma list of SUCCESS, FAILURE,
+ * DELAY (any case, each at most once, no empty item). Returns the SMTP_NOTIFY_* bits (> 0) or
+ * -EINVAL. */
+int smtp_dsn_notify_parse(const char *v, size_t n);
+
+/* smtp_dsn_notify_format: the NOTIFY= value for bits notify into out (NUL-terminated; cap >=
+ * SMTP_NOTIFY_TEXT, else "" is written): "NEVER" when SMTP_NOTIFY_NEVER is set (whatever else
+ * is), else the comma list in the order SUCCESS,FAILURE,DELAY; "" for 0 (bits above 8 are
+ * ignored). Returns the length written. */
+size_t smtp_dsn_notify_format(unsigned notify, char *out, size_t cap);
+
+/* smtp_dsn_envid_parse: decode an ENVID= value (xtext) into out (cap >= SMTP_ENVID_MAX + 1).
+ * Returns the decoded length (> 0), -EINVAL (empty, or not xtext of printable ASCII: see
+ * smtp_xtext_decode), -E2BIG (more than SMTP_ENVID_MAX bytes decoded) or -ENOSPC (cap). */
+ssize_t smtp_dsn_envid_parse(const char *v, size_t n, char *out, size_t cap);
+
+/* smtp_dsn_orcpt_parse: an ORCPT= value "addr-type;xtext" (addr-type: an atom of RFC 5322
+ * atext, at most SMTP_ADDRTYPE_MAX bytes, kept as received) into out (cap >= SMTP_ORCPT_BUF) as
+ * "addr-type;<decoded address>". Returns the length written, -EINVAL (no ';', a bad addr-type,
+ * an empty address, or an address that is not xtext of printable ASCII), -E2BIG (addr-type
+ * too long, or more than SMTP_ORCPT_MAX address bytes decoded) or -ENOSPC (cap). */
+ssize_t smtp_dsn_orcpt_parse(const char *v, size_t n, char *out, size_t cap);
+
+/* smtp_dsn_orcpt_format: the ORCPT= value for a decoded "addr-type;address" (as made by
+ * smtp_dsn_orcpt_parse): the addr-type as it is, ';', the address xtext-encoded, into out (cap
+ * bytes, NUL-terminated; strlen(orcpt) * 3 + 1 always suffices). Returns the length, -EINVAL
+ * (orcpt is not an atom of at most SMTP_ADDRTYPE_MAX bytes, ';' and a non-empty address) or
+ * -ENOSPC. */
+ssize_t smtp_dsn_orcpt_format(const char *orcpt, char *out, size_t cap);
+
 /* smtp_is_ascii: true when none of the n bytes at p has its high bit set (n = 0: true). */
 bool smtp_is_ascii(const char *p, size_t n);
 

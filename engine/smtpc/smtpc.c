@@ -109,7 +109,8 @@ static void smtpc_txn_end(struct smtpc *s, struct smtpc_result *res)
 void smtpc_txn_finish(struct smtpc *s, enum smtpc_stage stage, const struct smtp_reply *rep,
 		      const char *err)
 {
-	struct smtpc_result res = {.stage = stage, .err = err, .rcpt_accepted = s->rcpt_ok};
+	struct smtpc_result res = {
+	    .stage = stage, .err = err, .rcpt_accepted = s->rcpt_ok, .dsn = smtpc_peer_dsn(s)};
 
 	if (!s->txn)
 		return;
@@ -122,7 +123,8 @@ void smtpc_txn_finish(struct smtpc *s, enum smtpc_stage stage, const struct smtp
  * set, text static); nothing of it was sent. */
 void smtpc_txn_finish_local(struct smtpc *s, enum smtpc_stage stage, const struct smtpc_reply *rr)
 {
-	struct smtpc_result res = {.stage = stage, .reply = *rr, .rcpt_accepted = s->rcpt_ok};
+	struct smtpc_result res = {
+	    .stage = stage, .reply = *rr, .rcpt_accepted = s->rcpt_ok, .dsn = smtpc_peer_dsn(s)};
 
 	if (s->txn)
 		smtpc_txn_end(s, &res);
@@ -274,6 +276,12 @@ unsigned smtpc_txn_count(const struct smtpc *s)
 uint32_t smtpc_ext(const struct smtpc *s)
 {
 	return s->ext;
+}
+
+/* smtpc_peer_dsn: see smtpc.h. */
+bool smtpc_peer_dsn(const struct smtpc *s)
+{
+	return (s->ext & SMTP_EXT_DSN) != 0;
 }
 
 /* smtpc_size_limit: the server's EHLO SIZE limit in bytes (0: none announced). */

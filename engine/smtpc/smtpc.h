@@ -105,7 +105,24 @@ struct smtpc_txn {
 	bool eightbit; /* add BODY=8BITMIME (only if the server offers it) */
 	void *user;    /* owner's per-transaction pointer, untouched */
 	bool smtputf8; /* the message came with MAIL ... SMTPUTF8 (RFC 6531) */
+	/* DSN (RFC 3461), all optional, sent only to a server that offers DSN (see "DSN"): */
+	const char *envid;	   /* ENVID, decoded (sent xtext-encoded); NULL or "" = none */
+	uint8_t ret;		   /* SMTP_RET_FULL / SMTP_RET_HDRS; SMTP_RET_NONE (0) = none */
+	const uint8_t *notify;	   /* NULL, or rcpt_count SMTP_NOTIFY_* bit sets (0 = none) */
+	const char *const *orcpts; /* NULL, or rcpt_count decoded "addr-type;address" (the
+				      address is sent xtext-encoded); NULL or "" = none */
 };
+
+/* DSN (RFC 3461). When the server's EHLO offers DSN, MAIL carries " RET=FULL|HDRS" (t->ret) and
+ * " ENVID=<xtext>" (t->envid), after SIZE/BODY/SMTPUTF8, and each recipient's RCPT carries
+ * " NOTIFY=<list>" (t->notify[i], formatted by smtp_dsn_notify_format: NEVER wins over other
+ * bits) and " ORCPT=<addr-type>;<xtext>" (t->orcpts[i]), for the recipients that have them.
+ * What a next hop would refuse with 501 is left out rather than sent: an envid over
+ * SMTP_ENVID_MAX bytes, an orcpt that is not "<atom>;<address>" with an atom of at most
+ * SMTP_ADDRTYPE_MAX bytes and an address of 1..SMTP_ORCPT_MAX bytes. When the server does not
+ * offer DSN none of these parameters is sent; the owner learns it from result.dsn (or
+ * smtpc_peer_dsn) and then owes the sender what the next hop will not report (RFC 3461 6.2.1:
+ * a "relayed" notice for NOTIFY=SUCCESS). */
 
 /* Local replies. Before MAIL, smtpc decides what this server can take; what it cannot is
  * reported with a reply that smtpc makes up (reply.local set, err NULL), always from the loop
@@ -137,6 +154,8 @@ struct smtpc_result {
 	enum smtpc_stage stage;
 	bool maybe_delivered;	/* see the file comment: retry, never "delivered" */
 	unsigned rcpt_accepted; /* recipients that got 2xx to RCPT */
+	bool dsn;		/* the server offered DSN (EHLO) on this connection: the DSN
+				   parameters the transaction had were sent (see "DSN") */
 };
 
 /* Why a session ended, for closed(). err NULL: QUIT exchange (or peer close after QUIT). */
@@ -224,6 +243,10 @@ unsigned smtpc_txn_count(const struct smtpc *s);
 
 /* smtpc_ext: SMTP_EXT_* flags from the server's EHLO reply (0 before EHLO or after HELO). */
 uint32_t smtpc_ext(const struct smtpc *s);
+
+/* smtpc_peer_dsn: true when the server's EHLO reply offered DSN (RFC 3461), so a transaction's
+ * DSN parameters are sent to it (false before EHLO and after a HELO fallback). */
+bool smtpc_peer_dsn(const struct smtpc *s);
 
 /* smtpc_size_limit: the server's EHLO SIZE value (0 if none; the session does not enforce it:
  * the server will answer 552). */

@@ -177,21 +177,27 @@ void smtpc_txn_begin(struct smtpc *s, struct smtpc_txn *t)
 
 static void smtpc_out_rcpt(struct smtpc *s)
 {
-	smtpc_io_outf(s, "RCPT TO:<%s>\r\n", s->txn->rcpts[smtpc_rcpt_idx(s, s->rcpt_sent++)]);
+	unsigned i = smtpc_rcpt_idx(s, s->rcpt_sent++);
+	char dsn[SMTPC_DSN_RCPT_MAX];
+
+	smtpc_dsn_rcpt(s, i, dsn, sizeof(dsn));
+	smtpc_io_outf(s, "RCPT TO:<%s>%s\r\n", s->txn->rcpts[i], dsn);
 }
 
 /* smtpc_mail_send: write MAIL (SIZE= the bytes actually sent, BODY=8BITMIME, SMTPUTF8 as
- * decided by smtpc_txn_prepare), and with PIPELINING every RCPT and DATA too. */
+ * decided by smtpc_txn_prepare, then RET=/ENVID= to a server offering DSN), and with
+ * PIPELINING every RCPT and DATA too. */
 void smtpc_mail_send(struct smtpc *s)
 {
 	const struct smtpc_txn *t = s->txn;
 	bool eight = t->eightbit && (s->ext & SMTP_EXT_8BITMIME);
-	char size[32] = "";
+	char size[32] = "", dsn[SMTPC_DSN_MAIL_MAX];
 
 	if (s->ext & SMTP_EXT_SIZE)
 		snprintf(size, sizeof(size), " SIZE=%zu", s->xlen);
-	smtpc_io_outf(s, "MAIL FROM:<%s>%s%s%s\r\n", t->sender, size, eight ? " BODY=8BITMIME" : "",
-		      s->utf8 ? " SMTPUTF8" : "");
+	smtpc_dsn_mail(s, dsn, sizeof(dsn));
+	smtpc_io_outf(s, "MAIL FROM:<%s>%s%s%s%s\r\n", t->sender, size,
+		      eight ? " BODY=8BITMIME" : "", s->utf8 ? " SMTPUTF8" : "", dsn);
 	if (s->pipelined) {
 		while (s->rcpt_sent < s->nrcpt)
 			smtpc_out_rcpt(s);

@@ -1,5 +1,6 @@
 /* smtpc_prep — what of a transaction this server can take, decided before MAIL: the 8BITMIME
- * downgrade (RFC 6152) and SMTPUTF8 (RFC 6531); see "Local replies" in smtpc.h.
+ * downgrade (RFC 6152) and SMTPUTF8 (RFC 6531); see "Local replies" in smtpc.h. Also the DSN
+ * parameters (RFC 3461) of MAIL and RCPT, which depend on the same EHLO offer (see "DSN").
  *
  * Why here and this way: both depend only on the EHLO extensions and the transaction, and both
  * may end (part of) the transaction without a byte on the wire. Doing it when the transaction
@@ -57,6 +58,59 @@ static bool smtpc_head_8bit(const char *b, size_t len)
 unsigned smtpc_rcpt_idx(const struct smtpc *s, unsigned i)
 {
 	return s->nrefused ? s->ridx[i] : i;
+}
+
+/* smtpc_dsn_mail: the DSN parameters of MAIL for this server into out (cap >=
+ * SMTPC_DSN_MAIL_MAX): " RET=..." and " ENVID=<xtext>" when it offers DSN and the transaction
+ * has them (an ENVID over SMTP_ENVID_MAX bytes is left out), else "". */
+void smtpc_dsn_mail(const struct smtpc *s, char *out, size_t cap)
+{
+	const struct smtpc_txn *t = s->txn;
+	size_t n = 0, k;
+
+	out[0] = '\0';
+	if (!smtpc_peer_dsn(s))
+		return;
+	if (t->ret == SMTP_RET_FULL || t->ret == SMTP_RET_HDRS)
+		n = (size_t)snprintf(out, cap, " RET=%s",
+				     t->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
+	k = t->envid ? strlen(t->envid) : 0;
+	if (k == 0 || k > SMTP_ENVID_MAX || cap - n < 8)
+		return;
+	memcpy(out + n, " ENVID=", 7);
+	if (smtp_xtext_encode(t->envid, k, out + n + 7, cap - n - 7) < 0)
+		out[n] = '\0';
+}
+
+/* An ORCPT the next hop can take: "<atom>;<address>" within the limits of RFC 3461. */
+static bool smtpc_orcpt_ok(const char *o)
+{
+	const char *semi = strchr(o, ';');
+
+	return semi && (size_t)(semi - o) <= SMTP_ADDRTYPE_MAX &&
+	       strlen(semi + 1) <= SMTP_ORCPT_MAX;
+}
+
+/* smtpc_dsn_rcpt: the DSN parameters of the RCPT for txn->rcpts[i] into out (cap >=
+ * SMTPC_DSN_RCPT_MAX): " NOTIFY=..." and " ORCPT=<type>;<xtext>" when the server offers DSN
+ * and the recipient has them (an unusable ORCPT is left out), else "". */
+void smtpc_dsn_rcpt(const struct smtpc *s, unsigned i, char *out, size_t cap)
+{
+	const struct smtpc_txn *t = s->txn;
+	const char *o = t->orcpts ? t->orcpts[i] : NULL;
+	char nt[SMTP_NOTIFY_TEXT];
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (!smtpc_peer_dsn(s))
+		return;
+	if (t->notify && smtp_dsn_notify_format(t->notify[i], nt, sizeof(nt)))
+		n = (size_t)snprintf(out, cap, " NOTIFY=%s", nt);
+	if (!o || !o[0] || !smtpc_orcpt_ok(o) || cap - n < 8)
+		return;
+	memcpy(out + n, " ORCPT=", 7);
+	if (smtp_dsn_orcpt_format(o, out + n + 7, cap - n - 7) < 0)
+		out[n] = '\0';
 }
 
 /* Without SMTPUTF8 at the server: list the recipients that can go (ASCII, and the header does

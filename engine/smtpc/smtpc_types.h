@@ -18,6 +18,11 @@
 #define SMTPC_RBUF_MAX	   65536
 #define SMTPC_TEXT_MAX	   512 /* saved reply text (close info, deferred result) */
 #define SMTPC_BIND_ERR_MAX 160 /* "cannot bind source address <IPv6>: <strerror>" */
+/* Room for the DSN parameters of MAIL (" RET=HDRS ENVID=" + 3 bytes per ENVID byte) and RCPT
+ * (" NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=" + the addr-type, ';', 3 bytes per address byte). */
+#define SMTPC_DSN_MAIL_MAX (16 + 3 * SMTP_ENVID_MAX + 1)
+#define SMTPC_DSN_RCPT_MAX                                                                         \
+	(8 + SMTP_NOTIFY_TEXT + 7 + SMTP_ADDRTYPE_MAX + 1 + 3 * SMTP_ORCPT_MAX + 1)
 
 struct smtpc {
 	struct loop *loop;
@@ -131,6 +136,8 @@ void smtpc_prep_init(struct smtpc *s);
 bool smtpc_txn_prepare(struct smtpc *s, struct smtpc_txn *t);
 void smtpc_local_arm(struct smtpc *s);
 unsigned smtpc_rcpt_idx(const struct smtpc *s, unsigned i);
+void smtpc_dsn_mail(const struct smtpc *s, char *out, size_t cap);
+void smtpc_dsn_rcpt(const struct smtpc *s, unsigned i, char *out, size_t cap);
 void smtpc_prep_done(struct smtpc *s);
 
 /* smtpc_io.c */

@@ -83,6 +83,8 @@ static int smtpd_ehlo_build(struct smtpd_server *srv)
 		ret = smtpd_ehlo_add(srv, &last, "8BITMIME");
 	if (!ret && !(hide & SMTP_EXT_SMTPUTF8))
 		ret = smtpd_ehlo_add(srv, &last, "SMTPUTF8");
+	if (!ret && !(hide & SMTP_EXT_DSN))
+		ret = smtpd_ehlo_add(srv, &last, "DSN");
 	for (; !ret && x && *x; x++)
 		ret = smtpd_ehlo_add(srv, &last, *x);
 	if (!ret && !(hide & SMTP_EXT_ENHANCEDSTATUSCODES))
@@ -314,10 +316,7 @@ void smtpd_worker_session_gone(struct smtpd_worker *w, struct smtpd_session *s)
 		w->freelist = s;
 		w->nfree++;
 	} else {
-		free(s->arena);
-		free(s->rcpt_off);
-		free(s->rcpt_ptr);
-		free(s->body);
+		smtpd_session_bufs_free(s);
 		free(s);
 	}
 	smtpd_check_done(w);
@@ -404,10 +403,7 @@ void smtpd_worker_free(struct smtpd_worker *w)
 	BUG_ON(w->nsessions || w->accepts_inflight || w->grace_armed);
 	while ((s = w->freelist)) {
 		w->freelist = s->next;
-		free(s->arena);
-		free(s->rcpt_off);
-		free(s->rcpt_ptr);
-		free(s->body);
+		smtpd_session_bufs_free(s);
 		free(s);
 	}
 	atomic_fetch_sub(&w->srv->workers, 1);

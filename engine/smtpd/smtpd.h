@@ -45,13 +45,22 @@
  * Wire details: the greeting, EHLO and HELO replies and 354 carry no enhanced status code
  * (RFC 2034 §3, RFC 3463 has no class 3); every other reply does (unless
  * ENHANCEDSTATUSCODES is hidden, see hide_ext). Only <CRLF>.<CRLF> ends DATA. EHLO advertises
- * PIPELINING, SIZE <max_size>, 8BITMIME, SMTPUTF8, the ehlo_extra keywords and
+ * PIPELINING, SIZE <max_size>, 8BITMIME, SMTPUTF8, DSN, the ehlo_extra keywords and
  * ENHANCEDSTATUSCODES, minus the hidden ones. EXPN, HELP, ETRN, TURN, STARTTLS and AUTH get
  * "502 5.5.1". Addresses: control bytes and malformed UTF-8 are 501 5.1.3 (smtp_cmd_parse); a
  * non-ASCII sender or recipient without "MAIL ... SMTPUTF8" is 553 5.6.7 (RFC 6531). A HELO/EHLO
  * name with a control byte or malformed UTF-8 is "501 5.5.4 Error: invalid HELO/EHLO host name"
  * (on_helo is not called). MAIL SIZE= over max_size, or of 20 significant digits or more, is
  * 552 5.3.4; a SIZE= that is not all digits is 501 5.5.4.
+ *
+ * DSN (RFC 3461): EHLO advertises DSN (unless hidden, see hide_ext); a client that greeted with
+ * EHLO may then give RET=FULL|HDRS and ENVID=<xtext> on MAIL, and NOTIFY=NEVER or a list of
+ * SUCCESS,FAILURE,DELAY and ORCPT=<addr-type>;<xtext> on RCPT (keywords and RET/NOTIFY values
+ * in any case). Their decoded values reach on_data in the envelope. A duplicate, a malformed
+ * value, a decoded value that is not printable ASCII, an ENVID over 100 or an ORCPT address over
+ * 500 decoded bytes is "501 5.5.4 <what is wrong>"; after HELO (or with DSN hidden) these
+ * parameters are "555 5.5.4 Unsupported parameter" like any unknown one, and so is any other
+ * RCPT parameter.
  *
  * Slow clients: each recv has a timeout (cmd_timeout_ms / data_timeout_ms) and, on top, one
  * command line must arrive whole within cmd_deadline_ms of its first byte (to its LF; waiting
@@ -99,6 +108,15 @@ struct smtpd_envelope {
 	size_t body_len;
 	bool body_8bit; /* MAIL ... BODY=8BITMIME */
 	bool smtputf8;	/* MAIL ... SMTPUTF8 (RFC 6531) */
+	/* DSN (RFC 3461; only from a client that was offered DSN, see "DSN" above). */
+	const char *envid;	   /* MAIL ... ENVID= decoded from xtext (printable ASCII, space
+				      included, at most SMTP_ENVID_MAX bytes), "" if none */
+	uint8_t ret;		   /* MAIL ... RET=: SMTP_RET_FULL / _HDRS, SMTP_RET_NONE if none */
+	const uint8_t *notify;	   /* nrcpts entries, rcpts' order: SMTP_NOTIFY_* bits (NEVER
+				      alone, or SUCCESS|FAILURE|DELAY), 0 = NOTIFY not given */
+	const char *const *orcpts; /* nrcpts entries: ORCPT= decoded, "addr-type;address" (the
+				      address printable ASCII, at most SMTP_ORCPT_MAX bytes), ""
+				      if none */
 };
 
 /* Hooks; any may be NULL (NULL means: accept with the default reply). `user` is the worker's
@@ -160,9 +178,10 @@ struct smtpd_config {
 	uint64_t data_deadline_ms;     /* whole body, from the 354 to the end-of-data terminator,
 					* default 600 s */
 	uint32_t hide_ext;	       /* SMTP_EXT_* bits not to advertise in the EHLO reply:
-					* PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES
-					* (others are ignored). A hidden SIZE / 8BITMIME / SMTPUTF8
-					* makes its MAIL parameter (SIZE=, BODY=, SMTPUTF8) a
+					* PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN,
+					* ENHANCEDSTATUSCODES (others are ignored). A hidden SIZE /
+					* 8BITMIME / SMTPUTF8 / DSN makes its parameters (SIZE=,
+					* BODY=, SMTPUTF8; RET=, ENVID=, NOTIFY=, ORCPT=) a
 					* "555 5.5.4 Unsupported parameter", as from a server that
 					* lacks it (the size limit still applies to the body); a
 					* hidden ENHANCEDSTATUSCODES strips the enhanced code from

@@ -60,8 +60,22 @@ static void smtpd_rcpt_push(struct smtpd_session *s, uint32_t off)
 		s->rcpt_cap = s->rcpt_cap ? s->rcpt_cap * 2 : 16;
 		s->rcpt_off = util_xrealloc(s->rcpt_off, s->rcpt_cap * sizeof(*s->rcpt_off));
 		s->rcpt_ptr = util_xrealloc(s->rcpt_ptr, s->rcpt_cap * sizeof(*s->rcpt_ptr));
+		smtpd_dsn_rcpt_grow(s, s->rcpt_cap);
 	}
+	smtpd_dsn_rcpt_push(s, s->nrcpts);
 	s->rcpt_off[s->nrcpts++] = off;
+}
+
+/* smtpd_session_bufs_free: free the session's growable buffers (envelope, body). */
+void smtpd_session_bufs_free(struct smtpd_session *s)
+{
+	free(s->arena);
+	free(s->rcpt_off);
+	free(s->rcpt_ptr);
+	free(s->rcpt_notify);
+	free(s->orcpt_off);
+	free(s->orcpt_ptr);
+	free(s->body);
 }
 
 /* smtpd_reset_tx: forget the current transaction; back to IDLE if a HELO was seen. */
@@ -74,6 +88,8 @@ void smtpd_reset_tx(struct smtpd_session *s)
 	s->body_over = false;
 	s->body_8bit = false;
 	s->smtputf8 = false;
+	s->ret = SMTP_RET_NONE;
+	s->envid[0] = '\0';
 	if (s->body && s->body_cap > SMTPD_BODY_KEEP) {
 		free(s->body);
 		s->body = NULL;
@@ -254,16 +270,20 @@ static int smtpd_param_body(struct smtpd_session *s, const struct smtp_param *pr
 	return 0;
 }
 
-/* MAIL parameters: SIZE=<digits>, BODY=7BIT|8BITMIME, SMTPUTF8; the parameter of a hidden
- * extension is unsupported. Returns 0 or the error reply code (*why its text). */
+/* MAIL parameters: SIZE=<digits>, BODY=7BIT|8BITMIME, SMTPUTF8, and RET=, ENVID= (DSN, see
+ * smtpd_dsn.c); the parameter of a hidden extension is unsupported. Returns 0 or the error
+ * reply code (*why its text). */
 static int smtpd_mail_params(struct smtpd_session *s, const char *p, size_t len, const char **why)
 {
 	uint32_t hide = s->w->srv->cfg.hide_ext;
 	struct smtp_param prm;
-	int r, code = 0;
+	unsigned seen = 0;
+	int r, dsn, code = 0;
 
 	while (!code && (r = smtp_param_next(&p, &len, &prm)) == 1) {
-		if (smtp_param_is(&prm, "SIZE") && !(hide & SMTP_EXT_SIZE))
+		if ((dsn = smtpd_dsn_mail_param(s, &prm, &seen, why)) >= 0)
+			code = dsn;
+		else if (smtp_param_is(&prm, "SIZE") && !(hide & SMTP_EXT_SIZE))
 			code = smtpd_param_size(s, &prm, why);
 		else if (smtp_param_is(&prm, "BODY") && !(hide & SMTP_EXT_8BITMIME))
 			code = smtpd_param_body(s, &prm, why);
@@ -295,6 +315,8 @@ static void smtpd_do_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 		return smtpd_error(s, 503, "5.5.1 Error: nested MAIL command");
 	s->body_8bit = false;
 	s->smtputf8 = false;
+	s->ret = SMTP_RET_NONE;
+	s->envid[0] = '\0';
 	code = smtpd_mail_params(s, c->params, c->params_len, &why);
 	if (code)
 		return smtpd_error(s, code, why);
@@ -310,23 +332,29 @@ static void smtpd_do_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 	smtpd_hook_done(s, ret, 250, "2.1.0 Ok", mark);
 }
 
+/* RCPT: the address, then its decoded ORCPT (if any) go to the arena; both are dropped again
+ * if the recipient is refused. */
 static void smtpd_do_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 {
 	const struct smtpd_hooks *h = &s->w->srv->hooks;
+	char orcpt[SMTP_ORCPT_BUF];
+	const char *why = NULL;
 	size_t mark = s->wlen;
 	uint32_t off;
-	int ret = 0;
+	int code, ret = 0;
 
 	if (s->state < SMTPD_S_MAIL)
 		return smtpd_error(s, 503, "5.5.1 Error: need MAIL command");
-	if (c->params_len)
-		return smtpd_error(s, 555, "5.5.4 Unsupported parameter");
+	code = smtpd_rcpt_params(s, c->params, c->params_len, orcpt, &why);
+	if (code)
+		return smtpd_error(s, code, why);
 	if (!s->smtputf8 && !smtp_is_ascii(c->addr, c->addr_len))
 		return smtpd_error(s, 553, NEED_UTF8);
 	if (s->nrcpts >= s->w->srv->cfg.max_rcpts)
 		return smtpd_say(s, 452, "4.5.3 Error: too many recipients");
 	s->arena_mark = s->arena_len;
 	off = smtpd_arena_add(s, c->addr, c->addr_len);
+	s->orcpt_new = orcpt[0] ? smtpd_arena_add(s, orcpt, strlen(orcpt)) : SMTPD_NO_ORCPT;
 	s->await = SMTPD_A_RCPT;
 	s->in_hook = true;
 	if (h->on_rcpt)
@@ -459,6 +487,7 @@ static void smtpd_data_end(struct smtpd_session *s)
 	    .body_8bit = s->body_8bit,
 	    .smtputf8 = s->smtputf8,
 	};
+	smtpd_dsn_envelope(s, &env);
 	smtpd_set_state(s, SMTPD_S_RCPT); /* out of DATA: input after the dot is commands */
 	s->await = SMTPD_A_DATA;
 	s->in_hook = true;

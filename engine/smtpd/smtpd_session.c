@@ -345,8 +345,9 @@ static struct smtpd_session *smtpd_session_alloc(struct smtpd_worker *w)
 	size_t extra = w->srv->cfg.session_data_size;
 	struct smtpd_session *s = w->freelist;
 	char *arena, *body;
-	uint32_t *rcpt_off, arena_cap;
-	const char **rcpt_ptr;
+	uint32_t *rcpt_off, *orcpt_off, arena_cap;
+	const char **rcpt_ptr, **orcpt_ptr;
+	uint8_t *rcpt_notify;
 	unsigned rcpt_cap;
 	size_t body_cap;
 
@@ -357,9 +358,11 @@ static struct smtpd_session *smtpd_session_alloc(struct smtpd_worker *w)
 	/* keep the growable buffers of a recycled session, zero the rest of the header */
 	arena = s->arena, arena_cap = s->arena_cap, body = s->body, body_cap = s->body_cap;
 	rcpt_off = s->rcpt_off, rcpt_ptr = s->rcpt_ptr, rcpt_cap = s->rcpt_cap;
+	rcpt_notify = s->rcpt_notify, orcpt_off = s->orcpt_off, orcpt_ptr = s->orcpt_ptr;
 	memset(s, 0, offsetof(struct smtpd_session, rbuf));
 	s->arena = arena, s->arena_cap = arena_cap, s->body = body, s->body_cap = body_cap;
 	s->rcpt_off = rcpt_off, s->rcpt_ptr = rcpt_ptr, s->rcpt_cap = rcpt_cap;
+	s->rcpt_notify = rcpt_notify, s->orcpt_off = orcpt_off, s->orcpt_ptr = orcpt_ptr;
 	memset(s->data, 0, extra);
 	return s;
 }

@@ -24,6 +24,7 @@
 #define SMTPD_FREELIST_MAX 64u
 #define SMTPD_LINGER_MS	   2000u /* lingering close bound */
 #define SMTPD_NO_HOLD	   UINT32_MAX
+#define SMTPD_NO_ORCPT	   UINT32_MAX
 
 /* Protocol states (explicit; see smtpd_state_names in smtpd_session.c). */
 enum smtpd_state {
@@ -148,6 +149,16 @@ struct smtpd_session {
 	uint32_t *rcpt_off;
 	const char **rcpt_ptr;
 	unsigned nrcpts, rcpt_cap;
+	/* DSN (RFC 3461): per accepted recipient NOTIFY bits and the arena offset of the decoded
+	 * ORCPT (SMTPD_NO_ORCPT: none), rcpt_cap entries like rcpt_off; orcpt_ptr is filled for
+	 * on_data. notify_new / orcpt_new: those of the RCPT being decided. */
+	uint8_t *rcpt_notify;
+	uint32_t *orcpt_off;
+	const char **orcpt_ptr;
+	uint8_t notify_new;
+	uint32_t orcpt_new;
+	uint8_t ret;			/* MAIL ... RET= (SMTP_RET_*) */
+	char envid[SMTP_ENVID_MAX + 1]; /* MAIL ... ENVID= decoded, "" if none */
 	/* body */
 	char *body;
 	size_t body_len, body_cap;
@@ -178,11 +189,21 @@ void smtpd_session_force_close(struct smtpd_session *s, bool hard);
 
 /* smtpd_cmd.c */
 bool smtpd_cmd_step(struct smtpd_session *s);
+void smtpd_session_bufs_free(struct smtpd_session *s);
 bool smtpd_data_step(struct smtpd_session *s);
 void smtpd_hook_done(struct smtpd_session *s, int ret, int def_code, const char *def_text,
 		     size_t mark);
 void smtpd_apply_reply(struct smtpd_session *s, int code);
 void smtpd_emit_reply(struct smtpd_session *s, int code, const char *text);
+
+/* smtpd_dsn.c */
+int smtpd_dsn_mail_param(struct smtpd_session *s, const struct smtp_param *prm, unsigned *seen,
+			 const char **why);
+int smtpd_rcpt_params(struct smtpd_session *s, const char *p, size_t len, char *orcpt,
+		      const char **why);
+void smtpd_dsn_rcpt_grow(struct smtpd_session *s, unsigned cap);
+void smtpd_dsn_rcpt_push(struct smtpd_session *s, unsigned idx);
+void smtpd_dsn_envelope(struct smtpd_session *s, struct smtpd_envelope *env);
 
 /* smtpd.c */
 void smtpd_worker_session_gone(struct smtpd_worker *w, struct smtpd_session *s);

@@ -1,5 +1,6 @@
 /* fuzz_cmd — libFuzzer harness for the SMTP command parser: smtp_cmd_parse and smtp_param_next
- * (engine/smtp/smtp.h). The input is one command line, CRLF already stripped, any bytes.
+ * (engine/smtp/smtp.h), and the DSN parameter codec (RFC 3461) applied to every parameter it
+ * finds. The input is one command line, CRLF already stripped, any bytes.
  *
  * Why invariants and not only crashes: what this parser accepts is what riptide queues and
  * later writes on another server's wire. So for any line:
@@ -11,7 +12,16 @@
  *  - smtp_param_next, over the parameters and over the raw line, terminates, moves forward on
  *    every parameter, returns parameters inside its input (a key of letters, digits and '-' not
  *    first; a value of 33..126 or 8-bit bytes other than '='), and leaves its cursor alone on
- *    -EINVAL.
+ *    -EINVAL;
+ *  - DSN (every parameter's value, and the whole line, go through the codec): a decoded xtext
+ *    holds only printable ASCII (32..126: RFC 3461's "graphic and white space"; never a control
+ *    or 8-bit byte); decode(encode(y)) == y for any decoded y, and encode(decode(x)) == x for a
+ *    canonical x (upper-case hex, only the bytes that must be encoded encoded); any bytes
+ *    encode to xchars and "+XX" only, which decode back exactly when they are all printable;
+ *    RET= is FULL or HDRS; NOTIFY= is NEVER alone or a non-empty subset of SUCCESS, FAILURE,
+ *    DELAY, and formats back to a value of the same meaning; ENVID= decodes to 1..100 bytes;
+ *    ORCPT= decodes to "<atom of 1..64>;<1..500 printable bytes>" and formats back to a value
+ *    that decodes to the same.
  */
 #include "tests/fuzz/fuzz.h"
 #include "engine/smtp/smtp.h"
@@ -52,6 +62,158 @@ static void check_param(const struct smtp_param *prm, const char *base, size_t b
 			   (unsigned char)prm->value[i]);
 }
 
+/* ---- DSN parameters ---- */
+
+static bool xchar(unsigned char c)
+{
+	return c >= 33 && c <= 126 && c != '+' && c != '=';
+}
+
+static void check_printable(const char *d, size_t n, const char *what)
+{
+	for (size_t i = 0; i < n; i++)
+		FUZZ_CHECK((unsigned char)d[i] >= 32 && (unsigned char)d[i] <= 126,
+			   "%s: decoded byte %02x", what, (unsigned char)d[i]);
+	FUZZ_CHECK(d[n] == '\0', "%s: decoded text not NUL-terminated", what);
+}
+
+/* The value of an upper-case hex digit, or -1. */
+static int hexup(char c)
+{
+	static const char h[] = "0123456789ABCDEF";
+	const char *p = c ? strchr(h, c) : NULL;
+
+	return p ? (int)(p - h) : -1;
+}
+
+/* x is canonical xtext: "+XX" only with upper-case hex, and only for a byte that is no xchar. */
+static bool canonical(const char *x, size_t n)
+{
+	int hi, lo;
+
+	for (size_t i = 0; i < n; i++) {
+		if (x[i] != '+')
+			continue;
+		if (n - i < 3 || (hi = hexup(x[i + 1])) < 0 || (lo = hexup(x[i + 2])) < 0 ||
+		    xchar((unsigned char)(hi << 4 | lo)))
+			return false;
+		i += 2;
+	}
+	return true;
+}
+
+/* Any bytes: encode gives xchars and "+XX" only; decode gives them back iff all printable. */
+static void check_encode_any(const char *p, size_t n)
+{
+	size_t cap = 3 * n + 1;
+	char *e = malloc(cap), *d = malloc(n + 1);
+	bool printable = true;
+	ssize_t k, r;
+
+	FUZZ_CHECK(e && d, "out of memory");
+	k = smtp_xtext_encode(p, n, e, cap);
+	FUZZ_CHECK(k >= 0 && (size_t)k < cap && e[k] == '\0', "encode of %zu bytes: %zd", n, k);
+	for (ssize_t i = 0; i < k; i++)
+		FUZZ_CHECK(xchar((unsigned char)e[i]) || e[i] == '+', "encoded byte %02x",
+			   (unsigned char)e[i]);
+	FUZZ_CHECK(canonical(e, (size_t)k), "the encoder's output is not canonical");
+	for (size_t i = 0; i < n; i++)
+		printable &= (unsigned char)p[i] >= 32 && (unsigned char)p[i] <= 126;
+	r = smtp_xtext_decode(e, (size_t)k, d, n + 1);
+	FUZZ_CHECK(printable ? r == (ssize_t)n && !memcmp(d, p, n) : r == -EINVAL,
+		   "decode(encode(x)) = %zd for %zu bytes (printable %d)", r, n, printable);
+	free(e);
+	free(d);
+}
+
+/* One value as xtext: decoded is printable; the round trips hold. */
+static void check_xtext(const char *x, size_t n)
+{
+	char *d = malloc(n + 1), *e = malloc(3 * n + 1), *d2 = malloc(n + 1);
+	ssize_t r, k, r2;
+
+	FUZZ_CHECK(d && e && d2, "out of memory");
+	r = smtp_xtext_decode(x, n, d, n + 1);
+	FUZZ_CHECK(r >= 0 || r == -EINVAL, "decode returned %zd", r);
+	if (r >= 0) {
+		check_printable(d, (size_t)r, "xtext");
+		k = smtp_xtext_encode(d, (size_t)r, e, 3 * n + 1);
+		FUZZ_CHECK(k >= 0, "encode of a decoded value failed (%zd)", k);
+		r2 = smtp_xtext_decode(e, (size_t)k, d2, n + 1);
+		FUZZ_CHECK(r2 == r && !memcmp(d2, d, (size_t)r), "decode(encode(y)) != y");
+		if (canonical(x, n))
+			FUZZ_CHECK((size_t)k == n && !memcmp(e, x, n), "encode(decode(x)) != x");
+	}
+	free(d);
+	free(e);
+	free(d2);
+}
+
+static void check_notify(const char *v, size_t n)
+{
+	int b = smtp_dsn_notify_parse(v, n);
+	char out[SMTP_NOTIFY_TEXT];
+	size_t k;
+
+	FUZZ_CHECK(b == -EINVAL || (b > 0 && b <= 15), "NOTIFY parsed to %d", b);
+	if (b < 0)
+		return;
+	FUZZ_CHECK(!(b & SMTP_NOTIFY_NEVER) || b == SMTP_NOTIFY_NEVER, "NEVER combined: %d", b);
+	k = smtp_dsn_notify_format((unsigned)b, out, sizeof(out));
+	FUZZ_CHECK(k > 0 && smtp_dsn_notify_parse(out, k) == b, "NOTIFY %d formats to '%s'", b,
+		   out);
+}
+
+static void check_envid(const char *v, size_t n)
+{
+	char out[SMTP_ENVID_MAX + 1];
+	ssize_t r = smtp_dsn_envid_parse(v, n, out, sizeof(out));
+
+	FUZZ_CHECK(r == -EINVAL || r == -E2BIG || (r > 0 && r <= SMTP_ENVID_MAX),
+		   "ENVID parsed to %zd", r);
+	if (r > 0)
+		check_printable(out, (size_t)r, "ENVID");
+}
+
+static void check_orcpt(const char *v, size_t n)
+{
+	char out[SMTP_ORCPT_BUF], enc[3 * SMTP_ORCPT_BUF], again[SMTP_ORCPT_BUF];
+	ssize_t r = smtp_dsn_orcpt_parse(v, n, out, sizeof(out)), k;
+	const char *semi;
+
+	FUZZ_CHECK(r == -EINVAL || r == -E2BIG || r > 0, "ORCPT parsed to %zd", r);
+	if (r < 0)
+		return;
+	check_printable(out, (size_t)r, "ORCPT");
+	semi = strchr(out, ';');
+	FUZZ_CHECK(semi && semi > out && semi - out <= SMTP_ADDRTYPE_MAX, "ORCPT addr-type");
+	FUZZ_CHECK(strlen(semi + 1) >= 1 && strlen(semi + 1) <= SMTP_ORCPT_MAX, "ORCPT address");
+	k = smtp_dsn_orcpt_format(out, enc, sizeof(enc));
+	FUZZ_CHECK(k > 0, "a parsed ORCPT does not format (%zd)", k);
+	FUZZ_CHECK(smtp_dsn_orcpt_parse(enc, (size_t)k, again, sizeof(again)) == r &&
+		       !strcmp(again, out),
+		   "ORCPT does not round-trip");
+}
+
+/* A parameter through the DSN codec: by its key, and its value as xtext whatever the key. */
+static void check_dsn_param(const struct smtp_param *prm)
+{
+	int ret;
+
+	check_xtext(prm->value, prm->value_len);
+	if (smtp_param_is(prm, "RET")) {
+		ret = smtp_dsn_ret_parse(prm->value, prm->value_len);
+		FUZZ_CHECK(ret == -EINVAL || ret == SMTP_RET_FULL || ret == SMTP_RET_HDRS,
+			   "RET parsed to %d", ret);
+	} else if (smtp_param_is(prm, "NOTIFY")) {
+		check_notify(prm->value, prm->value_len);
+	} else if (smtp_param_is(prm, "ENVID")) {
+		check_envid(prm->value, prm->value_len);
+	} else if (smtp_param_is(prm, "ORCPT")) {
+		check_orcpt(prm->value, prm->value_len);
+	}
+}
+
 /* Walk every parameter of p[0..len) (base[0..blen) is the buffer they must lie in). */
 static void check_params(const char *p, size_t len, const char *base, size_t blen)
 {
@@ -65,6 +227,7 @@ static void check_params(const char *p, size_t len, const char *base, size_t ble
 		if (r != 1)
 			break;
 		check_param(&prm, base, blen);
+		check_dsn_param(&prm);
 		FUZZ_CHECK(len < before && inside(p, len, base, blen),
 			   "the cursor did not move forward inside the input");
 		FUZZ_CHECK(p >= (prm.value_len ? prm.value + prm.value_len : prm.key + prm.key_len),
@@ -150,5 +313,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == 0 && (c.verb == SMTP_VERB_MAIL || c.verb == SMTP_VERB_RCPT))
 		check_path(&c, line, size);
 	check_params(line, size, line, size);
+	check_xtext(line, size);
+	check_encode_any(line, size);
+	check_notify(line, size);
+	check_envid(line, size);
+	check_orcpt(line, size);
 	return 0;
 }

@@ -4,8 +4,9 @@
 # not at the others, --drop-after closes without a reply at the chosen step (earlier pipelined
 # replies still arrive), --421-after answers 421 there and closes, --max-rcpts gives 452 4.5.3
 # beyond N recipients per transaction, /N and %P rules fire on their share of occurrences, and
-# the per-recipient local parts compose with the rules. The client is smtp_dialog.py, so every
-# reply is checked byte for byte (code and enhanced code).
+# the per-recipient local parts compose with the rules, and DSN (RFC 3461) is offered with the
+# MAIL/RCPT parameters of each message recorded in its log line (--no-dsn hides it). The client
+# is smtp_dialog.py, so every reply is checked byte for byte (code and enhanced code).
 . "$(dirname "$0")/lib.sh"
 D=$(dirname "$0")
 
@@ -67,12 +68,12 @@ ehlo_kw() {
 		| sed 's/^ *250[- ]//; s/ .*//' | sort | paste -sd' '
 }
 
-ALL="8BITMIME ENHANCEDSTATUSCODES PIPELINING SIZE SMTPUTF8"
+ALL="8BITMIME DSN ENHANCEDSTATUSCODES PIPELINING SIZE SMTPUTF8"
 
 # ---- 0. options: -h documents every option; bad values are usage errors (exit 2) ----
 "$SINK" -h >"$T/help.txt" || fail "-h exits nonzero"
 for o in -l -t -o -d -c -g -x -w -s -q --no-pipelining --no-size --no-8bitmime --no-smtputf8 \
-	--no-enhancedstatuscodes --no-starttls --reply --drop-after --421-after --max-rcpts; do
+	--no-dsn --no-enhancedstatuscodes --no-starttls --reply --drop-after --421-after --max-rcpts; do
 	grep -q -- "$o\b" "$T/help.txt" || fail "-h does not document $o"
 done
 for bad in "--reply rcpt=352" "--reply data=250" "--reply bogus=550" "--reply rcpt" \
@@ -119,6 +120,7 @@ hide --no-pipelining PIPELINING ""
 hide --no-size SIZE "SIZE=100"
 hide --no-8bitmime 8BITMIME "BODY=8BITMIME"
 hide --no-smtputf8 SMTPUTF8 "SMTPUTF8"
+hide --no-dsn DSN "RET=FULL"
 hide --no-enhancedstatuscodes ENHANCEDSTATUSCODES ""
 grep -q '^<<< 250 Ok$' "$T/hideENHANCEDSTATUSCODES.ehlo.dlg" \
 	|| fail "--no-enhancedstatuscodes: MAIL reply still carries an enhanced code"
@@ -134,8 +136,26 @@ SEND QUIT
 EXPECT 221
 EOF
 down
-pass "--no-{pipelining,size,8bitmime,smtputf8,enhancedstatuscodes} hide exactly their keyword" \
-	"(SIZE=/BODY=/SMTPUTF8 then 555 5.5.4); --no-starttls accepted"
+up hidedsnb --no-dsn
+talk rcpt <<'EOF'
+GREET
+SEND EHLO client.test
+EXPECT 250
+SEND MAIL FROM:<s@example.test> ENVID=x
+EXPECT 555 5.5.4
+SEND MAIL FROM:<s@example.test>
+EXPECT 250
+SEND RCPT TO:<r@example.test> NOTIFY=NEVER
+EXPECT 555 5.5.4
+SEND RCPT TO:<r@example.test> ORCPT=rfc822;r@example.test
+EXPECT 555 5.5.4
+SEND QUIT
+EXPECT 221
+EOF
+down
+pass "--no-{pipelining,size,8bitmime,smtputf8,dsn,enhancedstatuscodes} hide exactly their" \
+	"keyword (SIZE=/BODY=/SMTPUTF8/RET=/ENVID=/NOTIFY=/ORCPT= then 555 5.5.4);" \
+	"--no-starttls accepted"
 
 # ---- 2. --reply at each step: the code there, the normal reply elsewhere ----
 up reply_ehlo --reply "ehlo=550:5.7.1 go away"
@@ -427,3 +447,50 @@ EXPECT 221
 EOF
 down
 pass "fault rules compose with the local-part behaviours"
+
+# ---- 6. DSN: the MAIL/RCPT parameters each message came with are in its log line ----
+up dsn
+talk d <<'EOF'
+GREET
+SEND EHLO client.test
+EXPECT 250
+SEND MAIL FROM:<s@example.test> ret=hdrs ENVID=QQ+2b1+3D2 BODY=8BITMIME SIZE=100
+EXPECT 250 2.1.0
+SEND RCPT TO:<a@example.test> NOTIFY=success,failure ORCPT=rfc822;a+2Bx@example.test
+EXPECT 250 2.1.5
+SEND RCPT TO:<b@example.test>
+EXPECT 250 2.1.5
+SEND RCPT TO:<d@example.test> NOTIFY=NEVER,SUCCESS
+EXPECT 501 5.5.4
+SEND RCPT TO:<c@example.test> NOTIFY=NEVER
+EXPECT 250 2.1.5
+SEND DATA
+EXPECT 354
+RAW b"Message-ID: <dsn1@example.test>\r\n\r\nbody\r\n.\r\n"
+EXPECT 250 2.0.0
+SEND MAIL FROM:<s@example.test> RET=FULL RET=HDRS
+EXPECT 501 5.5.4
+SEND MAIL FROM:<s@example.test> ENVID=a+0Db
+EXPECT 501 5.5.4
+SEND MAIL FROM:<s@example.test>
+EXPECT 250 2.1.0
+SEND RCPT TO:<e@example.test>
+EXPECT 250 2.1.5
+SEND DATA
+EXPECT 354
+RAW b"Message-ID: <dsn2@example.test>\r\n\r\nbody\r\n.\r\n"
+EXPECT 250 2.0.0
+SEND QUIT
+EXPECT 221
+EOF
+down
+got=$(grep ' <dsn1@example.test> ' "$T/dsn.log" | cut -d' ' -f2,3,6-)
+want="s@example.test a@example.test,b@example.test,c@example.test <dsn1@example.test> BODY=8BITMIME"
+want+=" RET=HDRS ENVID=QQ+2B1+3D2 0:NOTIFY=SUCCESS,FAILURE 0:ORCPT=rfc822;a+2Bx@example.test"
+want+=" 2:NOTIFY=NEVER"
+[ "$got" = "$want" ] || fail "DSN parameters in the log line: '$got', expected '$want'"
+got=$(grep ' <dsn2@example.test>' "$T/dsn.log" | cut -d' ' -f2,3,6-)
+[ "$got" = "s@example.test e@example.test <dsn2@example.test>" ] \
+	|| fail "a message without parameters: '$got'"
+pass "DSN offered; RET/ENVID/NOTIFY/ORCPT recorded per message and recipient (canonical form);" \
+	"bad values 501 5.5.4"

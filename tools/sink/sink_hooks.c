@@ -1,5 +1,6 @@
 /* sink_hooks — riptide-sink's SMTP behaviour: replies chosen by the recipient's local part,
- * accepted-message log lines, body files and counters.
+ * accepted-message log lines (with the MAIL/RCPT parameters the message came with), body files
+ * and counters.
  *
  * Why: one sink run must mix behaviours (temporary and permanent rejections, delays, flapping
  * addresses, DATA-time failures) so a single delivery run exercises every path of the sender;
@@ -11,6 +12,8 @@
  * mutex.
  */
 #include "tools/sink/sink.h"
+
+#include "engine/smtp/smtp.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -245,6 +248,37 @@ static void sink_log_put(struct sink_worker *w, const char *p, size_t n)
 	w->log_len += n;
 }
 
+/* The parameters a message arrived with, each as " KEY=VALUE" (recipient ones as " I:KEY=VALUE",
+ * I the recipient's 0-based position): MAIL's BODY=8BITMIME, SMTPUTF8, RET=, ENVID=<xtext>,
+ * each RCPT's NOTIFY= and ORCPT=<addr-type>;<xtext>; values in their canonical wire form. */
+static void sink_log_params(struct sink_worker *w, const struct smtpd_envelope *env)
+{
+	char buf[32 + 3 * SMTP_ORCPT_BUF], nt[SMTP_NOTIFY_TEXT];
+	int n;
+
+	if (env->body_8bit)
+		sink_log_put(w, " BODY=8BITMIME", 14);
+	if (env->smtputf8)
+		sink_log_put(w, " SMTPUTF8", 9);
+	if (env->ret)
+		sink_log_put(w, env->ret == SMTP_RET_FULL ? " RET=FULL" : " RET=HDRS", 9);
+	if (env->envid[0] &&
+	    smtp_xtext_encode(env->envid, strlen(env->envid), buf, sizeof(buf)) > 0) {
+		sink_log_put(w, " ENVID=", 7);
+		sink_log_put(w, buf, strlen(buf));
+	}
+	for (unsigned i = 0; i < env->nrcpts; i++) {
+		if (smtp_dsn_notify_format(env->notify[i], nt, sizeof(nt))) {
+			n = snprintf(buf, sizeof(buf), " %u:NOTIFY=%s", i, nt);
+			sink_log_put(w, buf, (size_t)n);
+		}
+		n = snprintf(buf, sizeof(buf), " %u:ORCPT=", i);
+		if (env->orcpts[i][0] &&
+		    smtp_dsn_orcpt_format(env->orcpts[i], buf + n, sizeof(buf) - (size_t)n) > 0)
+			sink_log_put(w, buf, strlen(buf));
+	}
+}
+
 static void sink_log_message(struct sink_worker *w, const struct smtpd_envelope *env, uint64_t hash)
 {
 	struct timespec ts;
@@ -269,6 +303,7 @@ static void sink_log_message(struct sink_worker *w, const struct smtpd_envelope 
 	sink_log_put(w, num, (size_t)n);
 	mid = sink_message_id(env->body, env->body_len, &mlen);
 	sink_log_put(w, mid, mlen);
+	sink_log_params(w, env);
 	sink_log_put(w, "\n", 1);
 	if (w->log_len >= SINK_LOG_FLUSH)
 		sink_log_flush(w);

@@ -29,7 +29,7 @@ static const char sink_usage_text[] =
     "usage: riptide-sink [OPTION]...\n"
     "  -l ADDR  listen on 127.0.0.1:2526 (default), [::1]:2526 or unix:/path (repeatable)\n"
     "  -t N     worker threads (default: online CPUs)\n"
-    "  -o FILE  append one line per accepted message\n"
+    "  -o FILE  append one line per accepted message (see \"Log line\" below)\n"
     "  -d DIR   save each accepted body to DIR/<n>.eml\n"
     "  -c FILE  stats file, rewritten every 100 ms\n"
     "  -g CODE  reply CODE (400..599) at the greeting and close (= --reply connect=CODE)\n"
@@ -39,9 +39,10 @@ static const char sink_usage_text[] =
     "  -q       quiet\n"
     "  -h, --help  this text\n"
     "Extensions not to advertise (each on its own; a hidden SIZE, 8BITMIME or SMTPUTF8 makes\n"
-    "its MAIL parameter a 555 5.5.4; a hidden ENHANCEDSTATUSCODES strips the codes from every\n"
-    "reply):\n"
-    "  --no-pipelining  --no-size  --no-8bitmime  --no-smtputf8  --no-enhancedstatuscodes\n"
+    "its MAIL parameter a 555 5.5.4, a hidden DSN its RET, ENVID, NOTIFY and ORCPT\n"
+    "parameters; a hidden ENHANCEDSTATUSCODES strips the codes from every reply):\n"
+    "  --no-pipelining  --no-size  --no-8bitmime  --no-smtputf8  --no-dsn\n"
+    "  --no-enhancedstatuscodes\n"
     "  --no-starttls    accepted; no effect until the sink offers STARTTLS (it has no TLS yet)\n"
     "Per-command faults (STEP: connect, ehlo (= helo: both commands), mail, rcpt, data (the\n"
     "DATA command, before 354), dot (after the final dot); each option repeatable):\n"
@@ -56,7 +57,14 @@ static const char sink_usage_text[] =
     "  Rules of one step are tried in the order given; the first that fires decides the reply.\n"
     "  --max-rcpts N  accept N recipients per transaction, then \"452 4.5.3\" (default 1000)\n"
     "Recipient local parts (used where no fault rule fired): 450- 550- 421- delay<MS>-\n"
-    "  fail<N>- (450 the first N times) data450- data550- (that verdict after the dot)\n";
+    "  fail<N>- (450 the first N times) data450- data550- (that verdict after the dot)\n"
+    "Log line (-o), fields separated by one space:\n"
+    "  TIME_US SENDER|<> RCPT[,RCPT...] BODY_BYTES FNV1A64_HEX MESSAGE-ID|- [PARAM...]\n"
+    "  PARAMs: the parameters the message arrived with, in their canonical wire form: MAIL's\n"
+    "  BODY=8BITMIME, SMTPUTF8, RET=FULL|HDRS, ENVID=<xtext>, then per recipient I (0-based\n"
+    "  position in the RCPT list) I:NOTIFY=<NEVER|list> and I:ORCPT=<addr-type>;<xtext>\n"
+    "  (SIZE= and BODY=7BIT are not recorded). E.g. ... <id@x> RET=HDRS ENVID=q+2B1\n"
+    "  0:NOTIFY=SUCCESS,FAILURE 0:ORCPT=rfc822;a@b.example 1:NOTIFY=NEVER\n";
 
 static void sink_usage(FILE *f)
 {
@@ -129,6 +137,7 @@ static const struct option sink_longopts[] = {
     {"no-8bitmime", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_8BITMIME},
     {"no-enhancedstatuscodes", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_ENHANCEDSTATUSCODES},
     {"no-smtputf8", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_SMTPUTF8},
+    {"no-dsn", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_DSN},
     {"no-starttls", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_STARTTLS}, /* smtpd: no TLS yet */
     {"reply", required_argument, NULL, SINK_OPT_REPLY},
     {"drop-after", required_argument, NULL, SINK_OPT_DROP_AFTER},

@@ -29,7 +29,8 @@
 
 #define GREETING "220 mx.test ESMTP riptide\r\n"
 #define EHLO_REPLY                                                                                 \
-	"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"       \
+	"250-mx.test\r\n250-PIPELINING\r\n250-SIZE "                                               \
+	"1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n"                                      \
 	"250 ENHANCEDSTATUSCODES\r\n"
 
 #define OK_MAIL	 "250 2.1.0 Ok\r\n"

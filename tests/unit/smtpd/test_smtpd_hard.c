@@ -208,30 +208,39 @@ struct hide_case {
 
 #define ALL_EXT                                                                                    \
 	(SMTP_EXT_PIPELINING | SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8 |             \
-	 SMTP_EXT_ENHANCEDSTATUSCODES)
+	 SMTP_EXT_DSN | SMTP_EXT_ENHANCEDSTATUSCODES)
 
 static const struct hide_case hide_cases[] = {
     {SMTP_EXT_PIPELINING,
-     "250-mx.test\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
+     "250-mx.test\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250 "
+     "ENHANCEDSTATUSCODES\r\n",
      "MAIL FROM:<a@x.test> SIZE=10\r\nRSET\r\n", 2, OK_MAIL OK_DOT, BYE_CODES},
     {SMTP_EXT_SIZE,
-     "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n",
+     "250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-DSN\r\n250 "
+     "ENHANCEDSTATUSCODES\r\n",
      "MAIL FROM:<a@x.test> SIZE=10\r\n", 1, UNSUPPORTED, BYE_CODES},
     {SMTP_EXT_8BITMIME,
-     "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-SMTPUTF8\r\n250 "
+     "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-SMTPUTF8\r\n250-DSN\r\n250 "
      "ENHANCEDSTATUSCODES\r\n",
      "MAIL FROM:<a@x.test> BODY=8BITMIME\r\nMAIL FROM:<a@x.test> BODY=7BIT\r\n", 2,
      UNSUPPORTED UNSUPPORTED, BYE_CODES},
     {SMTP_EXT_SMTPUTF8,
-     "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 "
+     "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-DSN\r\n250 "
      "ENHANCEDSTATUSCODES\r\n",
      "MAIL FROM:<a@x.test> SMTPUTF8\r\nMAIL FROM:<\xc3\xa9@x.test>\r\n", 2, UNSUPPORTED NEED_UTF8,
      BYE_CODES},
     {SMTP_EXT_ENHANCEDSTATUSCODES,
-     "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+     "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"
+     "250 DSN\r\n",
      "MAIL FROM:<a@x.test>\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b c>\r\n", 3,
      "250 Ok\r\n503 Error: nested MAIL command\r\n501 Error: bad address syntax\r\n",
      "221 Bye\r\n"},
+    {SMTP_EXT_DSN,
+     "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 "
+     "ENHANCEDSTATUSCODES\r\n",
+     "MAIL FROM:<a@x.test> RET=HDRS\r\nMAIL FROM:<a@x.test> ENVID=x\r\nMAIL FROM:<a@x.test>\r\n"
+     "RCPT TO:<b@y.test> NOTIFY=NEVER\r\nRCPT TO:<b@y.test> ORCPT=rfc822;b@y.test\r\n",
+     5, UNSUPPORTED UNSUPPORTED OK_MAIL UNSUPPORTED UNSUPPORTED, BYE_CODES},
     {ALL_EXT, "250 mx.test\r\n", "MAIL FROM:<a@x.test> SIZE=1\r\n", 1,
      "555 Unsupported parameter\r\n", "221 Bye\r\n"},
 };
@@ -656,7 +665,7 @@ static void test_size_not_preallocated(void **state)
 	    EXPECT(1, GREETING),
 	    SEND("EHLO client.test\r\n"),
 	    EXPECT(1, "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 20000000\r\n250-8BITMIME\r\n"
-		      "250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n"),
+		      "250-SMTPUTF8\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n"),
 	    SEND("MAIL FROM:<a@x.test> SIZE=10000000\r\nRCPT TO:<b@y.test>\r\nDATA\r\n"),
 	    EXPECT(3, OK_MAIL OK_RCPT GO_DATA),
 	    SEND("01234567\r\n"), /* 10 of the 10 000 000 announced bytes */
