@@ -393,6 +393,19 @@ int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_
 	return rc;
 }
 
+/* queue_scan_meta: see queue.h. The queue lock is held shared for the whole scan (a slow
+ * callback delays queue_recover, not other calls): a caller that pauses for I/O should stop
+ * the scan and resume it from the next id. */
+int queue_scan_meta(struct queue *q, const struct queue_id *from, queue_meta_cb cb, void *arg)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&q->lock);
+	rc = q->ops->scan_meta(q->state, from, cb, arg);
+	pthread_rwlock_unlock(&q->lock);
+	return rc;
+}
+
 /* queue_count: see queue.h. */
 int queue_count(struct queue *q, uint64_t *out)
 {

@@ -340,6 +340,53 @@ static int mem_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan
 	return rc > 0 ? 0 : rc;
 }
 
+/* Snapshot of the meta entries from key `from` on (NULL: all), copied under the lock. The
+ * memory backend holds the whole queue in RAM anyway; the copy is what gives a callback the
+ * RocksDB iterator's snapshot semantics. On -ENOMEM the entries copied so far are in *out. */
+static int mem_meta_snapshot(struct mem_q *m, const struct queue_id *from, struct mem_ent **out,
+			     size_t *n)
+{
+	const struct mem_map *mm = &m->cf[CF_META];
+	size_t first = from ? map_lower(mm, from->b) : 0;
+
+	*n = mm->n - first;
+	*out = calloc(*n ? *n : 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < *n; i++) {
+		(*out)[i] = mm->e[first + i];
+		(*out)[i].val = dup_bytes(mm->e[first + i].val, mm->e[first + i].vlen);
+		if (!(*out)[i].val)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int mem_scan_meta(void *state, const struct queue_id *from, queue_meta_cb cb, void *arg)
+{
+	struct mem_q *m = state;
+	struct mem_ent *snap = NULL;
+	size_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = mem_meta_snapshot(m, from, &snap, &n);
+	pthread_mutex_unlock(&m->lock);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct queue_id id;
+		int r;
+
+		memcpy(id.b, snap[i].key, QUEUE_ID_LEN);
+		r = cb(arg, &id, snap[i].val, snap[i].vlen);
+		if (r != 0)
+			rc = r < 0 ? r : 1;
+	}
+	for (size_t i = 0; snap && i < n; i++)
+		free(snap[i].val);
+	free(snap);
+	return rc > 0 ? 0 : rc;
+}
+
 static int mem_count(void *state, uint64_t *out)
 {
 	struct mem_q *m = state;
@@ -357,5 +404,6 @@ const struct queue_backend_ops queue_mem_ops = {
     .write = mem_write,
     .get = mem_get,
     .scan = mem_scan,
+    .scan_meta = mem_scan_meta,
     .count = mem_count,
 };

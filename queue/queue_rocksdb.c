@@ -429,6 +429,61 @@ static int rdb_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan
 	return rdb_iterate(state, from_ms, until_ms, cb, arg);
 }
 
+/* Walk the meta iterator from its position: one message (key, value) per call. Returns 0
+ * (also when cb stopped with > 0), cb's negative result, or -EIO. */
+static int rdb_walk_meta(rocksdb_iterator_t *it, queue_meta_cb cb, void *arg)
+{
+	char *rerr = NULL;
+	int rc = 0;
+
+	for (; rc == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		struct queue_id id;
+
+		if (klen != QUEUE_ID_LEN)
+			return -EIO;
+		memcpy(id.b, k, QUEUE_ID_LEN);
+		rc = cb(arg, &id, v, vlen);
+	}
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	rocksdb_iter_get_error(it, &rerr);
+	return rerr ? rdb_fail(rerr, NULL, 0, "scan meta") : 0;
+}
+
+/* Iterate the meta column family from *from (or the first key) in key order. A RocksDB
+ * iterator reads an implicit snapshot taken at its creation and holds one entry at a time;
+ * fill_cache off so a listing of the whole queue does not evict the hot blocks. */
+static int rdb_scan_meta(void *state, const struct queue_id *from, queue_meta_cb cb, void *arg)
+{
+	struct rdb_q *r = state;
+	rocksdb_readoptions_t *ro;
+	rocksdb_iterator_t *it = NULL;
+	int rc = -ENOMEM;
+
+	if (!r->db)
+		return -EIO;
+	ro = rocksdb_readoptions_create();
+	if (!ro)
+		return -ENOMEM;
+	rocksdb_readoptions_set_fill_cache(ro, 0);
+	it = rocksdb_create_iterator_cf(r->db, ro, r->cf[CF_META]);
+	if (!it)
+		goto out;
+	if (from)
+		rocksdb_iter_seek(it, (const char *)from->b, QUEUE_ID_LEN);
+	else
+		rocksdb_iter_seek_to_first(it);
+	rc = rdb_walk_meta(it, cb, arg);
+out:
+	if (it)
+		rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	return rc;
+}
+
 /* Count the keys of the meta column family (one per queued message). */
 static int rdb_count(void *state, uint64_t *out)
 {
@@ -460,6 +515,7 @@ const struct queue_backend_ops queue_rocksdb_ops = {
     .write = rdb_write,
     .get = rdb_get,
     .scan = rdb_scan,
+    .scan_meta = rdb_scan_meta,
     .count = rdb_count,
     .recover = rdb_recover,
 };

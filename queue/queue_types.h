@@ -77,6 +77,8 @@ struct queue_backend_ops {
 	int (*get)(void *state, const struct queue_id *id, void **meta, size_t *meta_len,
 		   void **body, size_t *body_len);
 	int (*scan)(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg);
+	/* from NULL: from the first message. */
+	int (*scan_meta)(void *state, const struct queue_id *from, queue_meta_cb cb, void *arg);
 	int (*count)(void *state, uint64_t *out);
 	/* Optional: close and reopen the store after a failed write (NULL: nothing to do). */
 	int (*recover)(void *state, char *err, size_t errlen);
