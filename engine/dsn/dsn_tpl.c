@@ -82,6 +82,7 @@ struct dsn_pstate {
 	unsigned nseg, cap;
 };
 
+/* Write "name:line: what arg" into the caller's err; returns -EINVAL. */
 static int dsn_perr(struct dsn_pstate *ps, const char *what, const char *arg)
 {
 	if (ps->errlen)
@@ -90,6 +91,7 @@ static int dsn_perr(struct dsn_pstate *ps, const char *what, const char *arg)
 	return -EINVAL;
 }
 
+/* Free a compiled part; it is empty afterwards. */
 static void dsn_part_free(struct dsn_part *p)
 {
 	free(p->lit);
