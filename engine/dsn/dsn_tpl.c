@@ -313,6 +313,10 @@ int dsn_templates_parse(struct dsn_templates *t, enum dsn_kind kind, const char 
 		ps.line = dsn_line_at(buf, DSN_TPL_MAX);
 		return dsn_perr(&ps, "file larger than 65536 bytes", NULL);
 	}
+	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) { /* a UTF-8 BOM some editors add */
+		buf += 3;
+		len -= 3;
+	}
 	ret = dsn_compile(&ps, buf, len, &subj, &text, &subj_set, &text_set);
 	dsn_buf_free(&ps.lit);
 	free(ps.seg);
