@@ -36,7 +36,7 @@
  * Templates: a directory with up to three files, failure.txt, delay.txt and relayed.txt (a
  * missing file means the built-in text for that kind). A file is UTF-8 text, at most
  * DSN_TPL_MAX bytes, lines of at most 998 bytes ending in LF or CRLF; no NUL or other control
- * character but TAB. It may start with a header block: lines "Subject: ..." (only Subject, once)
+ * character but TAB (a UTF-8 byte order mark at the start is skipped). It may start with a header block: lines "Subject: ..." (only Subject, once)
  * ended by an empty line; a file whose first line looks like "Name: ..." is a header block.
  * A header block without text (or an empty Subject) keeps the built-in text (or subject).
  * Placeholders, in the text and the subject:

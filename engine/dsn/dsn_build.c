@@ -70,6 +70,8 @@ static void dsn_sender(struct dsn_buf *b, const char *s)
 	}
 }
 
+/* Fill c from in: filtered host and queue id, dates, cleaned sender and ENVID. Returns 0,
+ * -EINVAL for the null sender, -ENOMEM. */
 static int dsn_ctx_init(struct dsn_ctx *c, const struct dsn_input *in)
 {
 	*c = (struct dsn_ctx){.in = in, .seq = atomic_fetch_add(&dsn_seq, 1)};
@@ -92,6 +94,7 @@ static int dsn_ctx_init(struct dsn_ctx *c, const struct dsn_input *in)
 	return c->sender.len ? 0 : -EINVAL; /* "<>" or nothing but blanks: the null sender */
 }
 
+/* Free what dsn_ctx_init allocated. */
 static void dsn_ctx_free(struct dsn_ctx *c)
 {
 	dsn_buf_free(&c->sender);
@@ -114,6 +117,7 @@ static void dsn_status(const struct dsn_input *in, const struct dsn_rcpt *r, int
 	st[1] = st[2] = 0;
 }
 
+/* A string that is given and not empty. */
 static bool dsn_set(const char *s)
 {
 	return s && *s;
@@ -490,6 +494,7 @@ static uint64_t dsn_mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+/* Whether hay[0..n) (may be NULL) contains needle[0..k). */
 static bool dsn_holds(const char *hay, size_t n, const char *needle, size_t k)
 {
 	return hay && n >= k && memmem(hay, n, needle, k) != NULL;
@@ -594,6 +599,7 @@ static int dsn_assemble(const struct dsn_templates *t, struct dsn_ctx *c, struct
 	return 0;
 }
 
+/* The argument checks of dsn_build (see dsn.h); the null sender is found by dsn_ctx_init. */
 static int dsn_check(const struct dsn_templates *t, const struct dsn_input *in)
 {
 	if (!t || !in || (unsigned)in->kind > DSN_RELAYED || (unsigned)in->original > DSN_ORIG_NONE)
@@ -618,6 +624,7 @@ static int dsn_work_err(const struct dsn_work *w)
 	return 0;
 }
 
+/* Free the buffers of w. */
 static void dsn_work_free(struct dsn_work *w)
 {
 	dsn_buf_free(&w->text);

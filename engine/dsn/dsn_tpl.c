@@ -82,6 +82,7 @@ struct dsn_pstate {
 	unsigned nseg, cap;
 };
 
+/* Write "name:line: what arg" into the caller's err; returns -EINVAL. */
 static int dsn_perr(struct dsn_pstate *ps, const char *what, const char *arg)
 {
 	if (ps->errlen)
@@ -90,6 +91,7 @@ static int dsn_perr(struct dsn_pstate *ps, const char *what, const char *arg)
 	return -EINVAL;
 }
 
+/* Free a compiled part; it is empty afterwards. */
 static void dsn_part_free(struct dsn_part *p)
 {
 	free(p->lit);
@@ -310,6 +312,10 @@ int dsn_templates_parse(struct dsn_templates *t, enum dsn_kind kind, const char 
 	if (len > DSN_TPL_MAX) {
 		ps.line = dsn_line_at(buf, DSN_TPL_MAX);
 		return dsn_perr(&ps, "file larger than 65536 bytes", NULL);
+	}
+	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) { /* a UTF-8 BOM some editors add */
+		buf += 3;
+		len -= 3;
 	}
 	ret = dsn_compile(&ps, buf, len, &subj, &text, &subj_set, &text_set);
 	dsn_buf_free(&ps.lit);

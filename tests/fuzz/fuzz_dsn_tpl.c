@@ -32,6 +32,7 @@ static const char *const fuzz_dsn_fields[] = {
     "Auto-Submitted:", "Content-Type:", "Content-Transfer-Encoding:",
 };
 
+/* A header line dsn_build may write: one of its fields, or a continuation. */
 static bool fuzz_dsn_known(const char *line, size_t n)
 {
 	for (size_t i = 0; i < sizeof(fuzz_dsn_fields) / sizeof(fuzz_dsn_fields[0]); i++) {
@@ -139,6 +140,7 @@ static void fuzz_dsn_build(const struct dsn_templates *t, enum dsn_kind k, const
 	free(out);
 }
 
+/* The libFuzzer entry: data as a template file, then notices (see the top). Returns 0. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct dsn_templates *t = NULL;

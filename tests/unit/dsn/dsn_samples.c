@@ -126,6 +126,7 @@ static const struct sample samples[] = {
     {"custom_tpl", DSN_FAILURE, DSN_ORIG_FULL, rc_two, N(rc_two), orig_ascii},
 };
 
+/* Build sample s with templates t and write it to dir/<name>.eml; 0 or 1. */
 static int write_sample(const struct dsn_templates *t, const char *dir, const struct sample *s)
 {
 	struct dsn_input in = {

@@ -642,7 +642,7 @@ static void test_templates_subject_decodes(void **state)
 	char err[256], *out, *at;
 
 	tdir_make(&d);
-	tdir_write(&d, "failure.txt", S("Subject: \xc3\xa9\n\nx\n"));
+	tdir_write(&d, "failure.txt", S("\xef\xbb\xbfSubject: \xc3\xa9\n\nx\n")); /* BOM */
 	assert_int_equal(dsn_templates_load(d.path, &t, err, sizeof(err)), 0);
 	out = build_t(t, &in, NULL, NULL);
 	at = strstr(out, "\r\nSubject: ");
