@@ -17,11 +17,20 @@
 /* The rwlock lets queue_recover close and reopen the backend while no other call is inside it;
  * every other call takes it shared (glibc's default rwlock prefers readers, so a scan callback
  * may call queue_get). */
+struct queue_snap {
+	struct queue_snap *next;
+	void *b; /* the backend's view; NULL once queue_recover released it */
+};
+
 struct queue {
 	const struct queue_backend_ops *ops;
 	void *state;
 	pthread_rwlock_t lock;
+	struct queue_snap *snaps; /* live views (under the write lock or with lock + snap_lock) */
+	pthread_mutex_t snap_lock;
 };
+
+static void queue_snaps_release(struct queue *q);
 
 /* queue_errf: see queue_types.h. */
 void queue_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -326,6 +335,7 @@ int queue_open(const struct queue_opts *opts, struct queue **out, char *err, siz
 	if (rc < 0)
 		goto out;
 	pthread_rwlock_init(&q->lock, NULL);
+	pthread_mutex_init(&q->snap_lock, NULL);
 	*out = q;
 	q = NULL;
 out:
@@ -338,8 +348,10 @@ void queue_close(struct queue *q)
 {
 	if (!q)
 		return;
+	queue_snaps_release(q); /* a view still held is a caller's bug: it scans as -EIO */
 	q->ops->close(q->state);
 	pthread_rwlock_destroy(&q->lock);
+	pthread_mutex_destroy(&q->snap_lock);
 	free(q);
 }
 
@@ -419,6 +431,73 @@ int queue_count(struct queue *q, uint64_t *out)
 }
 
 /* queue_recover: see queue.h. Waits until no other call is inside the backend. */
+/* queue_snap_new: see queue.h. */
+struct queue_snap *queue_snap_new(struct queue *q)
+{
+	struct queue_snap *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	pthread_rwlock_rdlock(&q->lock);
+	s->b = q->ops->snap_new(q->state);
+	if (s->b) {
+		pthread_mutex_lock(&q->snap_lock);
+		s->next = q->snaps;
+		q->snaps = s;
+		pthread_mutex_unlock(&q->snap_lock);
+	}
+	pthread_rwlock_unlock(&q->lock);
+	if (!s->b) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* queue_snap_free: see queue.h. */
+void queue_snap_free(struct queue *q, struct queue_snap *s)
+{
+	struct queue_snap **pp;
+
+	if (!s)
+		return;
+	pthread_rwlock_rdlock(&q->lock);
+	pthread_mutex_lock(&q->snap_lock);
+	for (pp = &q->snaps; *pp && *pp != s; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = s->next;
+	pthread_mutex_unlock(&q->snap_lock);
+	if (s->b)
+		q->ops->snap_free(q->state, s->b);
+	pthread_rwlock_unlock(&q->lock);
+	free(s);
+}
+
+/* queue_scan_snap: see queue.h. A view released by queue_recover scans as -EIO. */
+int queue_scan_snap(struct queue *q, const struct queue_snap *s, uint64_t from_ms,
+		    uint64_t until_ms, queue_scan_cb cb, void *arg)
+{
+	int rc;
+
+	if (from_ms > until_ms)
+		return 0;
+	pthread_rwlock_rdlock(&q->lock);
+	rc = s->b ? q->ops->scan_snap(q->state, s->b, from_ms, until_ms, cb, arg) : -EIO;
+	pthread_rwlock_unlock(&q->lock);
+	return rc;
+}
+
+/* Before a reopen: views of the old store die with it. Write lock held. */
+static void queue_snaps_release(struct queue *q)
+{
+	for (struct queue_snap *s = q->snaps; s; s = s->next) {
+		q->ops->snap_free(q->state, s->b);
+		s->b = NULL;
+	}
+	q->snaps = NULL;
+}
+
 int queue_recover(struct queue *q, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -426,6 +505,7 @@ int queue_recover(struct queue *q, char *err, size_t errlen)
 	if (!q->ops->recover)
 		return 0;
 	pthread_rwlock_wrlock(&q->lock);
+	queue_snaps_release(q);
 	rc = q->ops->recover(q->state, err, errlen);
 	pthread_rwlock_unlock(&q->lock);
 	return rc;

@@ -210,6 +210,18 @@ typedef int (*queue_scan_cb)(void *arg, uint64_t due_ms, const struct queue_id *
  * negative value returned by cb stops the scan and is returned as is. */
 int queue_scan(struct queue *q, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg);
 
+/* A consistent read view of the queue (a RocksDB snapshot). */
+struct queue_snap;
+
+/* queue_snap_new: take a snapshot now (any thread). Returns NULL if out of memory.
+ * queue_snap_free: release it (NULL is fine). */
+struct queue_snap *queue_snap_new(struct queue *q);
+void queue_snap_free(struct queue *q, struct queue_snap *s);
+
+/* queue_scan_snap: queue_scan over the snapshot s instead of one taken at the call. */
+int queue_scan_snap(struct queue *q, const struct queue_snap *s, uint64_t from_ms,
+		    uint64_t until_ms, queue_scan_cb cb, void *arg);
+
 /* Meta scan callback: a message id and its encoded envelope (valid during the call). Return 0
  * to go on, > 0 to stop the scan early (not an error). */
 typedef int (*queue_meta_cb)(void *arg, const struct queue_id *id, const void *meta,

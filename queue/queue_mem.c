@@ -340,6 +340,63 @@ static int mem_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan
 	return rc > 0 ? 0 : rc;
 }
 
+/* A read view: a copy of every sched entry. */
+struct mem_view {
+	struct mem_ent *e;
+	size_t n;
+};
+
+static void mem_snap_free(void *state, void *snap)
+{
+	struct mem_view *v = snap;
+
+	(void)state;
+	for (size_t i = 0; v->e && i < v->n; i++)
+		free(v->e[i].val);
+	free(v->e);
+	free(v);
+}
+
+static void *mem_snap_new(void *state)
+{
+	struct mem_q *m = state;
+	struct mem_view *v = calloc(1, sizeof(*v));
+	int rc;
+
+	if (!v)
+		return NULL;
+	pthread_mutex_lock(&m->lock);
+	rc = mem_snapshot(m, 0, UINT64_MAX, &v->e, &v->n);
+	pthread_mutex_unlock(&m->lock);
+	if (rc < 0) {
+		mem_snap_free(state, v);
+		return NULL;
+	}
+	return v;
+}
+
+static int mem_scan_snap(void *state, const void *snap, uint64_t from_ms, uint64_t until_ms,
+			 queue_scan_cb cb, void *arg)
+{
+	const struct mem_view *v = snap;
+
+	(void)state;
+	for (size_t i = 0; i < v->n; i++) {
+		uint64_t due;
+		struct queue_id id;
+		unsigned dest;
+		int r;
+
+		queue_sched_key_split(v->e[i].key, &due, &id, &dest);
+		if (due < from_ms || due > until_ms)
+			continue;
+		r = cb(arg, due, &id, dest, v->e[i].val, v->e[i].vlen);
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
+	return 0;
+}
+
 /* Snapshot of the meta entries from key `from` on (NULL: all), copied under the lock. The
  * memory backend holds the whole queue in RAM anyway; the copy is what gives a callback the
  * RocksDB iterator's snapshot semantics. On -ENOMEM the entries copied so far are in *out. */
@@ -406,4 +463,7 @@ const struct queue_backend_ops queue_mem_ops = {
     .scan = mem_scan,
     .scan_meta = mem_scan_meta,
     .count = mem_count,
+    .snap_new = mem_snap_new,
+    .snap_free = mem_snap_free,
+    .scan_snap = mem_scan_snap,
 };

@@ -391,8 +391,8 @@ static int rdb_walk(rocksdb_iterator_t *it, queue_scan_cb cb, void *arg)
 /* Iterate sched over [from_ms, until_ms] (the upper bound is exclusive in RocksDB, so it is
  * until_ms + 1, or none at UINT64_MAX), calling cb per entry. Returns as rdb_walk, or
  * -ENOMEM. */
-static int rdb_iterate(struct rdb_q *r, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb,
-		       void *arg)
+static int rdb_iterate(struct rdb_q *r, const rocksdb_snapshot_t *snap, uint64_t from_ms,
+		       uint64_t until_ms, queue_scan_cb cb, void *arg)
 {
 	uint8_t lo[8], hi[8];
 	rocksdb_readoptions_t *ro;
@@ -411,6 +411,8 @@ static int rdb_iterate(struct rdb_q *r, uint64_t from_ms, uint64_t until_ms, que
 		rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, sizeof(hi));
 	}
 	rocksdb_readoptions_set_fill_cache(ro, 0);
+	if (snap)
+		rocksdb_readoptions_set_snapshot(ro, snap);
 	it = rocksdb_create_iterator_cf(r->db, ro, r->cf[CF_SCHED]);
 	if (!it)
 		goto out;
@@ -426,7 +428,28 @@ out:
 
 static int rdb_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg)
 {
-	return rdb_iterate(state, from_ms, until_ms, cb, arg);
+	return rdb_iterate(state, NULL, from_ms, until_ms, cb, arg);
+}
+
+static void *rdb_snap_new(void *state)
+{
+	struct rdb_q *r = state;
+
+	return r->db ? (void *)rocksdb_create_snapshot(r->db) : NULL;
+}
+
+static void rdb_snap_free(void *state, void *snap)
+{
+	struct rdb_q *r = state;
+
+	if (r->db)
+		rocksdb_release_snapshot(r->db, snap);
+}
+
+static int rdb_scan_snap(void *state, const void *snap, uint64_t from_ms, uint64_t until_ms,
+			 queue_scan_cb cb, void *arg)
+{
+	return rdb_iterate(state, snap, from_ms, until_ms, cb, arg);
 }
 
 /* Walk the meta iterator from its position: one message (key, value) per call. Returns 0
@@ -516,6 +539,9 @@ const struct queue_backend_ops queue_rocksdb_ops = {
     .get = rdb_get,
     .scan = rdb_scan,
     .scan_meta = rdb_scan_meta,
+    .snap_new = rdb_snap_new,
+    .snap_free = rdb_snap_free,
+    .scan_snap = rdb_scan_snap,
     .count = rdb_count,
     .recover = rdb_recover,
 };

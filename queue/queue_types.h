@@ -80,6 +80,11 @@ struct queue_backend_ops {
 	/* from NULL: from the first message. */
 	int (*scan_meta)(void *state, const struct queue_id *from, queue_meta_cb cb, void *arg);
 	int (*count)(void *state, uint64_t *out);
+	/* A read view: snap_new returns NULL when out of memory; scan_snap scans sched in it. */
+	void *(*snap_new)(void *state);
+	void (*snap_free)(void *state, void *snap);
+	int (*scan_snap)(void *state, const void *snap, uint64_t from_ms, uint64_t until_ms,
+			 queue_scan_cb cb, void *arg);
 	/* Optional: close and reopen the store after a failed write (NULL: nothing to do). */
 	int (*recover)(void *state, char *err, size_t errlen);
 };

@@ -185,8 +185,8 @@ static const char *const mode_names[] = {
 static const char *const original_names[] = {
     [CONFIG_DSN_FULL] = "full", [CONFIG_DSN_HEADERS] = "headers", [CONFIG_DSN_NONE] = "none", NULL};
 /* KT_ENUM name tables (NULL-terminated), by key.min */
-static const char *const *const enum_tables[] = {[ENUM_MODE] = mode_names,
-						 [ENUM_ORIGINAL] = original_names};
+static const char *const *const enum_tables[] = {
+    [ENUM_MODE] = mode_names, [ENUM_ORIGINAL] = original_names};
 
 static const char *const bool_true[] = {"yes", "true", "on", "1"};
 static const char *const bool_false[] = {"no", "false", "off", "0"};

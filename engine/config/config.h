@@ -61,20 +61,20 @@ struct config {
 	uint64_t retry_delay_ms;		 /* retry_delay = 5m (after the first deferral) */
 	double retry_backoff;			 /* retry_backoff = 1 (factor per deferred round) */
 	uint64_t retry_max_delay_ms;		 /* retry_max_delay = 4h (ceiling of the delay) */
-	unsigned max_attempts;			 /* max_attempts = 0 (connection attempts; 0 = none) */
-	uint64_t lifetime_ms;			 /* lifetime = 5d (then the recipient fails) */
-	uint64_t warn_after_ms;			 /* warn_after = 0s (delay warning; 0 = off) */
-	enum config_dsn_original dsn_original;	 /* dsn_original = full | headers | none */
-	char dsn_templates[CONFIG_STR];		 /* dsn_templates = "" (built-in texts) */
-	char postmaster[CONFIG_STR];		 /* postmaster = "" (copy of failure notices) */
-	uint64_t connect_timeout_ms;		 /* connect_timeout = 30s */
-	uint64_t greeting_timeout_ms;		 /* greeting_timeout = 5m  (RFC 5321 4.5.3.2) */
-	uint64_t helo_timeout_ms;		 /* helo_timeout = 5m */
-	uint64_t mail_timeout_ms;		 /* mail_timeout = 5m */
-	uint64_t rcpt_timeout_ms;		 /* rcpt_timeout = 5m */
-	uint64_t data_timeout_ms;		 /* data_timeout = 2m (DATA command reply) */
-	uint64_t data_block_timeout_ms;		 /* data_block_timeout = 3m (each send) */
-	uint64_t data_done_timeout_ms;		 /* data_done_timeout = 10m (after final dot) */
+	unsigned max_attempts;	/* max_attempts = 0 (connection attempts; 0 = none) */
+	uint64_t lifetime_ms;	/* lifetime = 5d (then the recipient fails) */
+	uint64_t warn_after_ms; /* warn_after = 0s (delay warning; 0 = off) */
+	enum config_dsn_original dsn_original; /* dsn_original = full | headers | none */
+	char dsn_templates[CONFIG_STR];	       /* dsn_templates = "" (built-in texts) */
+	char postmaster[CONFIG_STR];	       /* postmaster = "" (copy of failure notices) */
+	uint64_t connect_timeout_ms;	       /* connect_timeout = 30s */
+	uint64_t greeting_timeout_ms;	       /* greeting_timeout = 5m  (RFC 5321 4.5.3.2) */
+	uint64_t helo_timeout_ms;	       /* helo_timeout = 5m */
+	uint64_t mail_timeout_ms;	       /* mail_timeout = 5m */
+	uint64_t rcpt_timeout_ms;	       /* rcpt_timeout = 5m */
+	uint64_t data_timeout_ms;	       /* data_timeout = 2m (DATA command reply) */
+	uint64_t data_block_timeout_ms;	       /* data_block_timeout = 3m (each send) */
+	uint64_t data_done_timeout_ms;	       /* data_done_timeout = 10m (after final dot) */
 	/* DNS (riptidectl test-dns now; the daemon with independent mode, #4) */
 	char dns_servers[CONFIG_STR]; /* dns_servers = auto | "127.0.0.1:5353;[::1]:53" */
 	bool dns_fallback_auto;	      /* dns_fallback_auto = no (retry on resolv.conf servers) */

@@ -36,6 +36,7 @@ struct commit_orphan {
 
 struct commit {
 	struct queue *q;
+	void *written_arg; /* passed to commit_req.written */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -223,10 +224,13 @@ static void commit_try_recover(struct commit *c)
 /* ---- batches ---- */
 
 /* Complete the requests from list up to (not including) rest with ret. */
-static void commit_complete(struct commit_req *list, struct commit_req *rest, int ret)
+static void commit_complete(struct commit *c, struct commit_req *list, struct commit_req *rest,
+			    int ret)
 {
 	while (list != rest) {
 		struct commit_req *next = list->next;
+		if (ret == 0 && list->written)
+			list->written(list, c->written_arg);
 		list->result = ret;
 		loop_post(list->loop, &list->done);
 		list = next;
@@ -245,7 +249,7 @@ static struct commit_req *commit_batch(struct commit *c, struct commit_req *list
 	int ret;
 
 	if (atomic_load(&c->degraded)) { /* fail fast: nothing to build or write */
-		commit_complete(list, NULL, c->degraded_err);
+		commit_complete(c, list, NULL, c->degraded_err);
 		return NULL;
 	}
 	queue_batch_clear(c->batch);
@@ -265,7 +269,7 @@ static struct commit_req *commit_batch(struct commit *c, struct commit_req *list
 	}
 	atomic_fetch_add(&c->writes, 1);
 	atomic_fetch_add(&c->reqs, n);
-	commit_complete(list, rest, ret);
+	commit_complete(c, list, rest, ret);
 	queue_batch_clear(c->batch); /* release a burst's memory now, not at the next write */
 	return rest;
 }
@@ -292,6 +296,11 @@ static void *commit_main(void *arg)
 			list = commit_batch(c, list);
 	}
 	return NULL;
+}
+
+void commit_set_written_arg(struct commit *c, void *arg)
+{
+	c->written_arg = arg;
 }
 
 bool commit_degraded(const struct commit *c)

@@ -28,6 +28,10 @@ struct commit_req {
 	struct queue_id id;
 	uint64_t put_due;
 	unsigned put_ngroups;
+	/* Optional: called on the commit thread once the batch holding the request is written
+	 * (before the completion), with the argument given to commit_set_written_arg: the queue
+	 * counters follow what is on disk (qstat.h). */
+	void (*written)(struct commit_req *r, void *arg);
 	int result;
 	struct loop *loop;
 	struct loop_msg done;
@@ -49,6 +53,10 @@ typedef void (*commit_state_fn)(void *arg, bool degraded);
  * probe that succeeds ends degraded mode. Nothing acknowledged is lost: a write either
  * completed with 0 or the poster still holds its data. */
 int commit_start(struct queue *q, commit_state_fn on_state, void *arg, struct commit **out);
+
+/* commit_set_written_arg: the argument of every request's `written` callback (set before the
+ * first post). */
+void commit_set_written_arg(struct commit *c, void *arg);
 
 /* commit_degraded: (any thread) true while the queue is not writable. */
 bool commit_degraded(const struct commit *c);

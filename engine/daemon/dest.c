@@ -41,33 +41,37 @@ static bool dest_paused(const struct dest *d)
 
 /* ---- outcomes ---- */
 
-static const char *outcome_name(enum queue_rcpt_state st)
+static enum queue_rcpt_state dest_state(int code)
 {
-	return st == QUEUE_RCPT_DELIVERED ? "delivered"
-	       : st == QUEUE_RCPT_FAILED  ? "failed"
-					  : "deferred";
+	return code >= 200 && code < 300 ? QUEUE_RCPT_DELIVERED
+	       : code >= 500		 ? QUEUE_RCPT_FAILED
+					 : QUEUE_RCPT_PENDING;
 }
 
 void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
 		 const int enh[3], const char *text, size_t text_len)
 {
-	enum queue_rcpt_state st = code >= 200 && code < 300 ? QUEUE_RCPT_DELIVERED
-				   : code >= 500	     ? QUEUE_RCPT_FAILED
-							     : QUEUE_RCPT_PENDING;
+	struct unit_rcpt *r = &u->r[k];
 	const struct msg *m = u->m;
-	char q[400], dsn[16] = "-";
-	double delay = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6;
+	struct event ev = {
+	    .id = m->idstr,
+	    .state = (uint8_t)dest_state(code),
+	    .rcpt = m->env->rcpts[r->idx].addr,
+	    .dest = u->dest,
+	    .mx = t ? t->host : NULL,
+	    .ip = t ? t->ip : NULL,
+	    .fallback = d->is_fallback,
+	    .code = code,
+	    .enh = {enh[0], enh[1], enh[2]},
+	    .delay_s = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6,
+	    .reply = text,
+	    .reply_len = text_len,
+	};
 
-	if (enh[0])
-		snprintf(dsn, sizeof(dsn), "%d.%d.%d", enh[0], enh[1], enh[2]);
-	unit_set(u, k, st, code, text, text_len);
-	dlog_line(d->env.log, m->idstr,
-		  "status=%s to=<%s> dest=%s mx=%s relay=%s%s code=%d dsn=%s attempts=%u "
-		  "delay=%.3f reply=\"%s\"",
-		  outcome_name(st), m->env->rcpts[u->r[k].idx].addr, u->dest, t ? t->host : "-",
-		  t ? t->ip : "-", d->is_fallback ? " via=fallback-relay" : "", code, dsn,
-		  u->r[k].attempts + 1u, delay < 0 ? 0.0 : delay,
-		  dlog_quote(text, text_len, q, sizeof(q)));
+	r->tried |= t != NULL;
+	ev.attempts = r->attempts + (r->tried && r->attempts < UINT16_MAX ? 1u : 0u);
+	unit_set_event(u, k, &ev);
+	event_log(d->env.log, &ev);
 }
 
 static void dest_record_reply(struct dest *d, struct job *j, unsigned k, const struct osess *o,
@@ -75,6 +79,7 @@ static void dest_record_reply(struct dest *d, struct job *j, unsigned k, const s
 {
 	int enh[3] = {r->enh_class, r->enh_subject, r->enh_detail};
 
+	j->u->r[j->idx[k]].peer_dsn = smtpc_peer_dsn(o->c);
 	dest_record(d, j->u, j->idx[k], &o->tg, r->code, enh, r->text, r->text_len);
 	j->decided[k] = JOB_DECIDED;
 }
@@ -101,21 +106,41 @@ static void dest_unit_done(struct dest *d, struct unit *u)
 
 /* ---- jobs ---- */
 
+/* The DSN parameters of j's recipients (RFC 3461: passed on to a hop that offers DSN). */
+static void job_dsn(struct job *j, const struct msg *m, const char **orcpts, uint8_t *notify)
+{
+	bool any = false;
+
+	for (unsigned k = 0; k < j->n; k++) {
+		const struct queue_rcpt *r = &m->env->rcpts[j->u->r[j->idx[k]].idx];
+		orcpts[k] = r->orcpt;
+		notify[k] = r->notify;
+		any |= r->notify || r->orcpt[0];
+	}
+	j->txn.envid = m->env->envid;
+	j->txn.ret = m->env->ret;
+	j->txn.notify = any ? notify : NULL;
+	j->txn.orcpts = any ? (const char *const *)orcpts : NULL;
+}
+
 struct job *job_new(struct unit *u, const unsigned *idx, unsigned n)
 {
-	size_t sz = sizeof(struct job) + n * (sizeof(unsigned) + sizeof(char *) + 1);
+	size_t sz = sizeof(struct job) + n * (2 * sizeof(char *) + sizeof(unsigned) + 2);
 	struct job *j = util_xcalloc(1, sz);
 	const struct msg *m = u->m;
+	const char **orcpts;
 
 	j->u = u;
 	j->n = n;
 	j->rcpts = (const char **)(j + 1);
-	j->idx = (unsigned *)(j->rcpts + n);
+	orcpts = j->rcpts + n;
+	j->idx = (unsigned *)(orcpts + n);
 	j->decided = (uint8_t *)(j->idx + n);
 	for (unsigned k = 0; k < n; k++) {
 		j->idx[k] = idx[k];
 		j->rcpts[k] = m->env->rcpts[u->r[idx[k]].idx].addr;
 	}
+	job_dsn(j, m, orcpts, j->decided + n);
 	j->txn.sender = m->env->sender;
 	j->txn.rcpts = j->rcpts;
 	j->txn.rcpt_count = n;
@@ -205,6 +230,13 @@ static bool job_sendable(struct dest *d, struct job *j)
 	return j->txn.body != NULL;
 }
 
+/* A connection to a remote host was tried for j's recipients: their attempt counts. */
+static void job_mark_tried(struct job *j)
+{
+	for (unsigned k = 0; k < j->n; k++)
+		j->u->r[j->idx[k]].tried = true;
+}
+
 /* Unlink the first job that may go to target t (hop <= t) and, with `send`, whose body is in
  * RAM; any job with t = UINT_MAX and !send. */
 static struct job *job_take(struct dest *d, unsigned t, bool send)
@@ -219,6 +251,8 @@ static struct job *job_take(struct dest *d, unsigned t, bool send)
 	if (d->tail == &j->next)
 		d->tail = pp;
 	d->queued--;
+	if (send)
+		job_mark_tried(j);
 	return j;
 }
 
@@ -463,6 +497,8 @@ static void dest_mark_dead(struct dest *d, uint64_t sess_id, const char *why)
 			  why);
 	d->dead_until =
 	    loop_now_ms(d->env.loop) + (back < DEST_DEAD_MAX_MS ? back : DEST_DEAD_MAX_MS);
+	for (struct job *j = d->head; j; j = j->next) /* their connections were tried */
+		job_mark_tried(j);
 	dest_defer_all(d, why);
 }
 

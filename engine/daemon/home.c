@@ -6,6 +6,8 @@
  * home_commit_done frees the message (or keeps it for a retry of the write).
  */
 #include "engine/daemon/home.h"
+#include "engine/daemon/event.h"
+#include "engine/daemon/notice.h"
 #include "engine/daemon/ready.h"
 #include "engine/route/route.h"
 
@@ -27,6 +29,8 @@ struct home {
 	bool shutting;
 	bool aborted;
 	struct loop_op rewrite;
+	struct msg_sched sched; /* the retry schedule ([delivery] keys) */
+	uint64_t rng;		/* its jitter */
 };
 
 /* ---- leaving RAM ---- */
@@ -140,13 +144,67 @@ static uint64_t home_out_due(const struct msg *m)
 	return min;
 }
 
+/* A recipient failed by its lifetime or attempt limit: its delivery line. */
+static void home_expired(void *arg, struct msg *m, unsigned i, const char *reason)
+{
+	struct home *h = arg;
+	const struct queue_rcpt *r = &m->env->rcpts[i];
+	struct event ev = {
+	    .id = m->idstr,
+	    .state = QUEUE_RCPT_FAILED,
+	    .rcpt = r->addr,
+	    .dest = m->env->dests[r->dest].name,
+	    .mx = r->last_mta[0] ? r->last_mta : NULL,
+	    .code = r->last_code,
+	    .enh = {r->enh[0], r->enh[1], r->enh[2]},
+	    .attempts = r->attempts,
+	    .delay_s = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6,
+	    .reply = r->last_reply,
+	    .reply_len = strlen(r->last_reply),
+	    .reason = reason,
+	};
+
+	event_log(h->env.log, &ev);
+}
+
+/* The commit fill of a round's end: the message's write, and the notices it made due. */
+static void home_fill_final(struct commit_req *r, struct queue_batch *b)
+{
+	struct msg *m = container_of(r, struct msg, req);
+	struct home *h = m->cookie;
+
+	msg_fill_final(r, b);
+	if (notice_due(m))
+		notice_fill(h->env.rt->notice, m, b);
+}
+
+/* Expiry and the delay warning, before the plan; a notice that may not be sent is logged. */
+static void home_decide(struct home *h, struct msg *m, uint64_t now)
+{
+	msg_expire(m, now, &h->sched, home_expired, h);
+	msg_warn(m, now, h->cfg->warn_after_ms);
+	if (!notice_due(m))
+		return;
+	if (m->env->sender[0] == '\0' || (m->env->flags & QUEUE_ENV_BOUNCE)) {
+		dlog_line(h->env.log, m->idstr,
+			  "event=notice-suppressed from=<%s> a notice about a notice or a message "
+			  "from the null sender is never sent",
+			  m->env->sender);
+		memset(m->fresh, 0, m->env->nrcpt);
+	}
+}
+
 static void home_round_end(struct home *h, struct msg *m)
 {
-	uint64_t now = util_wall_ms(), retry = h->shutting ? 0 : h->cfg->retry_delay_ms;
-	uint64_t out_due = home_out_due(m);
-	enum msg_plan plan = msg_plan(m, now, retry);
+	uint64_t now = util_wall_ms(), out_due = home_out_due(m);
+	struct msg_sched now_sched = h->sched;
+	enum msg_plan plan;
 	struct commit_req *r = &m->req;
 
+	if (h->shutting) /* undecided at shutdown: due again at once after the restart */
+		now_sched.retry_ms = now_sched.max_ms = 0, now_sched.rng = NULL;
+	home_decide(h, m, now);
+	plan = msg_plan(m, now, &now_sched);
 	h->in_round--;
 	if (plan == MSG_PLAN_NONE) { /* back undecided: the runner passed those entries */
 		home_leave(h, m, out_due);
@@ -154,8 +212,10 @@ static void home_round_end(struct home *h, struct msg *m)
 	}
 	memset(r, 0, sizeof(*r));
 	r->id = m->id;
-	r->fill = msg_fill_final;
-	r->bytes = m->meta_len + 64u * m->env->ndest;
+	r->fill = home_fill_final;
+	r->written = msg_written_cb;
+	r->bytes =
+	    m->meta_len + 64u * m->env->ndest + (notice_due(m) ? m->env->body_len + 8192 : 0);
 	r->sync = plan == MSG_PLAN_UPDATE; /* a lost delete only means a duplicate */
 	r->loop = h->env.loop;
 	r->done.fn = home_commit_done;
@@ -168,10 +228,18 @@ void home_unit_back(struct home *h, struct unit *u)
 {
 	struct msg *m = u->m;
 
-	for (unsigned k = 0; k < u->n; k++)
-		if (u->r[k].decided)
-			msg_set_result(m, u->r[k].idx, u->r[k].state, u->r[k].code, u->r[k].reply,
-				       strlen(u->r[k].reply));
+	uint64_t now = util_wall_ms();
+
+	for (unsigned k = 0; k < u->n; k++) {
+		const struct unit_rcpt *r = &u->r[k];
+		struct msg_outcome o = {r->state, r->code,     {r->enh[0], r->enh[1], r->enh[2]},
+					r->reply, 0,	       r->mta,
+					r->tried, r->peer_dsn, now};
+		if (!r->decided)
+			continue;
+		o.reply_len = strlen(r->reply);
+		msg_record(m, r->idx, &o);
+	}
 	unit_free(u);
 	if (--m->units_out == 0)
 		home_round_end(h, m);
@@ -337,6 +405,13 @@ struct home *home_new(const struct home_env *env)
 
 	h->env = *env;
 	h->cfg = &env->rt->cfg;
+	h->rng = (util_wall_ms() << 8 | env->shard) * 0x9e3779b97f4a7c15ull | 1;
+	h->sched = (struct msg_sched){.retry_ms = h->cfg->retry_delay_ms,
+				      .backoff = h->cfg->retry_backoff,
+				      .max_ms = h->cfg->retry_max_delay_ms,
+				      .lifetime_ms = h->cfg->lifetime_ms,
+				      .max_attempts = h->cfg->max_attempts,
+				      .rng = &h->rng};
 	h->rewrite.cb = home_rewrite_cb;
 	h->rewrite.owner = h;
 	return h;

@@ -6,7 +6,10 @@
  * `shutdown_timeout` to finish, abort the rest (they stay queued), drain the commit thread,
  * join the shards, close the queue, exit 0.
  */
+#include "engine/daemon/notice.h"
+#include "engine/daemon/qstat.h"
 #include "engine/daemon/rt.h"
+#include "engine/dsn/dsn.h"
 #include "engine/daemon/shard.h"
 #include "engine/smtpd/smtpd.h"
 
@@ -189,6 +192,33 @@ static int rt_start_runner(struct rt *rt)
 	return runner_start(&ro, &rt->runner);
 }
 
+/* The queue counters: a view of the queue taken before the commit thread writes anything is
+ * counted in the background (qstat.h). Returns 0 or -ENOMEM. */
+static int rt_start_counters(struct rt *rt)
+{
+	struct queue_snap *snap = queue_snap_new(rt->q);
+
+	rt->qstat = qstat_new();
+	if (!snap) {
+		fprintf(stderr, "riptide: cannot take a view of the queue to count it\n");
+		return -ENOMEM;
+	}
+	return qstat_rebuild(rt->qstat, rt->q, snap);
+}
+
+/* The notice maker (its templates were checked at start-up: main). */
+static int rt_open_notice(struct rt *rt)
+{
+	struct notice_env ne = {
+	    .cfg = &rt->cfg, .q = rt->q, .relay_name = rt->relay_name, .log = rt->log};
+	char err[512];
+	int ret = notice_new(&ne, &rt->notice, err, sizeof(err));
+
+	if (ret < 0)
+		fprintf(stderr, "riptide: dsn_templates: %s\n", err);
+	return ret;
+}
+
 static int rt_start(struct rt *rt)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -201,15 +231,19 @@ static int rt_start(struct rt *rt)
 		fprintf(stderr, "riptide: cannot open log %s: %s\n", rt->cfg.log, strerror(-ret));
 		return ret;
 	}
-	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_listen(rt)) < 0)
+	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_listen(rt)) < 0 ||
+	    (ret = rt_open_notice(rt)) < 0)
 		return ret;
 	rt->res = resident_new();
 	rt->ready = ready_new(rt->cfg.max_ready_per_destination);
 	if ((ret = rt_start_runner(rt)) < 0)
 		return ret;
+	if ((ret = rt_start_counters(rt)) < 0)
+		return ret;
 	if ((ret = commit_start(rt->q, rt_queue_state, rt, &rt->commit)) < 0 ||
 	    (ret = fetch_start(rt->q, &rt->fetch)) < 0)
 		return ret;
+	commit_set_written_arg(rt->commit, rt->qstat);
 	atomic_store(&rt->outgoing, rt->cfg.outgoing);
 	rt->shards = util_xcalloc(rt->nshards, sizeof(*rt->shards));
 	sem_init(&rt->all_up, 0, 0);
@@ -274,7 +308,9 @@ static void rt_stop(struct rt *rt)
 	fprintf(stderr, "riptide: stopped (%llu queue writes for %llu requests)%s\n",
 		(unsigned long long)writes, (unsigned long long)reqs,
 		clean ? "" : "; some sessions were cut off");
+	qstat_join(rt->qstat);
 	queue_close(rt->q);
+	notice_free(rt->notice); /* the commit thread is joined */
 	dlog_close(rt->log);
 	if (!clean)
 		return;
@@ -284,6 +320,7 @@ static void rt_stop(struct rt *rt)
 	free(rt->shards);
 	resident_free(rt->res);
 	ready_free(rt->ready);
+	qstat_free(rt->qstat);
 	smtpd_server_free(rt->srv);
 }
 
@@ -421,6 +458,19 @@ static void rt_started(const struct rt *rt)
 		rt->fallback_name[0] ? ", fallback relay " : "", rt->fallback_name, rt->cfg.spool);
 }
 
+/* A broken DSN template is a configuration error: exit 2 before anything starts. */
+static int check_templates(const struct config *cfg)
+{
+	struct dsn_templates *t = NULL;
+	char err[512];
+	int ret = dsn_templates_load(cfg->dsn_templates, &t, err, sizeof(err));
+
+	if (ret < 0)
+		fprintf(stderr, "riptide: dsn_templates: %s\n", err);
+	dsn_templates_free(t);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	static struct rt rt;
@@ -442,6 +492,8 @@ int main(int argc, char **argv)
 	}
 	if (cmd == CMD_QUEUE_COUNT)
 		return queue_count_cmd(&rt);
+	if (check_templates(&rt.cfg) < 0)
+		return 2;
 	rt_signals(&set);
 	if (rt_start(&rt) < 0)
 		return 1;

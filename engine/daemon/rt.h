@@ -23,6 +23,8 @@
 #include <stdatomic.h>
 
 struct shard;
+struct notice;
+struct qstat;
 struct smtpd_server;
 
 struct rt {
@@ -45,6 +47,8 @@ struct rt {
 	char fallback_host[256]; /* given by host name, else "" */
 	unsigned fallback_port;
 	struct dns *dns;	  /* resolver (independent mode), NULL otherwise */
+	struct notice *notice;	  /* DSN maker, used on the commit thread (notice.h) */
+	struct qstat *qstat;	  /* queue counters (qstat.h) */
 	sem_t all_up;		  /* posted once per shard when every shard is up (rt_start) */
 	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */
 	atomic_uint out_conns;	  /* outbound connections open, all shards (cap: max_connections) */

@@ -79,16 +79,13 @@ static bool runner_load(struct runner *r, uint64_t due, const struct queue_id *i
 	return true;
 }
 
-/* The destination named in a sched value (4-byte attempts + name). */
+/* The destination named in a sched value. */
 static struct ready_dest *runner_dest(struct runner *r, const void *sval, size_t len)
 {
 	char name[ROUTE_NAME_MAX];
-	size_t n = len > 4 ? len - 4 : 0;
+	struct msg_sval v;
 
-	if (n >= sizeof(name))
-		n = sizeof(name) - 1;
-	memcpy(name, (const char *)sval + (len > 4 ? 4 : len), n);
-	name[n] = '\0';
+	msg_sval_parse(sval, len, &v, name, sizeof(name));
 	return ready_get(r->o.ready, name);
 }
 

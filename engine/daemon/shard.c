@@ -8,6 +8,7 @@
  * answers "250 2.0.0 Ok: queued as <id>" and then starts the message's first round, still in
  * RAM with its body: one delivery unit per destination, to the shard that owns it.
  */
+#include "engine/daemon/qstat.h"
 #include "engine/daemon/shard.h"
 #include "engine/daemon/dest.h"
 #include "engine/daemon/home.h"
@@ -77,6 +78,28 @@ static bool shard_addr_ok(const char *a)
 	return strpbrk(a, "<>\r\n") == NULL;
 }
 
+/* max_queue_messages / max_queue_bytes: when the queue holds that much, new mail is refused
+ * with 452 4.3.1 (the client keeps it; nothing queued is ever dropped to make room). Checked
+ * at MAIL and again at DATA. Returns true when the reply was sent. */
+static bool shard_queue_full(struct shard *s, struct smtpd_session *sess)
+{
+	const struct config *c = &s->rt->cfg;
+	uint64_t msgs, bytes;
+	char text[128];
+
+	if (!c->max_queue_messages && !c->max_queue_bytes)
+		return false;
+	qstat_totals(s->rt->qstat, &msgs, NULL, &bytes);
+	if ((!c->max_queue_messages || msgs < c->max_queue_messages) &&
+	    (!c->max_queue_bytes || bytes < c->max_queue_bytes))
+		return false;
+	snprintf(text, sizeof(text),
+		 "4.3.1 Queue full (%llu messages, %llu bytes), try again later",
+		 (unsigned long long)msgs, (unsigned long long)bytes);
+	smtpd_reply(sess, 452, text);
+	return true;
+}
+
 static int shard_on_mail(struct smtpd_session *sess, const char *sender, const char *params,
 			 void *user)
 {
@@ -91,6 +114,8 @@ static int shard_on_mail(struct smtpd_session *sess, const char *sender, const c
 		ss->utf8 |= smtp_param_is(&prm, "SMTPUTF8");
 	if (commit_degraded(s->rt->commit))
 		smtpd_reply(sess, 452, "4.3.1 Insufficient system storage");
+	else if (shard_queue_full(s, sess))
+		;
 	else if (!shard_addr_ok(sender))
 		smtpd_reply(sess, 553, "5.1.7 Sender address cannot be relayed");
 	return SMTPD_DEFAULT;
@@ -152,6 +177,8 @@ static int shard_on_data_begin(struct smtpd_session *sess, void *user)
 	};
 	size_t n;
 
+	if (shard_queue_full(s, sess))
+		return SMTPD_DEFAULT;
 	if (!ss->utf8 || !smtp_utf8_valid(r.helo, strlen(r.helo)))
 		r.helo = shard_ascii(r.helo, helo, sizeof(helo)); /* no 8-bit header without it */
 	queue_id_make(&ss->id, now, (uint16_t)s->idx, s->seq++);
@@ -233,6 +260,13 @@ static int shard_group(const struct rt *rt, struct queue_env *env, char **names)
 	return ng < 0 ? ng : 0;
 }
 
+_Static_assert(SMTP_NOTIFY_SUCCESS == QUEUE_NOTIFY_SUCCESS &&
+		   SMTP_NOTIFY_FAILURE == QUEUE_NOTIFY_FAILURE &&
+		   SMTP_NOTIFY_DELAY == QUEUE_NOTIFY_DELAY &&
+		   SMTP_NOTIFY_NEVER == QUEUE_NOTIFY_NEVER && SMTP_RET_FULL == QUEUE_RET_FULL &&
+		   SMTP_RET_HDRS == QUEUE_RET_HDRS,
+	       "injection and queue DSN values are the same numbers");
+
 /* The message of a completed DATA: id made at the DATA command (shard_on_data_begin). */
 static struct msg *shard_build(const struct shard *s, const struct shard_sess *ss,
 			       const struct smtpd_envelope *e, char *body, size_t len)
@@ -246,6 +280,8 @@ static struct msg *shard_build(const struct shard *s, const struct shard_sess *s
 	    .body_len = len,
 	    .flags =
 		(e->body_8bit ? QUEUE_ENV_8BITMIME : 0) | (e->smtputf8 ? QUEUE_ENV_SMTPUTF8 : 0),
+	    .envid = (char *)(e->envid ? e->envid : ""),
+	    .ret = e->ret,
 	    .nrcpt = e->nrcpts,
 	    .rcpts = rc,
 	    .dests = dests,
@@ -256,6 +292,9 @@ static struct msg *shard_build(const struct shard *s, const struct shard_sess *s
 	for (unsigned i = 0; i < e->nrcpts; i++) {
 		rc[i].addr = (char *)e->rcpts[i];
 		rc[i].last_reply = (char *)"";
+		/* SMTP_NOTIFY_* and QUEUE_NOTIFY_* are the same bits */
+		rc[i].notify = e->notify ? e->notify[i] : 0;
+		rc[i].orcpt = (char *)(e->orcpts && e->orcpts[i] ? e->orcpts[i] : "");
 	}
 	if (shard_group(s->rt, &env, &names) == 0)
 		m = msg_new(&ss->id, &env, body, len);
@@ -263,6 +302,22 @@ static struct msg *shard_build(const struct shard *s, const struct shard_sess *s
 	free(dests);
 	free(rc);
 	return m;
+}
+
+/* Whether a complete message must be refused at the end of DATA (the reply is sent): a mail
+ * loop (more Received: fields than max_hops, ours excluded: RFC 5321 6.3). */
+static bool shard_refuse_data(struct shard *s, struct smtpd_session *sess,
+			      const struct shard_sess *ss, const char *body, size_t len)
+{
+	unsigned hops = smtp_count_received(body + ss->trace_len, len - ss->trace_len);
+	char text[96];
+
+	if (hops <= s->rt->cfg.max_hops)
+		return false;
+	snprintf(text, sizeof(text), "5.4.6 Too many hops (%u Received: fields, limit %u)", hops,
+		 s->rt->cfg.max_hops);
+	smtpd_reply(sess, 554, text);
+	return true;
 }
 
 static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope *e, void *user)
@@ -276,6 +331,10 @@ static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope
 
 	if (!body)
 		return -EINVAL;
+	if (shard_refuse_data(s, sess, ss, body, len)) {
+		free(body);
+		return SMTPD_DEFAULT;
+	}
 	/* smtpd grows the buffer by doubling: shrink it so that RAM held per message is what the
 	 * memory budget counts (the body stays NUL-terminated) */
 	body = util_xrealloc(body, len + 1);
@@ -285,7 +344,6 @@ static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope
 		smtpd_reply(sess, 552, "5.3.4 Envelope too large");
 		return SMTPD_DEFAULT;
 	}
-	/* loop detection: the Received: fields the message came with (ours excluded) */
 	m->hops = smtp_count_received(body + ss->trace_len, len - ss->trace_len);
 	m->shard = s->idx;
 	m->cookie = sess;
@@ -293,6 +351,7 @@ static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope
 	r = &m->req;
 	memset(r, 0, sizeof(*r));
 	r->fill = msg_fill_put;
+	r->written = msg_written_put_cb;
 	r->bytes = m->meta_len + m->body_len + 64u * m->env->ndest;
 	r->sync = true;
 	r->put = true;

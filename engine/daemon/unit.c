@@ -43,6 +43,17 @@ void unit_set(struct unit *u, unsigned k, enum queue_rcpt_state st, int code, co
 	r->decided = true;
 }
 
+void unit_set_event(struct unit *u, unsigned k, const struct event *e)
+{
+	struct unit_rcpt *r = &u->r[k];
+
+	unit_set(u, k, e->state, e->code, e->reply, e->reply_len);
+	for (int i = 0; i < 3; i++)
+		r->enh[i] = (uint8_t)e->enh[i];
+	free(r->mta);
+	r->mta = e->mx ? util_xstrndup(e->mx, strlen(e->mx)) : NULL;
+}
+
 void unit_set_enh(struct unit *u, unsigned k, const int enh[3])
 {
 	BUG_ON(k >= u->n);
@@ -55,7 +66,7 @@ void unit_free(struct unit *u)
 	if (!u)
 		return;
 	for (unsigned k = 0; k < u->n; k++)
-		free(u->r[k].reply);
+		free(u->r[k].reply), free(u->r[k].mta);
 	free(u->body);
 	free(u);
 }

@@ -12,6 +12,7 @@
 #ifndef RIPTIDE_UNIT_H
 #define RIPTIDE_UNIT_H
 
+#include "engine/daemon/event.h"
 #include "engine/daemon/fetch.h"
 #include "engine/daemon/msg.h"
 #include "engine/route/route.h"
@@ -36,8 +37,11 @@ struct unit_rcpt {
 	bool decided;	   /* an outcome was recorded */
 	uint8_t state;	   /* enum queue_rcpt_state, when decided */
 	uint16_t code;	   /* SMTP reply code, 0 for a local error */
-	uint8_t enh[3];	   /* enhanced status code of a provisional outcome (MX walk) */
+	uint8_t enh[3];	   /* enhanced status code (also of a provisional outcome: MX walk) */
 	char *reply;	   /* reply text (owned), when decided */
+	char *mta;	   /* host that gave the outcome (owned), NULL: a local outcome */
+	bool tried;	   /* a connection to a remote host was tried for it (counts an attempt) */
+	bool peer_dsn;	   /* delivered to a next hop that offered DSN (RFC 3461 passed on) */
 };
 
 struct unit {
@@ -69,6 +73,10 @@ const char *unit_body(const struct unit *u, size_t *len);
 /* unit_set: record recipient k's outcome (reply text copied; a later call replaces it). */
 void unit_set(struct unit *u, unsigned k, enum queue_rcpt_state st, int code, const char *text,
 	      size_t len);
+
+/* unit_set_event: record recipient k's outcome from its event record (state, code, enhanced
+ * code, reply and host copied). */
+void unit_set_event(struct unit *u, unsigned k, const struct event *e);
 
 /* unit_set_enh: remember the enhanced status code of recipient k's (provisional) outcome. */
 void unit_set_enh(struct unit *u, unsigned k, const int enh[3]);

@@ -36,15 +36,15 @@
  * Templates: a directory with up to three files, failure.txt, delay.txt and relayed.txt (a
  * missing file means the built-in text for that kind). A file is UTF-8 text, at most
  * DSN_TPL_MAX bytes, lines of at most 998 bytes ending in LF or CRLF; no NUL or other control
- * character but TAB (a UTF-8 byte order mark at the start is skipped). It may start with a header block: lines "Subject: ..." (only Subject, once)
- * ended by an empty line; a file whose first line looks like "Name: ..." is a header block.
- * A header block without text (or an empty Subject) keeps the built-in text (or subject).
- * Placeholders, in the text and the subject:
- *   {sender}       the original envelope sender        {queue_id}    the original's queue id
- *   {hostname}     reporting_mta                        {envid}       the ENVID, or empty
- *   {queued_time}  arrival date (RFC 5322)             {delay}       time waited, e.g. "2 days 3
- * hours" {recipients}   one line per recipient: "<addr>: reason"   (text only, not in the subject)
- *   {reasons}      the distinct reasons, one per line          (text only, not in the subject)
+ * character but TAB (a UTF-8 byte order mark at the start is skipped). It may start with a header
+ * block: lines "Subject: ..." (only Subject, once) ended by an empty line; a file whose first line
+ * looks like "Name: ..." is a header block. A header block without text (or an empty Subject) keeps
+ * the built-in text (or subject). Placeholders, in the text and the subject: {sender}       the
+ * original envelope sender        {queue_id}    the original's queue id {hostname} reporting_mta
+ * {envid}       the ENVID, or empty {queued_time}  arrival date (RFC 5322)             {delay} time
+ * waited, e.g. "2 days 3 hours" {recipients}   one line per recipient: "<addr>: reason"   (text
+ * only, not in the subject) {reasons}      the distinct reasons, one per line          (text only,
+ * not in the subject)
  * "{{" is a literal '{'; a '}' is always literal. An unknown placeholder, an unclosed '{' or any
  * other rule broken refuses the file with "path:line: what" in err.
  */

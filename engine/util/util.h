@@ -103,4 +103,28 @@ int util_parse_duration_ms(const char *s, uint64_t *out);
 /* util_parse_size: "1024", "64k", "10M", "2G" (binary multiples). Returns 0 or -EINVAL. */
 int util_parse_size(const char *s, uint64_t *out);
 
+/* util_be32_put / util_be64_put / util_be32_get / util_be64_get: big-endian integers in byte
+ * buffers (stored formats). */
+static inline void util_be32_put(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void util_be64_put(uint8_t *p, uint64_t v)
+{
+	util_be32_put(p, (uint32_t)(v >> 32));
+	util_be32_put(p + 4, (uint32_t)v);
+}
+
+static inline uint32_t util_be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t util_be64_get(const uint8_t *p)
+{
+	return (uint64_t)util_be32_get(p) << 32 | util_be32_get(p + 4);
+}
+
 #endif

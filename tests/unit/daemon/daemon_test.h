@@ -121,6 +121,7 @@ static inline int dt_put(struct queue *q, uint64_t seq, unsigned nrcpt, unsigned
 }
 
 /* The sched value the daemon writes for a group: attempts (4 B BE) + name; returns its length. */
+/* A sched value in the format before #5 (4-byte attempts + name: still read). */
 static inline size_t dt_sval(uint32_t attempts, const char *name, uint8_t *out)
 {
 	size_t n = strlen(name);
@@ -131,6 +132,17 @@ static inline size_t dt_sval(uint32_t attempts, const char *name, uint8_t *out)
 	out[3] = (uint8_t)attempts;
 	memcpy(out + 4, name, n);
 	return n + 4;
+}
+
+/* Whether a sched value written now (msg_sval_make's format, not dt_sval's older one) names
+ * `name` with `attempts`. */
+static inline bool dt_sval_is(const void *sval, size_t len, uint32_t attempts, const char *name)
+{
+	char buf[300];
+	struct msg_sval v;
+
+	msg_sval_parse(sval, len, &v, buf, sizeof(buf));
+	return !v.old && v.attempts == attempts && strcmp(v.name, name) == 0;
 }
 
 /* One sched entry as queue_scan reported it. */
@@ -186,6 +198,15 @@ static inline unsigned dt_dump_find(const struct dt_dump *d, const struct queue_
 			*at = (int)i;
 	}
 	return n;
+}
+
+/* A fixed retry schedule: every deferred round waits retry_ms, no expiry, no jitter. */
+static inline const struct msg_sched *dt_sched(uint64_t retry_ms)
+{
+	static __thread struct msg_sched s;
+
+	s = (struct msg_sched){.retry_ms = retry_ms, .backoff = 1, .max_ms = retry_ms};
+	return &s;
 }
 
 #endif

@@ -9,6 +9,7 @@
  * freed). The round bookkeeping itself (which sched entries move) is in test_msg_round.
  */
 #include "engine/daemon/msg.h"
+#include "tests/unit/daemon/daemon_test.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -141,7 +142,7 @@ static void test_results_reencode_round_trip(void **state)
 	assert_int_equal(m->env->rcpts[2].attempts, 2);
 	assert_string_equal(m->env->rcpts[1].last_reply, r1);
 	assert_string_equal(m->env->rcpts[2].last_reply, r2);
-	assert_int_equal(msg_plan(m, T_NOW, T_RETRY), MSG_PLAN_UPDATE);
+	assert_int_equal(msg_plan(m, T_NOW, dt_sched(T_RETRY)), MSG_PLAN_UPDATE);
 	assert_int_equal(m->env->dests[0].due, T_NOW + T_RETRY);
 	assert_int_equal(m->env->dests[0].attempts, 3);
 	assert_int_equal(m->env->dests[1].due, 0);
@@ -169,7 +170,7 @@ static void test_null_reply_is_empty(void **state)
 	m->groups[1].out = true;
 	msg_set_result(m, 1, QUEUE_RCPT_DELIVERED, 250, NULL, 0);
 	assert_string_equal(m->env->rcpts[1].last_reply, "");
-	assert_int_equal(msg_plan(m, T_NOW, T_RETRY), MSG_PLAN_UPDATE);
+	assert_int_equal(msg_plan(m, T_NOW, dt_sched(T_RETRY)), MSG_PLAN_UPDATE);
 	assert_meta_matches(m);
 	assert_int_equal(msg_pending(m), 2);
 	msg_free(m);

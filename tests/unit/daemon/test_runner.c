@@ -171,7 +171,7 @@ static uint64_t got_round_end(struct fix *f, unsigned i, int code, uint64_t now,
 	for (uint32_t o = 0; o < m->env->ndest; o++)
 		if (o != g && m->env->dests[o].due && (!idle || m->env->dests[o].due < idle))
 			idle = m->env->dests[o].due;
-	assert_int_not_equal(msg_plan(m, now, retry), MSG_PLAN_NONE);
+	assert_int_not_equal(msg_plan(m, now, dt_sched(retry)), MSG_PLAN_NONE);
 	assert_int_equal(dt_write_fill(f->q, m, msg_fill_final), 0);
 	got_drop(f, i);
 	return idle;
