@@ -240,6 +240,8 @@ int riptidectl_queue(const struct riptidectl_opts *o, int argc, char **argv)
 	char path[4096], msg[1024];
 	int rc;
 
+	for (; argc > 0 && strcmp(argv[0], "--json") == 0; argc--, argv++)
+		q.json = true; /* queue --json COMMAND */
 	for (size_t i = 0; argc > 0 && i < sizeof(rq_cmds) / sizeof(rq_cmds[0]); i++)
 		if (strcmp(argv[0], rq_cmds[i].name) == 0)
 			q.cmd = &rq_cmds[i];
