@@ -283,7 +283,7 @@ static void out_bits(struct ctl_out *o, unsigned v, const char *const *names, si
 static void show_kv(struct ctl_out *o, const char *key, const char *val)
 {
 	ctl_out_line(o);
-	ctl_out_printf(o, "%-14s", key);
+	ctl_out_printf(o, "%-16s", key);
 	ctl_out_str(o, val);
 	ctl_out_end(o);
 }
@@ -300,7 +300,7 @@ static void show_kf(struct ctl_out *o, const char *key, const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	ctl_out_line(o);
-	ctl_out_printf(o, "%-14s%s", key, buf);
+	ctl_out_printf(o, "%-16s%s", key, buf);
 	ctl_out_end(o);
 }
 
@@ -314,7 +314,7 @@ static void show_rcpt_text(struct ctl_out *o, const struct queue_env *e, const s
 	show_kf(o, "  attempts", "%u", r->attempts);
 	if (r->last_code || *r->last_reply) {
 		ctl_out_line(o);
-		ctl_out_printf(o, "%-14s%03u ", "  last reply", r->last_code);
+		ctl_out_printf(o, "%-16s%03u ", "  last reply", r->last_code);
 		if (r->enh[0])
 			ctl_out_printf(o, "%u.%u.%u ", r->enh[0], r->enh[1], r->enh[2]);
 		ctl_out_str(o, r->last_reply);
@@ -327,7 +327,7 @@ static void show_rcpt_text(struct ctl_out *o, const struct queue_env *e, const s
 		show_kf(o, "  last attempt", "%s", t);
 	if (r->notify) {
 		ctl_out_line(o);
-		ctl_out_printf(o, "%-14s", "  notify");
+		ctl_out_printf(o, "%-16s", "  notify");
 		out_bits(o, r->notify, notify_bits, ARRAY_SIZE(notify_bits));
 		ctl_out_end(o);
 	}
@@ -345,7 +345,7 @@ static void show_text(struct ctl_out *o, const char *hex, const struct queue_env
 	show_kf(o, "size", "%llu bytes", (unsigned long long)e->body_len);
 	show_kv(o, "sender", *e->sender ? e->sender : "<>");
 	ctl_out_line(o);
-	ctl_out_printf(o, "%-14s", "flags");
+	ctl_out_printf(o, "%-16s", "flags");
 	out_bits(o, e->flags, env_flags, ARRAY_SIZE(env_flags));
 	ctl_out_end(o);
 	if (*e->envid)
