@@ -166,9 +166,9 @@ static void assert_list(struct cfx *f, const struct queue_id ids[5], unsigned wa
 
 #define LIST(f, ids, want, ...) assert_list((f), (ids), (want), (const char *const[]){__VA_ARGS__})
 
-/* Every filter, case-insensitive on domains and addresses, alone and combined; a destination
- * matches only while it has pending recipients; --limit stops in creation order. */
-static void test_list_filters(void **state)
+/* list for a person: a header, one row per message in creation order (id, age, size,
+ * pending/total recipients, next attempt, sender; "<>" for the null sender) and a trailer. */
+static void test_list_text(void **state)
 {
 	struct cfx *f = *state;
 	struct queue_id ids[5];
@@ -184,6 +184,16 @@ static void test_list_filters(void **state)
 		(const char *const[]){" 2h0m ", " 2.0K ", " 1/1 ", " bob@src.test", NULL});
 	row_has(f->out, &ids[2], (const char *const[]){" 30m0s ", " 300 ", " 1/1 ", " <>", NULL});
 	row_has(f->out, &ids[4], (const char *const[]){" 1m0s ", " 1/2 ", " frank@src.test", NULL});
+}
+
+/* Every filter, case-insensitive on domains and addresses, alone and combined; a destination
+ * matches only while it has pending recipients; --limit stops in creation order. */
+static void test_list_filters(void **state)
+{
+	struct cfx *f = *state;
+	struct queue_id ids[5];
+
+	list_fill(f, ids);
 	LIST(f, ids, 0x1b, "--destination", "A.TEST", NULL);
 	LIST(f, ids, 0x00, "--destination", "d.test", NULL);
 	LIST(f, ids, 0x13, "--sender", "src.test", NULL);
@@ -198,7 +208,17 @@ static void test_list_filters(void **state)
 	LIST(f, ids, 0x03, "--limit", "2", NULL);
 	LIST(f, ids, 0x03, "--sender", "src.test", "--limit", "2", "--destination", "a.test", NULL);
 	LIST(f, ids, 0x00, "--sender", "nobody@nowhere.test", NULL);
+	assert_int_equal(RUN(f, "queue", "list", "--older-than", "5x"), 2);
+	assert_int_equal(RUN(f, "queue", "list", "--limit", "0"), 2);
+}
 
+/* list --json: one object per line with the same data, checked by Python's json. */
+static void test_list_json(void **state)
+{
+	struct cfx *f = *state;
+	struct queue_id ids[5];
+
+	list_fill(f, ids);
 	assert_int_equal(RUN(f, "queue", "list", "--json", "--destination", "a.test"), 0);
 	assert_int_equal(
 	    cfx_python(f, "import json,sys\n"
@@ -214,108 +234,141 @@ static void test_list_filters(void **state)
 	    0);
 }
 
-/* The strings an envelope may hold (it is not only what smtpd accepted: a corrupt or hostile
- * record) never break the framing: text output escapes controls, backslash and invalid UTF-8
- * and forges no status line; JSON is valid UTF-8 and decodes to the exact string (an invalid
- * byte as the code point of its value). */
+/* A hostile envelope: the strings an envelope may hold (not only what smtpd accepted: a
+ * corrupt or hostile record) with quotes, backslashes, CR, LF, ESC, DEL, a C1 control, valid
+ * and invalid UTF-8, and a would-be status line. */
+static const char hostile_sender[] =
+    "q\"b\\s\nD x\rOK fake\x1b[31m\x7f\xc2\x85\xc3\xa9\xff@evil.test";
+static struct queue_rcpt hostile_rcpt = {.addr = "r\"\n@a.test",
+					 .last_reply = "line1\r\nERR EIO forged\x01",
+					 .last_code = 451,
+					 .last_mta = "mx\t1"};
+static struct queue_dest hostile_dest = {.name = "a.test\n"};
+static struct queue_env hostile_env = {.sender = (char *)hostile_sender,
+				       .envid = "e\"nv",
+				       .nrcpt = 1,
+				       .rcpts = &hostile_rcpt,
+				       .ndest = 1,
+				       .dests = &hostile_dest};
+
+/* What Python's json must decode from the hostile message (an invalid byte as the code point
+ * of its value); recipients are checked when the object is show's. */
+static const char hostile_py[] =
+    "import json,sys\n"
+    "L=[json.loads(l) for l in open(sys.argv[1],encoding='utf-8')]\n"
+    "assert len(L)==1, L\n"
+    "m=L[0]\n"
+    "exp='q\"b\\\\s\\nD x\\rOK fake\\x1b[31m\\x7f\\x85\\xe9\\xff@evil.test'\n"
+    "assert m['sender']==exp, repr(m['sender'])\n"
+    "if 'flags' in m:\n"
+    "  r=m['recipients'][0]\n"
+    "  assert r['address']=='r\"\\n@a.test' and r['last_mta']=='mx\\t1', r\n"
+    "  assert r['last_reply']=='line1\\r\\nERR EIO forged\\x01', r\n"
+    "  assert r['destination']=='a.test\\n' and m['envid']=='e\"nv', m\n";
+
+static struct queue_id hostile_put(struct cfx *f)
+{
+	hostile_env.created_ms = cfx_now() - MIN;
+	hostile_dest.due = cfx_now() + MIN;
+	return cfx_put(f, &hostile_env, 1);
+}
+
+/* list: text output escapes controls, backslash and invalid UTF-8 and forges no status line
+ * (exactly header, row, trailer; no raw CR or ESC); JSON is valid UTF-8 and decodes to the
+ * exact string. */
 static void test_list_hostile_strings(void **state)
 {
 	struct cfx *f = *state;
-	static const char sender[] =
-	    "q\"b\\s\nD x\rOK fake\x1b[31m\x7f\xc2\x85\xc3\xa9\xff@evil.test";
-	struct queue_rcpt r = {.addr = "r\"\n@a.test",
-			       .last_reply = "line1\r\nERR EIO forged\x01",
-			       .last_code = 451,
-			       .last_mta = "mx\t1"};
-	struct queue_dest d = {.name = "a.test\n", .due = cfx_now() + MIN};
-	struct queue_env e = {.sender = (char *)sender,
-			      .created_ms = cfx_now() - MIN,
-			      .envid = "e\"nv",
-			      .nrcpt = 1,
-			      .rcpts = &r,
-			      .ndest = 1,
-			      .dests = &d};
-	struct queue_id id = cfx_put(f, &e, 1);
-	const char *py = "import json,sys\n"
-			 "L=[json.loads(l) for l in open(sys.argv[1],encoding='utf-8')]\n"
-			 "assert len(L)==1, L\n"
-			 "m=L[0]\n"
-			 "exp='q\"b\\\\s\\nD x\\rOK fake\\x1b[31m\\x7f\\x85\\xe9\\xff@evil.test'\n"
-			 "assert m['sender']==exp, repr(m['sender'])\n"
-			 "if 'flags' in m:\n"
-			 "  r=m['recipients'][0]\n"
-			 "  assert r['address']=='r\"\\n@a.test' and r['last_mta']=='mx\\t1', r\n"
-			 "  assert r['last_reply']=='line1\\r\\nERR EIO forged\\x01', r\n"
-			 "  assert r['destination']=='a.test\\n' and m['envid']=='e\"nv', m\n";
 
+	hostile_put(f);
 	assert_int_equal(RUN(f, "queue", "list"), 0);
 	assert_int_equal(cfx_lines(f->out), 3);
-	assert_has(
-	    f->out,
-	    "q\"b\\\\s\\x0aD x\\x0dOK fake\\x1b[31m\\x7f\\xc2\\x85\xc3\xa9\\xff@evil.test\n");
+	assert_has(f->out, "q\"b\\\\s\\x0aD x\\x0dOK fake\\x1b[31m\\x7f\\xc2\\x85\xc3\xa9\\xff"
+			   "@evil.test\n");
 	assert_has(f->out, "\n1 messages\n");
 	assert_null(strchr(f->out, '\r'));
 	assert_null(strchr(f->out, '\x1b'));
 	assert_int_equal(RUN(f, "queue", "list", "--json"), 0);
-	assert_int_equal(cfx_python(f, py), 0);
+	assert_int_equal(cfx_python(f, hostile_py), 0);
+}
+
+/* show: the same for the recipient's address, last reply, MTA, group name and ENVID. */
+static void test_show_hostile_strings(void **state)
+{
+	struct cfx *f = *state;
+	struct queue_id id = hostile_put(f);
+
 	assert_int_equal(RUN(f, "queue", "show", "--json", cfx_id_hex(&id)), 0);
 	assert_int_equal(cfx_lines(f->out), 1);
-	assert_int_equal(cfx_python(f, py), 0);
+	assert_int_equal(cfx_python(f, hostile_py), 0);
 	assert_int_equal(RUN(f, "queue", "show", cfx_id_hex(&id)), 0);
 	assert_has(f->out, "recipient       r\"\\x0a@a.test\n");
 	assert_has(f->out, "  last reply    451 line1\\x0d\\x0aERR EIO forged\\x01\n");
+	assert_has(f->out, "  last mta      mx\\x091\n");
+	assert_has(f->out, "destination     a.test\\x0a\n");
 	assert_null(strchr(f->out, '\r'));
 }
 
 /* ---- show ---- */
 
-/* A message with every envelope field set, and per-recipient states: text and JSON show
- * them all; an unknown id is "no message" with exit 1. */
-static void test_show(void **state)
+/* A message with every envelope field set and one recipient in each state (times are filled
+ * in by show_put). */
+static struct queue_rcpt show_rcpts[3] = {
+    {.addr = "bob@a.test",
+     .attempts = 2,
+     .last_code = 451,
+     .enh = {4, 7, 1},
+     .last_reply = "greylisted, try later",
+     .last_mta = "mx1.a.test",
+     .notify = QUEUE_NOTIFY_FAILURE | QUEUE_NOTIFY_DELAY,
+     .orcpt = "rfc822;bob@a.test"},
+    {.addr = "carol@b.test",
+     .state = QUEUE_RCPT_DELIVERED,
+     .dest = 1,
+     .attempts = 1,
+     .last_code = 250,
+     .enh = {2, 0, 0},
+     .last_reply = "ok queued",
+     .last_mta = "mx.b.test"},
+    {.addr = "dan@b.test",
+     .state = QUEUE_RCPT_FAILED,
+     .dest = 1,
+     .attempts = 1,
+     .last_code = 550,
+     .enh = {5, 1, 1},
+     .last_reply = "no such user"},
+};
+static struct queue_dest show_dests[2] = {{.name = "a.test", .attempts = 2},
+					  {.name = "b.test", .attempts = 1}};
+static struct queue_env show_env = {.sender = "alice@src.test",
+				    .body_len = 4321,
+				    .flags = QUEUE_ENV_8BITMIME | QUEUE_ENV_SMTPUTF8,
+				    .envid = "ENV123",
+				    .ret = QUEUE_RET_FULL,
+				    .nrcpt = 3,
+				    .rcpts = show_rcpts,
+				    .ndest = 2,
+				    .dests = show_dests};
+
+/* Queue the show message: created an hour before now, bob's last attempt a minute before,
+ * carol's two; group a.test due at due, b.test final. */
+static struct queue_id show_put(struct cfx *f, uint64_t now, uint64_t due)
+{
+	show_env.created_ms = now - HOUR;
+	show_rcpts[0].last_ms = now - MIN;
+	show_rcpts[1].last_ms = now - 2 * MIN;
+	show_dests[0].due = due;
+	return cfx_put(f, &show_env, 7);
+}
+
+/* show for a person: every envelope field, each recipient with its state, last reply with
+ * the enhanced code, MTA, time, NOTIFY, ORCPT, and each group's next attempt; an unknown id
+ * is "no message" with exit 1, a malformed one exit 2. */
+static void test_show_text(void **state)
 {
 	struct cfx *f = *state;
-	uint64_t now = cfx_now(), due = now + 10 * MIN;
-	struct queue_rcpt r[3] = {
-	    {.addr = "bob@a.test",
-	     .attempts = 2,
-	     .last_code = 451,
-	     .enh = {4, 7, 1},
-	     .last_reply = "greylisted, try later",
-	     .last_mta = "mx1.a.test",
-	     .last_ms = now - MIN,
-	     .notify = QUEUE_NOTIFY_FAILURE | QUEUE_NOTIFY_DELAY,
-	     .orcpt = "rfc822;bob@a.test"},
-	    {.addr = "carol@b.test",
-	     .state = QUEUE_RCPT_DELIVERED,
-	     .dest = 1,
-	     .attempts = 1,
-	     .last_code = 250,
-	     .enh = {2, 0, 0},
-	     .last_reply = "ok queued",
-	     .last_mta = "mx.b.test",
-	     .last_ms = now - 2 * MIN},
-	    {.addr = "dan@b.test",
-	     .state = QUEUE_RCPT_FAILED,
-	     .dest = 1,
-	     .attempts = 1,
-	     .last_code = 550,
-	     .enh = {5, 1, 1},
-	     .last_reply = "no such user"},
-	};
-	struct queue_dest d[2] = {{.name = "a.test", .due = due, .attempts = 2},
-				  {.name = "b.test", .attempts = 1}};
-	struct queue_env e = {.sender = "alice@src.test",
-			      .created_ms = now - HOUR,
-			      .body_len = 4321,
-			      .flags = QUEUE_ENV_8BITMIME | QUEUE_ENV_SMTPUTF8,
-			      .envid = "ENV123",
-			      .ret = QUEUE_RET_FULL,
-			      .nrcpt = 3,
-			      .rcpts = r,
-			      .ndest = 2,
-			      .dests = d};
-	struct queue_id id = cfx_put(f, &e, 7), other;
-	char py[1024];
+	uint64_t now = cfx_now();
+	struct queue_id id = show_put(f, now, now + 10 * MIN), other;
 
 	assert_int_equal(RUN(f, "queue", "show", cfx_id_hex(&id)), 0);
 	assert_has(f->out, "id              ");
@@ -336,8 +389,22 @@ static void test_show(void **state)
 	assert_has(f->out, "(in 9m");
 	assert_has(f->out, "destination     b.test\n  attempts      1\n"
 			   "  next attempt  none (all final)\n");
+	queue_id_make(&other, now, 0, 99);
+	assert_int_equal(RUN(f, "queue", "show", cfx_id_hex(&other)), 1);
+	assert_has(f->err, "no message ");
+	assert_int_equal(RUN(f, "queue", "show", "not-an-id"), 2);
+}
+
+/* show --json: one object with the same fields, checked by Python's json. */
+static void test_show_json(void **state)
+{
+	struct cfx *f = *state;
+	uint64_t now = cfx_now(), due = now + 10 * MIN;
+	struct queue_id id = show_put(f, now, due);
+	char py[1024];
 
 	assert_int_equal(RUN(f, "queue", "show", "--json", cfx_id_hex(&id)), 0);
+	assert_int_equal(cfx_lines(f->out), 1);
 	snprintf(
 	    py, sizeof(py),
 	    "import json,sys\n"
@@ -354,11 +421,6 @@ static void test_show(void **state)
 	    "[('a.test',2,%llu),('b.test',1,0)]\n",
 	    cfx_id_hex(&id), (unsigned long long)(now - MIN), (unsigned long long)due);
 	assert_int_equal(cfx_python(f, py), 0);
-
-	queue_id_make(&other, now, 0, 99);
-	assert_int_equal(RUN(f, "queue", "show", cfx_id_hex(&other)), 1);
-	assert_has(f->err, "no message ");
-	assert_int_equal(RUN(f, "queue", "show", "not-an-id"), 2);
 }
 
 /* ---- actions ---- */
@@ -526,9 +588,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_summary, cfx_setup, cfx_teardown),
+	    cmocka_unit_test_setup_teardown(test_list_text, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_list_filters, cfx_setup, cfx_teardown),
+	    cmocka_unit_test_setup_teardown(test_list_json, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_list_hostile_strings, cfx_setup, cfx_teardown),
-	    cmocka_unit_test_setup_teardown(test_show, cfx_setup, cfx_teardown),
+	    cmocka_unit_test_setup_teardown(test_show_hostile_strings, cfx_setup, cfx_teardown),
+	    cmocka_unit_test_setup_teardown(test_show_text, cfx_setup, cfx_teardown),
+	    cmocka_unit_test_setup_teardown(test_show_json, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_bounce, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_retry, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_suspend_resume, cfx_setup, cfx_teardown),

@@ -157,6 +157,26 @@ static void fill(struct cfx *f)
 	queue_batch_free(b);
 }
 
+/* Run the whole text listing with the counters on; checks every message is in it. Returns
+ * the server's heap peak (bytes); *rss gets riptidectl's peak RSS (kB). */
+static long list_measured(struct cfx *f, long *rss)
+{
+	long peak;
+
+	atomic_store(&env_peak, 0);
+	atomic_store(&env_decodes, 0);
+	atomic_store(&heap_live, 0);
+	atomic_store(&heap_peak, 0);
+	atomic_store(&heap_on, true);
+	assert_int_equal(cfx_run(f, (const char *const[]){"queue", "list", NULL}), 0);
+	atomic_store(&heap_on, false);
+	*rss = f->maxrss_kb;
+	peak = atomic_load(&heap_peak);
+	assert_int_equal(cfx_lines(f->out), NMSG + 2);
+	assert_non_null(strstr(f->out, "\n100000 messages\n"));
+	return peak;
+}
+
 /* The whole queue is listed (every message, in order, text and JSON) while the server holds
  * one envelope at most and less than 1 MiB of heap; riptidectl's peak RSS for the whole
  * listing exceeds that of a 10-message listing by less than 4 MiB. */
@@ -173,28 +193,16 @@ static void test_list_100k_bounded(void **state)
 			 0);
 	assert_int_equal(cfx_lines(f->out), 12);
 	rss_small = f->maxrss_kb;
-
-	atomic_store(&env_peak, 0);
-	atomic_store(&env_decodes, 0);
-	atomic_store(&heap_live, 0);
-	atomic_store(&heap_peak, 0);
-	atomic_store(&heap_on, true);
-	assert_int_equal(cfx_run(f, (const char *const[]){"queue", "list", NULL}), 0);
-	atomic_store(&heap_on, false);
-	rss_full = f->maxrss_kb;
-	peak = atomic_load(&heap_peak);
+	peak = list_measured(f, &rss_full);
 	fprintf(stderr,
 		"list of %u: %ld envelopes decoded, at most %ld alive; server heap peak %ld B; "
 		"riptidectl maxrss %ld kB (10 lines: %ld kB); output %zu bytes\n",
 		NMSG, atomic_load(&env_decodes), atomic_load(&env_peak), peak, rss_full, rss_small,
 		strlen(f->out));
-	assert_int_equal(cfx_lines(f->out), NMSG + 2);
-	assert_non_null(strstr(f->out, "\n100000 messages\n"));
 	assert_int_equal(atomic_load(&env_decodes), NMSG);
 	assert_int_equal(atomic_load(&env_peak), 1);
 	assert_true(peak < (1l << 20));
 	assert_true(rss_full - rss_small < 4096);
-
 	assert_int_equal(cfx_run(f, (const char *const[]){"queue", "list", "--json", NULL}), 0);
 	snprintf(py, sizeof(py),
 		 "import json,sys\n"
