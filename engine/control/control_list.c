@@ -2,10 +2,11 @@
  *
  * Why here and not in the engine: listing a million messages must not touch the shards or
  * hold the queue in RAM. list walks queue_scan_meta one envelope at a time (decoded, matched,
- * formatted, freed) and stops the scan after CTL_CHUNK bytes of output, so the socket is
- * written outside the scan (a slow client never pins a RocksDB iterator or the queue lock)
- * and the output buffer stays bounded; it then resumes from the next id. The on-disk
- * envelope is what the queue knows: the next attempt of a group is its sched due time.
+ * formatted, freed) and stops the scan after CTL_CHUNK bytes of output or CTL_CHUNK_MSGS
+ * messages, so the socket is written outside the scan (a slow client never pins a RocksDB
+ * iterator or the queue lock), the output buffer stays bounded, and a stop of the server is
+ * seen between chunks even when a filter matches nothing; it then resumes from the next id. The
+ * on-disk envelope is what the queue knows: the next attempt of a group is its sched due time.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -90,6 +91,7 @@ struct list_ctx {
 	const struct list_filter *f;
 	struct ctl_out *o;
 	uint64_t matched;
+	uint32_t scanned;     /* messages read in this chunk */
 	struct queue_id last; /* the last id seen by the scan */
 	bool more;	      /* the scan stopped at a chunk boundary: resume after last */
 	bool done;	      /* the limit was reached */
@@ -167,7 +169,7 @@ static int list_cb(void *arg, const struct queue_id *id, const void *meta, size_
 	}
 	queue_env_free(e);
 	c->done = f->limit && c->matched >= f->limit;
-	c->more = !c->done && c->o->len >= CTL_CHUNK;
+	c->more = !c->done && (c->o->len >= CTL_CHUNK || ++c->scanned >= CTL_CHUNK_MSGS);
 	return c->done || c->more || c->o->err ? 1 : 0;
 }
 
@@ -236,6 +238,7 @@ int ctl_cmd_list(const struct ctl_engine *e, const struct ctl_req *r, struct ctl
 	list_header(o);
 	do {
 		c.more = false;
+		c.scanned = 0;
 		o->hold = true;
 		rc = queue_scan_meta(e->q, first ? NULL : &from, list_cb, &c);
 		o->hold = false;

@@ -21,6 +21,7 @@
 #define CTL_READ_TIMEOUT_MS  5000	 /* the server waits this long for a request */
 #define CTL_WRITE_TIMEOUT_MS 30000	 /* and this long for a client to take output */
 #define CTL_CHUNK	     (32u << 10) /* list: output gathered per queue scan */
+#define CTL_CHUNK_MSGS	     4096u	 /* list: messages read per queue scan at most */
 #define CTL_MSG_MAX	     512	 /* status text */
 
 /* A parsed request: pointers into the caller's line buffer (values percent-decoded). */

@@ -266,6 +266,7 @@ static int parse_opts(int argc, char **argv, struct riptidectl_opts *o)
 	return -1;
 }
 
+/* main: options, then test-dns or queue; returns the exit code of the command. */
 int main(int argc, char **argv)
 {
 	static struct config cfg;

@@ -25,6 +25,7 @@
 
 #include "tests/unit/control/ctl_fx.h"
 
+/* cfx_now: see ctl_fx.h. */
 uint64_t cfx_now(void)
 {
 	struct timespec ts;
@@ -33,6 +34,7 @@ uint64_t cfx_now(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* cfx_id_hex: see ctl_fx.h. */
 const char *cfx_id_hex(const struct queue_id *id)
 {
 	static char ring[8][QUEUE_ID_STRLEN + 1];
