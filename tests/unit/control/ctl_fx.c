@@ -116,6 +116,44 @@ struct queue_id cfx_simple(struct cfx *f, uint64_t seq, const char *sender, uint
 	return cfx_put(f, &e, seq);
 }
 
+/* cfx_bulk: see ctl_fx.h. */
+void cfx_bulk(struct cfx *f, uint32_t n)
+{
+	static char body[16];
+	struct queue_rcpt r[2] = {{.addr = "someone@a.example"},
+				  {.addr = "other@b.example", .dest = 1}};
+	struct queue_dest d[2] = {{.name = "a.example"}, {.name = "b.example"}};
+	struct queue_env e = {.sender = "sender@source.example",
+			      .body_len = 2048,
+			      .nrcpt = 2,
+			      .rcpts = r,
+			      .ndest = 2,
+			      .dests = d};
+	uint64_t t0 = cfx_now() - 86400000ull;
+	struct queue_batch *b = queue_batch_new();
+	char err[256];
+	uint8_t meta[512];
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct queue_id id;
+		ssize_t len;
+
+		e.created_ms = t0 + i;
+		d[0].due = d[1].due = t0 + 3600000ull + i;
+		len = queue_env_encode(&e, meta, sizeof(meta));
+		assert_true(len > 0);
+		queue_id_make(&id, e.created_ms, 0, i);
+		queue_batch_put(b, &id, meta, (size_t)len, body, sizeof(body));
+		queue_batch_sched_put(b, d[0].due, &id, 0, "a", 1);
+		queue_batch_sched_put(b, d[1].due, &id, 1, "b", 1);
+		if (i % 2000 == 1999 || i == n - 1) {
+			assert_int_equal(queue_write(f->q, b, i == n - 1, err, sizeof(err)), 0);
+			queue_batch_clear(b);
+		}
+	}
+	queue_batch_free(b);
+}
+
 static struct queue_env *env_load(struct queue *q, const struct queue_id *id)
 {
 	struct queue_env *e = NULL;

@@ -61,6 +61,10 @@ struct queue_id cfx_put(struct cfx *f, const struct queue_env *e, uint64_t seq);
 struct queue_id cfx_simple(struct cfx *f, uint64_t seq, const char *sender, uint64_t age_ms,
 			   uint64_t body_len, const char *const *rcpts, uint64_t due_ms);
 
+/* cfx_bulk: n messages (created a day ago, 1 ms apart; two recipients in two groups due an
+ * hour after creation; body_len 2048), written in unsynced batches of 2000. */
+void cfx_bulk(struct cfx *f, uint32_t n);
+
 /* cfx_get: message id's envelope (decoded; free with queue_env_free), or NULL if absent. */
 struct queue_env *cfx_get(struct cfx *f, const struct queue_id *id);
 

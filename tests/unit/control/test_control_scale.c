@@ -132,44 +132,6 @@ void __wrap_free(void *p)
 
 /* ---- the queue ---- */
 
-/* NMSG messages, each with two recipients in two groups, written in batches. */
-static void fill(struct cfx *f)
-{
-	static char body[16];
-	struct queue_rcpt r[2] = {{.addr = "someone@a.example"},
-				  {.addr = "other@b.example", .dest = 1}};
-	struct queue_dest d[2] = {{.name = "a.example"}, {.name = "b.example"}};
-	struct queue_env e = {.sender = "sender@source.example",
-			      .body_len = 2048,
-			      .nrcpt = 2,
-			      .rcpts = r,
-			      .ndest = 2,
-			      .dests = d};
-	uint8_t meta[512];
-	uint64_t t0 = cfx_now() - 86400000ull;
-	struct queue_batch *b = queue_batch_new();
-	char err[256];
-
-	for (uint32_t i = 0; i < NMSG; i++) {
-		struct queue_id id;
-		ssize_t len;
-
-		e.created_ms = t0 + i;
-		d[0].due = d[1].due = t0 + 3600000ull + i;
-		len = queue_env_encode(&e, meta, sizeof(meta));
-		assert_true(len > 0);
-		queue_id_make(&id, e.created_ms, 0, i);
-		queue_batch_put(b, &id, meta, (size_t)len, body, sizeof(body));
-		queue_batch_sched_put(b, d[0].due, &id, 0, "a", 1);
-		queue_batch_sched_put(b, d[1].due, &id, 1, "b", 1);
-		if (i % 2000 == 1999 || i == NMSG - 1) {
-			assert_int_equal(queue_write(f->q, b, i == NMSG - 1, err, sizeof(err)), 0);
-			queue_batch_clear(b);
-		}
-	}
-	queue_batch_free(b);
-}
-
 /* Run the whole text listing with the counters on; checks every message is in it. Returns
  * the server's heap peak (bytes); *rss gets riptidectl's peak RSS (kB). */
 static long list_measured(struct cfx *f, long *rss)
@@ -201,7 +163,7 @@ static void test_list_100k_bounded(void **state)
 	char py[512];
 
 	heap_skip = true;
-	fill(f);
+	cfx_bulk(f, NMSG);
 	assert_int_equal(cfx_count(f), NMSG);
 	assert_int_equal(cfx_run(f, (const char *const[]){"queue", "list", "--limit", "10", NULL}),
 			 0);
@@ -236,7 +198,7 @@ static void test_list_nomatch_chunked(void **state)
 	struct cfx *f = *state;
 
 	heap_skip = true;
-	fill(f);
+	cfx_bulk(f, NMSG);
 	atomic_store(&scans, 0);
 	atomic_store(&env_decodes, 0);
 	assert_int_equal(cfx_run(f, (const char *const[]){"queue", "list", "--sender",

@@ -260,6 +260,25 @@ static void test_idle_client_and_stop(void **state)
 	assert_int_equal(RUN(f, "queue", "summary"), 2);
 }
 
+/* A client that asks for a long listing and stops reading blocks the server in a write;
+ * ctl_stop still returns at once (it does not wait for the 30 s write timeout). */
+static void test_stop_during_list(void **state)
+{
+	struct cfx *f = *state;
+	int fd;
+	uint64_t t0;
+
+	cfx_bulk(f, 20000); /* ~1.8 MB of output: more than the socket buffers */
+	fd = raw_connect(f->sock);
+	assert_int_equal(write(fd, "RIPTIDE-CTL/1 list\n", 19), 19);
+	usleep(300 * 1000);
+	t0 = mono_ms();
+	ctl_stop(f->srv);
+	f->srv = NULL;
+	assert_true(mono_ms() - t0 < 2000);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +288,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_enosys, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_config_path, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_client_and_stop, cfx_setup, cfx_teardown),
+	    cmocka_unit_test_setup_teardown(test_stop_during_list, cfx_setup, cfx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
