@@ -54,7 +54,7 @@ struct rq {
 	unsigned given; /* RQ_* options seen */
 	const char *dest, *sender, *rcpt, *pos;
 	char older[24], limit[24];
-	struct ctl_arg args[8];
+	struct ctl_arg args[12]; /* every name at most once */
 	size_t nargs;
 };
 
@@ -258,7 +258,9 @@ int riptidectl_queue(const struct riptidectl_opts *o, int argc, char **argv)
 		printf("%s\n", msg);
 	if (rc != 0)
 		fprintf(stderr, "riptidectl: %s\n", msg);
-	if (fflush(stdout) != 0 && rc == 0)
+	if (fflush(stdout) != 0 && rc == 0) {
+		fprintf(stderr, "riptidectl: cannot write the output: %s\n", strerror(errno));
 		rc = -EIO;
+	}
 	return rc == 0 ? 0 : rc > 0 && rc != EPROTO ? 1 : 2;
 }
