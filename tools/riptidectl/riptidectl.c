@@ -1,19 +1,26 @@
-/* riptidectl — riptide's admin program. Today: `test-dns`, the classic servers' "Test DNS".
+/* riptidectl — riptide's admin program: `test-dns` (the classic servers' "Test DNS") and
+ * `queue ...` (the queue of the running daemon, riptidectl_queue.c).
  *
- * Why a separate program that needs no daemon: an operator checks the DNS setup before
- * starting (or while riptide refuses mail for a domain) with the very resolver module and
- * configuration file the daemon uses (engine/config, dns/): which configured servers answer and
- * how fast, and for a domain the MX hosts in the order riptide would try them, with addresses
- * and TTLs, or the exact reason it cannot deliver there (null MX, NXDOMAIN, timeout, no MX).
+ * Why a separate program that needs no daemon for test-dns: an operator checks the DNS setup
+ * before starting (or while riptide refuses mail for a domain) with the very resolver module
+ * and configuration file the daemon uses (engine/config, dns/): which configured servers
+ * answer and how fast, and for a domain the MX hosts in the order riptide would try them, with
+ * addresses and TTLs, or the exact reason it cannot deliver there (null MX, NXDOMAIN, timeout,
+ * no MX).
  *
  *   riptidectl [-c FILE] test-dns [DOMAIN]     exit 0: DOMAIN deliverable (or no DOMAIN and
  *                                              every server answered), 1: not, 2: usage/config
  * Without DOMAIN the servers are asked for riptide-probe.invalid: every recursive resolver
  * answers a .invalid name at once (NXDOMAIN, RFC 6761), so an answer of any kind proves the
  * server works; a server that cannot resolve anything (refuses, times out) is named.
+ *
+ *   riptidectl [-c FILE] [-s SOCKET] [-t SECONDS] [--json] queue COMMAND ...
+ *                                              exit 0 done, 1 the daemon said no,
+ *                                              2 usage/config/no daemon
  */
 #include "dns/dns.h"
 #include "engine/config/config.h"
+#include "tools/riptidectl/riptidectl.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -220,33 +227,62 @@ static int ctl_test_dns(const struct config *c, const char *domain)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: riptidectl [-c FILE] test-dns [DOMAIN]\n"
-		"  -c FILE    riptide's configuration ([delivery] dns_servers, dns_timeout, ...)\n"
-		"  test-dns   ask each configured DNS server (time, answer); with DOMAIN, print\n"
-		"             its MX hosts in the order riptide tries them, their addresses and\n"
-		"             TTLs, or why it cannot be delivered. Exit 0 when deliverable.\n");
+		"usage: riptidectl [-c FILE] [-s SOCKET] [-t SECONDS] [--json] COMMAND ...\n"
+		"  -c FILE    riptide's configuration ([delivery] dns_servers, [queue]\n"
+		"             control_socket, spool, ...)\n"
+		"  -s SOCKET  the control socket (default: [queue] control_socket, or\n"
+		"             <spool>/control.sock)\n"
+		"  -t SECONDS how long to wait for the daemon at each step (default 120)\n"
+		"  --json     queue commands: one JSON object per line\n"
+		"  test-dns [DOMAIN]  ask each configured DNS server (time, answer); with DOMAIN,\n"
+		"             print its MX hosts in the order riptide tries them, their addresses\n"
+		"             and TTLs, or why it cannot be delivered. Exit 0 when deliverable.\n");
+	riptidectl_queue_usage(f);
 }
 
-int main(int argc, char **argv)
+/* Parse the options before the command into o. Returns -1 to go on, else an exit code. */
+static int parse_opts(int argc, char **argv, struct riptidectl_opts *o)
 {
-	static struct config cfg;
-	const char *path = NULL;
-	char err[512];
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+	unsigned long t;
+	char *end;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "c:h")) != -1) {
+	while ((ch = getopt_long(argc, argv, "+c:s:t:h", longopts, NULL)) != -1) {
 		if (ch == 'c') {
-			path = optarg;
+			o->config = optarg;
+		} else if (ch == 's') {
+			o->socket = optarg;
+		} else if (ch == 'j') {
+			o->json = true;
+		} else if (ch == 't' && (t = strtoul(optarg, &end, 10)) > 0 && !*end && t < 86400) {
+			o->timeout_ms = (unsigned)t * 1000;
 		} else {
 			usage(ch == 'h' ? stdout : stderr);
 			return ch == 'h' ? 0 : 2;
 		}
 	}
+	return -1;
+}
+
+/* main: options, then test-dns or queue; returns the exit code of the command. */
+int main(int argc, char **argv)
+{
+	static struct config cfg;
+	struct riptidectl_opts o = {.timeout_ms = 120000};
+	char err[512];
+	int rc = parse_opts(argc, argv, &o);
+
+	if (rc >= 0)
+		return rc;
+	if (optind < argc && strcmp(argv[optind], "queue") == 0)
+		return riptidectl_queue(&o, argc - optind - 1, argv + optind + 1);
 	if (optind >= argc || strcmp(argv[optind], "test-dns") != 0 || argc - optind > 2) {
 		usage(stderr);
 		return 2;
 	}
-	if (config_load(&cfg, path, err, sizeof(err)) < 0) {
+	if (config_load(&cfg, o.config, err, sizeof(err)) < 0) {
 		fprintf(stderr, "riptidectl: %s\n", err);
 		return 2;
 	}
