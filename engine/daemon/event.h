@@ -16,15 +16,15 @@
 #include <stddef.h>
 
 struct event {
-	const char *id;	  /* message id (32 hex) */
-	uint8_t state;	  /* enum queue_rcpt_state: delivered, deferred (pending) or failed */
-	const char *rcpt; /* recipient address */
-	const char *dest; /* destination name (domain or relay) */
-	const char *mx;	  /* host name that answered, NULL = none (local outcome) */
-	const char *ip;	  /* its address:port, NULL = none */
-	bool fallback;	  /* through the fallback relay */
-	int code;	  /* SMTP reply code, 0 = local */
-	int enh[3];	  /* enhanced status code, {0,0,0} = none */
+	const char *id;	   /* message id (32 hex) */
+	uint8_t state;	   /* enum queue_rcpt_state: delivered, deferred (pending) or failed */
+	const char *rcpt;  /* recipient address */
+	const char *dest;  /* destination name (domain or relay) */
+	const char *mx;	   /* host name that answered, NULL = none (local outcome) */
+	const char *ip;	   /* its address:port, NULL = none */
+	bool fallback;	   /* through the fallback relay */
+	int code;	   /* SMTP reply code, 0 = local */
+	int enh[3];	   /* enhanced status code, {0,0,0} = none */
 	unsigned attempts; /* connection attempts for this recipient, this one included */
 	double delay_s;	   /* seconds since the message was accepted */
 	const char *reply; /* reply text or local reason (need not be NUL-terminated) */

@@ -9,6 +9,7 @@
 #include "engine/daemon/event.h"
 #include "engine/daemon/notice.h"
 #include "engine/daemon/ready.h"
+#include "engine/daemon/susp.h"
 #include "engine/route/route.h"
 
 #include <errno.h>
@@ -29,14 +30,17 @@ struct home {
 	bool shutting;
 	bool aborted;
 	struct loop_op rewrite;
-	struct msg_sched sched; /* the retry schedule ([delivery] keys) */
-	uint64_t rng;		/* its jitter */
+	struct msg_sched sched;	      /* the retry schedule ([delivery] keys) */
+	struct home_pending *pending; /* operator actions for messages in a round */
+	uint64_t rng;		      /* its jitter */
 };
 
 /* ---- leaving RAM ---- */
 
 static void home_leave(struct home *h, struct msg *m, uint64_t rewind_to)
 {
+	if (m->ctl) /* an operator's action: done once written (or given up) */
+		m->ctl->done(m->ctl);
 	resident_del(h->env.rt->res, m);
 	if (rewind_to)
 		runner_rewind(h->env.rt->runner, rewind_to);
@@ -131,6 +135,8 @@ static void home_rewrite_cb(struct loop_op *op, int res, uint32_t flags)
 
 /* ---- the end of a round ---- */
 
+static void home_pending_apply(struct home *h, struct msg *m, uint64_t now);
+
 /* The earliest due of the groups out in this round (0 if none). */
 static uint64_t home_out_due(const struct msg *m)
 {
@@ -167,6 +173,53 @@ static void home_expired(void *arg, struct msg *m, unsigned i, const char *reaso
 	event_log(h->env.log, &ev);
 }
 
+/* ---- operator actions ---- */
+
+/* An action waiting for a message that was in RAM when it came. */
+struct home_pending {
+	struct home_pending *next;
+	struct queue_id id;
+	enum home_act act;
+};
+
+/* Apply act to m now: pending recipients fail (bounce: with a notice and a log line each;
+ * delete: silently) or every group with an entry is due now (retry). */
+static void home_act(struct home *h, struct msg *m, enum home_act act, uint64_t now)
+{
+	for (uint32_t i = 0; act != HOME_ACT_RETRY && i < m->env->nrcpt; i++) {
+		struct queue_rcpt *r = &m->env->rcpts[i];
+		if (r->state != QUEUE_RCPT_PENDING)
+			continue;
+		r->state = QUEUE_RCPT_FAILED;
+		r->enh[0] = 5, r->enh[1] = 0, r->enh[2] = 0;
+		r->last_ms = now;
+		m->fresh[i] = act == HOME_ACT_BOUNCE ? MSG_FRESH_FAILED : 0;
+		if (act == HOME_ACT_BOUNCE)
+			home_expired(h, m, i, "bounced by the operator");
+	}
+	for (uint32_t g = 0; act == HOME_ACT_RETRY && g < m->env->ndest; g++)
+		if (m->env->dests[g].due > now)
+			m->env->dests[g].due = now;
+	if (act == HOME_ACT_DELETE)
+		dlog_line(h->env.log, m->idstr, "event=operator-delete recipients left unsent");
+	m->dirty = true;
+}
+
+/* At a round's end: an action that came while m was in RAM. */
+static void home_pending_apply(struct home *h, struct msg *m, uint64_t now)
+{
+	for (struct home_pending **pp = &h->pending, *p; (p = *pp);) {
+		if (memcmp(&p->id, &m->id, sizeof(m->id)) != 0) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		if (p->act != HOME_ACT_RETRY)
+			home_act(h, m, p->act, now);
+		free(p);
+	}
+}
+
 /* The commit fill of a round's end: the message's write, and the notices it made due. */
 static void home_fill_final(struct commit_req *r, struct queue_batch *b)
 {
@@ -194,22 +247,11 @@ static void home_decide(struct home *h, struct msg *m, uint64_t now)
 	}
 }
 
-static void home_round_end(struct home *h, struct msg *m)
+/* Post the write plan decided for m (the message's final write of a round or an action). */
+static void home_commit(struct home *h, struct msg *m, enum msg_plan plan)
 {
-	uint64_t now = util_wall_ms(), out_due = home_out_due(m);
-	struct msg_sched now_sched = h->sched;
-	enum msg_plan plan;
 	struct commit_req *r = &m->req;
 
-	if (h->shutting) /* undecided at shutdown: due again at once after the restart */
-		now_sched.retry_ms = now_sched.max_ms = 0, now_sched.rng = NULL;
-	home_decide(h, m, now);
-	plan = msg_plan(m, now, &now_sched);
-	h->in_round--;
-	if (plan == MSG_PLAN_NONE) { /* back undecided: the runner passed those entries */
-		home_leave(h, m, out_due);
-		return;
-	}
 	memset(r, 0, sizeof(*r));
 	r->id = m->id;
 	r->fill = home_fill_final;
@@ -222,6 +264,25 @@ static void home_round_end(struct home *h, struct msg *m)
 	m->cookie = h;
 	h->commits++;
 	commit_post(h->env.rt->commit, r);
+}
+
+static void home_round_end(struct home *h, struct msg *m)
+{
+	uint64_t now = util_wall_ms(), out_due = home_out_due(m);
+	struct msg_sched now_sched = h->sched;
+	enum msg_plan plan;
+
+	if (h->shutting) /* undecided at shutdown: due again at once after the restart */
+		now_sched.retry_ms = now_sched.max_ms = 0, now_sched.rng = NULL;
+	home_pending_apply(h, m, now);
+	home_decide(h, m, now);
+	plan = msg_plan(m, now, &now_sched);
+	h->in_round--;
+	if (plan == MSG_PLAN_NONE) { /* back undecided: the runner passed those entries */
+		home_leave(h, m, out_due);
+		return;
+	}
+	home_commit(h, m, plan);
 }
 
 void home_unit_back(struct home *h, struct unit *u)
@@ -251,6 +312,36 @@ void home_unit_post(struct loop *l, struct loop_msg *lm)
 
 	(void)l;
 	home_unit_back(u->home, u);
+}
+
+void home_ctl(struct home *h, struct home_ctl *c)
+{
+	struct msg *m = c->m;
+	uint64_t now = util_wall_ms();
+	enum msg_plan plan;
+
+	c->m = NULL;
+	c->result = 0;
+	if (!resident_claim(h->env.rt->res, m)) { /* being delivered: at its round's end */
+		struct home_pending *p = util_xcalloc(1, sizeof(*p));
+		p->id = m->id;
+		p->act = c->act;
+		p->next = h->pending;
+		h->pending = p;
+		msg_free(m);
+		c->done(c);
+		return;
+	}
+	m->shard = h->env.shard;
+	m->ctl = c;
+	home_act(h, m, c->act, now);
+	home_decide(h, m, now);
+	plan = msg_plan(m, now, &h->sched);
+	if (plan == MSG_PLAN_NONE) {
+		home_leave(h, m, 0);
+		return;
+	}
+	home_commit(h, m, plan);
 }
 
 /* ---- the start of a round ---- */
@@ -328,6 +419,8 @@ static void home_start_group(struct home *h, struct msg *m, unsigned g, unsigned
 	struct rt *rt = h->env.rt;
 	unsigned n = msg_group_rcpts(m, g, idx);
 
+	if (fresh && n && susp_has(rt->susp, m->env->dests[g].name))
+		return; /* suspended: waits on disk (resume rewinds the runner) */
 	if (fresh && n) {
 		rd = ready_get(rt->ready, m->env->dests[g].name);
 		if (!ready_admit(rt->ready, rd, m->env->dests[g].due))
@@ -419,5 +512,9 @@ struct home *home_new(const struct home_env *env)
 
 void home_free(struct home *h)
 {
+	for (struct home_pending *p = h->pending, *next; p; p = next) {
+		next = p->next;
+		free(p);
+	}
 	free(h);
 }

@@ -54,6 +54,26 @@ void home_unit_post(struct loop *l, struct loop_msg *lm);
  * outcomes that could not be written are given up (they are retried after the restart). */
 void home_shutdown(struct home *h, bool abort);
 
+/* An operator's action on one message (riptidectl queue delete / bounce / retry). */
+enum home_act { HOME_ACT_DELETE, HOME_ACT_BOUNCE, HOME_ACT_RETRY };
+
+/* A request from the control thread to the message's home shard. The poster owns it; `done`
+ * runs on the shard once the action is applied or scheduled (result 0) and may not touch the
+ * request afterwards from the shard's side. */
+struct home_ctl {
+	struct loop_msg lm;
+	struct msg *m; /* read from the queue by the poster (ownership passes to the shard) */
+	enum home_act act;
+	int result;
+	void (*done)(struct home_ctl *c);
+};
+
+/* home_ctl: (home shard) apply c: a message not in RAM is taken in (resident) and written at
+ * once (delete: removed without notice; bounce: every pending recipient fails with a notice;
+ * retry: every group due now); a message in RAM (being delivered) gets the action at the end
+ * of its round (retry: nothing to do). */
+void home_ctl(struct home *h, struct home_ctl *c);
+
 /* home_busy: messages in a round, queue writes in flight and writes waiting to be retried. */
 unsigned home_busy(const struct home *h);
 

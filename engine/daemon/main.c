@@ -6,7 +6,9 @@
  * `shutdown_timeout` to finish, abort the rest (they stay queued), drain the commit thread,
  * join the shards, close the queue, exit 0.
  */
+#include "engine/daemon/ctl.h"
 #include "engine/daemon/notice.h"
+#include "engine/daemon/susp.h"
 #include "engine/daemon/qstat.h"
 #include "engine/daemon/rt.h"
 #include "engine/dsn/dsn.h"
@@ -179,6 +181,7 @@ static int rt_delivery(struct rt *rt)
 static int rt_start_runner(struct rt *rt)
 {
 	struct runner_opts ro = {
+	    .susp = rt->susp,
 	    .q = rt->q,
 	    .res = rt->res,
 	    .ready = rt->ready,
@@ -235,6 +238,7 @@ static int rt_start(struct rt *rt)
 	    (ret = rt_open_notice(rt)) < 0)
 		return ret;
 	rt->res = resident_new();
+	rt->susp = susp_new();
 	rt->ready = ready_new(rt->cfg.max_ready_per_destination);
 	if ((ret = rt_start_runner(rt)) < 0)
 		return ret;
@@ -253,7 +257,7 @@ static int rt_start(struct rt *rt)
 	for (unsigned i = 0; i < rt->nshards; i++)
 		sem_post(&rt->all_up);
 	runner_set_paused(rt->runner, !rt->cfg.outgoing);
-	return 0;
+	return rt_ctl_start(rt);
 }
 
 static bool rt_wait_idle(struct rt *rt, uint64_t ms)
@@ -286,6 +290,7 @@ static void rt_stop(struct rt *rt)
 	bool clean = true;
 
 	atomic_store(&rt->stopping, true);
+	rt_ctl_stop(rt); /* no new action; one in progress is finished first */
 	runner_halt(rt->runner);
 	for (unsigned i = 0; i < rt->nshards; i++)
 		shard_shutdown(rt->shards[i], false);
@@ -321,6 +326,7 @@ static void rt_stop(struct rt *rt)
 	resident_free(rt->res);
 	ready_free(rt->ready);
 	qstat_free(rt->qstat);
+	susp_free(rt->susp);
 	smtpd_server_free(rt->srv);
 }
 

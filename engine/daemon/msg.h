@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 struct ready_dest;
+struct home_ctl;
 
 /* A sched entry of a notice the message's write carries (counted once written). */
 struct msg_nent {
@@ -69,6 +70,7 @@ struct msg {
 	struct msg *res_next;	 /* resident set chain */
 	uint64_t res_bytes;	 /* bytes the resident set counted for it */
 	struct msg *retry_next;	 /* home: list of messages whose queue write failed */
+	struct home_ctl *ctl;	 /* home: the operator's action being written, NULL = none */
 };
 
 /* msg_new: build a message from its parts; takes ownership of `body` (malloc'ed). The envelope

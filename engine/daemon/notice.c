@@ -65,8 +65,7 @@ static bool notice_wants(const struct msg *m, unsigned i, uint8_t kind)
 
 /* What to attach: the operator's dsn_original, narrowed by RET=HDRS; delay warnings and
  * relayed reports carry the headers only. */
-static enum dsn_original notice_original(const struct notice *n, const struct msg *m,
-					 uint8_t kind)
+static enum dsn_original notice_original(const struct notice *n, const struct msg *m, uint8_t kind)
 {
 	enum config_dsn_original o = n->env.cfg->dsn_original;
 
@@ -149,23 +148,30 @@ static void notice_count(struct msg *m, const struct msg_sval *v, uint64_t due)
 	m->notice_ents = util_xrealloc(m->notice_ents, (m->notice_nents + 1) * sizeof(*ne));
 	ne = &m->notice_ents[m->notice_nents++];
 	snprintf(ne->name, sizeof(ne->name), "%s", v->name);
-	ne->e = (struct qstat_entry){.dest = ne->name, .pending = v->pending, .bytes = v->bytes,
-				     .created_ms = v->created_ms, .due_ms = due,
+	ne->e = (struct qstat_entry){.dest = ne->name,
+				     .pending = v->pending,
+				     .bytes = v->bytes,
+				     .created_ms = v->created_ms,
+				     .due_ms = due,
 				     .primary = v->primary};
 }
 
 /* Add one notice (body: bytes, kept by the caller until the batch is written) to b, to the
  * original's sender and, with pm, to postmaster too. */
-static void notice_put(struct notice *n, struct msg *m, struct queue_batch *b,
-		       const char *bytes, size_t len, bool eightbit, bool pm)
+static void notice_put(struct notice *n, struct msg *m, struct queue_batch *b, const char *bytes,
+		       size_t len, bool eightbit, bool pm)
 {
 	uint64_t now = util_wall_ms();
 	struct queue_rcpt rc[2] = {{.addr = m->env->sender, .last_reply = ""},
 				   {.addr = (char *)n->env.cfg->postmaster, .last_reply = ""}};
 	struct queue_dest dests[2];
 	char names[2][ROUTE_NAME_MAX], idstr[QUEUE_ID_STRLEN + 1];
-	struct queue_env e = {.sender = "", .created_ms = now, .body_len = len, .rcpts = rc,
-			      .nrcpt = pm ? 2 : 1, .dests = dests,
+	struct queue_env e = {.sender = "",
+			      .created_ms = now,
+			      .body_len = len,
+			      .rcpts = rc,
+			      .nrcpt = pm ? 2 : 1,
+			      .dests = dests,
 			      .flags = QUEUE_ENV_BOUNCE | (eightbit ? QUEUE_ENV_8BITMIME : 0)};
 	struct queue_id id;
 	uint8_t *meta, sval[MSG_SVAL_MAX];
@@ -180,8 +186,11 @@ static void notice_put(struct notice *n, struct msg *m, struct queue_batch *b,
 	queue_id_make(&id, now, (uint16_t)m->shard, NOTICE_SEQ_BASE + n->seq++);
 	queue_batch_put(b, &id, meta, (size_t)ml, bytes, len);
 	for (uint32_t g = 0; g < e.ndest; g++) {
-		struct msg_sval v = {.name = names[g], .created_ms = now, .bytes = len,
-				     .pending = rc[0].dest == g ? 1 : 0, .primary = g == 0};
+		struct msg_sval v = {.name = names[g],
+				     .created_ms = now,
+				     .bytes = len,
+				     .pending = rc[0].dest == g ? 1 : 0,
+				     .primary = g == 0};
 		v.pending += pm && rc[1].dest == g;
 		queue_batch_sched_put(b, now, &id, g, sval, msg_sval_make(&v, sval, sizeof(sval)));
 		notice_count(m, &v, now);
@@ -214,7 +223,8 @@ static unsigned notice_kind(struct notice *n, struct msg *m, struct queue_batch 
 	    .envid = m->env->envid,
 	    .arrival_ms = m->env->created_ms,
 	    .now_ms = now,
-	    .expires_ms = n->env.cfg->lifetime_ms ? m->env->created_ms + n->env.cfg->lifetime_ms : 0,
+	    .expires_ms =
+		n->env.cfg->lifetime_ms ? m->env->created_ms + n->env.cfg->lifetime_ms : 0,
 	    .rcpts = rcpts,
 	    .nrcpt = notice_rcpts(m, kind, rcpts),
 	    .original = body ? notice_original(n, m, kind) : DSN_ORIG_NONE,

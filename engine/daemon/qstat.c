@@ -19,6 +19,7 @@
 struct qs_bucket {
 	uint64_t minute;
 	int64_t count;
+	uint64_t min_ms; /* the earliest time added to it (exact while that entry is there) */
 };
 
 /* Counts per minute, sorted by minute; empty buckets are removed. */
@@ -101,6 +102,8 @@ static void qs_hist_add(struct qs_hist *h, uint64_t ms, int sign)
 	unsigned i = qs_find(h, m);
 
 	if (i < h->n && h->b[i].minute == m) {
+		if (sign > 0 && ms < h->b[i].min_ms)
+			h->b[i].min_ms = ms;
 		if ((h->b[i].count += sign) == 0) {
 			memmove(&h->b[i], &h->b[i + 1], (h->n - i - 1) * sizeof(h->b[0]));
 			h->n--;
@@ -112,16 +115,16 @@ static void qs_hist_add(struct qs_hist *h, uint64_t ms, int sign)
 		h->b = util_xrealloc(h->b, h->cap * sizeof(h->b[0]));
 	}
 	memmove(&h->b[i + 1], &h->b[i], (h->n - i) * sizeof(h->b[0]));
-	h->b[i] = (struct qs_bucket){m, sign};
+	h->b[i] = (struct qs_bucket){m, sign, ms};
 	h->n++;
 }
 
-/* The first minute with a positive count, in ms (0 if none). */
+/* The earliest time of the first minute with a positive count (0 if none). */
 static uint64_t qs_hist_first(const struct qs_hist *h)
 {
 	for (unsigned i = 0; i < h->n; i++)
 		if (h->b[i].count > 0)
-			return h->b[i].minute * QS_MINUTE;
+			return h->b[i].min_ms;
 	return 0;
 }
 
@@ -200,8 +203,7 @@ static uint64_t qs_pos(int64_t v)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
-void qstat_totals(const struct qstat *s, uint64_t *messages, uint64_t *recipients,
-		  uint64_t *bytes)
+void qstat_totals(const struct qstat *s, uint64_t *messages, uint64_t *recipients, uint64_t *bytes)
 {
 	if (messages)
 		*messages = qs_pos(atomic_load(&s->messages));
@@ -221,12 +223,9 @@ void qstat_each(struct qstat *s, int (*fn)(void *arg, const struct qstat_dest *d
 	pthread_mutex_lock(&s->lock);
 	for (unsigned i = 0; i < s->ntab; i++)
 		for (struct qs_dest *d = s->tab[i]; d; d = d->next) {
-			struct qstat_dest v = {d->name,
-					       qs_pos(d->messages),
-					       qs_pos(d->recipients),
-					       qs_pos(d->bytes),
-					       qs_hist_first(&d->created),
-					       qs_hist_first(&d->due)};
+			struct qstat_dest v = {
+			    d->name,	      qs_pos(d->messages),	  qs_pos(d->recipients),
+			    qs_pos(d->bytes), qs_hist_first(&d->created), qs_hist_first(&d->due)};
 			if (v.messages && fn(arg, &v)) {
 				pthread_mutex_unlock(&s->lock);
 				return;

@@ -10,7 +10,9 @@
  * counters are rebuilt from a snapshot of `sched` taken before the first write, by a
  * background thread, while mail flows (qstat_counting says so meanwhile): the snapshot's
  * entries plus every change after it is exactly the queue.
- * Oldest and next times are kept as per-destination counts per minute, so removals are exact.
+ * Oldest and next times are kept as per-destination counts per minute (so removals are exact)
+ * with the earliest time seen in each minute: exact while that message is queued, within the
+ * minute after it left.
  * Readers (shards, the control thread) take a lock only for per-destination reads; the totals
  * are atomics.
  */
@@ -41,8 +43,7 @@ void qstat_free(struct qstat *s);
 void qstat_entry(struct qstat *s, const struct qstat_entry *e, int sign);
 
 /* qstat_totals: (any thread) messages, recipients and bytes queued now. */
-void qstat_totals(const struct qstat *s, uint64_t *messages, uint64_t *recipients,
-		  uint64_t *bytes);
+void qstat_totals(const struct qstat *s, uint64_t *messages, uint64_t *recipients, uint64_t *bytes);
 
 /* qstat_counting: (any thread) the rebuild after start-up is still running. */
 bool qstat_counting(const struct qstat *s);
@@ -51,8 +52,8 @@ bool qstat_counting(const struct qstat *s);
 struct qstat_dest {
 	const char *name;
 	uint64_t messages, recipients, bytes;
-	uint64_t oldest_ms; /* creation of its oldest message, to the minute (0 = none) */
-	uint64_t next_ms;   /* its earliest due entry, to the minute (0 = none) */
+	uint64_t oldest_ms; /* creation of its oldest message (within a minute; 0 = none) */
+	uint64_t next_ms;   /* its earliest due entry (within a minute; 0 = none) */
 };
 
 /* qstat_each: (any thread) call fn for every destination with something queued, under the

@@ -48,16 +48,49 @@ void resident_free(struct resident *r)
 	free(r);
 }
 
-void resident_add(struct resident *r, struct msg *m)
+/* What a message in RAM costs: body, encoded and decoded envelope, the struct and its per
+ * recipient / per group arrays (what it holds now: the meta may change later). */
+uint64_t resident_cost(const struct msg *m)
+{
+	uint64_t n = m->env ? m->env->nrcpt : 0, g = m->env ? m->env->ndest : 0;
+
+	return m->body_len + 2 * (uint64_t)m->meta_len + sizeof(*m) + n * (2 * sizeof(char *) + 1) +
+	       g * sizeof(struct msg_group) + n * sizeof(struct queue_rcpt) +
+	       g * sizeof(struct queue_dest);
+}
+
+/* Link m in bucket h unless `unique` and an id equal to m's is there. */
+static bool res_link(struct resident *r, struct msg *m, bool unique)
 {
 	uint32_t h = res_hash(&m->id);
 	pthread_mutex_t *lk = &r->locks[h % RES_STRIPES];
 
 	pthread_mutex_lock(lk);
+	for (struct msg *x = unique ? r->buckets[h] : NULL; x; x = x->res_next)
+		if (memcmp(&x->id, &m->id, sizeof(m->id)) == 0) {
+			pthread_mutex_unlock(lk);
+			return false;
+		}
 	m->res_next = r->buckets[h];
 	r->buckets[h] = m;
 	pthread_mutex_unlock(lk);
-	m->res_bytes = m->body_len + m->meta_len; /* what it holds now (meta may change) */
+	return true;
+}
+
+bool resident_claim(struct resident *r, struct msg *m)
+{
+	if (!res_link(r, m, true))
+		return false;
+	m->res_bytes = resident_cost(m);
+	atomic_fetch_add(&r->bytes, m->res_bytes);
+	atomic_fetch_add(&r->count, 1);
+	return true;
+}
+
+void resident_add(struct resident *r, struct msg *m)
+{
+	res_link(r, m, false);
+	m->res_bytes = resident_cost(m);
 	atomic_fetch_add(&r->bytes, m->res_bytes);
 	atomic_fetch_add(&r->count, 1);
 }

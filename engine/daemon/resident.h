@@ -18,8 +18,17 @@ struct resident;
 struct resident *resident_new(void);
 void resident_free(struct resident *r);
 
-/* resident_add: insert m (its id must not be present) and count its body bytes. */
+/* resident_cost: the bytes m holds in RAM as the memory budget counts them: body, encoded and
+ * decoded envelope, the struct and its per-recipient and per-group arrays. */
+uint64_t resident_cost(const struct msg *m);
+
+/* resident_add: insert m (its id must not be present) and count its cost (resident_cost). */
 void resident_add(struct resident *r, struct msg *m);
+
+/* resident_claim: resident_add unless a message with m's id is resident already (checked and
+ * added under one lock: the runner and an operator's action never both load one message).
+ * Returns true if m was added. */
+bool resident_claim(struct resident *r, struct msg *m);
 
 /* resident_del: remove m (must be present) and uncount its bytes. */
 void resident_del(struct resident *r, struct msg *m);

@@ -25,6 +25,8 @@
 struct shard;
 struct notice;
 struct qstat;
+struct susp;
+struct ctl_server;
 struct smtpd_server;
 
 struct rt {
@@ -49,6 +51,8 @@ struct rt {
 	struct dns *dns;	  /* resolver (independent mode), NULL otherwise */
 	struct notice *notice;	  /* DSN maker, used on the commit thread (notice.h) */
 	struct qstat *qstat;	  /* queue counters (qstat.h) */
+	struct susp *susp;	  /* destinations the operator suspended (susp.h) */
+	struct ctl_server *ctl;	  /* the control socket (ctl.h) */
 	sem_t all_up;		  /* posted once per shard when every shard is up (rt_start) */
 	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */
 	atomic_uint out_conns;	  /* outbound connections open, all shards (cap: max_connections) */

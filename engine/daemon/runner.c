@@ -26,6 +26,7 @@ struct runner {
 	bool paused;
 	bool held; /* the queue is not writable (disk full): load nothing */
 	uint64_t cursor;
+	uint64_t next_due;  /* the first sched entry after the last scan's "now" */
 	uint64_t rewind_to; /* under lock; UINT64_MAX = none */
 	uint64_t last_full_ms;
 	uint64_t loaded;
@@ -73,7 +74,10 @@ static bool runner_load(struct runner *r, uint64_t due, const struct queue_id *i
 	}
 	m->load_group = (uint16_t)group;
 	m->load_ready = rd;
-	resident_add(r->o.res, m);
+	if (!resident_claim(r->o.res, m)) { /* an operator's action loaded it meanwhile */
+		msg_free(m);
+		return false;
+	}
 	r->loaded++;
 	r->o.dispatch(r->o.arg, m);
 	return true;
@@ -102,6 +106,10 @@ static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, unsi
 	if (resident_bytes(r->o.res) >= r->o.budget_bytes)
 		return 1; /* full: come back later without passing this entry */
 	rd = runner_dest(r, sval, sval_len);
+	if (r->o.susp && susp_has_sval(r->o.susp, sval, sval_len)) {
+		r->cursor = due; /* suspended: passed (resume rewinds to 0) */
+		return 0;
+	}
 	if (!ready_admit(r->o.ready, rd, due)) {
 		r->cursor = due; /* rewound to it when the destination drains */
 		return 0;
@@ -115,6 +123,9 @@ static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, unsi
 	return 0;
 }
 
+static int runner_peek(void *arg, uint64_t due, const struct queue_id *id, unsigned group,
+		       const void *sval, size_t sval_len);
+
 static void runner_scan(struct runner *r)
 {
 	uint64_t now = util_wall_ms();
@@ -125,6 +136,32 @@ static void runner_scan(struct runner *r)
 	}
 	if (queue_scan(r->o.q, r->cursor, now, runner_entry, r) < 0)
 		fprintf(stderr, "riptide: runner: schedule scan failed\n");
+	r->next_due = UINT64_MAX;
+	queue_scan(r->o.q, now + 1, UINT64_MAX, runner_peek, r);
+}
+
+/* The first entry after now: the runner wakes for it (a retry due in 300 ms is not made to
+ * wait for the next scan_interval). */
+static int runner_peek(void *arg, uint64_t due, const struct queue_id *id, unsigned group,
+		       const void *sval, size_t sval_len)
+{
+	struct runner *r = arg;
+
+	(void)id, (void)group, (void)sval, (void)sval_len;
+	r->next_due = due;
+	return 1;
+}
+
+/* The wall-clock time the runner sleeps until: scan_interval from now, or the next due entry
+ * if that comes sooner. */
+static void runner_until(const struct runner *r, struct timespec *until)
+{
+	uint64_t now = util_wall_ms(), at = now + r->o.interval_ms;
+
+	if (r->next_due < at)
+		at = r->next_due > now ? r->next_due : now;
+	until->tv_sec = (time_t)(at / 1000);
+	until->tv_nsec = (long)(at % 1000) * 1000000L;
 }
 
 static void *runner_main(void *arg)
@@ -145,13 +182,7 @@ static void *runner_main(void *arg)
 		pthread_mutex_unlock(&r->lock);
 		runner_scan(r);
 		pthread_mutex_lock(&r->lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += (time_t)(r->o.interval_ms / 1000);
-		until.tv_nsec += (long)(r->o.interval_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		runner_until(r, &until);
 		while (!r->stop && !r->kicked && !r->paused && !r->held)
 			if (pthread_cond_timedwait(&r->cond, &r->lock, &until) == ETIMEDOUT)
 				break;

@@ -16,6 +16,7 @@
 #include "engine/daemon/msg.h"
 #include "engine/daemon/ready.h"
 #include "engine/daemon/resident.h"
+#include "engine/daemon/susp.h"
 #include "queue/queue.h"
 
 struct runner;
@@ -28,6 +29,7 @@ struct runner_opts {
 	struct queue *q;
 	struct resident *res;
 	struct ready *ready;   /* per-destination unit counts (ready.h) */
+	struct susp *susp;     /* suspended destinations (susp.h), NULL = none */
 	uint64_t budget_bytes; /* stop loading while resident bytes >= this */
 	uint64_t interval_ms;  /* scan period */
 	runner_dispatch_fn dispatch;

@@ -382,6 +382,22 @@ static void shard_handoff(struct loop *l, struct loop_msg *lm)
 	home_start(s->home, m, m->load_group);
 }
 
+/* ---- operator actions ---- */
+
+static void shard_ctl_arrive(struct loop *l, struct loop_msg *lm)
+{
+	struct home_ctl *c = container_of(lm, struct home_ctl, lm);
+	struct shard *s = loop_data(l);
+
+	home_ctl(s->home, c);
+}
+
+void shard_ctl(struct shard *s, struct home_ctl *c)
+{
+	c->lm.fn = shard_ctl_arrive;
+	loop_post(s->loop, &c->lm);
+}
+
 /* ---- delivery units between shards ---- */
 
 static void shard_unit_done(void *arg, struct unit *u);

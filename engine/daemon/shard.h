@@ -29,6 +29,12 @@ void shard_dispatch(struct shard *s, struct msg *m);
  * current outbound transactions and QUIT; with `abort` close every session now. */
 void shard_shutdown(struct shard *s, bool abort);
 
+struct home_ctl;
+
+/* shard_ctl: (any thread) hand an operator's action to shard s, its message's home shard
+ * (home_ctl runs there). */
+void shard_ctl(struct shard *s, struct home_ctl *c);
+
 /* shard_busy: (any thread, after shard_shutdown) sessions, commits and timers still in flight
  * on s; at least 1 until the shard has acted on the shutdown request. */
 unsigned shard_busy(struct shard *s);

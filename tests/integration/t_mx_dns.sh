@@ -27,7 +27,8 @@ send_to u@late.test
 two_deferrals() { [ "$(grep -c 'status=deferred to=<u@late.test>.* dsn=4\.4\.3 ' "$DLOG")" -ge 2 ]; }
 wait_until 20 two_deferrals || fail "late.test: not deferred 4.4.3 twice"
 dlog_line failed u@late.test && fail "late.test: a DNS timeout bounced the mail"
-[ "$(dns_queries main MX late.test)" -ge 2 ] || fail "late.test: the MX lookup was not retried"
+mx_retried() { [ "$(dns_queries main MX late.test)" -ge 2 ]; }
+wait_until 10 mx_retried || fail "late.test: the MX lookup was not retried"
 stop_dnsmasq main
 start_dnsmasq main "$MAIN_PORT" "${zone[@]}" \
 	--mx-host=late.test,mx.late.test,10 --host-record=mx.late.test,127.0.0.3

@@ -208,8 +208,9 @@ static void test_due_in_time_order(void **state)
 	assert_int_equal(f->got.m[0]->env->body_len, 6);
 	assert_int_equal(f->r.cursor, f->now - 1000);
 	assert_int_equal(resident_count(f->res), 3);
-	assert_int_equal(resident_bytes(f->res),
-			 f->got.m[0]->meta_len + f->got.m[1]->meta_len + f->got.m[2]->meta_len);
+	assert_int_equal(resident_bytes(f->res), resident_cost(f->got.m[0]) +
+						     resident_cost(f->got.m[1]) +
+						     resident_cost(f->got.m[2]));
 	assert_int_equal(f->r.loaded, 3);
 
 	runner_scan(&f->r);
