@@ -101,8 +101,9 @@ struct ctl_scan {
 	struct ctl_batch b;
 	const char *dest; /* retry: only this destination (NULL: all) */
 	uint64_t now;
-	struct queue_id last; /* retry: the last id posted (a message's entries are adjacent
-				 only by chance: a repeat costs one more action, never a wrong one) */
+	struct queue_id
+	    last; /* retry: the last id posted (a message's entries are adjacent
+		     only by chance: a repeat costs one more action, never a wrong one) */
 	bool have_last;
 	int64_t count;
 };

@@ -423,7 +423,7 @@ static void home_start_group(struct home *h, struct msg *m, unsigned g, unsigned
 		return; /* suspended: waits on disk (resume rewinds the runner) */
 	if (fresh && n) {
 		rd = ready_get(rt->ready, m->env->dests[g].name);
-		if (!ready_admit(rt->ready, rd, m->env->dests[g].due))
+		if (!ready_admit(rt->ready, rd, m->env->dests[g].due, true))
 			return;
 	}
 	m->groups[g].out = true;

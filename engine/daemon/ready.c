@@ -88,16 +88,16 @@ static void ready_note_skip(struct ready_dest *rd, uint64_t due)
 		;
 }
 
-bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due)
+bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due, bool fresh)
 {
-	unsigned cur = atomic_load(&rd->count);
+	unsigned cur = atomic_load(&rd->count), max = fresh ? 2 * r->max : r->max;
 
 	do {
-		if (cur >= r->max) {
+		if (cur >= max) {
 			ready_note_skip(rd, due ? due : 1);
 			/* the last release may have come between the load and the note */
 			cur = atomic_load(&rd->count);
-			if (cur >= r->max)
+			if (cur >= max)
 				return false;
 		}
 	} while (!atomic_compare_exchange_weak(&rd->count, &cur, cur + 1));

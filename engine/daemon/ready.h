@@ -30,9 +30,11 @@ void ready_free(struct ready *r);
 struct ready_dest *ready_get(struct ready *r, const char *name);
 
 /* ready_admit: a unit for rd wants into RAM (the runner loading it, or fresh mail): counted and
- * true if rd holds fewer than max units, else false and due remembered (the earliest skipped
- * due is kept) so the runner comes back to it when rd drains. */
-bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due);
+ * true if rd holds fewer than max units (fresh mail: 2 * max: new mail has a share of its own,
+ * so a backlog loaded after a restart does not keep it waiting on disk behind itself), else
+ * false and due remembered (the earliest skipped due is kept) so the runner comes back to it
+ * when rd drains. */
+bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due, bool fresh);
 
 /* ready_add: count a unit regardless of max (one that was not admitted on its own), any
  * thread. */

@@ -110,7 +110,7 @@ static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, unsi
 		r->cursor = due; /* suspended: passed (resume rewinds to 0) */
 		return 0;
 	}
-	if (!ready_admit(r->o.ready, rd, due)) {
+	if (!ready_admit(r->o.ready, rd, due, false)) {
 		r->cursor = due; /* rewound to it when the destination drains */
 		return 0;
 	}

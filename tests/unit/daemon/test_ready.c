@@ -23,17 +23,35 @@ static void test_admit_bound(void **state)
 
 	(void)state;
 	for (int i = 0; i < 4; i++)
-		assert_true(ready_admit(r, a, 100 + (uint64_t)i));
-	assert_false(ready_admit(r, a, 200));
+		assert_true(ready_admit(r, a, 100 + (uint64_t)i, false));
+	assert_false(ready_admit(r, a, 200, false));
 	assert_int_equal(ready_count(a), 4);
 	ready_add(a);
 	assert_int_equal(ready_count(a), 5);
-	assert_false(ready_admit(r, a, 150));
-	assert_false(ready_admit(r, a, 120)); /* fresh mail too: left on disk, due noted */
+	assert_false(ready_admit(r, a, 150, false));
+	assert_false(ready_admit(r, a, 120, false)); /* left on disk, due noted */
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(ready_release(r, a), 0);
 	assert_int_equal(ready_release(r, a), 120); /* 2 left of max 4 */
-	assert_true(ready_admit(r, a, 130));
+	assert_true(ready_admit(r, a, 130, false));
+	ready_free(r);
+}
+
+/* Fresh mail has a share of its own: admitted up to 2 * max while the runner is refused at
+ * max (a loaded backlog never keeps new mail on disk behind it), and refused beyond. */
+static void test_fresh_share(void **state)
+{
+	struct ready *r = ready_new(3);
+	struct ready_dest *a = ready_get(r, "a.example");
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_true(ready_admit(r, a, 1, false));
+	assert_false(ready_admit(r, a, 2, false));
+	for (int i = 0; i < 3; i++)
+		assert_true(ready_admit(r, a, 3, true));
+	assert_false(ready_admit(r, a, 4, true));
+	assert_int_equal(ready_count(a), 6);
 	ready_free(r);
 }
 
@@ -45,13 +63,13 @@ static void test_skip_and_rewind(void **state)
 
 	(void)state;
 	for (int i = 0; i < 4; i++)
-		assert_true(ready_admit(r, a, 10));
-	assert_false(ready_admit(r, a, 300));
-	assert_false(ready_admit(r, a, 250));	    /* earlier: kept */
-	assert_false(ready_admit(r, a, 400));	    /* later: not */
-	assert_int_equal(ready_release(r, a), 0);   /* 3 left: not below half */
-	assert_int_equal(ready_release(r, a), 250); /* 2 left: below half (of 4 -> 2) */
-	assert_int_equal(ready_release(r, a), 0);   /* given back once */
+		assert_true(ready_admit(r, a, 10, false));
+	assert_false(ready_admit(r, a, 300, false));
+	assert_false(ready_admit(r, a, 250, false)); /* earlier: kept */
+	assert_false(ready_admit(r, a, 400, false)); /* later: not */
+	assert_int_equal(ready_release(r, a), 0);    /* 3 left: not below half */
+	assert_int_equal(ready_release(r, a), 250);  /* 2 left: below half (of 4 -> 2) */
+	assert_int_equal(ready_release(r, a), 0);    /* given back once */
 	assert_int_equal(ready_release(r, a), 0);
 	assert_int_equal(ready_count(a), 0);
 	ready_free(r);
@@ -66,11 +84,11 @@ static void test_destinations_independent(void **state)
 	(void)state;
 	assert_ptr_equal(ready_get(r, "dead.example"), a);
 	assert_ptr_not_equal(a, b);
-	assert_true(ready_admit(r, a, 1));
-	assert_true(ready_admit(r, a, 1));
-	assert_false(ready_admit(r, a, 1));
+	assert_true(ready_admit(r, a, 1, false));
+	assert_true(ready_admit(r, a, 1, false));
+	assert_false(ready_admit(r, a, 1, false));
 	for (int i = 0; i < 2; i++) {
-		assert_true(ready_admit(r, b, 1));
+		assert_true(ready_admit(r, b, 1, false));
 		assert_int_equal(ready_release(r, b), 0); /* nothing skipped at b */
 	}
 	assert_int_equal(ready_count(a), 2);
@@ -87,7 +105,7 @@ static void test_many_destinations(void **state)
 	for (int i = 0; i < 1000; i++) {
 		snprintf(name, sizeof(name), "d%d.example", i);
 		for (int k = 0; k <= i % 3; k++)
-			assert_true(ready_admit(r, ready_get(r, name), 1));
+			assert_true(ready_admit(r, ready_get(r, name), 1, false));
 	}
 	for (int i = 0; i < 1000; i++) {
 		snprintf(name, sizeof(name), "d%d.example", i);
@@ -107,7 +125,7 @@ static void *race_thread(void *arg)
 	struct race *x = arg;
 
 	for (int i = 0; i < 100000; i++) {
-		if (ready_admit(x->r, x->d, 1)) {
+		if (ready_admit(x->r, x->d, 1, false)) {
 			x->admitted++;
 			ready_release(x->r, x->d);
 		}
@@ -142,6 +160,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_admit_bound),
+	    cmocka_unit_test(test_fresh_share),
 	    cmocka_unit_test(test_skip_and_rewind),
 	    cmocka_unit_test(test_destinations_independent),
 	    cmocka_unit_test(test_many_destinations),
