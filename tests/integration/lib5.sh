@@ -18,7 +18,7 @@ DSN_CHECK=$D5/dsn_check.py
 known_bug() { echo "KNOWN BUG: $*" >&2; }
 
 # send_as FROM RCPT[,RCPT...] TAG [SWAKS ARGS...]: one message through riptide (swaks over TCP)
-# from FROM ("" = the null sender); fails the test unless it is queued. Output in
+# from FROM ("<>" = the null sender); fails the test unless it is queued. Output in
 # $T/swaks-TAG.out (qid_of TAG reads its queue id).
 send_as() {
 	local from=$1 to=$2 tag=$3
