@@ -21,8 +21,8 @@ integration tests never look at riptide's output through riptide's own eyes.
       --orig-subject S    the attached original (or its header block) has Subject S
       --text REGEX        (repeatable) the human-readable part (decoded) matches REGEX
       --subject REGEX     the notice's Subject matches REGEX
-      --envid E           per-message Original-Envelope-Id is E (xtext as sent on the wire)
-      --orcpt ADDR=VAL    that recipient's Original-Recipient is VAL (e.g. rfc822;a@b)
+      --envid E           per-message Original-Envelope-Id is E (xtext-decoded)
+      --orcpt ADDR=VAL    that recipient's Original-Recipient is VAL (e.g. rfc822;a@b, decoded)
 """
 import argparse
 import email
