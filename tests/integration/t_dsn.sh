@@ -140,6 +140,12 @@ stop_riptide
 [ "$(queue_count)" -eq 0 ] || fail "queue not empty: $(queue_count)"
 
 # ---- next hop without DSN ----
+# Daemon bug found here (reported to the lead): one message that yields two notices in one commit
+# (failure + relayed) makes notice_count() realloc m->notice_ents while the first entry's
+# qstat_entry.dest still points into the old block; msg_count_written() then reads freed memory
+# (ASan: heap-use-after-free in route_name_hash <- qstat_entry <- msg_count_written).
+known_asan_bug 'notice_count' "heap-use-after-free: notice_ents realloc'ed in notice_count() \
+while qstat_entry.dest points into it (engine/daemon/notice.c), read in msg_count_written()"
 stop_pid "$SINK_PID" >/dev/null
 mv "$SINK_LOG" "$T/sink-dsn.log"
 mv "$SINK_DIR" "$T/sink-dsn.d"
@@ -182,6 +188,7 @@ dsn_ok "$R" --to s@sender.test --action relayed --rcpt ok-r@example.test --envid
 dsn_ok "$F" --to s@sender.test --action failed --rcpt 550-t@example.test=5.1.1 --envid rel-1 \
 	--original full --orig-subject m1
 pass "hop without DSN: nothing passed on, relayed notice (headers only) for NOTIFY=SUCCESS"
+kill -0 "$RIPTIDE_PID" 2>/dev/null || fail "riptide died: $(grep -m1 ERROR "$T/riptide.err")"
 stop_riptide
 [ "$(queue_count)" -eq 0 ] || fail "queue not empty: $(queue_count)"
 pass "queue empty"
