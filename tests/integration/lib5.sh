@@ -69,18 +69,22 @@ dsn_ok() {
 	out=$(python3 "$DSN_CHECK" check "$@" 2>&1) || fail "notice $1: $out"
 }
 
-# sisimai_ok FILE RCPT REASON [STATUS]: sisimai (libsisimai-perl, a bounce parser riptide did not
-# write) finds exactly one bounce in FILE, for RCPT, with REASON (e.g. userunknown) and, when
-# given, delivery status STATUS.
-sisimai_ok() {
-	local got
-	got=$(perl -MSisimai -e '
+# sisimai_read FILE: what sisimai (libsisimai-perl, a bounce parser riptide did not write) finds
+# in FILE: the number of bounces, then one line per bounce "RCPT REASON STATUS".
+sisimai_read() {
+	perl -MSisimai -e '
 		my $v = Sisimai->make($ARGV[0]) // [];
 		print scalar(@$v), "\n";
 		for my $e (@$v) {
 			print join(" ", $e->recipient->address, $e->reason, $e->deliverystatus), "\n";
-		}' "$1" 2>&1) || fail "sisimai on $1: $got"
-	local want="1"$'\n'"$2 $3"
+		}' "$1" 2>&1
+}
+
+# sisimai_ok FILE RCPT REASON [STATUS]: sisimai finds exactly one bounce in FILE, for RCPT, with
+# REASON (e.g. userunknown) and, when given, delivery status STATUS.
+sisimai_ok() {
+	local got want="1"$'\n'"$2 $3"
+	got=$(sisimai_read "$1") || fail "sisimai on $1: $got"
 	[ -z "${4:-}" ] || want="$want $4"
 	[[ $got == "$want"* ]] || fail "sisimai on $1: want '$2 $3 ${4:-}', got: $(echo $got)"
 }
@@ -111,4 +115,13 @@ known_asan_bug() {
 		echo "FAIL: $*" >&2
 		exit 1
 	}
+}
+
+# all_notices_ok: every message the sink got from <> is a delivery status notification that
+# dsn_check.py check accepts (structure, per-recipient fields): no notice goes unread.
+all_notices_ok() {
+	local f n
+	n=$(awk '$2 == "<>"' "$SINK_LOG" 2>/dev/null | wc -l)
+	[ "$(notice_n)" -eq "$n" ] || fail "$n messages from <> at the sink, $(notice_n) of them notices"
+	for f in $(notices); do dsn_ok "$f"; done
 }

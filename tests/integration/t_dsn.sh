@@ -136,6 +136,7 @@ dsn_ok "$(notices --orig "$M2")" --to s@sender.test --action failed --rcpt 550-f
 	--envid m2 --original full --orig-subject m2
 grep -q '^body two' "$(notices --orig "$M2")" || fail "RET=FULL but no body in the notice"
 pass "NOTIFY honoured (NEVER, DELAY-only not reported), RET=HDRS/FULL, Original-Envelope-Id, Original-Recipient"
+all_notices_ok
 stop_riptide
 [ "$(queue_count)" -eq 0 ] || fail "queue not empty: $(queue_count)"
 
@@ -188,6 +189,7 @@ dsn_ok "$R" --to s@sender.test --action relayed --rcpt ok-r@example.test --envid
 dsn_ok "$F" --to s@sender.test --action failed --rcpt 550-t@example.test=5.1.1 --envid rel-1 \
 	--original full --orig-subject m1
 pass "hop without DSN: nothing passed on, relayed notice (headers only) for NOTIFY=SUCCESS"
+all_notices_ok
 kill -0 "$RIPTIDE_PID" 2>/dev/null || fail "riptide died: $(grep -m1 ERROR "$T/riptide.err")"
 stop_riptide
 [ "$(queue_count)" -eq 0 ] || fail "queue not empty: $(queue_count)"

@@ -151,6 +151,7 @@ dsn_ok "$(notices --orig "$LIFE" --action delayed)" --to s@sender.test \
 	--subject '^Still trying for s@sender\.test$' --text "^Custom delay text: $LIFE waited "
 pass "lifetime: failed with 5.4.7 after 4 s, one delay warning and one failure notice (templates)"
 
+all_notices_ok
 stop_riptide
 [ "$(queue_count)" -eq 0 ] || fail "queue not empty: $(queue_count)"
 pass "queue empty"

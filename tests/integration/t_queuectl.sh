@@ -172,6 +172,7 @@ done
 [ "$(notice_n)" -eq 1 ] || fail "$(notice_n) notices, want only the bounce's"
 pass "clear: refused without --yes, then the queue is empty, no notices; every outcome once at the sink"
 
+all_notices_ok
 stop_riptide
 [ "$(queue_count)" -eq 0 ] || fail "queue not empty: $(queue_count)"
 pass "queue empty"

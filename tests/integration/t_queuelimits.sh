@@ -106,6 +106,7 @@ f=$(grep -l '^Subject: hops 50' "$SINK_DIR"/*.eml)
 [ "$(grep -c '^Received:' "$f")" -eq 51 ] || fail "50-hop message: $(grep -c '^Received:' "$f") Received: fields at the sink"
 [ "$(sink_rcpt hops51@example.test)" -eq 0 ] || fail "the 51-hop message was delivered"
 pass "hop limit: 50 Received: accepted (51 with ours), 51 refused with 554 5.4.6"
+all_notices_ok
 stop_riptide
 [ "$(queue_count)" -eq 0 ] || fail "queue not empty: $(queue_count)"
 
