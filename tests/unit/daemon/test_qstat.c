@@ -730,9 +730,10 @@ static void test_join_early_stop(void **state)
 static void test_rebuild_old_format(void **state)
 {
 	struct rb_fix *f = *state;
-	struct qstat *s = qstat_new();
+	struct qstat *s;
 
 	KNOWN_BUG();
+	s = qstat_new();
 	rb_fill(f->q, 0, 200, RB_OLD);
 	assert_int_equal(qstat_rebuild(s, f->q, queue_snap_new(f->q)), 0);
 	wait_counted(s);
@@ -759,7 +760,7 @@ static void test_rebuild_old_format(void **state)
 static void test_rebuild_old_format_group0_done(void **state)
 {
 	struct rb_fix *f = *state;
-	struct qstat *s = qstat_new();
+	struct qstat *s;
 	const uint64_t dues[2] = {0, DUE0};
 	struct queue_id id;
 	struct dt_env e;
@@ -767,6 +768,7 @@ static void test_rebuild_old_format_group0_done(void **state)
 	char *body;
 
 	KNOWN_BUG();
+	s = qstat_new();
 	body = malloc(64);
 	dt_env_init(&e, 2, 2, dues);
 	e.rcpts[0].state = QUEUE_RCPT_DELIVERED;
