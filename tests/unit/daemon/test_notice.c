@@ -26,14 +26,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-/* A test that shows a bug the lead has not fixed yet: skipped unless RIPTIDE_KNOWN_BUGS is set
- * (then it fails until the fix), so the suite stays green meanwhile. */
-#define KNOWN_BUG()                                                                                \
-	do {                                                                                       \
-		if (!getenv("RIPTIDE_KNOWN_BUGS"))                                                 \
-			skip();                                                                    \
-	} while (0)
-
 #define HOST	  "mta.test.example"
 #define SENDER	  "alice@example.org"
 #define BODY_LINE "UNIQUE-BODY-LINE-4711"
@@ -158,15 +150,6 @@ static void outcome(struct msg *m, unsigned i, char kind)
 	msg_record(m, i, &o);
 }
 
-/* KNOWN BUG workaround (see test_notice_ents_after_growth): point each notice entry's dest
- * back at its own name, which notice_count's realloc may have moved. Not applied with
- * RIPTIDE_KNOWN_BUGS set, so the tests that count several notice entries show the bug then. */
-static void fix_notice_ents(struct msg *m)
-{
-	for (unsigned k = 0; k < m->notice_nents; k++)
-		m->notice_ents[k].e.dest = m->notice_ents[k].name;
-}
-
 /* The commit thread's part of a round's end: plan, then one batch with the original's write
  * and the notices, written, then counted. Returns the number of notices added. */
 static unsigned commit_round(struct fx *f, struct msg *m)
@@ -181,8 +164,6 @@ static unsigned commit_round(struct fx *f, struct msg *m)
 		added = notice_fill(f->n, m, b);
 	assert_int_equal(queue_write(f->q, b, false, err, sizeof(err)), 0);
 	queue_batch_free(b);
-	if (!getenv("RIPTIDE_KNOWN_BUGS"))
-		fix_notice_ents(m);
 	msg_count_written(m, f->qs);
 	return added;
 }
@@ -658,8 +639,6 @@ static void test_refill(void **state)
 	assert_int_equal(notice_fill(f->n, m, b2), 1);
 	assert_int_equal(m->notice_nents, 2);
 	assert_int_equal(queue_write(f->q, b2, false, err, sizeof(err)), 0);
-	if (!getenv("RIPTIDE_KNOWN_BUGS"))
-		fix_notice_ents(m);
 	msg_count_written(m, f->qs);
 	assert_int_equal(notice_ids(f->q, &m->id, ids, 4), 1);
 	qstat_totals(f->qs, &msgs, NULL, NULL);
@@ -669,20 +648,15 @@ static void test_refill(void **state)
 	msg_free(m);
 }
 
-/* notice_due's contract (notice.h): no notice "for the null sender nor for a notice". KNOWN BUG
- * (notice.c notice_due / notice_fill): notice_due looks only at the fresh marks, so it is true
- * for a failed recipient of a message from <> or of a notice (QUEUE_ENV_BOUNCE); notice_fill
- * then queues a notice about a notice whose sender is not empty. Expected: notice_due false in
- * both cases and notice_fill adds 0. Seen: true, and 1 notice for the flagged message. (home.c
- * home_decide clears the marks first, so the daemon does not send one today.) Skipped unless
- * RIPTIDE_KNOWN_BUGS is set. */
+/* notice_due's contract (notice.h): no notice "for the null sender nor for a notice": false
+ * for a failed recipient of a message from <> or of a notice (QUEUE_ENV_BOUNCE, even with a
+ * sender), and notice_fill adds nothing then. (It was true once: only the marks were read.) */
 static void test_no_notice_about_notices(void **state)
 {
 	struct fx *f = *state;
 	struct msg *m;
 	struct queue_batch *b;
 
-	KNOWN_BUG();
 	m = original(f, "", 1, NULL, 0);
 	outcome(m, 0, 'F');
 	assert_false(notice_due(m));
@@ -697,7 +671,7 @@ static void test_no_notice_about_notices(void **state)
 	msg_free(m);
 }
 
-/* KNOWN BUG (notice.c notice_count, read by msg.c msg_count_written): each struct msg_nent's
+/* Was a bug (notice.c notice_count, read by msg.c msg_count_written): each struct msg_nent's
  * e.dest points at its own name[], inside m->notice_ents, which notice_count grows with realloc
  * for every further entry; once the array moves, the earlier entries' dest point into freed
  * memory and msg_count_written hands them to qstat_entry (ASan: heap-use-after-free in
@@ -705,15 +679,13 @@ static void test_no_notice_about_notices(void **state)
  * postmaster copy in another domain, or two notices in one round. Expected: every entry's dest
  * is its own name after notice_fill. Seen: the first entry's dest still points into the old
  * array (always under ASan, whose realloc always moves). Fix idea: set e.dest when counting
- * (msg_count_written) or store names outside the growing array. Skipped unless
- * RIPTIDE_KNOWN_BUGS is set. */
+ * (msg_count_written) or store names outside the growing array. */
 static void test_notice_ents_after_growth(void **state)
 {
 	struct fx *f = *state;
 	struct msg *m;
 	struct queue_batch *b;
 
-	KNOWN_BUG();
 	m = original(f, SENDER, 2, (const uint8_t[]){0, QUEUE_NOTIFY_SUCCESS}, 0);
 	b = queue_batch_new();
 	snprintf(f->cfg.postmaster, sizeof(f->cfg.postmaster), "pm@ops.example");

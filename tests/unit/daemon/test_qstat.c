@@ -24,14 +24,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-/* A test that shows a bug the lead has not fixed yet: skipped unless RIPTIDE_KNOWN_BUGS is set
- * (then it fails until the fix), so the suite stays green meanwhile. */
-#define KNOWN_BUG()                                                                                \
-	do {                                                                                       \
-		if (!getenv("RIPTIDE_KNOWN_BUGS"))                                                 \
-			skip();                                                                    \
-	} while (0)
-
 #define MIN 60000ull
 #define T0  (28333334ull * MIN) /* a minute boundary (1700000040000) */
 
@@ -703,18 +695,17 @@ static void test_join_early_stop(void **state)
 	qstat_free(t);
 }
 
-/* KNOWN BUG (qstat.c qs_rebuild_entry): a sched value from before #5 has no pending count nor
+/* Was a bug (qstat.c qs_rebuild_entry): a sched value from before #5 has no pending count nor
  * body length: the rebuild counts it with 0 recipients and 0 bytes, and once the message
  * changes msg_count_written subtracts the envelope's real values: the totals drift below the
  * truth for good. Expected: counters equal the queue after the rebuild (RB_OLD of 200 messages
  * old) and after the old ones left and new ones came. Seen: the old ones' recipients and bytes
- * missing. Skipped unless RIPTIDE_KNOWN_BUGS is set. */
+ * missing. */
 static void test_rebuild_old_format(void **state)
 {
 	struct rb_fix *f = *state;
 	struct qstat *s;
 
-	KNOWN_BUG();
 	s = qstat_new();
 	rb_fill(f->q, 0, 200, RB_OLD);
 	assert_int_equal(qstat_rebuild(s, f->q, queue_snap_new(f->q)), 0);
@@ -732,7 +723,7 @@ static void test_rebuild_old_format(void **state)
 	qstat_free(s);
 }
 
-/* KNOWN BUG (qstat.c qs_rebuild_entry), the same family: an old-format entry counts the
+/* Was a bug (qstat.c qs_rebuild_entry), the same family: an old-format entry counts the
  * message only if it is group 0's (`group == 0`), while msg.c counts a message through its
  * lowest group with an entry. A message written before #5 whose group 0 had finished: after
  * the rebuild the counters must equal the queue (seen: messages 0, want 1), and after its last
@@ -747,7 +738,6 @@ static void test_rebuild_old_format_group0_done(void **state)
 	struct msg *m;
 	char *body;
 
-	KNOWN_BUG();
 	s = qstat_new();
 	body = malloc(64);
 	dt_env_init(&e, 2, 2, dues);
