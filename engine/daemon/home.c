@@ -236,7 +236,7 @@ static void home_decide(struct home *h, struct msg *m, uint64_t now)
 {
 	msg_expire(m, now, &h->sched, home_expired, h);
 	msg_warn(m, now, h->cfg->warn_after_ms);
-	if (!notice_due(m))
+	if (!notice_marked(m))
 		return;
 	if (m->env->sender[0] == '\0' || (m->env->flags & QUEUE_ENV_BOUNCE)) {
 		dlog_line(h->env.log, m->idstr,

@@ -276,6 +276,20 @@ static bool rt_wait_idle(struct rt *rt, uint64_t ms)
 	}
 }
 
+/* What only the stopped threads used (called when every shard ended cleanly). */
+static void rt_free(struct rt *rt)
+{
+	dns_close(rt->dns);
+	runner_free(rt->runner);
+	commit_free(rt->commit);
+	free(rt->shards);
+	resident_free(rt->res);
+	ready_free(rt->ready);
+	qstat_free(rt->qstat);
+	susp_free(rt->susp);
+	smtpd_server_free(rt->srv);
+}
+
 /* Stop order: runner (no new hand-overs), shards (no new mail, transactions finish or are
  * aborted), commit thread (drains what was posted; completions still run on the live loops),
  * then the loops. Everything other threads may still touch is freed only after the joins, and
@@ -317,17 +331,8 @@ static void rt_stop(struct rt *rt)
 	queue_close(rt->q);
 	notice_free(rt->notice); /* the commit thread is joined */
 	dlog_close(rt->log);
-	if (!clean)
-		return;
-	dns_close(rt->dns);
-	runner_free(rt->runner);
-	commit_free(rt->commit);
-	free(rt->shards);
-	resident_free(rt->res);
-	ready_free(rt->ready);
-	qstat_free(rt->qstat);
-	susp_free(rt->susp);
-	smtpd_server_free(rt->srv);
+	if (clean)
+		rt_free(rt);
 }
 
 static int queue_count_cmd(struct rt *rt)

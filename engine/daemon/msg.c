@@ -426,8 +426,11 @@ void msg_count_written(struct msg *m, struct qstat *qs)
 		m->groups[g].disk_pending = n.pending;
 		m->groups[g].disk_primary = n.primary;
 	}
-	for (unsigned k = 0; k < m->notice_nents; k++)
-		qstat_entry(qs, &m->notice_ents[k].e, +1);
+	for (unsigned k = 0; k < m->notice_nents; k++) {
+		struct qstat_entry e = m->notice_ents[k].e;
+		e.dest = m->notice_ents[k].name; /* (the array may have moved since it was made) */
+		qstat_entry(qs, &e, +1);
+	}
 	m->notice_nents = 0;
 }
 

@@ -43,12 +43,17 @@ void notice_free(struct notice *n)
 	free(n);
 }
 
-bool notice_due(const struct msg *m)
+bool notice_marked(const struct msg *m)
 {
 	for (uint32_t i = 0; i < m->env->nrcpt; i++)
 		if (m->fresh[i])
 			return true;
 	return false;
+}
+
+bool notice_due(const struct msg *m)
+{
+	return m->env->sender[0] != '\0' && !(m->env->flags & QUEUE_ENV_BOUNCE) && notice_marked(m);
 }
 
 /* Whether recipient i's new outcome asks for a notice of this kind. */
@@ -146,6 +151,8 @@ static void notice_count(struct msg *m, const struct msg_sval *v, uint64_t due)
 	struct msg_nent *ne;
 
 	m->notice_ents = util_xrealloc(m->notice_ents, (m->notice_nents + 1) * sizeof(*ne));
+	for (unsigned k = 0; k < m->notice_nents; k++) /* the array may have moved */
+		m->notice_ents[k].e.dest = m->notice_ents[k].name;
 	ne = &m->notice_ents[m->notice_nents++];
 	snprintf(ne->name, sizeof(ne->name), "%s", v->name);
 	ne->e = (struct qstat_entry){.dest = ne->name,
@@ -262,6 +269,10 @@ unsigned notice_fill(struct notice *n, struct msg *m, struct queue_batch *b)
 		m->notice_len[k] = 0;
 	}
 	m->notice_nents = 0;
+	if (!notice_due(m)) {
+		free(rcpts);
+		return 0;
+	}
 	body = n->env.cfg->dsn_original == CONFIG_DSN_NONE ? NULL : notice_body(n, m, &len, &own);
 	for (uint8_t kind = MSG_FRESH_FAILED; kind <= MSG_FRESH_DELAYED; kind++)
 		added += notice_kind(n, m, b, kind, rcpts, body, body ? len : 0);

@@ -35,11 +35,16 @@ int notice_new(const struct notice_env *env, struct notice **out, char *err, siz
 /* notice_free: NULL is fine. */
 void notice_free(struct notice *n);
 
+/* notice_marked: whether m's round marked a recipient for a notice (msg.fresh), whoever the
+ * sender. */
+bool notice_marked(const struct msg *m);
+
 /* notice_due: whether m's round made a notice due (its msg.fresh marks) that may be sent: not
  * for the null sender nor for a notice. */
 bool notice_due(const struct msg *m);
 
-/* notice_fill: (commit thread) build the notices m's round made due and add each as a new
+/* notice_fill: (commit thread) build the notices m's round made due (none unless notice_due)
+ * and add each as a new
  * message to b: one failure notice for all its failed recipients (a copy to postmaster when
  * set), one delay warning, one relayed report. The notices' bytes are kept in m (freed with it
  * or by the next fill) until the batch is written. Returns the number of notices added. */

@@ -236,6 +236,36 @@ void qstat_each(struct qstat *s, int (*fn)(void *arg, const struct qstat_dest *d
 
 /* ---- the rebuild after start-up ---- */
 
+/* An entry written before #5 (attempts + name only): its counts from the stored envelope
+ * (read now, not from the snapshot: such entries exist only in the first start after an
+ * upgrade). */
+static void qs_old_entry(struct qstat *s, const struct queue_id *id, unsigned group,
+			 struct qstat_entry *e)
+{
+	struct queue_env *env = NULL;
+	void *meta = NULL;
+	size_t len = 0;
+	unsigned prim = UINT32_MAX;
+
+	e->created_ms = queue_id_ms(id);
+	if (queue_get(s->q, id, &meta, &len, NULL, NULL) < 0 ||
+	    queue_env_decode(meta, len, &env) < 0 || group >= env->ndest) {
+		free(meta);
+		queue_env_free(env);
+		return;
+	}
+	for (uint32_t i = 0; i < env->nrcpt; i++)
+		e->pending +=
+		    env->rcpts[i].dest == group && env->rcpts[i].state == QUEUE_RCPT_PENDING;
+	for (uint32_t g = 0; g < env->ndest && prim == UINT32_MAX; g++)
+		prim = env->dests[g].due ? g : prim;
+	e->primary = prim == group;
+	e->bytes = env->body_len;
+	e->created_ms = env->created_ms;
+	free(meta);
+	queue_env_free(env);
+}
+
 static int qs_rebuild_entry(void *arg, uint64_t due, const struct queue_id *id, unsigned group,
 			    const void *sval, size_t len)
 {
@@ -250,9 +280,11 @@ static int qs_rebuild_entry(void *arg, uint64_t due, const struct queue_id *id, 
 	e = (struct qstat_entry){.dest = name,
 				 .pending = v.pending,
 				 .bytes = v.bytes,
-				 .created_ms = v.old ? queue_id_ms(id) : v.created_ms,
+				 .created_ms = v.created_ms,
 				 .due_ms = due,
-				 .primary = v.old ? group == 0 : v.primary};
+				 .primary = v.primary};
+	if (v.old)
+		qs_old_entry(s, id, group, &e);
 	qstat_entry(s, &e, +1);
 	return 0;
 }

@@ -320,11 +320,31 @@ static bool shard_refuse_data(struct shard *s, struct smtpd_session *sess,
 	return true;
 }
 
+/* Write a new message (meta, body, one sched entry per group: synced; its client hears the
+ * result in shard_committed). */
+static void shard_post_put(struct shard *s, struct msg *m)
+{
+	struct commit_req *r = &m->req;
+
+	memset(r, 0, sizeof(*r));
+	r->fill = msg_fill_put;
+	r->written = msg_written_put_cb;
+	r->bytes = m->meta_len + m->body_len + 64u * m->env->ndest;
+	r->sync = true;
+	r->put = true;
+	r->id = m->id;
+	r->put_due = m->env->created_ms;
+	r->put_ngroups = m->env->ndest;
+	r->loop = s->loop;
+	r->done.fn = shard_committed;
+	s->commits++;
+	commit_post(s->rt->commit, r);
+}
+
 static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope *e, void *user)
 {
 	struct shard *s = user;
 	struct shard_sess *ss = smtpd_session_data(sess);
-	struct commit_req *r;
 	size_t len;
 	char *body = smtpd_take_body(sess, &len);
 	struct msg *m;
@@ -348,20 +368,7 @@ static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope
 	m->shard = s->idx;
 	m->cookie = sess;
 	resident_add(s->rt->res, m);
-	r = &m->req;
-	memset(r, 0, sizeof(*r));
-	r->fill = msg_fill_put;
-	r->written = msg_written_put_cb;
-	r->bytes = m->meta_len + m->body_len + 64u * m->env->ndest;
-	r->sync = true;
-	r->put = true;
-	r->id = m->id;
-	r->put_due = m->env->created_ms;
-	r->put_ngroups = m->env->ndest;
-	r->loop = s->loop;
-	r->done.fn = shard_committed;
-	s->commits++;
-	commit_post(s->rt->commit, r);
+	shard_post_put(s, m);
 	return SMTPD_ASYNC;
 }
 

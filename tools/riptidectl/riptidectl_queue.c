@@ -87,14 +87,23 @@ void riptidectl_queue_usage(FILE *f)
 }
 
 /* Store one option of the queue command line. Returns 0 or -EINVAL (message printed). */
+/* A count > 0 in decimal. Returns 0 or -EINVAL. */
+static int rq_count(const char *arg, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoull(arg, &end, 10);
+	return errno || end == arg || *end || *v == 0 ? -EINVAL : 0;
+}
+
 static int rq_opt(struct rq *q, int ch, const char *arg)
 {
 	uint64_t v;
-	char *end;
 
+	q->json |= ch == 'j';
 	switch (ch) {
 	case 'j':
-		q->json = true;
 		return 0;
 	case 'd':
 		q->dest = arg, q->given |= RQ_DEST;
@@ -118,9 +127,7 @@ static int rq_opt(struct rq *q, int ch, const char *arg)
 		q->given |= RQ_OLDER;
 		return 0;
 	case 'l':
-		errno = 0;
-		v = strtoull(arg, &end, 10);
-		if (errno || end == arg || *end || v == 0)
+		if (rq_count(arg, &v) < 0)
 			break;
 		snprintf(q->limit, sizeof(q->limit), "%llu", (unsigned long long)v);
 		q->given |= RQ_LIMIT;
