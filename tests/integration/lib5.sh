@@ -96,27 +96,6 @@ ctl() { "$RIPTIDECTL" -c "$CONF" -t 10 queue "$@"; }
 # stopped) before the next configuration of the same test starts.
 reset_spool() { rm -rf "$SPOOL" "$DLOG"; }
 
-# asan_report_has REGEX: riptide (a sanitizer build) wrote an AddressSanitizer report to
-# $T/riptide.err whose text matches the extended REGEX (e.g. a function in its stack).
-asan_report_has() {
-	sed -n '/ERROR: AddressSanitizer/,/^SUMMARY: /p' "$T/riptide.err" 2>/dev/null | grep -Eq -- "$1"
-}
-
-# known_asan_bug REGEX TEXT: from here on, a failing check whose cause is the sanitizer report
-# matching REGEX (a known daemon bug, TEXT) is reported as "KNOWN BUG: TEXT" and ends the test
-# successfully; any other failure still fails. lib.sh's EXIT trap stops what is running.
-known_asan_bug() {
-	KNOWN_ASAN_RE=$1 KNOWN_ASAN_TEXT=$2
-	fail() {
-		if asan_report_has "$KNOWN_ASAN_RE"; then
-			known_bug "$KNOWN_ASAN_TEXT (the check that then failed: $*)"
-			exit 0
-		fi
-		echo "FAIL: $*" >&2
-		exit 1
-	}
-}
-
 # all_notices_ok: every message the sink got from <> is a delivery status notification that
 # dsn_check.py check accepts (structure, per-recipient fields): no notice goes unread.
 all_notices_ok() {
