@@ -194,8 +194,10 @@ static void home_act(struct home *h, struct msg *m, enum home_act act, uint64_t 
 		r->enh[0] = 5, r->enh[1] = 0, r->enh[2] = 0;
 		r->last_ms = now;
 		m->fresh[i] = act == HOME_ACT_BOUNCE ? MSG_FRESH_FAILED : 0;
-		if (act == HOME_ACT_BOUNCE)
+		if (act == HOME_ACT_BOUNCE) {
 			home_expired(h, m, i, "bounced by the operator");
+			msg_local_reason(m, i, "bounced by the operator");
+		}
 	}
 	for (uint32_t g = 0; act == HOME_ACT_RETRY && g < m->env->ndest; g++)
 		if (m->env->dests[g].due > now)

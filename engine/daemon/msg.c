@@ -223,17 +223,39 @@ enum msg_plan msg_plan(struct msg *m, uint64_t now, const struct msg_sched *s)
 	return MSG_PLAN_NONE;
 }
 
+void msg_local_reason(struct msg *m, unsigned i, const char *reason)
+{
+	struct queue_rcpt *r = &m->env->rcpts[i];
+	size_t n = strlen(reason) + strlen(r->last_reply) + 32;
+	char *text = util_xmalloc(n);
+
+	if (r->last_code)
+		snprintf(text, n, "%s; last reply: %u %s", reason, (unsigned)r->last_code,
+			 r->last_reply);
+	else if (r->last_reply[0])
+		snprintf(text, n, "%s; last error: %s", reason, r->last_reply);
+	else
+		snprintf(text, n, "%s", reason);
+	free(m->replies[i]);
+	m->replies[i] = text;
+	r->last_reply = text;
+	r->last_code = 0; /* riptide's decision, not a remote reply */
+}
+
 /* Why recipient r of m must fail now instead of being retried (NULL: it may be retried). */
 static const char *msg_expiry(const struct msg *m, const struct queue_rcpt *r, uint64_t now,
 			      const struct msg_sched *s, char *buf, size_t len)
 {
 	if (s->lifetime_ms && now >= m->env->created_ms + s->lifetime_ms) {
-		snprintf(buf, len, "expired: queued longer than the lifetime (%llu s)",
+		snprintf(buf, len,
+			 "expired: delivery time expired, queued longer than the lifetime (%llu s)",
 			 (unsigned long long)(s->lifetime_ms / 1000));
 		return buf;
 	}
 	if (s->max_attempts && r->attempts >= s->max_attempts) {
-		snprintf(buf, len, "expired: %u delivery attempts made (max_attempts)",
+		snprintf(buf, len,
+			 "expired: unable to deliver message after multiple retries (%u attempts, "
+			 "max_attempts)",
 			 (unsigned)r->attempts);
 		return buf;
 	}
@@ -257,6 +279,7 @@ unsigned msg_expire(struct msg *m, uint64_t now, const struct msg_sched *s, msg_
 		r->last_ms = now;
 		m->fresh[i] = MSG_FRESH_FAILED;
 		fn(arg, m, i, reason);
+		msg_local_reason(m, i, reason);
 		n++;
 	}
 	return n;

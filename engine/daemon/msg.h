@@ -153,6 +153,11 @@ typedef void (*msg_expired_fn)(void *arg, struct msg *m, unsigned i, const char 
 unsigned msg_expire(struct msg *m, uint64_t now, const struct msg_sched *s, msg_expired_fn fn,
 		    void *arg);
 
+/* msg_local_reason: recipient i failed by riptide's own decision (expiry, an operator's
+ * bounce): its stored reply becomes "<reason>; last reply: <code> <text>" with code 0, so the
+ * notice's Diagnostic-Code and text say why (the last MTA is kept for Remote-MTA). */
+void msg_local_reason(struct msg *m, unsigned i, const char *reason);
+
 /* msg_warn: before msg_plan: once per message (QUEUE_ENV_WARNED), when it has waited longer
  * than warn_after_ms (0 = never), every pending recipient of a decided group that did not
  * refuse delay notices gets a delay notice due. Returns how many. */

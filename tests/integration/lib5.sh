@@ -13,9 +13,6 @@ D5=$(dirname "${BASH_SOURCE[0]}")
 DSN_CHECK=$D5/dsn_check.py
 : "${RIPTIDECTL:?RIPTIDECTL must point at riptidectl}"
 
-# known_bug TEXT: a daemon defect this suite has found and the lead has been told about; the
-# check reports it loudly instead of failing so the rest of the suite keeps running.
-known_bug() { echo "KNOWN BUG: $*" >&2; }
 
 # send_as FROM RCPT[,RCPT...] TAG [SWAKS ARGS...]: one message through riptide (swaks over TCP)
 # from FROM ("<>" = the null sender); fails the test unless it is queued. Output in

@@ -121,7 +121,7 @@ pass "no notice for mail from <> nor about a notice (notice-suppressed logged)"
 # (after warn_after) and one failure notice, both from the templates.
 wait_until 20 dlog_line failed 450-life@example.test 'dsn=5\.4\.7 ' ||
 	fail "450-life@ did not expire"
-dlog_line failed 450-life@example.test 'reason="expired: queued longer than the lifetime \(4 s\)"' ||
+dlog_line failed 450-life@example.test 'reason="expired: delivery time expired, queued longer than the lifetime \(4 s\)"' ||
 	fail "lifetime expiry without its reason: $(grep 'status=failed to=<450-life' "$DLOG")"
 python3 - "$DLOG" <<'PY' || fail "expired at the wrong time"
 import datetime, sys

@@ -105,8 +105,7 @@ want_ids "" "$DD"
 N=$(notices --orig "$C")
 dsn_ok "$N" --to s@sender.test --action failed --rcpt fail1-c@example.test=5.0.0 --original none
 python3 "$DSN_CHECK" check "$N" --text 'operator' >/dev/null 2>&1 ||
-	known_bug "the notice of 'queue bounce' does not say the operator bounced it: it reports the" \
-		"last reply ($(grep -m1 '^Diagnostic-Code' "$N" | tr -d '\r'))"
+	fail "the notice of 'queue bounce' does not say the operator bounced it ($(grep -m1 '^Diagnostic-Code' "$N" | tr -d '\r'))"
 rc=0
 ctl delete "$B" >/dev/null 2>&1 || rc=$?
 [ $rc -eq 1 ] || fail "second delete of $B: exit $rc, want 1"
