@@ -238,13 +238,19 @@ static void job_mark_tried(struct job *j)
 }
 
 /* Unlink the first job that may go to target t (hop <= t) and, with `send`, whose body is in
- * RAM; any job with t = UINT_MAX and !send. */
+ * RAM; any job with t = UINT_MAX and !send. Bodies are read in queue order (at most one more
+ * read than sessions at a time), so with `send` the walk gives up after that many jobs whose
+ * body is not in RAM: a queue of thousands of loaded units is not walked for every pull. */
 static struct job *job_take(struct dest *d, unsigned t, bool send)
 {
 	struct job **pp = &d->head, *j;
+	unsigned waiting = 0, max_waiting = d->nsess + 2;
 
-	while (*pp && ((*pp)->hop > t || (send && !job_sendable(d, *pp))))
+	while (*pp && ((*pp)->hop > t || (send && !job_sendable(d, *pp)))) {
+		if (send && (*pp)->hop <= t && ++waiting >= max_waiting)
+			return NULL;
 		pp = &(*pp)->next;
+	}
 	if (!(j = *pp))
 		return NULL;
 	*pp = j->next;
