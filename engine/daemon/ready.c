@@ -15,6 +15,7 @@
 
 struct ready_dest {
 	struct ready_dest *next;
+	uint64_t blocked_scan; /* runner thread only: the scan that found it full */
 	atomic_uint count;
 	atomic_uint_fast64_t skipped; /* earliest due skipped while full, 0 = none */
 	char name[];
@@ -102,6 +103,16 @@ bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due, bool fres
 		}
 	} while (!atomic_compare_exchange_weak(&rd->count, &cur, cur + 1));
 	return true;
+}
+
+void ready_block(struct ready_dest *rd, uint64_t scan)
+{
+	rd->blocked_scan = scan;
+}
+
+bool ready_blocked(const struct ready_dest *rd, uint64_t scan)
+{
+	return scan != 0 && rd->blocked_scan == scan;
 }
 
 void ready_add(struct ready_dest *rd)

@@ -36,6 +36,13 @@ struct ready_dest *ready_get(struct ready *r, const char *name);
  * when rd drains. */
 bool ready_admit(struct ready *r, struct ready_dest *rd, uint64_t due, bool fresh);
 
+/* ready_block / ready_blocked: (runner thread only) a runner scan (numbered from 1) found rd
+ * full: later entries of rd in that scan are left on disk too, even if a unit leaves
+ * meanwhile, so rd's mail is loaded in due order (the rewind to rd's earliest skipped due
+ * picks them up in order). */
+void ready_block(struct ready_dest *rd, uint64_t scan);
+bool ready_blocked(const struct ready_dest *rd, uint64_t scan);
+
 /* ready_add: count a unit regardless of max (one that was not admitted on its own), any
  * thread. */
 void ready_add(struct ready_dest *rd);

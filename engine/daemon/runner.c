@@ -27,6 +27,7 @@ struct runner {
 	bool held; /* the queue is not writable (disk full): load nothing */
 	uint64_t cursor;
 	uint64_t next_due;  /* the first sched entry after the last scan's "now" */
+	uint64_t scan;	    /* number of the current scan (ready_block) */
 	uint64_t rewind_to; /* under lock; UINT64_MAX = none */
 	uint64_t last_full_ms;
 	uint64_t loaded;
@@ -110,8 +111,9 @@ static int runner_entry(void *arg, uint64_t due, const struct queue_id *id, unsi
 		r->cursor = due; /* suspended: passed (resume rewinds to 0) */
 		return 0;
 	}
-	if (!ready_admit(r->o.ready, rd, due, false)) {
-		r->cursor = due; /* rewound to it when the destination drains */
+	if (ready_blocked(rd, r->scan) || !ready_admit(r->o.ready, rd, due, false)) {
+		ready_block(rd, r->scan); /* the rest of rd's entries wait for the rewind */
+		r->cursor = due;	  /* rewound to it when the destination drains */
 		return 0;
 	}
 	if (!runner_load(r, due, id, group, rd)) {
@@ -134,6 +136,7 @@ static void runner_scan(struct runner *r)
 		r->cursor = 0;
 		r->last_full_ms = now;
 	}
+	r->scan++;
 	if (queue_scan(r->o.q, r->cursor, now, runner_entry, r) < 0)
 		fprintf(stderr, "riptide: runner: schedule scan failed\n");
 	r->next_due = UINT64_MAX;

@@ -322,6 +322,37 @@ static void test_stale_unknown_group(void **state)
 	assert_int_equal(f->got.n, 1);
 }
 
+/* Within one scan, a destination found full stays full: a unit leaving it mid-scan does not let
+ * a later entry of it in ahead of the earlier one left on disk (the drain keeps due order);
+ * the next scan (the rewind) loads again. */
+static void test_full_destination_blocked_for_the_scan(void **state)
+{
+	struct fix *f = *state;
+	uint64_t t = f->now - 1000;
+	struct ready_dest *rd = ready_get(f->ready, "d0.example");
+	struct queue_id id;
+	unsigned i = 0;
+
+	while (ready_count(rd) < 1000) /* fill d0 to its max */
+		ready_add(rd);
+	f->r.scan = 5;
+	put(f, 1, t, 1);
+	put(f, 2, t + 1, 1);
+	id_of(&id, 1);
+	assert_int_equal(entry(f, t, &id, 0), 0); /* full: left on disk, d0 blocked */
+	assert_int_equal(f->got.n, 0);
+	ready_release(f->ready, rd); /* a unit leaves mid-scan */
+	id_of(&id, 2);
+	assert_int_equal(entry(f, t + 1, &id, 0), 0); /* still blocked in this scan */
+	assert_int_equal(f->got.n, 0);
+	f->r.scan = 6; /* the next scan (the rewind to t) loads in due order */
+	id_of(&id, 1);
+	assert_int_equal(entry(f, t, &id, 0), 0);
+	assert_int_equal(f->got.n, 1);
+	while (i++ < 999)
+		ready_release(f->ready, rd);
+}
+
 /* runner_stale compares the entry's due with the group's due in the envelope. */
 static void test_stale_by_group_due(void **state)
 {
@@ -530,6 +561,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_budget_full_entry_returns_stop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_entry_skipped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_unknown_group, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_full_destination_blocked_for_the_scan, setup,
+					    teardown),
 	    cmocka_unit_test(test_stale_by_group_due),
 	    cmocka_unit_test_setup_teardown(test_groups_dispatched_separately, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_same_due_groups_dispatched_once, setup, teardown),
