@@ -122,7 +122,8 @@ int ctl_cmd_summary(const struct ctl_engine *e, const struct ctl_req *r, struct 
 	if (rc < 0) {
 		ctl_out_msg(o, "summary failed");
 	} else {
-		qsort(rows.v, rows.n, sizeof(*rows.v), sum_cmp);
+		if (rows.n)
+			qsort(rows.v, rows.n, sizeof(*rows.v), sum_cmp);
 		sum_totals(o, &t, rows.n);
 		for (size_t i = 0; i < rows.n && !o->err; i++)
 			sum_row(o, &rows.v[i]);
