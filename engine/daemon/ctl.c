@@ -34,25 +34,47 @@ static void ctl_job_done(struct home_ctl *c)
 	sem_post(&b->slots);
 }
 
-/* Read message id and hand `act` to its home shard (waits for a free slot first). Returns 0,
+/* The message to act on, read from the queue once it is claimed (resident, so neither the
+ * runner nor another action loads it, and no round can write it meanwhile): returns it, NULL
+ * with *err = 0 when it is in RAM already (its home shard applies the action at the end of
+ * its round), or NULL with *err = -ENOENT / -errno. */
+static struct msg *ctl_claim(struct rt *rt, const struct queue_id *id, int *err)
+{
+	struct msg *ph = util_xcalloc(1, sizeof(*ph)), *m = NULL;
+	void *meta = NULL;
+	size_t len = 0;
+
+	ph->id = *id;
+	*err = 0;
+	if (!resident_claim(rt->res, ph)) {
+		msg_free(ph);
+		return NULL;
+	}
+	*err = queue_get(rt->q, id, &meta, &len, NULL, NULL);
+	if (*err == 0)
+		m = msg_from_disk(id, meta, len, NULL, 0, err);
+	free(meta);
+	if (m)
+		resident_add(rt->res, m); /* (the id stays resident throughout) */
+	resident_del(rt->res, ph);
+	msg_free(ph);
+	return m;
+}
+
+/* Hand `act` on message id to its home shard (waits for a free slot first). Returns 0,
  * -ENOENT (not queued), or another negative errno. */
 static int ctl_post(struct rt *rt, struct ctl_batch *b, enum home_act act,
 		    const struct queue_id *id)
 {
-	void *meta = NULL;
-	size_t len = 0;
-	int err = queue_get(rt->q, id, &meta, &len, NULL, NULL);
+	int err;
+	struct msg *m = ctl_claim(rt, id, &err);
 	struct ctl_job *j;
-	struct msg *m;
 
 	if (err < 0)
 		return err;
-	m = msg_from_disk(id, meta, len, NULL, 0, &err);
-	free(meta);
-	if (!m)
-		return err;
 	j = util_xcalloc(1, sizeof(*j));
 	j->hc.m = m;
+	j->hc.id = *id;
 	j->hc.act = act;
 	j->hc.done = ctl_job_done;
 	j->b = b;

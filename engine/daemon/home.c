@@ -324,13 +324,16 @@ void home_ctl(struct home *h, struct home_ctl *c)
 
 	c->m = NULL;
 	c->result = 0;
-	if (!resident_claim(h->env.rt->res, m)) { /* being delivered: at its round's end */
+	if (!m && c->act == HOME_ACT_RETRY) { /* in RAM: being delivered already */
+		c->done(c);
+		return;
+	}
+	if (!m) { /* in RAM, being delivered: at its round's end */
 		struct home_pending *p = util_xcalloc(1, sizeof(*p));
-		p->id = m->id;
+		p->id = c->id;
 		p->act = c->act;
 		p->next = h->pending;
 		h->pending = p;
-		msg_free(m);
 		c->done(c);
 		return;
 	}

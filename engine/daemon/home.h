@@ -62,16 +62,19 @@ enum home_act { HOME_ACT_DELETE, HOME_ACT_BOUNCE, HOME_ACT_RETRY };
  * request afterwards from the shard's side. */
 struct home_ctl {
 	struct loop_msg lm;
-	struct msg *m; /* read from the queue by the poster (ownership passes to the shard) */
+	/* read from the queue by the poster after claiming it (resident_claim: ownership passes
+	 * to the shard), or NULL: the message was in RAM, the action waits for its round's end */
+	struct msg *m;
+	struct queue_id id;
 	enum home_act act;
 	int result;
 	void (*done)(struct home_ctl *c);
 };
 
-/* home_ctl: (home shard) apply c: a message not in RAM is taken in (resident) and written at
- * once (delete: removed without notice; bounce: every pending recipient fails with a notice;
- * retry: every group due now); a message in RAM (being delivered) gets the action at the end
- * of its round (retry: nothing to do). */
+/* home_ctl: (home shard) apply c: a message the poster claimed is written at once (delete: removed
+ * without notice; bounce: every pending recipient fails with a notice; retry: every group due now);
+ * a message in RAM (being delivered) gets the action at the end of its round (retry: nothing to
+ * do). */
 void home_ctl(struct home *h, struct home_ctl *c);
 
 /* home_busy: messages in a round, queue writes in flight and writes waiting to be retried. */
