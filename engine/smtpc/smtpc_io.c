@@ -256,6 +256,13 @@ static void smtpc_conn_cb(struct loop_op *op, int res, uint32_t flags)
 	smtpc_io_recv(s);
 }
 
+/* Whether a -ECANCELED op with this deadline was cancelled before its time (see
+ * smtpc.recv_deadline): 10 ms of slack for timer granularity. */
+static bool smtpc_cancel_early(uint64_t deadline)
+{
+	return util_mono_ms() + 10 < deadline;
+}
+
 static void smtpc_send_cb(struct loop_op *op, int res, uint32_t flags)
 {
 	struct smtpc *s = op->owner;
@@ -272,6 +279,10 @@ static void smtpc_send_cb(struct loop_op *op, int res, uint32_t flags)
 		smtpc_op_done(s);
 		return;
 	}
+	if (res == -ECANCELED && smtpc_cancel_early(s->send_deadline)) {
+		smtpc_io_kick(s); /* a late cancel meant for an earlier send: send again */
+		return;
+	}
 	if (res <= 0) {
 		smtpc_close(
 		    s, res == -ECANCELED ? "timeout sending" : smtpc_errstr(res ? res : -EPIPE),
@@ -283,7 +294,7 @@ static void smtpc_send_cb(struct loop_op *op, int res, uint32_t flags)
 
 static void smtpc_recv_timeout(struct smtpc *s)
 {
-	if (s->recv_state != s->state) {
+	if (s->recv_state != s->state || smtpc_cancel_early(s->recv_deadline)) {
 		/* armed for an earlier state (idle wait before smtpc_send): not this state's
 		 * deadline; wait again with the right one */
 		smtpc_io_recv(s);
@@ -429,6 +440,7 @@ void smtpc_io_kick(struct smtpc *s)
 	io_uring_prep_sendmsg(sqe, s->fd, &s->msg, MSG_NOSIGNAL);
 	loop_sqe_op(sqe, &s->op_send);
 	loop_link_timeout(s->loop, sqe, &s->op_send.ts, ms);
+	s->send_deadline = util_mono_ms() + ms;
 	s->send_busy = true;
 	s->inflight++;
 }
@@ -455,6 +467,7 @@ void smtpc_io_recv(struct smtpc *s)
 	io_uring_prep_recv(sqe, s->fd, s->rbuf + s->rlen, s->rcap - s->rlen, 0);
 	loop_sqe_op(sqe, &s->op_recv);
 	loop_link_timeout(s->loop, sqe, &s->op_recv.ts, smtpc_state_timeout(s, s->state));
+	s->recv_deadline = util_mono_ms() + smtpc_state_timeout(s, s->state);
 	s->recv_state = s->state;
 	s->recv_busy = true;
 	s->inflight++;

@@ -42,6 +42,11 @@ struct smtpc {
 	struct loop_op op_conn, op_send, op_recv, op_fin;
 	bool conn_busy, send_busy, recv_busy;
 	enum smtpc_state recv_state; /* state the pending recv's timeout was chosen for */
+	/* Monotonic ms when the pending recv's / send's linked timeout expires. A linked timeout
+	 * whose target completed may still cancel by user_data once its task work runs late (a
+	 * stalled loop, DEFER_TASKRUN): it then hits the next op armed on the same struct. A
+	 * -ECANCELED before the deadline is that, not a timeout: the op is submitted again. */
+	uint64_t recv_deadline, send_deadline;
 
 	bool was_ready, quit_wanted, in_next, closing;
 	uint32_t ext;
