@@ -313,6 +313,27 @@ static int mem_snapshot(struct mem_q *m, uint64_t from_ms, uint64_t until_ms, st
 	return 0;
 }
 
+/* Call cb for the copied entries e[0..n) whose due is in [from_ms, until_ms], in order.
+ * Returns 0 (also when cb stopped it with > 0) or cb's negative value. */
+static int mem_ents_scan(const struct mem_ent *e, size_t n, uint64_t from_ms, uint64_t until_ms,
+			 queue_scan_cb cb, void *arg)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t due;
+		struct queue_id id;
+		unsigned dest;
+		int r;
+
+		queue_sched_key_split(e[i].key, &due, &id, &dest);
+		if (due < from_ms || due > until_ms)
+			continue;
+		r = cb(arg, due, &id, dest, e[i].val, e[i].vlen);
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
+	return 0;
+}
+
 static int mem_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan_cb cb, void *arg)
 {
 	struct mem_q *m = state;
@@ -323,21 +344,12 @@ static int mem_scan(void *state, uint64_t from_ms, uint64_t until_ms, queue_scan
 	pthread_mutex_lock(&m->lock);
 	rc = mem_snapshot(m, from_ms, until_ms, &snap, &n);
 	pthread_mutex_unlock(&m->lock);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		uint64_t due;
-		struct queue_id id;
-		unsigned dest;
-		int r;
-
-		queue_sched_key_split(snap[i].key, &due, &id, &dest);
-		r = cb(arg, due, &id, dest, snap[i].val, snap[i].vlen);
-		if (r != 0)
-			rc = r < 0 ? r : 1;
-	}
+	if (rc == 0)
+		rc = mem_ents_scan(snap, n, from_ms, until_ms, cb, arg);
 	for (size_t i = 0; snap && i < n; i++)
 		free(snap[i].val);
 	free(snap);
-	return rc > 0 ? 0 : rc;
+	return rc;
 }
 
 /* A read view: a copy of every sched entry. */
@@ -381,20 +393,7 @@ static int mem_scan_snap(void *state, const void *snap, uint64_t from_ms, uint64
 	const struct mem_view *v = snap;
 
 	(void)state;
-	for (size_t i = 0; i < v->n; i++) {
-		uint64_t due;
-		struct queue_id id;
-		unsigned dest;
-		int r;
-
-		queue_sched_key_split(v->e[i].key, &due, &id, &dest);
-		if (due < from_ms || due > until_ms)
-			continue;
-		r = cb(arg, due, &id, dest, v->e[i].val, v->e[i].vlen);
-		if (r != 0)
-			return r < 0 ? r : 0;
-	}
-	return 0;
+	return mem_ents_scan(v->e, v->n, from_ms, until_ms, cb, arg);
 }
 
 /* Snapshot of the meta entries from key `from` on (NULL: all), copied under the lock. The
