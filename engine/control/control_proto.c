@@ -17,17 +17,6 @@
 
 /* ---- requests ---- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode s in place. Returns 0 or -EINVAL (bad escape, or one that makes a NUL). */
 static int pct_decode(char *s)
 {
@@ -40,8 +29,8 @@ static int pct_decode(char *s)
 			*w++ = *p;
 			continue;
 		}
-		hi = hexval((unsigned char)p[1]);
-		lo = hi < 0 ? -1 : hexval((unsigned char)p[2]);
+		hi = util_hexval((unsigned char)p[1]);
+		lo = hi < 0 ? -1 : util_hexval((unsigned char)p[2]);
 		if (lo < 0 || (hi | lo) == 0)
 			return -EINVAL;
 		*w++ = (char)(hi << 4 | lo);

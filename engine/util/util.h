@@ -127,4 +127,16 @@ static inline uint64_t util_be64_get(const uint8_t *p)
 	return (uint64_t)util_be32_get(p) << 32 | util_be32_get(p + 4);
 }
 
+/* util_hexval: the value of hex digit c (either case), or -1. */
+static inline int util_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #endif
