@@ -29,6 +29,7 @@
  * (relay, fallback_relay) are checked for syntax by engine/util, never resolved here.
  */
 #include "engine/config/config.h"
+#include "engine/config/config_int.h"
 #include "engine/config/config_val.h"
 #include "engine/util/util.h"
 
@@ -46,429 +47,114 @@
 
 #include <ini.h>
 
-enum key_type {
-	KT_UINT,     /* unsigned, decimal */
-	KT_BOOL,     /* bool: yes/no/true/false/on/off/1/0 */
-	KT_STR,	     /* char[CONFIG_STR] */
-	KT_DURATION, /* uint64_t milliseconds, util_parse_duration_ms */
-	KT_SIZE,     /* uint64_t bytes, util_parse_size */
-	KT_ENUM,     /* unsigned enum, names in enum_tables[key.min] */
-	KT_FACTOR,   /* double, decimal, within [min, max] */
-	KT_ADDR,     /* char[CONFIG_STR], validated with util_addr_parse */
-	KT_SOURCE,   /* char[CONFIG_STR] + source_v4/v6, validated with config_val_source */
-};
-
-#define KF_EMPTY_OK 0x1	 /* "" is a valid value (strings and addresses) */
-#define KF_TCP	    0x2	 /* address must be IPv4/IPv6 host:port */
-#define KF_UNIX	    0x4	 /* address must be an absolute UNIX socket path */
-#define KF_PORT	    0x8	 /* address port must not be 0 */
-#define KF_TOKEN    0x10 /* no blanks or control characters (goes on SMTP lines) */
-#define KF_DNS	    0x20 /* "auto" or a ';'-separated list of DNS servers */
-#define KF_NAME	    0x40 /* address may also be a host name[:port] (default port 25) */
-
-enum { ENUM_MODE, ENUM_ORIGINAL };
-
-struct key {
-	const char *section;
-	const char *name;
-	enum key_type type;
-	unsigned flags;
-	size_t off;
-	uint64_t min, max; /* KT_UINT / KT_DURATION / KT_SIZE */
-	const char *def;   /* NULL: computed by config_defaults (hostname) */
-};
-
-#define MS_S   1000ull
-#define MS_MIN (60 * MS_S)
-#define MS_H   (60 * MS_MIN)
-#define MS_D   (24 * MS_H)
-#define KIB    1024ull
-#define MIB    (1024 * KIB)
-#define GIB    (1024 * MIB)
-#define TIB    (1024 * GIB)
-#define OFF(f) offsetof(struct config, f)
-/* One row per key reads better than what the formatter makes of the table. */
-/* clang-format off */
-#define DUR(sec, key, f, lo, hi, d) {sec, key, KT_DURATION, 0, OFF(f), lo, hi, d}
-#define SIZE(sec, key, f, lo, hi, d) {sec, key, KT_SIZE, 0, OFF(f), lo, hi, d}
-#define UINT(sec, key, f, lo, hi, d) {sec, key, KT_UINT, 0, OFF(f), lo, hi, d}
-
 static const struct key keys[] = {
-	UINT("main", "shards", shards, 0, 256, "0"),
-	{"main", "spool", KT_STR, 0, OFF(spool), 0, 0, "/var/spool/riptide"},
-	{"main", "hostname", KT_STR, KF_TOKEN, OFF(hostname), 0, 0, NULL},
-	{"main", "log", KT_STR, 0, OFF(log), 0, 0, "stderr"},
-	DUR("main", "shutdown_timeout", shutdown_timeout_ms, 0, MS_D, "10s"),
+    UINT("main", "shards", shards, 0, 256, "0"),
+    {"main", "spool", KT_STR, 0, OFF(spool), 0, 0, "/var/spool/riptide"},
+    {"main", "hostname", KT_STR, KF_TOKEN, OFF(hostname), 0, 0, NULL},
+    {"main", "log", KT_STR, 0, OFF(log), 0, 0, "stderr"},
+    DUR("main", "shutdown_timeout", shutdown_timeout_ms, 0, MS_D, "10s"),
 
-	{"inject", "listen", KT_ADDR, KF_EMPTY_OK | KF_TCP, OFF(listen), 0, 0, "127.0.0.1:2525"},
-	{"inject", "socket", KT_ADDR, KF_EMPTY_OK | KF_UNIX, OFF(socket), 0, 0, ""},
-	SIZE("inject", "max_message_size", max_message_size, KIB, 4 * GIB, "10M"),
-	UINT("inject", "max_recipients", max_recipients, 1, 1000000, "1000"),
-	UINT("inject", "max_line_length", max_line_length, 512, 65536, "2048"),
-	/* max_sessions: open injection sessions of the whole daemon, all shards together */
-	UINT("inject", "max_sessions", max_sessions, 1, 1000000, "1000"),
-	DUR("inject", "timeout", inject_timeout_ms, 1, MS_D, "5m"),
-	/* total time to receive one command line / one message body (354 to the final dot),
-	 * however slowly it trickles in: a 1-byte/s client cannot hold a session */
-	DUR("inject", "command_deadline", inject_cmd_deadline_ms, 1, MS_D, "1m"),
-	DUR("inject", "data_deadline", inject_data_deadline_ms, 1, MS_D, "10m"),
-	/* more Received: fields than this: 554 5.4.6 at the end of DATA (a mail loop) */
-	UINT("inject", "max_hops", max_hops, 1, 1000, "50"),
+    {"inject", "listen", KT_ADDR, KF_EMPTY_OK | KF_TCP, OFF(listen), 0, 0, "127.0.0.1:2525"},
+    {"inject", "socket", KT_ADDR, KF_EMPTY_OK | KF_UNIX, OFF(socket), 0, 0, ""},
+    SIZE("inject", "max_message_size", max_message_size, KIB, 4 * GIB, "10M"),
+    UINT("inject", "max_recipients", max_recipients, 1, 1000000, "1000"),
+    UINT("inject", "max_line_length", max_line_length, 512, 65536, "2048"),
+    /* max_sessions: open injection sessions of the whole daemon, all shards together */
+    UINT("inject", "max_sessions", max_sessions, 1, 1000000, "1000"),
+    DUR("inject", "timeout", inject_timeout_ms, 1, MS_D, "5m"),
+    /* total time to receive one command line / one message body (354 to the final dot),
+     * however slowly it trickles in: a 1-byte/s client cannot hold a session */
+    DUR("inject", "command_deadline", inject_cmd_deadline_ms, 1, MS_D, "1m"),
+    DUR("inject", "data_deadline", inject_data_deadline_ms, 1, MS_D, "10m"),
+    /* more Received: fields than this: 554 5.4.6 at the end of DATA (a mail loop) */
+    UINT("inject", "max_hops", max_hops, 1, 1000, "50"),
+    /* TLS (STARTTLS when tls_cert/tls_key are set; tls_listen: a TLS-on-connect listener) */
+    {"inject", "tls_cert", KT_STR, KF_EMPTY_OK, OFF(tls_cert), 0, 0, ""},
+    {"inject", "tls_key", KT_STR, KF_EMPTY_OK, OFF(tls_key), 0, 0, ""},
+    {"inject", "tls_listen", KT_ADDR, KF_EMPTY_OK | KF_TCP, OFF(tls_listen), 0, 0, ""},
+    /* access: trusted networks (and the UNIX socket) inject without AUTH; others must log in
+     * (AUTH PLAIN/LOGIN over TLS against auth_users_file) unless every recipient is in
+     * relay_domains */
+    {"inject", "auth_users_file", KT_STR, KF_EMPTY_OK, OFF(auth_users_file), 0, 0, ""},
+    {"inject", "trusted_networks", KT_STR, KF_EMPTY_OK | KF_NETS, OFF(trusted_networks), 0, 0,
+     "127.0.0.0/8 ::1/128"},
+    {"inject", "relay_domains", KT_STR, KF_EMPTY_OK | KF_DOMAINS, OFF(relay_domains), 0, 0, ""},
+    {"inject", "sender_policy", KT_ENUM, 0, OFF(sender_policy), ENUM_SENDER, 0, "any"},
+    UINT("inject", "max_rset", max_rset, 0, 1000000, "20"),
+    {"inject", "vrfy", KT_BOOL, 0, OFF(vrfy), 0, 0, "no"},
 
-	{"delivery", "outgoing", KT_BOOL, 0, OFF(outgoing), 0, 0, "yes"},
-	{"delivery", "mode", KT_ENUM, 0, OFF(mode), ENUM_MODE, 0, "relay"},
-	{"delivery", "relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT | KF_NAME, OFF(relay), 0, 0,
-	 "127.0.0.1:25"},
-	{"delivery", "helo_name", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(helo_name), 0, 0, ""},
-	UINT("delivery", "max_connections", max_connections, 1, 1000000, "1000"),
-	UINT("delivery", "max_messages_per_connection", max_messages_per_connection, 1, 1000000,
-	     "1000"),
-	UINT("delivery", "max_recipients_per_transaction", max_recipients_per_transaction, 1,
-	     100000, "100"),
-	DUR("delivery", "idle_timeout", idle_timeout_ms, 0, MS_H, "2s"),
-	/* the schedule: delay after the n-th deferred round = retry_delay * retry_backoff^(n-1),
-	 * at most retry_max_delay, +-5 % jitter; a recipient fails after max_attempts connection
-	 * attempts (0 = no limit) or once it is older than lifetime */
-	DUR("delivery", "retry_delay", retry_delay_ms, 10, 30 * MS_D, "5m"),
-	{"delivery", "retry_backoff", KT_FACTOR, 0, OFF(retry_backoff), 1, 10, "1"},
-	DUR("delivery", "retry_max_delay", retry_max_delay_ms, 10, 30 * MS_D, "4h"),
-	UINT("delivery", "max_attempts", max_attempts, 0, 65535, "0"),
-	DUR("delivery", "lifetime", lifetime_ms, 10, 365 * MS_D, "5d"),
-	DUR("delivery", "warn_after", warn_after_ms, 0, 365 * MS_D, "0s"),
-	{"delivery", "dsn_original", KT_ENUM, 0, OFF(dsn_original), ENUM_ORIGINAL, 0, "full"},
-	{"delivery", "dsn_templates", KT_STR, KF_EMPTY_OK, OFF(dsn_templates), 0, 0, ""},
-	{"delivery", "postmaster", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(postmaster), 0, 0, ""},
-	DUR("delivery", "connect_timeout", connect_timeout_ms, 1, MS_D, "30s"),
-	DUR("delivery", "greeting_timeout", greeting_timeout_ms, 1, MS_D, "5m"),
-	DUR("delivery", "helo_timeout", helo_timeout_ms, 1, MS_D, "5m"),
-	DUR("delivery", "mail_timeout", mail_timeout_ms, 1, MS_D, "5m"),
-	DUR("delivery", "rcpt_timeout", rcpt_timeout_ms, 1, MS_D, "5m"),
-	DUR("delivery", "data_timeout", data_timeout_ms, 1, MS_D, "2m"),
-	DUR("delivery", "data_block_timeout", data_block_timeout_ms, 1, MS_D, "3m"),
-	DUR("delivery", "data_done_timeout", data_done_timeout_ms, 1, MS_D, "10m"),
-	{"delivery", "dns_servers", KT_STR, KF_TOKEN | KF_DNS, OFF(dns_servers), 0, 0, "auto"},
-	{"delivery", "dns_fallback_auto", KT_BOOL, 0, OFF(dns_fallback_auto), 0, 0, "no"},
-	DUR("delivery", "dns_timeout", dns_timeout_ms, 100, 60 * MS_S, "5s"),
-	UINT("delivery", "dns_tries", dns_tries, 1, 10, "2"),
-	DUR("delivery", "dns_min_ttl", dns_min_ttl_ms, 0, MS_D, "0s"),
-	DUR("delivery", "dns_max_ttl", dns_max_ttl_ms, MS_S, 7 * MS_D, "1d"),
-	DUR("delivery", "dns_negative_ttl", dns_negative_ttl_ms, MS_S, MS_D, "1h"),
-	UINT("delivery", "dns_cache_entries", dns_cache_entries, 16, 10000000, "65536"),
-	{"delivery", "resolv_conf", KT_STR, 0, OFF(resolv_conf), 0, 0, "/etc/resolv.conf"},
-	{"delivery", "implicit_mx", KT_BOOL, 0, OFF(implicit_mx), 0, 0, "yes"},
-	UINT("delivery", "max_mx_hosts", max_mx_hosts, 1, 100, "5"),
-	UINT("delivery", "port", mx_port, 1, 65535, "25"),
-	{"delivery", "first_mx_only", KT_BOOL, 0, OFF(first_mx_only), 0, 0, "no"},
-	{"delivery", "fallback_relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT | KF_NAME,
-	 OFF(fallback_relay), 0, 0, ""},
-	UINT("delivery", "max_connections_per_destination", max_connections_per_destination, 1,
-	     1000000, "20"),
-	{"delivery", "source_address", KT_SOURCE, KF_EMPTY_OK | KF_TOKEN, OFF(source_address), 0,
-	 0, ""},
+    {"delivery", "outgoing", KT_BOOL, 0, OFF(outgoing), 0, 0, "yes"},
+    {"delivery", "mode", KT_ENUM, 0, OFF(mode), ENUM_MODE, 0, "relay"},
+    {"delivery", "relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT | KF_NAME, OFF(relay), 0, 0,
+     "127.0.0.1:25"},
+    {"delivery", "helo_name", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(helo_name), 0, 0, ""},
+    /* outbound TLS and AUTH (relay, MX) */
+    {"delivery", "tls", KT_ENUM, 0, OFF(tls), ENUM_TLS, 0, "opportunistic"},
+    {"delivery", "tls_verify", KT_ENUM, 0, OFF(tls_verify), ENUM_VERIFY, 0, "auto"},
+    {"delivery", "tls_ca_file", KT_STR, KF_EMPTY_OK, OFF(tls_ca_file), 0, 0, ""},
+    {"delivery", "auth_user", KT_STR, KF_EMPTY_OK, OFF(auth_user), 0, 0, ""},
+    {"delivery", "auth_password", KT_STR, KF_EMPTY_OK | KF_SECRET, OFF(auth_password), 0, 0, ""},
+    {"delivery", "auth_plaintext", KT_BOOL, 0, OFF(auth_plaintext), 0, 0, "no"},
+    UINT("delivery", "max_connections", max_connections, 1, 1000000, "1000"),
+    UINT("delivery", "max_messages_per_connection", max_messages_per_connection, 1, 1000000,
+	 "1000"),
+    UINT("delivery", "max_recipients_per_transaction", max_recipients_per_transaction, 1, 100000,
+	 "100"),
+    DUR("delivery", "idle_timeout", idle_timeout_ms, 0, MS_H, "2s"),
+    /* the schedule: delay after the n-th deferred round = retry_delay * retry_backoff^(n-1),
+     * at most retry_max_delay, +-5 % jitter; a recipient fails after max_attempts connection
+     * attempts (0 = no limit) or once it is older than lifetime */
+    DUR("delivery", "retry_delay", retry_delay_ms, 10, 30 * MS_D, "5m"),
+    {"delivery", "retry_backoff", KT_FACTOR, 0, OFF(retry_backoff), 1, 10, "1"},
+    DUR("delivery", "retry_max_delay", retry_max_delay_ms, 10, 30 * MS_D, "4h"),
+    UINT("delivery", "max_attempts", max_attempts, 0, 65535, "0"),
+    DUR("delivery", "lifetime", lifetime_ms, 10, 365 * MS_D, "5d"),
+    DUR("delivery", "warn_after", warn_after_ms, 0, 365 * MS_D, "0s"),
+    {"delivery", "dsn_original", KT_ENUM, 0, OFF(dsn_original), ENUM_ORIGINAL, 0, "full"},
+    {"delivery", "dsn_templates", KT_STR, KF_EMPTY_OK, OFF(dsn_templates), 0, 0, ""},
+    {"delivery", "postmaster", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(postmaster), 0, 0, ""},
+    DUR("delivery", "connect_timeout", connect_timeout_ms, 1, MS_D, "30s"),
+    DUR("delivery", "greeting_timeout", greeting_timeout_ms, 1, MS_D, "5m"),
+    DUR("delivery", "helo_timeout", helo_timeout_ms, 1, MS_D, "5m"),
+    DUR("delivery", "mail_timeout", mail_timeout_ms, 1, MS_D, "5m"),
+    DUR("delivery", "rcpt_timeout", rcpt_timeout_ms, 1, MS_D, "5m"),
+    DUR("delivery", "data_timeout", data_timeout_ms, 1, MS_D, "2m"),
+    DUR("delivery", "data_block_timeout", data_block_timeout_ms, 1, MS_D, "3m"),
+    DUR("delivery", "data_done_timeout", data_done_timeout_ms, 1, MS_D, "10m"),
+    {"delivery", "dns_servers", KT_STR, KF_TOKEN | KF_DNS, OFF(dns_servers), 0, 0, "auto"},
+    {"delivery", "dns_fallback_auto", KT_BOOL, 0, OFF(dns_fallback_auto), 0, 0, "no"},
+    DUR("delivery", "dns_timeout", dns_timeout_ms, 100, 60 * MS_S, "5s"),
+    UINT("delivery", "dns_tries", dns_tries, 1, 10, "2"),
+    DUR("delivery", "dns_min_ttl", dns_min_ttl_ms, 0, MS_D, "0s"),
+    DUR("delivery", "dns_max_ttl", dns_max_ttl_ms, MS_S, 7 * MS_D, "1d"),
+    DUR("delivery", "dns_negative_ttl", dns_negative_ttl_ms, MS_S, MS_D, "1h"),
+    UINT("delivery", "dns_cache_entries", dns_cache_entries, 16, 10000000, "65536"),
+    {"delivery", "resolv_conf", KT_STR, 0, OFF(resolv_conf), 0, 0, "/etc/resolv.conf"},
+    {"delivery", "implicit_mx", KT_BOOL, 0, OFF(implicit_mx), 0, 0, "yes"},
+    UINT("delivery", "max_mx_hosts", max_mx_hosts, 1, 100, "5"),
+    UINT("delivery", "port", mx_port, 1, 65535, "25"),
+    {"delivery", "first_mx_only", KT_BOOL, 0, OFF(first_mx_only), 0, 0, "no"},
+    {"delivery", "fallback_relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT | KF_NAME,
+     OFF(fallback_relay), 0, 0, ""},
+    UINT("delivery", "max_connections_per_destination", max_connections_per_destination, 1, 1000000,
+	 "20"),
+    {"delivery", "source_address", KT_SOURCE, KF_EMPTY_OK | KF_TOKEN, OFF(source_address), 0, 0,
+     ""},
 
-	SIZE("queue", "memory_budget", memory_budget, MIB, TIB, "1G"),
-	DUR("queue", "scan_interval", scan_interval_ms, 10, MS_H, "1s"),
-	UINT("queue", "max_ready_per_destination", max_ready_per_destination, 1, 10000000, "2000"),
-	/* queue full: injection answers 452 4.3.1 (0 = no limit) */
-	UINT("queue", "max_queue_messages", max_queue_messages, 0, 4000000000u, "0"),
-	SIZE("queue", "max_queue_bytes", max_queue_bytes, 0, 1024 * TIB, "0"),
-	/* riptidectl's UNIX socket (mode 0600); "" = control.sock in the spool directory */
-	{"queue", "control_socket", KT_ADDR, KF_EMPTY_OK | KF_UNIX, OFF(control_socket), 0, 0, ""},
-	SIZE("queue", "write_buffer_size", write_buffer_size, 64 * KIB, 4 * GIB, "64M"),
-	{"queue", "blob_bodies", KT_BOOL, 0, OFF(blob_bodies), 0, 0, "no"},
+    SIZE("queue", "memory_budget", memory_budget, MIB, TIB, "1G"),
+    DUR("queue", "scan_interval", scan_interval_ms, 10, MS_H, "1s"),
+    UINT("queue", "max_ready_per_destination", max_ready_per_destination, 1, 10000000, "2000"),
+    /* queue full: injection answers 452 4.3.1 (0 = no limit) */
+    UINT("queue", "max_queue_messages", max_queue_messages, 0, 4000000000u, "0"),
+    SIZE("queue", "max_queue_bytes", max_queue_bytes, 0, 1024 * TIB, "0"),
+    /* riptidectl's UNIX socket (mode 0600); "" = control.sock in the spool directory */
+    {"queue", "control_socket", KT_ADDR, KF_EMPTY_OK | KF_UNIX, OFF(control_socket), 0, 0, ""},
+    SIZE("queue", "write_buffer_size", write_buffer_size, 64 * KIB, 4 * GIB, "64M"),
+    {"queue", "blob_bodies", KT_BOOL, 0, OFF(blob_bodies), 0, 0, "no"},
 };
 /* clang-format on */
 
 static const char *const sections[] = {"main", "inject", "delivery", "queue"};
-static const char *const mode_names[] = {
-    [CONFIG_MODE_RELAY] = "relay", [CONFIG_MODE_INDEPENDENT] = "independent", NULL};
-static const char *const original_names[] = {
-    [CONFIG_DSN_FULL] = "full", [CONFIG_DSN_HEADERS] = "headers", [CONFIG_DSN_NONE] = "none", NULL};
-/* KT_ENUM name tables (NULL-terminated), by key.min */
-static const char *const *const enum_tables[] = {
-    [ENUM_MODE] = mode_names, [ENUM_ORIGINAL] = original_names};
-
-static const char *const bool_true[] = {"yes", "true", "on", "1"};
-static const char *const bool_false[] = {"no", "false", "off", "0"};
-
-/* ---- value setters: each returns 0, or -EINVAL with the reason in why ---- */
-
-static int in_list(const char *v, const char *const *list, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcasecmp(v, list[i]) == 0)
-			return 1;
-	return 0;
-}
-
-static int check_range(const struct key *k, uint64_t v, char *why, size_t wl)
-{
-	if (v >= k->min && v <= k->max)
-		return 0;
-	snprintf(why, wl, "%" PRIu64 " is out of range %" PRIu64 "..%" PRIu64, v, k->min, k->max);
-	return -EINVAL;
-}
-
-/* util_parse_* do not check overflow: the leading number of v must not overflow once scaled
- * by the bare-number unit, or by the largest suffix (1d, 1G) when there is a suffix. */
-static int scaled_fits(const char *v, uint64_t bare_unit, uint64_t largest_unit)
-{
-	char *end;
-	unsigned long long n;
-
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	return errno == 0 && n <= UINT64_MAX / (*end ? largest_unit : bare_unit);
-}
-
-static int set_uint(const struct key *k, void *field, const char *v, char *why, size_t wl)
-{
-	unsigned long long n;
-	char *end;
-
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (!isdigit((unsigned char)v[0]) || *end != '\0' || errno || n > UINT32_MAX) {
-		snprintf(why, wl, "'%s' is not a number", v);
-		return -EINVAL;
-	}
-	if (check_range(k, n, why, wl))
-		return -EINVAL;
-	*(unsigned *)field = (unsigned)n;
-	return 0;
-}
-
-static int set_scaled(const struct key *k, void *field, const char *v, char *why, size_t wl)
-{
-	bool dur = k->type == KT_DURATION;
-	uint64_t n;
-	int ret;
-
-	if (!scaled_fits(v, dur ? MS_S : 1, dur ? MS_D : GIB))
-		ret = -EINVAL;
-	else
-		ret = dur ? util_parse_duration_ms(v, &n) : util_parse_size(v, &n);
-	if (ret < 0) {
-		snprintf(why, wl,
-			 dur ? "'%s' is not a duration (e.g. 250ms, 30s, 5m, 1h, 2d)"
-			     : "'%s' is not a size (e.g. 1024, 64k, 10M, 2G)",
-			 v);
-		return -EINVAL;
-	}
-	if (check_range(k, n, why, wl))
-		return -EINVAL;
-	*(uint64_t *)field = n;
-	return 0;
-}
-
-static int set_bool(void *field, const char *v, char *why, size_t wl)
-{
-	if (in_list(v, bool_true, ARRAY_SIZE(bool_true))) {
-		*(bool *)field = true;
-		return 0;
-	}
-	if (in_list(v, bool_false, ARRAY_SIZE(bool_false))) {
-		*(bool *)field = false;
-		return 0;
-	}
-	snprintf(why, wl, "'%s' is not a boolean (yes/no, true/false, on/off, 1/0)", v);
-	return -EINVAL;
-}
-
-static int set_enum(const struct key *k, void *field, const char *v, char *why, size_t wl)
-{
-	const char *const *names = enum_tables[k->min];
-	size_t used = 0;
-
-	for (unsigned i = 0; names[i]; i++) {
-		if (strcmp(v, names[i]) == 0) {
-			*(unsigned *)field = i;
-			return 0;
-		}
-	}
-	used = (size_t)snprintf(why, wl, "'%s' is not one of:", v);
-	for (unsigned i = 0; names[i] && used < wl; i++)
-		used += (size_t)snprintf(why + used, wl - used, " %s", names[i]);
-	return -EINVAL;
-}
-
-static int set_factor(const struct key *k, double *field, const char *v, char *why, size_t wl)
-{
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno || end == v || *end || !(d >= (double)k->min && d <= (double)k->max)) {
-		snprintf(why, wl, "'%s' is not a number from %" PRIu64 " to %" PRIu64, v, k->min,
-			 k->max);
-		return -EINVAL;
-	}
-	*field = d;
-	return 0;
-}
-
-/* A host name with optional :port (KF_NAME): numeric hosts must pass util_addr_parse. */
-static bool host_name_port_ok(const char *v)
-{
-	char host[UTIL_HOST_MAX];
-	uint16_t port;
-
-	return util_hostport_parse(v, host, sizeof(host), &port, 25) == 0 &&
-	       !util_host_is_numeric(host);
-}
-
-static int check_addr(const struct key *k, const char *v, char *why, size_t wl)
-{
-	struct util_addr a;
-	int bad = util_addr_parse(v, &a) < 0;
-
-	if (!bad && (k->flags & KF_UNIX))
-		bad = v[0] != '/';
-	if (!bad && (k->flags & KF_TCP))
-		bad = a.family == AF_UNIX;
-	if (!bad && (k->flags & KF_PORT))
-		bad = ((struct sockaddr_in *)&a.ss)->sin_port == 0; /* same offset in sin6 */
-	if (bad && (k->flags & KF_NAME))
-		bad = !host_name_port_ok(v);
-	if (!bad)
-		return 0;
-	if (k->flags & KF_UNIX)
-		snprintf(why, wl, "'%s' is not an absolute UNIX socket path (max %zu bytes)", v,
-			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-	else if (k->flags & KF_NAME)
-		snprintf(why, wl,
-			 "'%s' is not a host:port address (IPv4:port, [IPv6]:port, or a host name "
-			 "with optional :port, default 25; port 1..65535)",
-			 v);
-	else
-		snprintf(why, wl, "'%s' is not a host:port address (IPv4 or [IPv6], port%s)", v,
-			 (k->flags & KF_PORT) ? " 1..65535" : " 0..65535");
-	return -EINVAL;
-}
-
-static int set_str(const struct key *k, void *field, const char *v, size_t max, char *why,
-		   size_t wl)
-{
-	size_t n = strlen(v);
-
-	if (n > max) {
-		snprintf(why, wl, "value is too long (%zu bytes, max %zu)", n, max);
-		return -EINVAL;
-	}
-	if (n == 0 && !(k->flags & KF_EMPTY_OK)) {
-		snprintf(why, wl, "value must not be empty");
-		return -EINVAL;
-	}
-	if (v[0] == ';') { /* see the top of this file */
-		snprintf(why, wl, "'%s' starts with ';', which reads back as a comment", v);
-		return -EINVAL;
-	}
-	for (size_t i = 0; (k->flags & KF_TOKEN) && i < n; i++) {
-		if (isspace((unsigned char)v[i]) || iscntrl((unsigned char)v[i])) {
-			snprintf(why, wl, "'%s' must not contain blanks or control characters", v);
-			return -EINVAL;
-		}
-	}
-	if (k->type == KT_ADDR && n > 0 && check_addr(k, v, why, wl) < 0)
-		return -EINVAL;
-	if ((k->flags & KF_DNS) && config_val_dns_servers(v, why, wl) < 0)
-		return -EINVAL;
-	memcpy(field, v, n + 1);
-	return 0;
-}
-
-/* source_address: the string as given, and its literals parsed for the daemon's bind(). */
-static int set_source(const struct key *k, struct config *c, const char *v, size_t max, char *why,
-		      size_t wl)
-{
-	struct util_addr v4, v6;
-
-	if (set_str(k, (char *)c + k->off, v, max, why, wl) < 0 ||
-	    config_val_source(v, &v4, &v6, why, wl) < 0)
-		return -EINVAL;
-	c->source_v4 = v4;
-	c->source_v6 = v6;
-	return 0;
-}
-
-/* key_set: parse v for key k into c. str_max bounds string lengths. 0 or -EINVAL + why. */
-static int key_set(const struct key *k, struct config *c, const char *v, size_t str_max, char *why,
-		   size_t wl)
-{
-	void *field = (char *)c + k->off;
-
-	switch (k->type) {
-	case KT_UINT:
-		return set_uint(k, field, v, why, wl);
-	case KT_BOOL:
-		return set_bool(field, v, why, wl);
-	case KT_DURATION:
-	case KT_SIZE:
-		return set_scaled(k, field, v, why, wl);
-	case KT_ENUM:
-		return set_enum(k, field, v, why, wl);
-	case KT_FACTOR:
-		return set_factor(k, field, v, why, wl);
-	case KT_STR:
-	case KT_ADDR:
-		return set_str(k, field, v, str_max, why, wl);
-	case KT_SOURCE:
-		return set_source(k, c, v, str_max, why, wl);
-	}
-	BUG_ON(1);
-	return -EINVAL;
-}
-
-/* ---- formatting (config_print) ---- */
-
-static void fmt_scaled(uint64_t v, bool dur, char *buf, size_t len)
-{
-	static const uint64_t dmul[] = {MS_D, MS_H, MS_MIN, MS_S};
-	static const char *const dsuf[] = {"d", "h", "m", "s"};
-	static const uint64_t smul[] = {GIB, MIB, KIB};
-	static const char *const ssuf[] = {"G", "M", "k"};
-	const uint64_t *mul = dur ? dmul : smul;
-	const char *const *suf = dur ? dsuf : ssuf;
-	size_t n = dur ? ARRAY_SIZE(dmul) : ARRAY_SIZE(smul);
-
-	for (size_t i = 0; i < n && v != 0; i++) {
-		if (v % mul[i] == 0) {
-			snprintf(buf, len, "%" PRIu64 "%s", v / mul[i], suf[i]);
-			return;
-		}
-	}
-	snprintf(buf, len, "%" PRIu64 "%s", v, dur ? "ms" : "");
-}
-
-static void key_format(const struct key *k, const struct config *c, char *buf, size_t len)
-{
-	const void *field = (const char *)c + k->off;
-
-	switch (k->type) {
-	case KT_UINT:
-		snprintf(buf, len, "%u", *(const unsigned *)field);
-		break;
-	case KT_BOOL:
-		snprintf(buf, len, "%s", *(const bool *)field ? "yes" : "no");
-		break;
-	case KT_DURATION:
-	case KT_SIZE:
-		fmt_scaled(*(const uint64_t *)field, k->type == KT_DURATION, buf, len);
-		break;
-	case KT_ENUM:
-		snprintf(buf, len, "%s", enum_tables[k->min][*(const unsigned *)field]);
-		break;
-	case KT_FACTOR:
-		snprintf(buf, len, "%g", *(const double *)field);
-		break;
-	case KT_STR:
-	case KT_ADDR:
-	case KT_SOURCE:
-		snprintf(buf, len, "%s", (const char *)field);
-		break;
-	}
-}
 
 /* ---- defaults ---- */
 
@@ -481,12 +167,13 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		if (keys[i].def)
-			BUG_ON(key_set(&keys[i], c, keys[i].def, CONFIG_STR - 1, why, sizeof(why)) <
-			       0);
+			BUG_ON(config_key_set(&keys[i], c, keys[i].def, CONFIG_STR - 1, why,
+					      sizeof(why)) < 0);
 	}
 	if (gethostname(c->hostname, sizeof(c->hostname)) < 0)
 		c->hostname[0] = '\0';
 	c->hostname[sizeof(c->hostname) - 1] = '\0';
+	memcpy(c->helo_name, c->hostname, sizeof(c->helo_name)); /* helo_name = hostname */
 }
 
 /* ---- INI parsing ---- */
@@ -620,7 +307,7 @@ static int ini_on_key(void *user, const char *section, const char *name, const c
 		unknown_key(p, section, name);
 		return 0;
 	}
-	if (key_set(k, p->c, value, str_max_for(p, k), why, sizeof(why)) < 0) {
+	if (config_key_set(k, p->c, value, str_max_for(p, k), why, sizeof(why)) < 0) {
 		ctx_error(p, p->line, "invalid value for '%s' in [%s]: %s", name, section, why);
 		return 0;
 	}
@@ -648,7 +335,32 @@ static bool hostname_ok(const struct config *c)
 	struct config scratch;
 	char why[320];
 
-	return key_set(k, &scratch, c->hostname, CONFIG_STR - 1, why, sizeof(why)) == 0;
+	return config_key_set(k, &scratch, c->hostname, CONFIG_STR - 1, why, sizeof(why)) == 0;
+}
+
+/* The TLS and AUTH rules across keys: a certificate needs its key and the other way round,
+ * an implicit-TLS listener needs both, an AUTH user needs a password. NULL when they hold,
+ * else the reason, with *line set to the later key's line. */
+static const char *config_check_tls(const struct config *c, const unsigned *key_line,
+				    unsigned *line)
+{
+	if (!c->tls_cert[0] != !c->tls_key[0]) {
+		*line = latest_line(key_line, OFF(tls_cert), OFF(tls_key));
+		return "[inject] tls_cert and tls_key must be set together";
+	}
+	if (c->tls_listen[0] && !c->tls_cert[0]) {
+		*line = latest_line(key_line, OFF(tls_listen), OFF(tls_cert));
+		return "[inject] tls_listen needs tls_cert and tls_key";
+	}
+	if (c->auth_user[0] && !c->auth_password[0]) {
+		*line = latest_line(key_line, OFF(auth_user), OFF(auth_password));
+		return "[delivery] auth_user is set but auth_password is empty";
+	}
+	if (c->auth_password[0] && !c->auth_user[0]) {
+		*line = latest_line(key_line, OFF(auth_user), OFF(auth_password));
+		return "[delivery] auth_password is set but auth_user is empty";
+	}
+	return NULL;
 }
 
 /* Rules across keys. A broken one names the line of the later key involved; the ranges of
@@ -670,6 +382,8 @@ static int config_check(const struct config *c, const char *file, const unsigned
 	} else if (!hostname_ok(c)) {
 		why =
 		    "[main] hostname from gethostname() has blanks or control characters (set it)";
+	} else {
+		why = config_check_tls(c, key_line, &line);
 	}
 	if (!why)
 		return 0;
@@ -702,6 +416,12 @@ static int parse_file(struct parse_ctx *p)
 	return p->err_line ? -EINVAL : 0;
 }
 
+/* The line helo_name was set on (0: not in the file). */
+static unsigned helo_line(const unsigned *key_line)
+{
+	return latest_line(key_line, OFF(helo_name), OFF(helo_name));
+}
+
 /* Defaults, then the stream f (NULL: none) named name, then the rules across keys, all in a
  * scratch copy: c is only written when everything is valid. f stays the caller's. */
 static int load_stream(struct config *c, const char *name, FILE *f, char *err, size_t errlen)
@@ -718,9 +438,20 @@ static int load_stream(struct config *c, const char *name, FILE *f, char *err, s
 	free(p.buf);
 	if (ret == 0)
 		ret = config_check(&tmp, name, p.key_line, err, errlen);
+	if (ret == 0 && (tmp.helo_name[0] == '\0' || !helo_line(p.key_line)))
+		memcpy(tmp.helo_name, tmp.hostname, sizeof(tmp.helo_name)); /* the file's hostname */
 	if (ret == 0)
 		*c = tmp;
 	return ret;
+}
+
+/* config_tls_verify_effective: see config.h. */
+enum config_tls_verify config_tls_verify_effective(const struct config *c)
+{
+	if (c->tls_verify != CONFIG_VERIFY_AUTO)
+		return c->tls_verify;
+	return c->tls == CONFIG_TLS_REQUIRED || c->tls == CONFIG_TLS_SMTPS ? CONFIG_VERIFY_CA
+									   : CONFIG_VERIFY_NONE;
 }
 
 /* config_load: see config.h. Returns 0, -EINVAL (message in err), -ENOENT/-EACCES/-errno
@@ -772,8 +503,10 @@ void config_print(const struct config *c, FILE *f)
 			section = keys[i].section;
 			fprintf(f, "\n[%s]\n", section);
 		}
-		key_format(&keys[i], c, val, sizeof(val));
-		if (val[0])
+		config_key_format(&keys[i], c, val, sizeof(val));
+		if ((keys[i].flags & KF_SECRET) && val[0])
+			fprintf(f, "# %s = (set, not shown)\n", keys[i].name);
+		else if (val[0])
 			fprintf(f, "%s = %s\n", keys[i].name, val);
 		else
 			fprintf(f, "%s =\n", keys[i].name); /* no trailing blank */

@@ -29,6 +29,28 @@ enum config_dsn_original {
 	CONFIG_DSN_NONE = 2,
 };
 
+/* [delivery] tls: what the SMTP client does about TLS (issue #6). */
+enum config_tls {
+	CONFIG_TLS_NONE = 0,	      /* never STARTTLS */
+	CONFIG_TLS_OPPORTUNISTIC = 1, /* STARTTLS when offered; a failed handshake: plaintext */
+	CONFIG_TLS_REQUIRED = 2,      /* STARTTLS or a temporary failure */
+	CONFIG_TLS_SMTPS = 3,	      /* TLS on connect (port 465) */
+};
+
+/* [delivery] tls_verify: auto = none with opportunistic, ca with required and smtps. */
+enum config_tls_verify {
+	CONFIG_VERIFY_AUTO = 0,
+	CONFIG_VERIFY_NONE = 1,
+	CONFIG_VERIFY_CA = 2,
+};
+
+/* [inject] sender_policy for authenticated clients. */
+enum config_sender_policy {
+	CONFIG_SENDER_ANY = 0,
+	CONFIG_SENDER_OWN_ADDRESS = 1, /* MAIL FROM must be the login name */
+	CONFIG_SENDER_OWN_DOMAIN = 2,  /* MAIL FROM's domain must be one of the user's domains */
+};
+
 struct config {
 	/* [main] */
 	unsigned shards;	      /* shards = 0 -> online CPUs */
@@ -45,16 +67,31 @@ struct config {
 	unsigned max_line_length;   /* max_line_length = 2048 (command lines) */
 	unsigned max_sessions;	    /* max_sessions = 1000 (whole daemon, all shards together) */
 	uint64_t inject_timeout_ms; /* timeout = 5m (idle timeout per command/read) */
-	uint64_t inject_cmd_deadline_ms;  /* command_deadline = 1m (total per command line) */
-	uint64_t inject_data_deadline_ms; /* data_deadline = 10m (total, 354 to the final dot) */
-	unsigned max_hops;		  /* max_hops = 50 (Received: fields, then 554 5.4.6) */
+	uint64_t inject_cmd_deadline_ms;   /* command_deadline = 1m (total per command line) */
+	uint64_t inject_data_deadline_ms;  /* data_deadline = 10m (total, 354 to the final dot) */
+	unsigned max_hops;		   /* max_hops = 50 (Received: fields, then 554 5.4.6) */
+	char tls_cert[CONFIG_STR];	   /* tls_cert = "" (PEM chain; set -> STARTTLS offered) */
+	char tls_key[CONFIG_STR];	   /* tls_key = "" (PEM private key of tls_cert) */
+	char tls_listen[CONFIG_STR];	   /* tls_listen = "" (implicit-TLS host:port, e.g. :465) */
+	char auth_users_file[CONFIG_STR];  /* auth_users_file = "" (user:crypt-hash lines) */
+	char trusted_networks[CONFIG_STR]; /* = "127.0.0.0/8 ::1/128" (inject without AUTH) */
+	char relay_domains[CONFIG_STR];	   /* relay_domains = "" (anyone may send to these) */
+	enum config_sender_policy sender_policy; /* sender_policy = any */
+	unsigned max_rset; /* max_rset = 20 (RSETs without a message; 0=off) */
+	bool vrfy;	   /* vrfy = no (252 2.5.2 without an answer) */
 
 	/* [delivery] */
 	bool outgoing;		    /* outgoing = yes */
 	enum config_mode mode;	    /* mode = relay | independent */
 	char relay[CONFIG_STR];	    /* relay = 127.0.0.1:25 (IPv4:port, [IPv6]:port, name[:port]) */
-	char helo_name[CONFIG_STR]; /* helo_name = "" (-> hostname) */
-	unsigned max_connections;   /* max_connections = 1000 (global outbound cap) */
+	char helo_name[CONFIG_STR]; /* helo_name = hostname ("" in the file -> hostname) */
+	enum config_tls tls;	    /* tls = opportunistic */
+	enum config_tls_verify tls_verify;	 /* tls_verify = auto */
+	char tls_ca_file[CONFIG_STR];		 /* tls_ca_file = "" (the system's CA store) */
+	char auth_user[CONFIG_STR];		 /* auth_user = "" (no AUTH to the relay) */
+	char auth_password[CONFIG_STR];		 /* auth_password = "" (secret: never printed) */
+	bool auth_plaintext;			 /* auth_plaintext = no (AUTH only over TLS) */
+	unsigned max_connections;		 /* max_connections = 1000 (global outbound cap) */
 	unsigned max_messages_per_connection;	 /* max_messages_per_connection = 1000 */
 	unsigned max_recipients_per_transaction; /* max_recipients_per_transaction = 100 */
 	uint64_t idle_timeout_ms;		 /* idle_timeout = 2s (idle outbound connection) */
@@ -118,6 +155,10 @@ void config_defaults(struct config *c);
  * cannot be read. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
+/* config_tls_verify_effective: c->tls_verify with auto resolved (none for opportunistic and
+ * none, ca for required and smtps). */
+enum config_tls_verify config_tls_verify_effective(const struct config *c);
+
 /* config_load_buf: config_load over the len bytes at buf (INI text, need not be
  * NUL-terminated; the caller keeps it); name stands for the file name in messages. Same
  * returns as config_load (-ENOMEM if the buffer cannot be opened as a stream). */
@@ -125,7 +166,9 @@ int config_load_buf(struct config *c, const char *name, const char *buf, size_t 
 		    size_t errlen);
 
 /* config_print: write the effective configuration as a valid INI file. For every c that
- * config_load accepted, loading the output gives the same values (print is then the same). */
+ * config_load accepted, loading the output gives the same values (print is then the same),
+ * except secrets (auth_password): a secret that is set is printed as the comment
+ * "# auth_password = (set, not shown)", so it never reaches a terminal or a log. */
 void config_print(const struct config *c, FILE *f);
 
 #endif

@@ -137,3 +137,15 @@ int config_val_source(const char *v, struct util_addr *v4, struct util_addr *v6,
 	*v6 = a6;
 	return 0;
 }
+
+/* config_val_networks: see config_val.h. */
+int config_val_networks(const char *v, char *why, size_t wl)
+{
+	return util_nets_parse(v, NULL, 0, why, wl) < 0 ? -EINVAL : 0;
+}
+
+/* config_val_domains: see config_val.h. */
+int config_val_domains(const char *v, char *why, size_t wl)
+{
+	return util_domains_check(v, why, wl) < 0 ? -EINVAL : 0;
+}

@@ -24,4 +24,11 @@ int config_val_dns_servers(const char *v, char *why, size_t wl);
 int config_val_source(const char *v, struct util_addr *v4, struct util_addr *v6, char *why,
 		      size_t wl);
 
+/* config_val_networks / config_val_domains: v is a list (items separated by blanks, ',' or ';')
+ * of networks ("127.0.0.0/8", "::1/128", "192.0.2.7") or of domains ("example.com",
+ * "*.example.com"), as engine/util's util_nets_parse / util_domains_check read them. Returns 0
+ * or -EINVAL with the bad item in why. */
+int config_val_networks(const char *v, char *why, size_t wl);
+int config_val_domains(const char *v, char *why, size_t wl);
+
 #endif

@@ -139,4 +139,32 @@ static inline int util_hexval(int c)
 	return -1;
 }
 
+/* ---- lists in configuration values (util_list.c) ---- */
+
+/* One network of a list: family AF_INET/AF_INET6, address bytes, prefix length. */
+struct util_net {
+	int family;
+	uint8_t addr[16];
+	uint8_t prefix;
+};
+
+/* util_list_next: the next blank/','/';'-separated item of *p into item (cap bytes), *p
+ * advanced. Returns its length, 0 at the end, -ENAMETOOLONG if it did not fit. */
+int util_list_next(const char **p, char *item, size_t cap);
+
+/* util_nets_parse: parse a list of "address[/prefix]" (IPv4 or IPv6) into nets (max entries;
+ * nets NULL = only check). Returns the count, or -EINVAL naming the bad item in why. */
+int util_nets_parse(const char *v, struct util_net *nets, unsigned max, char *why, size_t wl);
+
+/* util_nets_match: whether sa (IPv4, IPv6, IPv4-mapped IPv6) is in one of nets[0..n). */
+bool util_nets_match(const struct util_net *nets, unsigned n, const struct sockaddr *sa);
+
+/* util_domains_check: every item of v is a domain, "*.domain" or ".domain" (its subdomains).
+ * Returns the count or -EINVAL naming the bad item in why. */
+int util_domains_check(const char *v, char *why, size_t wl);
+
+/* util_domains_match: whether domain (len bytes) equals an item of v or is a subdomain of a
+ * "*." / "." item; case-insensitive. */
+bool util_domains_match(const char *v, const char *domain, size_t len);
+
 #endif

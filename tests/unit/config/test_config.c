@@ -68,7 +68,7 @@ static void check_default_delivery_queue(const struct config *c)
 	assert_true(c->outgoing);
 	assert_int_equal(c->mode, CONFIG_MODE_RELAY);
 	assert_string_equal(c->relay, "127.0.0.1:25");
-	assert_string_equal(c->helo_name, "");
+	assert_string_equal(c->helo_name, c->hostname);
 	assert_int_equal(c->max_connections, 1000);
 	assert_int_equal(c->max_messages_per_connection, 1000);
 	assert_int_equal(c->max_recipients_per_transaction, 100);
@@ -462,8 +462,8 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 			assert_memory_equal(&a->source_v6, &b->source_v6, sizeof(a->source_v6));
 			break;
 		}
-		key_format(&keys[i], a, va, sizeof(va));
-		key_format(&keys[i], b, vb, sizeof(vb));
+		config_key_format(&keys[i], a, va, sizeof(va));
+		config_key_format(&keys[i], b, vb, sizeof(vb));
 		assert_string_equal(va, vb);
 	}
 }
@@ -591,7 +591,7 @@ static void test_leading_semicolon_refused(void **state)
 	    strstr(err, ":2: invalid value for 'spool' in [main]: ';x' starts with ';'"));
 	/* after a blank, ';' is inih's comment: an empty value, which helo_name allows */
 	assert_int_equal(load_text("[delivery]\nhelo_name = ;x\n", &c, err, sizeof(err)), 0);
-	assert_string_equal(c.helo_name, "");
+	assert_string_equal(c.helo_name, c.hostname);
 	assert_int_equal(load_text("[main]\nspool = ;x\n", &c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, ":2: invalid value for 'spool' in [main]: value must not be"));
 }
