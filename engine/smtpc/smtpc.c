@@ -163,6 +163,8 @@ void smtpc_close(struct smtpc *s, const char *err, const struct smtp_reply *rep)
 
 static void smtpc_free(struct smtpc *s)
 {
+	xport_free(s->x);
+	smtpc_tls_free(s);
 	if (s->fd >= 0)
 		close(s->fd);
 	s->cinfo.was_ready = s->was_ready;
@@ -217,9 +219,14 @@ int smtpc_new(struct loop *l, const struct smtpc_config *cfg, struct smtpc **out
 	s->no_pipelining = cfg->no_pipelining;
 	s->max_txns = cfg->max_txns;
 	s->fd = -1;
+	s->tls_mode = cfg->tls_ctx ? cfg->tls : SMTPC_TLS_NONE;
+	s->tls_ctx = cfg->tls_ctx;
+	s->tls_host = cfg->tls_host ? strdup(cfg->tls_host) : NULL;
+	s->tls_key = cfg->tls_cache_key ? strdup(cfg->tls_cache_key) : NULL;
 	smtpc_prep_init(s);
 	ret = smtpc_io_connect(s);
 	if (ret < 0) {
+		smtpc_tls_free(s);
 		free(s->helo);
 		free(s);
 		return ret;

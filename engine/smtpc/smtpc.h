@@ -32,12 +32,12 @@
 #include <stdint.h>
 
 #include "engine/loop/loop.h"
+#include "tls/tls.h"
 #include "engine/util/util.h"
 
 struct smtpc;
 
-/* Session states, in protocol order. STARTTLS and AUTH are reserved for the TLS/AUTH work:
- * the machine never enters them yet. */
+/* Session states, in protocol order. */
 enum smtpc_state {
 	SMTPC_S_INIT = 0,
 	SMTPC_S_CONNECT,
@@ -167,6 +167,7 @@ struct smtpc_close_info {
 	struct smtpc_reply reply; /* the reply that caused it (e.g. 421, 554 greeting), code 0
 				     if none */
 	bool was_ready;		  /* greeting + EHLO/HELO completed */
+	bool tls_failed;	  /* TLS was wanted and could not be had (see "TLS") */
 	unsigned txns;		  /* transactions completed (txn_done called) */
 };
 
@@ -187,6 +188,29 @@ struct smtpc_ops {
 	void (*trace)(struct smtpc *s, const char *line, void *user);
 };
 
+/* TLS (see "TLS" below). */
+enum smtpc_tls {
+	SMTPC_TLS_NONE = 0, /* never */
+	SMTPC_TLS_TRY,	    /* STARTTLS when offered; refused (4xx/5xx): go on in plaintext */
+	SMTPC_TLS_REQUIRE,  /* STARTTLS or close (tls_failed) */
+	SMTPC_TLS_IMPLICIT, /* TLS on connect (smtps, port 465), before the greeting */
+};
+
+/* TLS. With tls != NONE and tls_ctx set (a client context of tls/), the session encrypts:
+ *   - IMPLICIT: the handshake runs right after connect, then the greeting is read.
+ *   - TRY / REQUIRE: after the EHLO reply, if the server offers STARTTLS, the session sends it;
+ *     on 220 it refuses any byte that arrived behind the 220 (plaintext injected before the
+ *     handshake, RFC 3207 / CVE-2011-0411 class: close, err "STARTTLS response injection"),
+ *     runs the handshake, forgets the EHLO answer and sends EHLO again.
+ *     No STARTTLS offered, or a non-220 answer: TRY goes on in plaintext; REQUIRE closes
+ *     (closed() with tls_failed, err "STARTTLS not offered" / the reply).
+ *   - A failed handshake (incl. certificate verification with a verifying context) closes the
+ *     session with tls_failed set and err "TLS handshake failed: <why>"; the owner decides
+ *     (opportunistic delivery reconnects without TLS).
+ * The name sent as SNI and checked against the certificate is tls_host (NULL: none);
+ * tls_cache_key selects the resumable session (tls_new). smtpc_tls_info tells what was
+ * negotiated. */
+
 struct smtpc_config {
 	struct util_addr addr; /* copied */
 	/* Source address of the outbound connection, copied: family AF_UNSPEC (0, as in a
@@ -203,6 +227,10 @@ struct smtpc_config {
 	uint64_t id;			/* session id for trace lines */
 	const struct smtpc_ops *ops;	/* must outlive the session */
 	void *user;			/* passed to every callback */
+	enum smtpc_tls tls;		/* see "TLS"; NONE when tls_ctx is NULL */
+	struct tls_ctx *tls_ctx;	/* client context, must outlive the session */
+	const char *tls_host;		/* copied; SNI + certificate name, NULL = none */
+	const char *tls_cache_key;	/* copied; NULL = no resumption */
 };
 
 /* smtpc_new: create a session on loop l and start connecting to cfg->addr. On success *out is
@@ -251,6 +279,10 @@ bool smtpc_peer_dsn(const struct smtpc *s);
 /* smtpc_size_limit: the server's EHLO SIZE value (0 if none; the session does not enforce it:
  * the server will answer 552). */
 uint64_t smtpc_size_limit(const struct smtpc *s);
+
+/* smtpc_tls_info: whether the connection is encrypted now; if so, *i says how (tls_get_info).
+ * i may be NULL. */
+bool smtpc_tls_info(const struct smtpc *s, struct tls_info *i);
 
 /* smtpc_user / smtpc_id: the config's user pointer and id. */
 void *smtpc_user(const struct smtpc *s);

@@ -45,9 +45,11 @@ static void smtpc_greeting_reply(struct smtpc *s, const struct smtp_reply *r)
 }
 
 /* Handshake done (EHLO or HELO accepted). STARTTLS (when configured and offered, followed by a
- * new EHLO) and AUTH will be decided here, before READY. */
+ * new EHLO: smtpc_tls.c) and AUTH are decided here, before READY. */
 static void smtpc_hello_done(struct smtpc *s)
 {
+	if (smtpc_tls_after_hello(s))
+		return;
 	smtpc_enter(s, SMTPC_S_READY);
 }
 
@@ -361,7 +363,7 @@ static const struct smtpc_state_def smtpc_states[SMTPC_S__COUNT] = {
 		      "timeout waiting for EHLO reply", 0},
     [SMTPC_S_HELO] = {"HELO", smtpc_helo_enter, smtpc_helo_reply, TMO(helo_ms),
 		      "timeout waiting for HELO reply", 0},
-    [SMTPC_S_STARTTLS] = {"STARTTLS", smtpc_unsupported_enter, NULL, TMO(helo_ms),
+    [SMTPC_S_STARTTLS] = {"STARTTLS", smtpc_starttls_enter, smtpc_starttls_reply, TMO(helo_ms),
 			  "timeout waiting for STARTTLS reply", 0},
     [SMTPC_S_AUTH] = {"AUTH", smtpc_unsupported_enter, NULL, TMO(helo_ms),
 		      "timeout waiting for AUTH reply", 0},
@@ -458,6 +460,7 @@ void smtpc_on_input(struct smtpc *s)
 			return;
 		}
 		off += (size_t)n;
+		s->rest = s->rlen - off;
 		smtpc_dispatch(s, &r);
 	}
 	if (s->closing)

@@ -28,6 +28,21 @@ static const char *smtpc_errstr(int res)
 	return e ? e : "I/O error";
 }
 
+/* The close reason for a failed xport op: its TLS error, the peer's close (res 0), the given
+ * text for a timeout, else the errno's description. */
+static const char *smtpc_xport_err(struct smtpc *s, long res, const char *timeout_text)
+{
+	if (res == -EPROTO && xport_error(s->x)[0]) {
+		snprintf(s->tls_err, sizeof(s->tls_err), "TLS error: %s", xport_error(s->x));
+		return s->tls_err;
+	}
+	if (res == 0)
+		return "connection closed by peer";
+	if (res == -ETIMEDOUT)
+		return timeout_text;
+	return smtpc_errstr((int)res);
+}
+
 /* ---- output buffer ---- */
 
 static void smtpc_out_reserve(struct smtpc *s, size_t n)
@@ -252,20 +267,12 @@ static void smtpc_conn_cb(struct loop_op *op, int res, uint32_t flags)
 		smtpc_close(s, res == -ECANCELED ? "connect timeout" : smtpc_errstr(res), NULL);
 		return;
 	}
-	smtpc_enter(s, SMTPC_S_GREETING);
-	smtpc_io_recv(s);
+	smtpc_tls_connected(s);
 }
 
-/* Whether a -ECANCELED op with this deadline was cancelled before its time (see
- * smtpc.recv_deadline): 10 ms of slack for timer granularity. */
-static bool smtpc_cancel_early(uint64_t deadline)
+static void smtpc_send_done(void *user, long res)
 {
-	return util_mono_ms() + 10 < deadline;
-}
-
-static void smtpc_send_cb(struct loop_op *op, int res, uint32_t flags)
-{
-	struct smtpc *s = op->owner;
+	struct smtpc *s = user;
 
 	s->inflight--;
 	s->send_busy = false;
@@ -279,22 +286,18 @@ static void smtpc_send_cb(struct loop_op *op, int res, uint32_t flags)
 		smtpc_op_done(s);
 		return;
 	}
-	if (res == -ECANCELED && smtpc_cancel_early(s->send_deadline)) {
-		smtpc_io_kick(s); /* a late cancel meant for an earlier send: send again */
-		return;
-	}
 	if (res <= 0) {
-		smtpc_close(
-		    s, res == -ECANCELED ? "timeout sending" : smtpc_errstr(res ? res : -EPIPE),
-		    NULL);
+		smtpc_close(s, smtpc_xport_err(s, res, "timeout sending"), NULL);
 		return;
 	}
 	smtpc_io_kick(s);
+	if (!s->send_busy)
+		smtpc_tls_send_idle(s);
 }
 
 static void smtpc_recv_timeout(struct smtpc *s)
 {
-	if (s->recv_state != s->state || smtpc_cancel_early(s->recv_deadline)) {
+	if (s->recv_state != s->state) {
 		/* armed for an earlier state (idle wait before smtpc_send): not this state's
 		 * deadline; wait again with the right one */
 		smtpc_io_recv(s);
@@ -313,9 +316,9 @@ static void smtpc_recv_timeout(struct smtpc *s)
 	smtpc_close(s, smtpc_state_timeout_err(s->state), NULL);
 }
 
-static void smtpc_recv_cb(struct loop_op *op, int res, uint32_t flags)
+static void smtpc_recv_done(void *user, long res)
 {
-	struct smtpc *s = op->owner;
+	struct smtpc *s = user;
 
 	s->inflight--;
 	s->recv_busy = false;
@@ -323,7 +326,7 @@ static void smtpc_recv_cb(struct loop_op *op, int res, uint32_t flags)
 		smtpc_op_done(s);
 		return;
 	}
-	if (res == -ECANCELED) {
+	if (res == -ETIMEDOUT) {
 		smtpc_recv_timeout(s);
 		return;
 	}
@@ -331,8 +334,7 @@ static void smtpc_recv_cb(struct loop_op *op, int res, uint32_t flags)
 		if (res == 0 && s->state == SMTPC_S_QUIT)
 			smtpc_close(s, s->quit_err, NULL);
 		else
-			smtpc_close(s, res == 0 ? "connection closed by peer" : smtpc_errstr(res),
-				    NULL);
+			smtpc_close(s, smtpc_xport_err(s, res, "timeout"), NULL);
 		return;
 	}
 	s->rlen += (size_t)res;
@@ -347,6 +349,9 @@ static void smtpc_fin_cb(struct loop_op *op, int res, uint32_t flags)
 	s->inflight--;
 	smtpc_op_done(s);
 }
+
+static const struct xport_ops smtpc_xops = {
+    .recv_done = smtpc_recv_done, .send_done = smtpc_send_done, .tls_done = smtpc_tls_done};
 
 /* ---- submissions ---- */
 
@@ -388,12 +393,11 @@ int smtpc_io_connect(struct smtpc *s)
 	int one = 1;
 
 	s->op_conn = (struct loop_op){.cb = smtpc_conn_cb, .owner = s};
-	s->op_send = (struct loop_op){.cb = smtpc_send_cb, .owner = s};
-	s->op_recv = (struct loop_op){.cb = smtpc_recv_cb, .owner = s};
 	s->op_fin = (struct loop_op){.cb = smtpc_fin_cb, .owner = s};
 	s->fd = socket(s->addr.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		return -errno;
+	s->x = xport_new(s->loop, s->fd, &smtpc_xops, s);
 	if (s->addr.family != AF_UNIX)
 		(void)setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (s->source.family != AF_UNSPEC && smtpc_io_bind(s) < 0)
@@ -417,11 +421,10 @@ int smtpc_io_connect(struct smtpc *s)
  * submit one sendmsg gathering as much of it as fits in the iovec array. */
 void smtpc_io_kick(struct smtpc *s)
 {
-	struct io_uring_sqe *sqe;
 	unsigned n = 0;
 	uint32_t ms;
 
-	if (s->send_busy || s->closing)
+	if (s->send_busy || s->closing || s->tls_hs)
 		return;
 	if (s->osent < s->olen) {
 		s->iov[n].iov_base = s->obuf + s->osent;
@@ -431,16 +434,8 @@ void smtpc_io_kick(struct smtpc *s)
 		n = smtpc_body_iov(s, n);
 	if (!n)
 		return;
-	memset(&s->msg, 0, sizeof(s->msg));
-	s->msg.msg_iov = s->iov;
-	s->msg.msg_iovlen = n;
 	ms = s->body_active ? s->tmo.data_block_ms : smtpc_state_timeout(s, s->state);
-	loop_reserve(s->loop, 2);
-	sqe = loop_get_sqe(s->loop);
-	io_uring_prep_sendmsg(sqe, s->fd, &s->msg, MSG_NOSIGNAL);
-	loop_sqe_op(sqe, &s->op_send);
-	loop_link_timeout(s->loop, sqe, &s->op_send.ts, ms);
-	s->send_deadline = util_mono_ms() + ms;
+	BUG_ON(xport_send(s->x, s->iov, n, ms) < 0);
 	s->send_busy = true;
 	s->inflight++;
 }
@@ -450,9 +445,7 @@ void smtpc_io_kick(struct smtpc *s)
  * does not fit). */
 void smtpc_io_recv(struct smtpc *s)
 {
-	struct io_uring_sqe *sqe;
-
-	if (s->recv_busy || s->closing)
+	if (s->recv_busy || s->closing || s->tls_hs || s->tls_start)
 		return;
 	if (s->rlen == s->rcap) {
 		if (s->rcap >= SMTPC_RBUF_MAX) {
@@ -462,12 +455,8 @@ void smtpc_io_recv(struct smtpc *s)
 		s->rcap = s->rcap ? s->rcap * 2 : SMTPC_RBUF_MIN;
 		s->rbuf = util_xrealloc(s->rbuf, s->rcap);
 	}
-	loop_reserve(s->loop, 2);
-	sqe = loop_get_sqe(s->loop);
-	io_uring_prep_recv(sqe, s->fd, s->rbuf + s->rlen, s->rcap - s->rlen, 0);
-	loop_sqe_op(sqe, &s->op_recv);
-	loop_link_timeout(s->loop, sqe, &s->op_recv.ts, smtpc_state_timeout(s, s->state));
-	s->recv_deadline = util_mono_ms() + smtpc_state_timeout(s, s->state);
+	BUG_ON(xport_recv(s->x, s->rbuf + s->rlen, s->rcap - s->rlen,
+			  smtpc_state_timeout(s, s->state)) < 0);
 	s->recv_state = s->state;
 	s->recv_busy = true;
 	s->inflight++;
@@ -481,10 +470,8 @@ void smtpc_io_shutdown(struct smtpc *s)
 
 	if (s->conn_busy)
 		loop_cancel(s->loop, &s->op_conn);
-	if (s->recv_busy)
-		loop_cancel(s->loop, &s->op_recv);
-	if (s->send_busy)
-		loop_cancel(s->loop, &s->op_send);
+	if (s->x)
+		xport_cancel(s->x); /* the running recv/send/TLS start report -ECANCELED */
 	if (s->fd >= 0 && !s->conn_busy)
 		(void)shutdown(s->fd, SHUT_RDWR);
 	sqe = loop_get_sqe(s->loop);

@@ -12,6 +12,7 @@
 
 #include "engine/smtp/smtp.h"
 #include "engine/smtpc/smtpc.h"
+#include "engine/xport/xport.h"
 
 #define SMTPC_IOV	   64 /* iovecs per sendmsg (command bytes + body segments + dot) */
 #define SMTPC_RBUF_MIN	   4096
@@ -39,14 +40,20 @@ struct smtpc {
 	enum smtpc_state state;
 	int fd;
 	unsigned inflight; /* ops submitted and not completed: free only at 0 */
-	struct loop_op op_conn, op_send, op_recv, op_fin;
+	struct loop_op op_conn, op_fin;
+	struct xport *x; /* the byte stream (plain or TLS): recv, send, TLS start */
 	bool conn_busy, send_busy, recv_busy;
 	enum smtpc_state recv_state; /* state the pending recv's timeout was chosen for */
-	/* Monotonic ms when the pending recv's / send's linked timeout expires. A linked timeout
-	 * whose target completed may still cancel by user_data once its task work runs late (a
-	 * stalled loop, DEFER_TASKRUN): it then hits the next op armed on the same struct. A
-	 * -ECANCELED before the deadline is that, not a timeout: the op is submitted again. */
-	uint64_t recv_deadline, send_deadline;
+
+	/* TLS (smtpc_tls.c) */
+	enum smtpc_tls tls_mode;
+	struct tls_ctx *tls_ctx;
+	char *tls_host, *tls_key;
+	bool tls_hs;	   /* handshake running: no recv/send of our own */
+	bool tls_on;	   /* the connection is encrypted */
+	bool tls_start;	   /* 220 to STARTTLS seen, handshake waits for the send to finish */
+	size_t rest;	   /* bytes in rbuf behind the reply being dispatched */
+	char tls_err[256]; /* close reason with the TLS error text */
 
 	bool was_ready, quit_wanted, in_next, closing;
 	uint32_t ext;
@@ -135,6 +142,15 @@ const char *smtpc_state_timeout_err(enum smtpc_state st);
 enum smtpc_stage smtpc_state_stage(enum smtpc_state st);
 
 void smtpc_mail_send(struct smtpc *s);
+
+/* smtpc_tls.c */
+bool smtpc_tls_after_hello(struct smtpc *s);
+void smtpc_tls_connected(struct smtpc *s);
+void smtpc_tls_send_idle(struct smtpc *s);
+void smtpc_starttls_enter(struct smtpc *s);
+void smtpc_starttls_reply(struct smtpc *s, const struct smtp_reply *r);
+void smtpc_tls_done(void *user, int res);
+void smtpc_tls_free(struct smtpc *s);
 
 /* smtpc_prep.c */
 void smtpc_prep_init(struct smtpc *s);

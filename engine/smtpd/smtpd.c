@@ -173,6 +173,7 @@ int smtpd_server_listen(struct smtpd_server *srv, const struct util_addr *addr)
 	ls = &srv->ls[srv->nls++];
 	ls->fd = fd;
 	ls->family = addr->family;
+	ls->tls = false;
 	ls->path[0] = '\0';
 	if (addr->family == AF_UNIX)
 		snprintf(ls->path, sizeof(ls->path), "%s",
@@ -180,6 +181,19 @@ int smtpd_server_listen(struct smtpd_server *srv, const struct util_addr *addr)
 	return 0;
 fail:
 	close(fd);
+	return ret;
+}
+
+/* smtpd_server_listen_tls: see smtpd.h. */
+int smtpd_server_listen_tls(struct smtpd_server *srv, const struct util_addr *addr)
+{
+	int ret;
+
+	if (!srv->cfg.tls_ctx)
+		return -EINVAL;
+	ret = smtpd_server_listen(srv, addr);
+	if (ret == 0)
+		srv->ls[srv->nls - 1].tls = true;
 	return ret;
 }
 
@@ -261,7 +275,7 @@ static void smtpd_accept_cb(struct loop_op *op, int res, uint32_t flags)
 	if (res >= 0 && w->shutting_down)
 		close(res);
 	else if (res >= 0)
-		smtpd_session_start(w, res, &a->peer, a->peer_len);
+		smtpd_session_start(w, res, &a->peer, a->peer_len, w->srv->ls[a->idx].tls);
 	if (w->shutting_down)
 		return smtpd_check_done(w);
 	if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {

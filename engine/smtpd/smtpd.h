@@ -79,6 +79,8 @@
 #ifndef RIPTIDE_SMTPD_H
 #define RIPTIDE_SMTPD_H
 
+#include "tls/tls.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -177,6 +179,9 @@ struct smtpd_config {
 					* default 300 s */
 	uint64_t data_deadline_ms;     /* whole body, from the 354 to the end-of-data terminator,
 					* default 600 s */
+	struct tls_ctx *tls_ctx;       /* server context of tls/ (certificate): STARTTLS is
+					* offered and implicit-TLS listeners work; NULL = no TLS.
+					* Must outlive the server. */
 	uint32_t hide_ext;	       /* SMTP_EXT_* bits not to advertise in the EHLO reply:
 					* PIPELINING, SIZE, 8BITMIME, SMTPUTF8, DSN,
 					* ENHANCEDSTATUSCODES (others are ignored). A hidden SIZE /
@@ -197,6 +202,10 @@ int smtpd_server_new(struct smtpd_server **out, const struct smtpd_config *cfg,
  * v6; UNIX: a stale socket file at the path is unlinked first). Call before any worker is
  * created. Returns 0 or -errno (-EADDRINUSE...). */
 int smtpd_server_listen(struct smtpd_server *srv, const struct util_addr *addr);
+
+/* smtpd_server_listen_tls: the same for an implicit-TLS listener ("smtps"): every session on
+ * it runs the TLS handshake (cfg.tls_ctx) before the greeting. -EINVAL without cfg.tls_ctx. */
+int smtpd_server_listen_tls(struct smtpd_server *srv, const struct util_addr *addr);
 
 /* smtpd_server_listen_str: same, from "127.0.0.1:2526", "[::1]:2526" or "unix:/path". */
 int smtpd_server_listen_str(struct smtpd_server *srv, const char *addr);

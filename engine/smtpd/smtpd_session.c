@@ -135,9 +135,9 @@ void smtpd_after_reply(struct smtpd_session *s, size_t mark)
 
 /* ---- socket ops ---- */
 
-static void smtpd_recv_cb(struct loop_op *op, int res, uint32_t flags)
+static void smtpd_recv_done(void *user, long res)
 {
-	struct smtpd_session *s = op->owner;
+	struct smtpd_session *s = user;
 
 	s->recv_armed = false;
 	s->inflight--;
@@ -145,7 +145,7 @@ static void smtpd_recv_cb(struct loop_op *op, int res, uint32_t flags)
 		/* no more input wanted: lingering ends at EOF, error or its deadline */
 		if (s->lingering && res <= 0)
 			smtpd_teardown(s);
-	} else if (res == -ECANCELED) {
+	} else if (res == -ETIMEDOUT) {
 		smtpd_close(s, 421, s->w->srv->timeout_text); /* per-read timeout or deadline */
 	} else if (res <= 0) {
 		smtpd_teardown(s);
@@ -157,9 +157,6 @@ static void smtpd_recv_cb(struct loop_op *op, int res, uint32_t flags)
 
 static void smtpd_arm_recv(struct smtpd_session *s, uint64_t timeout_ms)
 {
-	struct loop *l = s->w->l;
-	struct io_uring_sqe *sqe;
-
 	if (s->rpos == s->rlen) {
 		s->rpos = s->rlen = 0;
 	} else if (s->rpos > 0) {
@@ -169,11 +166,7 @@ static void smtpd_arm_recv(struct smtpd_session *s, uint64_t timeout_ms)
 	}
 	if (s->rlen == SMTPD_RBUF)
 		return; /* full of unprocessed input: the run loop drains it first */
-	loop_reserve(l, 2);
-	sqe = loop_get_sqe(l);
-	io_uring_prep_recv(sqe, s->fd, s->rbuf + s->rlen, SMTPD_RBUF - s->rlen, 0);
-	loop_sqe_op(sqe, &s->recv_op);
-	loop_link_timeout(l, sqe, &s->recv_op.ts, timeout_ms);
+	BUG_ON(xport_recv(s->x, s->rbuf + s->rlen, SMTPD_RBUF - s->rlen, timeout_ms) < 0);
 	s->recv_armed = true;
 	s->inflight++;
 }
@@ -199,14 +192,14 @@ static void smtpd_linger(struct smtpd_session *s)
 	smtpd_arm_recv(s, s->linger_end - now);
 }
 
-static void smtpd_send_cb(struct loop_op *op, int res, uint32_t flags)
+static void smtpd_send_done(void *user, long res)
 {
-	struct smtpd_session *s = op->owner;
+	struct smtpd_session *s = user;
 
 	s->send_armed = false;
 	s->inflight--;
 	if (res <= 0) {
-		smtpd_teardown(s); /* error, or the linked timeout (-ECANCELED) */
+		smtpd_teardown(s); /* error or timeout */
 	} else {
 		s->woff += (uint32_t)res;
 		BUG_ON(s->woff > s->wsent_end);
@@ -217,18 +210,17 @@ static void smtpd_send_cb(struct loop_op *op, int res, uint32_t flags)
 
 static void smtpd_arm_send(struct smtpd_session *s, uint32_t end)
 {
-	struct loop *l = s->w->l;
-	struct io_uring_sqe *sqe;
+	struct iovec iov = {.iov_base = s->wbuf + s->woff, .iov_len = end - s->woff};
 
-	loop_reserve(l, 2);
-	sqe = loop_get_sqe(l);
-	io_uring_prep_send(sqe, s->fd, s->wbuf + s->woff, end - s->woff, MSG_NOSIGNAL);
-	loop_sqe_op(sqe, &s->send_op);
-	loop_link_timeout(l, sqe, &s->send_op.ts, s->w->srv->cfg.send_timeout_ms);
+	BUG_ON(xport_send(s->x, &iov, 1, s->w->srv->cfg.send_timeout_ms) < 0);
 	s->wsent_end = end;
 	s->send_armed = true;
 	s->inflight++;
 }
+
+/* Callbacks of the session's transport (engine/xport). */
+const struct xport_ops smtpd_xops = {
+    .recv_done = smtpd_recv_done, .send_done = smtpd_send_done, .tls_done = smtpd_tls_done};
 
 /* ---- life cycle ---- */
 
@@ -238,6 +230,8 @@ static void smtpd_maybe_free(struct smtpd_session *s)
 
 	if (s->state != SMTPD_S_DEAD || s->inflight || s->depth || s->wait == SMTPD_W_HOOK)
 		return;
+	xport_free(s->x);
+	s->x = NULL;
 	close(s->fd);
 	s->fd = -1;
 	if (s->connected_hook && w->srv->hooks.on_close)
@@ -252,10 +246,7 @@ static void smtpd_teardown(struct smtpd_session *s)
 	if (s->state == SMTPD_S_DEAD)
 		return;
 	smtpd_set_state(s, SMTPD_S_DEAD);
-	if (s->recv_armed)
-		loop_cancel(l, &s->recv_op);
-	if (s->send_armed)
-		loop_cancel(l, &s->send_op);
+	xport_cancel(s->x); /* the running recv, send or TLS start report -ECANCELED */
 	if (s->timer_armed)
 		loop_cancel(l, &s->timer_op);
 }
@@ -270,7 +261,7 @@ void smtpd_close(struct smtpd_session *s, int code, const char *text)
 	s->hold = SMTPD_NO_HOLD;
 	smtpd_set_state(s, SMTPD_S_CLOSING);
 	if (s->recv_armed)
-		loop_cancel(s->w->l, &s->recv_op);
+		xport_cancel_recv(s->x);
 }
 
 /* The timeout of the next recv: the per-read timeout, cut to what is left of the deadline of
@@ -300,7 +291,7 @@ static void smtpd_io(struct smtpd_session *s)
 	uint64_t timeout = 0;
 	uint32_t end;
 
-	if (s->state == SMTPD_S_DEAD)
+	if (s->state == SMTPD_S_DEAD || smtpd_tls_io(s))
 		return;
 	if (s->state < SMTPD_S_CLOSING && s->wait == SMTPD_W_NONE && !s->recv_armed &&
 	    !(timeout = smtpd_recv_timeout(s)))
@@ -323,7 +314,8 @@ void smtpd_session_run(struct smtpd_session *s)
 	bool progress = true;
 
 	s->depth++;
-	while (progress && s->wait == SMTPD_W_NONE && s->state < SMTPD_S_CLOSING) {
+	while (progress && s->wait == SMTPD_W_NONE && !s->tls_pending &&
+	       s->state < SMTPD_S_CLOSING) {
 		if (SMTPD_WBUF - s->wlen < SMTPD_REPLY_MAX) {
 			smtpd_wbuf_compact(s);
 			if (SMTPD_WBUF - s->wlen < SMTPD_REPLY_MAX)
@@ -374,8 +366,7 @@ static void smtpd_session_init(struct smtpd_session *s, struct smtpd_worker *w, 
 	s->id = atomic_fetch_add(&w->srv->next_id, 1) + 1;
 	s->hold = SMTPD_NO_HOLD;
 	s->state = SMTPD_S_GREET;
-	s->recv_op = (struct loop_op){.cb = smtpd_recv_cb, .owner = s};
-	s->send_op = (struct loop_op){.cb = smtpd_send_cb, .owner = s};
+	s->x = xport_new(w->l, fd, &smtpd_xops, s);
 	s->timer_op = (struct loop_op){.cb = smtpd_timer_cb, .owner = s};
 	s->next = w->head;
 	if (w->head)
@@ -401,7 +392,7 @@ static bool smtpd_admit(struct smtpd_session *s)
 /* smtpd_session_start: take over an accepted fd: set up a session, run on_connect and send the
  * greeting (or the rejection). */
 void smtpd_session_start(struct smtpd_worker *w, int fd, const struct sockaddr_storage *peer,
-			 socklen_t peer_len)
+			 socklen_t peer_len, bool tls_first)
 {
 	struct smtpd_server *srv = w->srv;
 	struct smtpd_session *s = smtpd_session_alloc(w);
@@ -410,6 +401,7 @@ void smtpd_session_start(struct smtpd_worker *w, int fd, const struct sockaddr_s
 	size_t mark;
 
 	smtpd_session_init(s, w, fd);
+	s->tls_pending = s->tls_first = tls_first;
 	memcpy(&s->peer, peer, peer_len);
 	s->peer_len = peer_len;
 	if (peer->ss_family == AF_INET || peer->ss_family == AF_INET6)

@@ -9,6 +9,7 @@
 
 #include "engine/smtpd/smtpd.h"
 #include "engine/smtp/smtp.h"
+#include "engine/xport/xport.h"
 
 #include <stdatomic.h>
 
@@ -60,6 +61,7 @@ enum smtpd_await {
 struct smtpd_listener {
 	int fd;
 	int family;
+	bool tls;	/* implicit TLS: the handshake comes before the greeting */
 	char path[108]; /* UNIX path to unlink on close, "" otherwise */
 };
 
@@ -137,7 +139,11 @@ struct smtpd_session {
 	uint64_t linger_end;
 	bool quit_after; /* close after the current transaction (shutdown) */
 	unsigned errors;
-	struct loop_op recv_op, send_op, timer_op;
+	struct loop_op timer_op;
+	struct xport *x; /* the byte stream (plain or TLS) */
+	/* TLS (smtpd_tls.c): tls_pending = a handshake is due or running (no command is read
+	 * meanwhile); tls_first = it runs before anything is sent (implicit-TLS listener) */
+	bool tls_pending, tls_first, tls_on;
 	/* receive buffer: [rpos, rlen) unprocessed */
 	uint32_t rpos, rlen;
 	/* reply buffer: [woff, wsent_end) in flight, [woff, wlen) queued; bytes from hold on
@@ -176,7 +182,7 @@ struct smtpd_session {
 
 /* smtpd_session.c */
 void smtpd_session_start(struct smtpd_worker *w, int fd, const struct sockaddr_storage *peer,
-			 socklen_t peer_len);
+			 socklen_t peer_len, bool tls_first);
 void smtpd_session_run(struct smtpd_session *s);
 void smtpd_set_state(struct smtpd_session *s, enum smtpd_state st);
 void smtpd_emit(struct smtpd_session *s, int code, const char *text);
@@ -186,6 +192,12 @@ void smtpd_reset_tx(struct smtpd_session *s);
 void smtpd_after_reply(struct smtpd_session *s, size_t mark);
 void smtpd_session_kick_idle(struct smtpd_session *s);
 void smtpd_session_force_close(struct smtpd_session *s, bool hard);
+
+/* smtpd_tls.c */
+bool smtpd_tls_io(struct smtpd_session *s);
+void smtpd_tls_done(void *user, int res);
+void smtpd_tls_starttls(struct smtpd_session *s, const char *arg);
+bool smtpd_tls_offer(const struct smtpd_session *s);
 
 /* smtpd_cmd.c */
 bool smtpd_cmd_step(struct smtpd_session *s);
