@@ -4,7 +4,7 @@
  * Why: the injection server, riptide-sink (server side), the outbound client and riptide-blast
  * (client side) all speak the same wire format; they share this one tested implementation.
  * Reference: RFC 5321 (SMTP), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2034/3463 (enhanced codes),
- * RFC 2920 (PIPELINING).
+ * RFC 2920 (PIPELINING), RFC 4954 (AUTH) and RFC 4648 (its base64).
  */
 #ifndef RIPTIDE_SMTP_H
 #define RIPTIDE_SMTP_H
@@ -35,10 +35,22 @@ enum smtp_verb {
 	SMTP_VERB_TURN,
 };
 
+/* SASL mechanisms of AUTH (RFC 4954) the parser names; any other is SMTP_AUTH_OTHER. */
+enum smtp_auth_mech {
+	SMTP_AUTH_OTHER = 0,
+	SMTP_AUTH_PLAIN, /* RFC 4616 */
+	SMTP_AUTH_LOGIN, /* draft-murchison-sasl-login */
+};
+
+#define SMTP_AUTH_MECH_MAX 20 /* sasl-mech: 1..20 of A-Z, 0-9, '-', '_' (RFC 4422 3.1) */
+
 /* A parsed command line. All pointers point into the caller's line buffer (not NUL-terminated).
  * For MAIL/RCPT: `addr` is the path without angle brackets ("" for the null sender <>),
  * `params` the ESMTP parameters after the path (may be empty). For HELO/EHLO: `arg` is the
- * domain. For the others `arg` is whatever follows the verb. */
+ * domain. For AUTH: `arg` is the whole argument, the mechanism name is arg[0..mech_len) (`mech`
+ * names it, any case), and `resp` the initial response as sent (base64, not decoded) when
+ * has_resp: "=" is an empty initial response (resp_len 0). For the others `arg` is whatever
+ * follows the verb. */
 struct smtp_cmd {
 	enum smtp_verb verb;
 	const char *arg;
@@ -47,6 +59,11 @@ struct smtp_cmd {
 	size_t addr_len;
 	const char *params;
 	size_t params_len;
+	enum smtp_auth_mech mech;
+	size_t mech_len;
+	const char *resp;
+	size_t resp_len;
+	bool has_resp;
 };
 
 /* smtp_cmd_parse: parse one command line of `len` bytes (CRLF already stripped; the line may
@@ -54,7 +71,8 @@ struct smtp_cmd {
  *   0        ok (verb may be SMTP_VERB_UNKNOWN for an unrecognised verb -> 500 5.5.1)
  *   -EINVAL  syntax error in the arguments (missing "FROM:"/"TO:", missing argument -> 501 5.5.4;
  *            a HELO/EHLO argument holding a control byte other than HT, or a HELO/EHLO domain
- *            that is not well-formed UTF-8)
+ *            that is not well-formed UTF-8; an AUTH mechanism name that is not 1..20 of
+ *            A-Z a-z 0-9 '-' '_', or more than one word after it)
  *   -EBADMSG syntax error in the address (unbalanced <>, spaces, bad characters -> 501 5.1.3;
  *            any control byte 0..31 or 127 in the path, escaped in a quoted string or not, a
  *            '\\' in a quoted string before anything but a byte 32..126, 8-bit bytes that are
@@ -147,6 +165,21 @@ ssize_t smtp_dsn_orcpt_parse(const char *v, size_t n, char *out, size_t cap);
  * (orcpt is not an atom of at most SMTP_ADDRTYPE_MAX bytes, ';' and a non-empty address) or
  * -ENOSPC. */
 ssize_t smtp_dsn_orcpt_format(const char *orcpt, char *out, size_t cap);
+
+/* ---- base64 (RFC 4648 section 4; AUTH exchanges, RFC 4954) ---- */
+
+/* smtp_b64_decode: decode the n bytes of base64 at in into out (cap bytes; not NUL-terminated).
+ * Strict: the standard alphabet only (no blank, no line break), a length that is a multiple of
+ * 4, '=' padding only in the last one or two places, and zero bits under the padding, so every
+ * input accepted is exactly what smtp_b64_encode makes of its output. n = 0 decodes to nothing.
+ * Returns the decoded length, -EINVAL (not such base64) or -ENOSPC (cap < n / 4 * 3 may not
+ * suffice: that much always does). */
+ssize_t smtp_b64_decode(const char *in, size_t n, char *out, size_t cap);
+
+/* smtp_b64_encode: encode n bytes (any value) as padded base64 into out (cap bytes,
+ * NUL-terminated; cap >= (n + 2) / 3 * 4 + 1 always suffices). Returns the encoded length or
+ * -ENOSPC (nothing useful written). */
+ssize_t smtp_b64_encode(const char *in, size_t n, char *out, size_t cap);
 
 /* smtp_is_ascii: true when none of the n bytes at p has its high bit set (n = 0: true). */
 bool smtp_is_ascii(const char *p, size_t n);

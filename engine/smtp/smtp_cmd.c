@@ -16,7 +16,9 @@
  *    form, no surrogate, nothing above U+10FFFF); whether SMTPUTF8 was given is the server's call;
  *  - a HELO/EHLO argument holding a control byte (other than HT, which separates like a space)
  *    or malformed UTF-8 is -EINVAL;
- *  - MAIL accepts <> and an address without '@'; RCPT requires '@' except <postmaster>.
+ *  - MAIL accepts <> and an address without '@'; RCPT requires '@' except <postmaster>;
+ *  - AUTH: a mechanism name (RFC 4422 sasl-mech, any case) and at most one more word, the
+ *    initial response; its base64 is checked by whoever decodes it (501 5.5.2 is the server's).
  */
 #include "engine/smtp/smtp.h"
 
@@ -343,6 +345,47 @@ static int parse_helo(struct smtp_cmd *out, const char *e)
 	return 0;
 }
 
+/* The SASL mechanism named by m[0..n) (any case), SMTP_AUTH_OTHER for another valid name,
+ * -1 for a name that is not 1..20 of A-Z a-z 0-9 '-' '_'. */
+static int auth_mech(const char *m, size_t n)
+{
+	if (n == 0 || n > SMTP_AUTH_MECH_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!is_class(m[i], C_KEY) && m[i] != '_')
+			return -1;
+	if (n == 5 && strncasecmp(m, "PLAIN", 5) == 0)
+		return SMTP_AUTH_PLAIN;
+	if (n == 5 && strncasecmp(m, "LOGIN", 5) == 0)
+		return SMTP_AUTH_LOGIN;
+	return SMTP_AUTH_OTHER;
+}
+
+/* AUTH mechanism [initial-response]: arg .. e (trailing blanks already trimmed). */
+static int parse_auth(struct smtp_cmd *out, const char *e)
+{
+	const char *a = out->arg, *v, *r;
+	int mech;
+
+	for (v = a; v < e && !is_sp(*v); v++)
+		;
+	if ((mech = auth_mech(a, (size_t)(v - a))) < 0)
+		return -EINVAL;
+	out->mech = (enum smtp_auth_mech)mech;
+	out->mech_len = (size_t)(v - a);
+	for (r = v; r < e && is_sp(*r); r++)
+		;
+	if (r == e)
+		return 0;
+	for (v = r; v < e; v++)
+		if (is_sp(*v))
+			return -EINVAL; /* more than one word after the mechanism */
+	out->has_resp = true;
+	out->resp = r;
+	out->resp_len = (e - r == 1 && *r == '=') ? 0 : (size_t)(e - r);
+	return 0;
+}
+
 /* smtp_cmd_parse: see smtp.h. out is fully overwritten; its pointers point into line. */
 int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out)
 {
@@ -367,8 +410,9 @@ int smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out)
 	case SMTP_VERB_RCPT:
 		return parse_mail_rcpt(out, true);
 	case SMTP_VERB_VRFY:
-	case SMTP_VERB_AUTH:
 		return out->arg_len ? 0 : -EINVAL;
+	case SMTP_VERB_AUTH:
+		return parse_auth(out, e);
 	default:
 		return 0;
 	}

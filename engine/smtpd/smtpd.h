@@ -46,8 +46,9 @@
  * (RFC 2034 §3, RFC 3463 has no class 3); every other reply does (unless
  * ENHANCEDSTATUSCODES is hidden, see hide_ext). Only <CRLF>.<CRLF> ends DATA. EHLO advertises
  * PIPELINING, SIZE <max_size>, 8BITMIME, SMTPUTF8, DSN, the ehlo_extra keywords and
- * ENHANCEDSTATUSCODES, minus the hidden ones. EXPN, HELP, ETRN, TURN, STARTTLS and AUTH get
- * "502 5.5.1". Addresses: control bytes and malformed UTF-8 are 501 5.1.3 (smtp_cmd_parse); a
+ * ENHANCEDSTATUSCODES, minus the hidden ones (and AUTH, see below). EXPN, HELP, ETRN, TURN
+ * and STARTTLS get "502 5.5.1" (EXPN: see "Injection policy"), so does AUTH when it is not
+ * enabled. Addresses: control bytes and malformed UTF-8 are 501 5.1.3 (smtp_cmd_parse); a
  * non-ASCII sender or recipient without "MAIL ... SMTPUTF8" is 553 5.6.7 (RFC 6531). A HELO/EHLO
  * name with a control byte or malformed UTF-8 is "501 5.5.4 Error: invalid HELO/EHLO host name"
  * (on_helo is not called). MAIL SIZE= over max_size, or of 20 significant digits or more, is
@@ -61,6 +62,33 @@
  * 500 decoded bytes is "501 5.5.4 <what is wrong>"; after HELO (or with DSN hidden) these
  * parameters are "555 5.5.4 Unsupported parameter" like any unknown one, and so is any other
  * RCPT parameter.
+ *
+ * AUTH (RFC 4954; only with cfg.auth and an on_auth hook): PLAIN and LOGIN, advertised in the
+ * EHLO reply ("AUTH PLAIN LOGIN") and accepted only on a secure session: a UNIX socket client, or
+ * one whose session was marked secure (TLS up, smtpd_session_set_secure). Elsewhere AUTH is not
+ * advertised and gets "538 5.7.11 Encryption required for requested authentication mechanism".
+ * The exchange: "334 " challenges (LOGIN: "Username:", "Password:" in base64), an initial
+ * response on the AUTH line ("=" for an empty one), "*" cancels ("501 5.7.0 Authentication
+ * aborted"), a response that is not strict base64 or not a well-formed PLAIN/LOGIN answer is
+ * "501 5.5.2", AUTH after HELO (not EHLO), a second AUTH after success and AUTH inside a
+ * transaction are "503 5.5.1", another mechanism "504 5.5.4 Unrecognized authentication type",
+ * a PLAIN authorization identity other than the login "535 5.7.8". The decoded login and password
+ * go to on_auth, whose verdict (smtpd_auth_result, usually async) gives "235 2.7.0
+ * Authentication successful" or "535 5.7.8 Authentication credentials invalid" (counted as an
+ * error, see max_errors). Payloads never reach a trace ("AUTH PLAIN ****") and are wiped from
+ * the session's buffers once the hook has had them.
+ *
+ * Injection policy (cfg.policy; off for other owners such as riptide-sink): a client is trusted
+ * when it came over a UNIX socket or from one of cfg.trusted. A client neither trusted nor
+ * authenticated gets "530 5.7.0 Authentication required" for any RCPT whose domain is not in
+ * cfg.relay_domains (MAIL is accepted, so relay_domains can be reached), so with no trusted
+ * network and no relay domain nothing is reachable without AUTH. VRFY answers "252 2.5.2"
+ * without looking anything up (naming the address only with cfg.vrfy), EXPN "502 5.5.1 EXPN not
+ * supported". Without cfg.policy VRFY answers "252 2.5.0 Cannot VRFY user, but will accept
+ * message". Independent of cfg.policy: cfg.sender_policy holds an authenticated client to its
+ * own address or domains at MAIL ("553 5.7.1 Sender address rejected: not owned by user
+ * <login>"; the null sender <> is always allowed: DSNs from the client use it), and cfg.max_rset
+ * bounds the RSETs since the last accepted message ("421 4.7.0 Too many RSET commands", close).
  *
  * Slow clients: each recv has a timeout (cmd_timeout_ms / data_timeout_ms) and, on top, one
  * command line must arrive whole within cmd_deadline_ms of its first byte (to its LF; waiting
@@ -153,7 +181,27 @@ struct smtpd_hooks {
 	 * with MAIL). The hook, or the owner before its async reply, may call smtpd_body_prepend.
 	 */
 	int (*on_data_begin)(struct smtpd_session *s, void *user);
+	/* AUTH (see "AUTH" above): the client gave login and password (NUL-terminated; any bytes
+	 * but NUL; valid only during the call: they are wiped when it returns, so copy what the
+	 * verification needs). The owner answers with smtpd_auth_result(), inside the hook or,
+	 * after returning SMTPD_ASYNC, later on the loop thread (e.g. after a slow hash on another
+	 * thread and a tarpit delay), or with smtpd_reply(s, 454, "4.7.0 ...") for a temporary
+	 * failure. Default (no answer, SMTPD_DEFAULT): 535. Without this hook AUTH is not
+	 * offered. */
+	int (*on_auth)(struct smtpd_session *s, const char *login, const char *password,
+		       void *user);
 };
+
+/* cfg.sender_policy: what an authenticated client may give as MAIL FROM (<> always). */
+enum smtpd_sender_policy {
+	SMTPD_SENDER_ANY = 0,	      /* anything */
+	SMTPD_SENDER_OWN_ADDRESS = 1, /* the login name (local part exact, domain any case) */
+	SMTPD_SENDER_OWN_DOMAIN = 2,  /* the login's domain, or one of the domains the owner
+				       * gave with smtpd_auth_result */
+};
+
+#define SMTPD_AUTH_LOGIN_MAX   256u /* bytes of a login name, NUL included */
+#define SMTPD_AUTH_DOMAINS_MAX 512u /* bytes of smtpd_auth_result's domains, NUL included */
 
 /* Server configuration; zero fields take the defaults shown. Copied by smtpd_server_new
  * (strings included). */
@@ -191,6 +239,19 @@ struct smtpd_config {
 					* lacks it (the size limit still applies to the body); a
 					* hidden ENHANCEDSTATUSCODES strips the enhanced code from
 					* every reply (the owner's too). Default 0. */
+	/* AUTH and the injection policy (see above); zero: AUTH off, no policy. */
+	bool auth;			/* offer AUTH PLAIN LOGIN on secure sessions (on_auth
+					 * must be set) */
+	bool policy;			/* trusted / relay_domains check at RCPT, VRFY and
+					 * EXPN answers */
+	const struct util_net *trusted; /* policy: trusted networks (NOT copied: must
+					 * outlive the server) */
+	unsigned ntrusted;		/* entries of trusted */
+	const char *relay_domains;	/* policy: util_domains list (NOT copied), or NULL */
+	bool vrfy;			/* policy: VRFY's 252 names the address */
+	enum smtpd_sender_policy sender_policy; /* for authenticated clients */
+	unsigned max_rset;			/* RSETs since the last accepted message before
+						 * 421 4.7.0; 0 = no limit */
 };
 
 /* smtpd_server_new: validate and copy cfg, remember hooks (copied) and user. Returns 0 and
@@ -270,6 +331,25 @@ void smtpd_body_prepend(struct smtpd_session *s, const char *p, size_t n);
  * smtpd_reply; do not call smtpd_reply after it. The session is freed (on_close) once its
  * in-flight ops have completed; s stays valid until then. */
 void smtpd_session_drop(struct smtpd_session *s);
+
+/* smtpd_auth_result: the verdict on the credentials on_auth was given (inside the hook, or once
+ * after it returned SMTPD_ASYNC, on the loop thread): ok gives "235 2.7.0 Authentication
+ * successful" and the session is authenticated as that login from then on; otherwise "535 5.7.8
+ * Authentication credentials invalid". domains (ok only; NULL or "" for none): the sender
+ * domains the login owns besides its own (util_domains list, copied; at most
+ * SMTPD_AUTH_DOMAINS_MAX - 1 bytes, a longer list turns the verdict into 535), for
+ * SMTPD_SENDER_OWN_DOMAIN. BUG if s is not waiting for an AUTH verdict. */
+void smtpd_auth_result(struct smtpd_session *s, bool ok, const char *domains);
+
+/* smtpd_session_auth_user: the login the session authenticated as (valid while s is), or NULL
+ * when it has not. */
+const char *smtpd_session_auth_user(const struct smtpd_session *s);
+
+/* smtpd_session_secure: a UNIX socket client, or TLS is up (smtpd_session_set_secure). */
+bool smtpd_session_secure(const struct smtpd_session *s);
+
+/* smtpd_session_trusted: a UNIX socket client, or its address is in cfg.trusted. */
+bool smtpd_session_trusted(const struct smtpd_session *s);
 
 /* Accessors. */
 uint64_t smtpd_session_id(const struct smtpd_session *s); /* unique per process */

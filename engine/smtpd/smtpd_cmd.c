@@ -18,7 +18,8 @@
 
 /* ---- replies ---- */
 
-static void smtpd_say(struct smtpd_session *s, int code, const char *text)
+/* smtpd_say: emit one reply and apply the reply delay to it. */
+void smtpd_say(struct smtpd_session *s, int code, const char *text)
 {
 	size_t mark = s->wlen;
 
@@ -26,7 +27,8 @@ static void smtpd_say(struct smtpd_session *s, int code, const char *text)
 	smtpd_after_reply(s, mark);
 }
 
-static void smtpd_error(struct smtpd_session *s, int code, const char *text)
+/* smtpd_error: smtpd_say, counted as a protocol error (max_errors: 421 4.7.0 and close). */
+void smtpd_error(struct smtpd_session *s, int code, const char *text)
 {
 	unsigned max = s->w->srv->cfg.max_errors;
 
@@ -101,16 +103,28 @@ void smtpd_reset_tx(struct smtpd_session *s)
 
 /* ---- hooks ---- */
 
-/* The standard HELO/EHLO reply: "250 host", or "250-host" and the EHLO lines. */
+/* The standard HELO/EHLO reply: "250 host", or "250-host" and the EHLO lines: STARTTLS and
+ * AUTH (both decided per session) first, then the server's fixed keywords. */
 static void smtpd_helo_reply(struct smtpd_session *s)
 {
 	const struct smtpd_server *srv = s->w->srv;
-	bool ext = s->esmtp_new && srv->ehlo_extra_len;
+	const char *line[2];
+	unsigned n = 0;
+	bool more = s->esmtp_new && srv->ehlo_extra_len;
 
-	smtpd_emit_raw(s, ext ? "250-" : "250 ", 4);
+	if (s->esmtp_new && smtpd_tls_offer(s))
+		line[n++] = "STARTTLS";
+	if (s->esmtp_new && smtpd_auth_offered(s))
+		line[n++] = "AUTH PLAIN LOGIN";
+	smtpd_emit_raw(s, n || more ? "250-" : "250 ", 4);
 	smtpd_emit_raw(s, srv->hostname, strlen(srv->hostname));
 	smtpd_emit_raw(s, "\r\n", 2);
-	if (ext)
+	for (unsigned i = 0; i < n; i++) {
+		smtpd_emit_raw(s, i + 1 < n || more ? "250-" : "250 ", 4);
+		smtpd_emit_raw(s, line[i], strlen(line[i]));
+		smtpd_emit_raw(s, "\r\n", 2);
+	}
+	if (more)
 		smtpd_emit_raw(s, srv->ehlo_extra, srv->ehlo_extra_len);
 }
 
@@ -183,7 +197,12 @@ void smtpd_apply_reply(struct smtpd_session *s, int code)
 			smtpd_reset_tx(s);
 		break;
 	case SMTPD_A_DATA:
+		if (ok)
+			s->rsets = 0; /* max_rset counts RSETs since the last accepted message */
 		smtpd_reset_tx(s);
+		break;
+	case SMTPD_A_AUTH:
+		smtpd_auth_apply(s, code);
 		break;
 	case SMTPD_A_NONE:
 		BUG_ON(1);
@@ -322,6 +341,8 @@ static void smtpd_do_mail(struct smtpd_session *s, const struct smtp_cmd *c)
 		return smtpd_error(s, code, why);
 	if (!s->smtputf8 && !smtp_is_ascii(c->addr, c->addr_len))
 		return smtpd_error(s, 553, NEED_UTF8);
+	if (smtpd_policy_sender(s, c->addr, c->addr_len))
+		return; /* 553 5.7.1 given */
 	s->arena_len = 0;
 	smtpd_arena_add(s, c->addr, c->addr_len);
 	s->arena_mark = s->arena_len;
@@ -350,6 +371,8 @@ static void smtpd_do_rcpt(struct smtpd_session *s, const struct smtp_cmd *c)
 		return smtpd_error(s, code, why);
 	if (!s->smtputf8 && !smtp_is_ascii(c->addr, c->addr_len))
 		return smtpd_error(s, 553, NEED_UTF8);
+	if (smtpd_policy_rcpt(s, c->addr, c->addr_len))
+		return; /* 530 5.7.0 given */
 	if (s->nrcpts >= s->w->srv->cfg.max_rcpts)
 		return smtpd_say(s, 452, "4.5.3 Error: too many recipients");
 	s->arena_mark = s->arena_len;
@@ -399,18 +422,20 @@ static void smtpd_dispatch(struct smtpd_session *s, const struct smtp_cmd *c)
 	case SMTP_VERB_DATA:
 		return smtpd_do_data(s, c);
 	case SMTP_VERB_RSET:
-		smtpd_reset_tx(s);
-		return smtpd_say(s, 250, "2.0.0 Ok");
+		return smtpd_do_rset(s);
 	case SMTP_VERB_NOOP:
 		return smtpd_say(s, 250, "2.0.0 Ok");
 	case SMTP_VERB_VRFY:
-		return smtpd_say(s, 252, "2.5.0 Cannot VRFY user, but will accept message");
+		return smtpd_do_vrfy(s, c);
 	case SMTP_VERB_QUIT:
 		smtpd_emit(s, 221, "2.0.0 Bye");
 		return smtpd_close(s, 0, NULL);
 	case SMTP_VERB_STARTTLS:
+		return smtpd_tls_starttls(s, c->arg_len != 0);
 	case SMTP_VERB_AUTH:
+		return smtpd_do_auth(s, c);
 	case SMTP_VERB_EXPN:
+		return smtpd_do_expn(s);
 	case SMTP_VERB_HELP:
 	case SMTP_VERB_ETRN:
 	case SMTP_VERB_TURN:
@@ -419,6 +444,16 @@ static void smtpd_dispatch(struct smtpd_session *s, const struct smtp_cmd *c)
 		break;
 	}
 	smtpd_error(s, 500, "5.5.1 Error: command not recognized");
+}
+
+/* An over-long line: reported once, skipped to its end (more: still inside it). An AUTH
+ * exchange it was part of ends. */
+static void smtpd_line_too_long(struct smtpd_session *s, bool more)
+{
+	if (!s->skip_line)
+		smtpd_error(s, 500, "5.5.2 Error: line too long");
+	s->skip_line = more;
+	s->auth_step = SMTPD_AUTH_NONE;
 }
 
 /* smtpd_cmd_step: handle one complete command line from the receive buffer. Returns false
@@ -435,20 +470,21 @@ bool smtpd_cmd_step(struct smtpd_session *s)
 		if (avail <= max + 1)
 			return false; /* (the buffer is compacted before the next recv) */
 		s->rpos = s->rlen;    /* over-long line: report once, skip to its end */
-		if (!s->skip_line)
-			smtpd_error(s, 500, "5.5.2 Error: line too long");
-		s->skip_line = true;
+		smtpd_line_too_long(s, true);
 		return true;
 	}
 	s->rpos += (uint32_t)(n + (ssize_t)term);
 	s->deadline = 0; /* a whole line arrived: the next one gets its own deadline */
 	if (s->skip_line || (size_t)n > max) {
-		if (!s->skip_line)
-			smtpd_error(s, 500, "5.5.2 Error: line too long");
-		s->skip_line = false;
+		smtpd_line_too_long(s, false);
 		return true;
 	}
 	line[n] = '\0'; /* overwrites the CR or LF: params become a C string */
+	if (s->auth_step) {
+		smtpd_auth_line(s, line, (size_t)n);
+		explicit_bzero(line, (size_t)n); /* an AUTH response: a secret */
+		return true;
+	}
 	r = smtp_cmd_parse(line, (size_t)n, &c);
 	if (r == -EBADMSG)
 		smtpd_error(s, 501, "5.1.3 Error: bad address syntax");
@@ -458,6 +494,8 @@ bool smtpd_cmd_step(struct smtpd_session *s)
 		smtpd_error(s, 501, "5.5.4 Error: syntax error in parameters");
 	else
 		smtpd_dispatch(s, &c);
+	if (c.verb == SMTP_VERB_AUTH)
+		explicit_bzero(line, (size_t)n); /* its initial response is a secret */
 	return true;
 }
 

@@ -68,6 +68,7 @@ void smtpd_tls_done(void *user, int res)
 		smtpd_close(s, 0, NULL);
 	} else if (s->state < SMTPD_S_CLOSING) {
 		s->tls_on = true;
+		smtpd_session_set_secure(s);
 		if (!s->tls_first) {
 			s->helo[0] = '\0';
 			s->esmtp = false;
@@ -77,22 +78,22 @@ void smtpd_tls_done(void *user, int res)
 	smtpd_session_run(s);
 }
 
-/* smtpd_tls_starttls: the STARTTLS command (arg: what followed the verb, "" if nothing). Only
+/* smtpd_tls_starttls: the STARTTLS command (has_arg: something followed the verb). Only
  * outside a transaction, once, with no argument, when a certificate is configured. On 220 the
  * plaintext the client sent behind the command is discarded and the handshake starts once the
  * 220 has been sent. */
-void smtpd_tls_starttls(struct smtpd_session *s, const char *arg)
+void smtpd_tls_starttls(struct smtpd_session *s, bool has_arg)
 {
 	if (!s->w->srv->cfg.tls_ctx) {
-		smtpd_emit_reply(s, 502, "5.5.1 Error: command not implemented");
-	} else if (arg[0]) {
-		smtpd_emit_reply(s, 501, "5.5.4 Syntax: STARTTLS");
+		smtpd_error(s, 502, "5.5.1 Error: command not implemented");
+	} else if (has_arg) {
+		smtpd_error(s, 501, "5.5.4 Syntax: STARTTLS");
 	} else if (s->tls_on) {
-		smtpd_emit_reply(s, 503, "5.5.1 Error: TLS already active");
+		smtpd_error(s, 503, "5.5.1 Error: TLS already active");
 	} else if (s->state != SMTPD_S_HELO && s->state != SMTPD_S_IDLE) {
-		smtpd_emit_reply(s, 503, "5.5.1 Error: STARTTLS inside a transaction");
+		smtpd_error(s, 503, "5.5.1 Error: STARTTLS inside a transaction");
 	} else {
-		smtpd_emit_reply(s, 220, "2.0.0 Ready to start TLS");
+		smtpd_say(s, 220, "2.0.0 Ready to start TLS");
 		s->rpos = s->rlen; /* RFC 3207 4.2: nothing sent before the handshake counts */
 		s->tls_pending = true;
 	}

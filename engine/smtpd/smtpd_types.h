@@ -56,6 +56,15 @@ enum smtpd_await {
 	SMTPD_A_DATA,
 	SMTPD_A_HELO,	    /* on_helo: 2xx commits helo_new, sends the standard reply */
 	SMTPD_A_DATA_BEGIN, /* on_data_begin: 354 enters DATA, anything else resets */
+	SMTPD_A_AUTH,	    /* on_auth: 235 authenticates (smtpd_auth.c) */
+};
+
+/* The AUTH continuation line a session expects (smtpd_auth.c). */
+enum smtpd_auth_step {
+	SMTPD_AUTH_NONE = 0,
+	SMTPD_AUTH_PLAIN,      /* PLAIN's response after "334 " */
+	SMTPD_AUTH_LOGIN_USER, /* LOGIN's user name after "334 VXNlcm5hbWU6" */
+	SMTPD_AUTH_LOGIN_PASS, /* LOGIN's password after "334 UGFzc3dvcmQ6" */
 };
 
 struct smtpd_listener {
@@ -173,6 +182,13 @@ struct smtpd_session {
 	struct smtp_data_rx rx;
 	char helo[SMTPD_HELO_MAX];
 	char helo_new[SMTPD_HELO_MAX]; /* the name given to on_helo, committed on 2xx */
+	/* AUTH and the injection policy (smtpd_auth.c) */
+	bool secure;				   /* TLS is up (smtpd_session_set_secure) */
+	bool authed;				   /* auth_user is the authenticated login */
+	enum smtpd_auth_step auth_step;		   /* a continuation line is expected */
+	unsigned rsets;				   /* RSETs since the last accepted message */
+	char auth_user[SMTPD_AUTH_LOGIN_MAX];	   /* the login being verified, or authenticated */
+	char auth_domains[SMTPD_AUTH_DOMAINS_MAX]; /* its extra sender domains (util list) */
 	struct sockaddr_storage peer;
 	socklen_t peer_len;
 	char rbuf[SMTPD_RBUF];
@@ -196,7 +212,7 @@ void smtpd_session_force_close(struct smtpd_session *s, bool hard);
 /* smtpd_tls.c */
 bool smtpd_tls_io(struct smtpd_session *s);
 void smtpd_tls_done(void *user, int res);
-void smtpd_tls_starttls(struct smtpd_session *s, const char *arg);
+void smtpd_tls_starttls(struct smtpd_session *s, bool has_arg);
 bool smtpd_tls_offer(const struct smtpd_session *s);
 
 /* smtpd_cmd.c */
@@ -207,6 +223,24 @@ void smtpd_hook_done(struct smtpd_session *s, int ret, int def_code, const char 
 		     size_t mark);
 void smtpd_apply_reply(struct smtpd_session *s, int code);
 void smtpd_emit_reply(struct smtpd_session *s, int code, const char *text);
+
+void smtpd_say(struct smtpd_session *s, int code, const char *text);
+void smtpd_error(struct smtpd_session *s, int code, const char *text);
+
+/* smtpd_auth.c */
+void smtpd_do_auth(struct smtpd_session *s, const struct smtp_cmd *c);
+void smtpd_auth_line(struct smtpd_session *s, const char *line, size_t n);
+void smtpd_auth_apply(struct smtpd_session *s, int code);
+bool smtpd_auth_offered(const struct smtpd_session *s);
+bool smtpd_policy_sender(struct smtpd_session *s, const char *addr, size_t n);
+bool smtpd_policy_rcpt(struct smtpd_session *s, const char *addr, size_t n);
+void smtpd_do_rset(struct smtpd_session *s);
+void smtpd_do_vrfy(struct smtpd_session *s, const struct smtp_cmd *c);
+void smtpd_do_expn(struct smtpd_session *s);
+/* smtpd_session_set_secure: TLS is up on s (STARTTLS completed, or an implicit-TLS listener):
+ * AUTH is offered from now on. Like RFC 3207 4.2 asks, whatever the session learnt before is
+ * forgotten: an authentication (and a pending AUTH exchange) is dropped. */
+void smtpd_session_set_secure(struct smtpd_session *s);
 
 /* smtpd_dsn.c */
 int smtpd_dsn_mail_param(struct smtpd_session *s, const struct smtp_param *prm, unsigned *seen,

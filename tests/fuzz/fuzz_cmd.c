@@ -1,6 +1,7 @@
 /* fuzz_cmd — libFuzzer harness for the SMTP command parser: smtp_cmd_parse and smtp_param_next
- * (engine/smtp/smtp.h), and the DSN parameter codec (RFC 3461) applied to every parameter it
- * finds. The input is one command line, CRLF already stripped, any bytes.
+ * (engine/smtp/smtp.h), the DSN parameter codec (RFC 3461) applied to every parameter it
+ * finds, and the base64 codec of AUTH (RFC 4954). The input is one command line, CRLF already
+ * stripped, any bytes.
  *
  * Why invariants and not only crashes: what this parser accepts is what riptide queues and
  * later writes on another server's wire. So for any line:
@@ -21,7 +22,12 @@
  *    RET= is FULL or HDRS; NOTIFY= is NEVER alone or a non-empty subset of SUCCESS, FAILURE,
  *    DELAY, and formats back to a value of the same meaning; ENVID= decodes to 1..100 bytes;
  *    ORCPT= decodes to "<atom of 1..64>;<1..500 printable bytes>" and formats back to a value
- *    that decodes to the same.
+ *    that decodes to the same;
+ *  - AUTH accepted: a mechanism of 1..20 letters, digits, '-' or '_' at the start of the
+ *    argument, named PLAIN/LOGIN exactly when it is one of them (any case); an initial response
+ *    is one word inside the line ("=" gives an empty one); EXPN and STARTTLS keep their ids;
+ *  - base64 (the initial response and the whole line): what decodes re-encodes to the very
+ *    same text (strict, canonical), and any bytes encode to text that decodes back to them.
  */
 #include "tests/fuzz/fuzz.h"
 #include "engine/smtp/smtp.h"
@@ -214,6 +220,77 @@ static void check_dsn_param(const struct smtp_param *prm)
 	}
 }
 
+/* ---- AUTH and base64 ---- */
+
+/* x as base64: accepted exactly when canonical (re-encodes to x). */
+static void check_b64(const char *x, size_t n)
+{
+	char *d = malloc(n / 4 * 3 + 1), *e = malloc(n + 1);
+	ssize_t r, k;
+
+	FUZZ_CHECK(d && e, "out of memory");
+	r = smtp_b64_decode(x, n, d, n / 4 * 3 + 1);
+	FUZZ_CHECK(r >= 0 || r == -EINVAL, "base64 decode returned %zd", r);
+	if (r >= 0) {
+		FUZZ_CHECK((size_t)r <= n / 4 * 3, "decoded %zd bytes from %zu", r, n);
+		k = smtp_b64_encode(d, (size_t)r, e, n + 1);
+		FUZZ_CHECK(k == (ssize_t)n && !memcmp(e, x, n), "base64 is not canonical");
+	}
+	free(d);
+	free(e);
+}
+
+/* Any bytes encode to base64 that decodes back to them. */
+static void check_b64_any(const char *p, size_t n)
+{
+	size_t cap = (n + 2) / 3 * 4 + 1;
+	char *e = malloc(cap), *d = malloc(n + 3);
+	ssize_t k, r;
+
+	FUZZ_CHECK(e && d, "out of memory");
+	k = smtp_b64_encode(p, n, e, cap);
+	FUZZ_CHECK(k == (ssize_t)(cap - 1) && e[k] == '\0', "encode of %zu bytes: %zd", n, k);
+	r = smtp_b64_decode(e, (size_t)k, d, n + 3);
+	FUZZ_CHECK(r == (ssize_t)n && !memcmp(d, p, n), "decode(encode(x)) != x");
+	free(e);
+	free(d);
+}
+
+static bool mech_byte(unsigned char c)
+{
+	return key_byte(c) || c == '_';
+}
+
+/* An accepted AUTH: the mechanism and initial response as the parser split them. */
+static void check_auth(const struct smtp_cmd *c, const char *line, size_t len)
+{
+	bool plain, login;
+
+	FUZZ_CHECK(c->mech_len >= 1 && c->mech_len <= SMTP_AUTH_MECH_MAX, "mechanism of %zu",
+		   c->mech_len);
+	FUZZ_CHECK(inside(c->arg, c->mech_len, line, len), "mechanism outside the line");
+	for (size_t i = 0; i < c->mech_len; i++)
+		FUZZ_CHECK(mech_byte((unsigned char)c->arg[i]), "mechanism byte %02x",
+			   (unsigned char)c->arg[i]);
+	plain = c->mech_len == 5 && !strncasecmp(c->arg, "PLAIN", 5);
+	login = c->mech_len == 5 && !strncasecmp(c->arg, "LOGIN", 5);
+	FUZZ_CHECK(c->mech == (plain   ? SMTP_AUTH_PLAIN
+			       : login ? SMTP_AUTH_LOGIN
+				       : SMTP_AUTH_OTHER),
+		   "mechanism named %d", c->mech);
+	if (!c->has_resp) {
+		FUZZ_CHECK(c->resp_len == 0, "a response length without a response");
+		return;
+	}
+	FUZZ_CHECK(c->resp && c->resp >= c->arg + c->mech_len && c->resp < line + len,
+		   "initial response outside the line");
+	FUZZ_CHECK(inside(c->resp, c->resp_len, line, len), "initial response outside the line");
+	FUZZ_CHECK(c->resp_len || *c->resp == '=', "empty response that is not \"=\"");
+	FUZZ_CHECK(!memchr(c->resp, ' ', c->resp_len) && !memchr(c->resp, '\t', c->resp_len),
+		   "initial response with a blank");
+	check_b64(c->resp, c->resp_len);
+}
+
 /* Walk every parameter of p[0..len) (base[0..blen) is the buffer they must lie in). */
 static void check_params(const char *p, size_t len, const char *base, size_t blen)
 {
@@ -312,6 +389,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (r == 0 && (c.verb == SMTP_VERB_MAIL || c.verb == SMTP_VERB_RCPT))
 		check_path(&c, line, size);
+	if (r == 0 && c.verb == SMTP_VERB_AUTH)
+		check_auth(&c, line, size);
+	if (r == 0 && c.verb != SMTP_VERB_AUTH)
+		FUZZ_CHECK(!c.has_resp && !c.mech_len, "AUTH fields set for verb %d", c.verb);
+	check_b64(line, size);
+	check_b64_any(line, size);
 	check_params(line, size, line, size);
 	check_xtext(line, size);
 	check_encode_any(line, size);

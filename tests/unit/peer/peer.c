@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -183,10 +185,36 @@ static char *peer_step(struct peer *p, int *fd, const struct peer_step *st)
 	return NULL;
 }
 
+/* TCP to tcp_to, bound to tcp_from first when it is set; the fd or -1. */
+static int peer_connect_tcp(const struct peer *p)
+{
+	struct sockaddr_storage from = {0};
+	struct sockaddr_in *f4 = (struct sockaddr_in *)&from;
+	struct sockaddr_in6 *f6 = (struct sockaddr_in6 *)&from;
+	int fam = p->tcp_to.ss_family, fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool bind_ok = true;
+
+	if (fd >= 0 && p->tcp_from[0]) {
+		from.ss_family = (sa_family_t)fam;
+		bind_ok = fam == AF_INET ? inet_pton(AF_INET, p->tcp_from, &f4->sin_addr) == 1
+					 : inet_pton(AF_INET6, p->tcp_from, &f6->sin6_addr) == 1;
+		bind_ok = bind_ok && bind(fd, (struct sockaddr *)&from, sizeof(from)) == 0;
+	}
+	if (fd >= 0 && (!bind_ok || connect(fd, (struct sockaddr *)&p->tcp_to, p->tcp_len) < 0)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static int peer_connect(const struct peer *p)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd;
+
+	if (p->tcp_len)
+		return peer_connect_tcp(p);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", p->path);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
@@ -226,6 +254,8 @@ int peer_init(struct peer *p, const char *tag, const char *sock)
 {
 	alarm(20);
 	p->lfd = -1;
+	p->tcp_len = 0;
+	p->tcp_from[0] = '\0';
 	p->buf = util_xmalloc(PEER_BUF);
 	snprintf(p->dir, sizeof(p->dir), "/tmp/rt-%s-XXXXXX", tag);
 	if (!mkdtemp(p->dir)) {
@@ -247,6 +277,15 @@ int peer_listen(struct peer *p)
 	    listen(p->lfd, 4) < 0)
 		return -errno;
 	return 0;
+}
+
+/* peer_tcp: connect over TCP to `to` from `from` (NULL: any) instead of the UNIX path. */
+void peer_tcp(struct peer *p, const struct sockaddr *to, socklen_t len, const char *from)
+{
+	BUG_ON(len > sizeof(p->tcp_to));
+	memcpy(&p->tcp_to, to, len);
+	p->tcp_len = len;
+	snprintf(p->tcp_from, sizeof(p->tcp_from), "%s", from ? from : "");
 }
 
 /* peer_addr: "unix:<path>" into buf, always NUL-terminated. */

@@ -1,5 +1,6 @@
 /* peer — the scripted peer shared by the smtpd and smtpc unit tests: a blocking thread that
- * plays a table of steps against the code under test over a UNIX socket in a temp dir.
+ * plays a table of steps against the code under test over a UNIX socket in a temp dir (or,
+ * for the client side, over TCP from a chosen local address: peer_tcp).
  *
  * Why: smtpd and smtpc make promises about bytes on the wire and about what runs when, which
  * only show against a real socket and a real loop. Both tests run the loop on the test thread
@@ -17,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #define PEER_MAX_STEPS 24
 #define PEER_BUF       (1u << 20)
@@ -65,6 +67,10 @@ struct peer {
 	char dir[64];
 	char path[96]; /* the UNIX socket, inside dir */
 	int lfd;       /* listening socket after peer_listen, else -1 */
+	/* peer_tcp: connect over TCP to tcp_to (tcp_len 0: use path) from tcp_from ("": any) */
+	struct sockaddr_storage tcp_to;
+	socklen_t tcp_len;
+	char tcp_from[64];
 	struct loop *l;
 	const struct peer_step *steps;
 	void *user;
@@ -85,6 +91,11 @@ int peer_init(struct peer *p, const char *tag, const char *sock);
 /* peer_listen: bind and listen on path; the peer thread will then accept one connection
  * instead of connecting. Returns 0 or -errno. */
 int peer_listen(struct peer *p);
+
+/* peer_tcp: make the thread connect over TCP to `to` (len bytes) instead of the UNIX path,
+ * from the local IPv4/IPv6 literal `from` (bound before connecting, e.g. "127.0.0.2" to play a
+ * client from another address; NULL: the kernel's choice). Call before peer_start. */
+void peer_tcp(struct peer *p, const struct sockaddr *to, socklen_t len, const char *from);
 
 /* peer_addr: write "unix:<path>" into buf (always NUL-terminated). */
 void peer_addr(const struct peer *p, char *buf, size_t len);

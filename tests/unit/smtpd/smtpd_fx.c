@@ -1,5 +1,6 @@
 /* smtpd_fx — the shared smtpd test fixture (see smtpd_fx.h). */
 #include "tests/unit/smtpd/smtpd_fx.h"
+#include "engine/smtpd/smtpd_types.h" /* the listening fd, for its ephemeral port */
 
 /* ---- default hooks: record and accept ---- */
 
@@ -108,13 +109,27 @@ int fx_teardown(void **state)
 /* Run one session: server + worker on a fresh loop, the peer plays steps, the loop runs until
  * the worker's shutdown completes. Then check that the worker drained and the one session
  * closed once, and compare what the peer read with what it wanted. */
+/* Listen on 127.0.0.1, port chosen by the kernel, and point the peer at it. */
+static void fx_listen_tcp(struct fx *f)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	assert_int_equal(smtpd_server_listen_str(f->srv, "127.0.0.1:0"), 0);
+	assert_int_equal(getsockname(f->srv->ls[0].fd, (struct sockaddr *)&ss, &sl), 0);
+	peer_tcp(&f->peer, (struct sockaddr *)&ss, sl, f->tcp_from);
+}
+
 void fx_run(struct fx *f, const struct peer_step *steps)
 {
 	char addr[160];
 
 	peer_addr(&f->peer, addr, sizeof(addr));
 	assert_int_equal(smtpd_server_new(&f->srv, &f->cfg, &f->hooks, f), 0);
-	assert_int_equal(smtpd_server_listen_str(f->srv, addr), 0);
+	if (f->tcp_from)
+		fx_listen_tcp(f);
+	else
+		assert_int_equal(smtpd_server_listen_str(f->srv, addr), 0);
 	assert_int_equal(loop_new(&f->l, 64), 0);
 	assert_int_equal(smtpd_worker_new(&f->w, f->srv, f->l, NULL), 0);
 	assert_int_equal(peer_start(&f->peer, f->l, steps, f, fx_end_script), 0);

@@ -70,6 +70,9 @@ struct fx {
 	const char *async_text;
 	const char *prepend; /* on_data_begin prepends this */
 	char sel[64];	     /* picks a hook's verdict (a HELO name or the sender) */
+	/* test_smtpd_auth.c: fx_run listens on 127.0.0.1 (TCP) and the peer connects from this
+	 * address, when set (NULL: the UNIX socket) */
+	const char *tcp_from;
 };
 
 /* Default hooks: record what they saw in f->log and accept. */
@@ -96,7 +99,7 @@ int fx_teardown(void **state);
 
 /* fx_run: run one session: server + worker on a fresh loop, the peer plays steps, the loop
  * runs until the worker's shutdown completes; then assert the worker drained, the one session
- * closed once, and what the peer read. */
+ * closed once, and what the peer read. Over TCP from f->tcp_from when that is set. */
 void fx_run(struct fx *f, const struct peer_step *steps);
 
 #endif
