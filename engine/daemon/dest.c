@@ -30,6 +30,7 @@
  * shard closes its sessions idle for DEST_RECLAIM_GRACE_MS (instead of idle_timeout), so
  * thousands of destinations share max_connections without waiting seconds, while a busy
  * destination keeps its connection between messages. */
+#define DEST_TLS_BAD_MS	      3600000u /* plaintext to a host whose TLS failed, 1 h */
 #define DEST_RECLAIM_MS	      200u
 #define DEST_RECLAIM_GRACE_MS 250u
 
@@ -48,8 +49,12 @@ static enum queue_rcpt_state dest_state(int code)
 					 : QUEUE_RCPT_PENDING;
 }
 
-void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
-		 const int enh[3], const char *text, size_t text_len)
+/* dest_record_tls: record recipient k's outcome (an event: the unit and the log line). t is
+ * the host that answered (NULL: a local outcome); tls how the connection was encrypted (NULL:
+ * in plaintext, or local). */
+void dest_record_tls(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
+		     const struct tls_info *tls, int code, const int enh[3], const char *text,
+		     size_t text_len)
 {
 	struct unit_rcpt *r = &u->r[k];
 	const struct msg *m = u->m;
@@ -66,6 +71,8 @@ void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_t
 	    .delay_s = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6,
 	    .reply = text,
 	    .reply_len = text_len,
+	    .remote = t != NULL,
+	    .tls = tls,
 	};
 
 	r->tried |= t != NULL;
@@ -74,13 +81,25 @@ void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_t
 	event_log(d->env.log, &ev);
 }
 
-static void dest_record_reply(struct dest *d, struct job *j, unsigned k, const struct osess *o,
+/* dest_record: dest_record_tls for an outcome without TLS details. */
+void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
+		 const int enh[3], const char *text, size_t text_len)
+{
+	dest_record_tls(d, u, k, t, NULL, code, enh, text, text_len);
+}
+
+static void dest_record_reply(struct dest *d, struct job *j, unsigned k, struct osess *o,
 			      const struct smtpc_reply *r)
 {
 	int enh[3] = {r->enh_class, r->enh_subject, r->enh_detail};
 
+	if (!o->tls_known) { /* once per connection: formatting the certificate costs */
+		o->tls_on = smtpc_tls_info(o->c, &o->tls);
+		o->tls_known = true;
+	}
 	j->u->r[j->idx[k]].peer_dsn = smtpc_peer_dsn(o->c);
-	dest_record(d, j->u, j->idx[k], &o->tg, r->code, enh, r->text, r->text_len);
+	dest_record_tls(d, j->u, j->idx[k], &o->tg, o->tls_on ? &o->tls : NULL, r->code, enh,
+			r->text, r->text_len);
 	j->decided[k] = JOB_DECIDED;
 }
 
@@ -525,6 +544,21 @@ static void dest_unlink_session(struct dest *d, struct osess *o)
 		atomic_fetch_sub(&d->env.rt->slow_conns, 1);
 }
 
+/* Opportunistic TLS failed with o's host (no handshake, or no usable one): log it and use
+ * plaintext with that host for DEST_TLS_BAD_MS (the classic servers' "TLS if possible"). */
+static void dest_tls_fallback(struct dest *d, struct osess *o, uint64_t sess_id, const char *why)
+{
+	uint64_t until = loop_now_ms(d->env.loop) + DEST_TLS_BAD_MS;
+	char sid[24];
+
+	for (unsigned i = 0; o->gen == d->tgen && i < d->ntargets; i++)
+		if (strcmp(d->targets[i].ip, o->tg.ip) == 0)
+			d->targets[i].tls_bad_until = until;
+	snprintf(sid, sizeof(sid), "session-%llx", (unsigned long long)sess_id);
+	dlog_line(d->env.log, sid, "event=tls-fallback dest=%s mx=%s relay=%s reason=\"%s\"",
+		  d->name, o->tg.host, o->tg.ip, why ? why : "TLS failed");
+}
+
 static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, void *user)
 {
 	struct osess *o = user;
@@ -532,6 +566,12 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 	char why[600];
 
 	dest_unlink_session(d, o);
+	if (info->tls_failed && d->cfg->tls == CONFIG_TLS_OPPORTUNISTIC && !d->shutting) {
+		dest_tls_fallback(d, o, smtpc_id(c), info->err);
+		free(o);
+		dest_pump(d); /* reconnects to the same host in plaintext */
+		return;
+	}
 	if (!info->was_ready && !d->shutting)
 		dest_target_down(d, o); /* refused, timed out, or a 4xx/5xx greeting */
 	if (!info->was_ready && !d->shutting && d->nready == 0 && d->nsess == 0 &&
@@ -582,6 +622,30 @@ static bool dest_take_slot(struct dest *d)
 	return true;
 }
 
+/* The TLS settings of a session to o's target: the configured mode, except that opportunistic
+ * TLS is skipped (plaintext) for a host whose handshake failed lately (tls_bad_until). The
+ * name checked against the certificate (and sent as SNI) is the MX host name or the relay's
+ * host; TLS sessions are resumed per address:port. */
+static void dest_tls(struct dest *d, struct osess *o, struct smtpc_config *sc)
+{
+	static const enum smtpc_tls mode[] = {
+	    [CONFIG_TLS_NONE] = SMTPC_TLS_NONE,
+	    [CONFIG_TLS_OPPORTUNISTIC] = SMTPC_TLS_TRY,
+	    [CONFIG_TLS_REQUIRED] = SMTPC_TLS_REQUIRE,
+	    [CONFIG_TLS_SMTPS] = SMTPC_TLS_IMPLICIT,
+	};
+	uint16_t port;
+
+	sc->tls = mode[d->cfg->tls];
+	sc->tls_ctx = d->env.rt->tls_client;
+	if (sc->tls == SMTPC_TLS_TRY && o->tg.tls_bad_until > loop_now_ms(d->env.loop))
+		sc->tls = SMTPC_TLS_NONE;
+	if (util_hostport_parse(o->tg.host, o->tls_name, sizeof(o->tls_name), &port, 25) < 0)
+		snprintf(o->tls_name, sizeof(o->tls_name), "%s", o->tg.host);
+	sc->tls_host = o->tls_name;
+	sc->tls_cache_key = o->tg.ip;
+}
+
 /* Open a session to the first live target >= min_t. Returns 0, -EAGAIN (a connection cap is
  * reached), -ENOENT (no live target) or smtpc_new's error. */
 static int dest_open_session(struct dest *d, unsigned min_t)
@@ -609,6 +673,7 @@ static int dest_open_session(struct dest *d, unsigned min_t)
 	sc.id = ((uint64_t)d->env.shard << 48) | ++d->next_sess_id;
 	sc.ops = &d->ops;
 	sc.user = o;
+	dest_tls(d, o, &sc);
 	ret = smtpc_new(d->env.loop, &sc, &o->c);
 	if (ret < 0) {
 		atomic_fetch_sub(&rt->out_conns, 1);

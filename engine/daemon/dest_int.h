@@ -17,6 +17,7 @@ struct dest_target {
 	char host[256];		       /* MX host name (relay: its configured name) */
 	char ip[INET6_ADDRSTRLEN + 8]; /* printable address:port */
 	uint64_t down_until;	       /* monotonic ms: not tried again before */
+	uint64_t tls_bad_until;	       /* monotonic ms: opportunistic TLS failed, plaintext */
 };
 
 struct job {
@@ -44,6 +45,10 @@ struct osess {
 	uint64_t idle_since;   /* monotonic: when it last ran out of work */
 	bool idle;
 	bool ready;
+	bool tls_known;	     /* tls/tls_on filled (first outcome on this connection) */
+	bool tls_on;	     /* the connection is encrypted: tls says how */
+	struct tls_info tls; /* for the delivery log lines */
+	char tls_name[256];  /* the name TLS checks (host without :port) */
 };
 
 enum dest_kind { DEST_RELAY, DEST_MX };
@@ -86,6 +91,9 @@ struct dest {
 
 /* dest.c */
 void dest_pump(struct dest *d);
+void dest_record_tls(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
+		     const struct tls_info *tls, int code, const int enh[3], const char *text,
+		     size_t text_len);
 void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
 		 const int enh[3], const char *text, size_t text_len);
 void dest_record_err(struct dest *d, struct unit *u, unsigned k, const char *err);

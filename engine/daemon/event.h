@@ -11,6 +11,7 @@
 
 #include "engine/daemon/dlog.h"
 #include "queue/queue.h"
+#include "tls/tls.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,6 +31,8 @@ struct event {
 	const char *reply; /* reply text or local reason (need not be NUL-terminated) */
 	size_t reply_len;
 	const char *reason; /* why riptide decided it (expired, operator), NULL = the reply's */
+	bool remote;	    /* a remote host answered (the line says tls=...) */
+	const struct tls_info *tls; /* how that connection was encrypted, NULL = plaintext */
 };
 
 /* event_status_name: "delivered", "deferred" or "failed". */
@@ -37,7 +40,9 @@ const char *event_status_name(uint8_t state);
 
 /* event_log: append e's delivery line to b:
  *   status=S to=<rcpt> dest=D mx=H relay=IP[:port] [via=fallback-relay] code=C dsn=X.Y.Z
- *   attempts=N delay=SECONDS [reason="..."] reply="..."
+ *   attempts=N delay=SECONDS [tls=no | tls=VERSION cipher=C verified=yes|no] [reason="..."]
+ *   reply="..."
+ * (tls=... only when a remote host answered)
  * (dlog.h documents the format). */
 void event_log(struct dlog_buf *b, const struct event *e);
 

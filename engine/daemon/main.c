@@ -31,6 +31,24 @@ static void usage(FILE *f)
 		   "exit\n");
 }
 
+/* The implicit-TLS listener (tls_listen), if configured. Returns 0 or -errno. */
+static int rt_listen_tls(struct rt *rt)
+{
+	struct util_addr a;
+	int ret;
+
+	if (!rt->cfg.tls_listen[0])
+		return 0;
+	memset(&a, 0, sizeof(a));
+	ret = util_addr_parse(rt->cfg.tls_listen, &a);
+	if (ret == 0)
+		ret = smtpd_server_listen_tls(rt->srv, &a);
+	if (ret < 0)
+		fprintf(stderr, "riptide: cannot listen on %s (tls_listen): %s\n",
+			rt->cfg.tls_listen, strerror(-ret));
+	return ret;
+}
+
 static int rt_listen(struct rt *rt)
 {
 	const struct config *c = &rt->cfg;
@@ -47,6 +65,7 @@ static int rt_listen(struct rt *rt)
 	    .data_deadline_ms = c->inject_data_deadline_ms,
 	    .send_timeout_ms = c->inject_timeout_ms,
 	    .session_data_size = shard_session_data_size,
+	    .tls_ctx = rt->tls_server,
 	};
 	const char *addrs[2] = {c->listen, c->socket};
 	char spec[CONFIG_STR + 8];
@@ -66,7 +85,7 @@ static int rt_listen(struct rt *rt)
 			return ret;
 		}
 	}
-	return 0;
+	return rt_listen_tls(rt);
 }
 
 static void rt_dispatch(void *arg, struct msg *m)
@@ -234,8 +253,8 @@ static int rt_start(struct rt *rt)
 		fprintf(stderr, "riptide: cannot open log %s: %s\n", rt->cfg.log, strerror(-ret));
 		return ret;
 	}
-	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_listen(rt)) < 0 ||
-	    (ret = rt_open_notice(rt)) < 0)
+	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_tls_open(rt)) < 0 ||
+	    (ret = rt_listen(rt)) < 0 || (ret = rt_open_notice(rt)) < 0)
 		return ret;
 	rt->res = resident_new();
 	rt->susp = susp_new();
@@ -288,6 +307,7 @@ static void rt_free(struct rt *rt)
 	qstat_free(rt->qstat);
 	susp_free(rt->susp);
 	smtpd_server_free(rt->srv);
+	rt_tls_close(rt);
 }
 
 /* Stop order: runner (no new hand-overs), shards (no new mail, transactions finish or are

@@ -8,6 +8,7 @@
 #define RIPTIDE_RT_H
 
 #include "engine/config/config.h"
+#include "tls/tls.h"
 #include "engine/daemon/commit.h"
 #include "engine/daemon/dlog.h"
 #include "engine/daemon/fetch.h"
@@ -48,18 +49,24 @@ struct rt {
 	char fallback_name[300];
 	char fallback_host[256]; /* given by host name, else "" */
 	unsigned fallback_port;
-	struct dns *dns;	  /* resolver (independent mode), NULL otherwise */
-	struct notice *notice;	  /* DSN maker, used on the commit thread (notice.h) */
-	struct qstat *qstat;	  /* queue counters (qstat.h) */
-	struct susp *susp;	  /* destinations the operator suspended (susp.h) */
-	struct ctl_server *ctl;	  /* the control socket (ctl.h) */
-	sem_t all_up;		  /* posted once per shard when every shard is up (rt_start) */
-	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */
-	atomic_uint out_conns;	  /* outbound connections open, all shards (cap: max_connections) */
+	struct dns *dns;	    /* resolver (independent mode), NULL otherwise */
+	struct notice *notice;	    /* DSN maker, used on the commit thread (notice.h) */
+	struct qstat *qstat;	    /* queue counters (qstat.h) */
+	struct susp *susp;	    /* destinations the operator suspended (susp.h) */
+	struct ctl_server *ctl;	    /* the control socket (ctl.h) */
+	sem_t all_up;		    /* posted once per shard when every shard is up (rt_start) */
+	struct smtpd_server *srv;   /* injection listeners (TCP and/or UNIX), shared by shards */
+	struct tls_ctx *tls_client; /* outbound TLS (rtls.c), NULL with tls = none */
+	struct tls_ctx *tls_server; /* injection STARTTLS / tls_listen, NULL without tls_cert */
+	atomic_uint out_conns; /* outbound connections open, all shards (cap: max_connections) */
 	atomic_uint_fast64_t slot_denied_ms; /* monotonic ms a destination last found no slot */
 	atomic_uint slow_conns; /* of which to slow destinations (at most half the cap) */
 	atomic_bool stopping;
 	atomic_bool outgoing; /* cfg.outgoing, changeable by a reload (SIGHUP) */
 };
+
+/* rtls.c */
+int rt_tls_open(struct rt *rt);
+void rt_tls_close(struct rt *rt);
 
 #endif
