@@ -157,6 +157,19 @@ static const char *shard_ascii(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/* The Received: header's "with" (RFC 3848): ESMTP / UTF8SMTP, "S" with TLS, "A" after AUTH. */
+static const char *shard_with(const struct smtpd_session *sess, bool utf8)
+{
+	static const char *const names[2][2][2] = {
+	    {{"ESMTP", "ESMTPA"}, {"ESMTPS", "ESMTPSA"}},
+	    {{"UTF8SMTP", "UTF8SMTPA"}, {"UTF8SMTPS", "UTF8SMTPSA"}}};
+	bool tls = smtpd_session_tls(sess, NULL), auth = smtpd_session_auth_user(sess) != NULL;
+
+	if (!utf8 && !smtpd_session_esmtp(sess))
+		return "SMTP";
+	return names[utf8][tls][auth];
+}
+
 /* DATA: make the message id now and put a Received: trace header (RFC 5321 4.4) in front of
  * the body, without copying it later (smtpd_body_prepend). */
 static int shard_on_data_begin(struct smtpd_session *sess, void *user)
@@ -169,9 +182,7 @@ static int shard_on_data_begin(struct smtpd_session *sess, void *user)
 	    .helo = smtpd_session_helo(sess),
 	    .addr_lit = shard_addr_literal(sess, lit, sizeof(lit)),
 	    .by = s->rt->cfg.hostname,
-	    .with = ss->utf8			? "UTF8SMTP"
-		    : smtpd_session_esmtp(sess) ? "ESMTP"
-						: "SMTP",
+	    .with = shard_with(sess, ss->utf8),
 	    .id = idstr,
 	    .when = (int64_t)(now / 1000),
 	};

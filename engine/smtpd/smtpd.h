@@ -348,6 +348,11 @@ const char *smtpd_session_auth_user(const struct smtpd_session *s);
 /* smtpd_session_secure: a UNIX socket client, or TLS is up (smtpd_session_set_secure). */
 bool smtpd_session_secure(const struct smtpd_session *s);
 
+/* smtpd_session_tls: whether TLS is up on s (after STARTTLS, or on an implicit-TLS listener);
+ * if so and i is not NULL, *i says how (tls_get_info: the server side has no peer
+ * certificate). */
+bool smtpd_session_tls(const struct smtpd_session *s, struct tls_info *i);
+
 /* smtpd_session_trusted: a UNIX socket client, or its address is in cfg.trusted. */
 bool smtpd_session_trusted(const struct smtpd_session *s);
 

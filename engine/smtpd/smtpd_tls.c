@@ -98,3 +98,11 @@ void smtpd_tls_starttls(struct smtpd_session *s, bool has_arg)
 		s->tls_pending = true;
 	}
 }
+
+/* smtpd_session_tls: see smtpd.h. */
+bool smtpd_session_tls(const struct smtpd_session *s, struct tls_info *i)
+{
+	if (s->tls_on && i)
+		xport_tls_info(s->x, i);
+	return s->tls_on;
+}
