@@ -253,8 +253,8 @@ static int rt_start(struct rt *rt)
 		fprintf(stderr, "riptide: cannot open log %s: %s\n", rt->cfg.log, strerror(-ret));
 		return ret;
 	}
-	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_tls_open(rt)) < 0 ||
-	    (ret = rt_listen(rt)) < 0 || (ret = rt_open_notice(rt)) < 0)
+	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_listen(rt)) < 0 ||
+	    (ret = rt_open_notice(rt)) < 0)
 		return ret;
 	rt->res = resident_new();
 	rt->susp = susp_new();
@@ -523,8 +523,8 @@ int main(int argc, char **argv)
 	}
 	if (cmd == CMD_QUEUE_COUNT)
 		return queue_count_cmd(&rt);
-	if (check_templates(&rt.cfg) < 0)
-		return 2;
+	if (check_templates(&rt.cfg) < 0 || rt_tls_open(&rt) < 0)
+		return 2; /* a broken template or certificate is a configuration error */
 	rt_signals(&set);
 	if (rt_start(&rt) < 0)
 		return 1;
