@@ -220,14 +220,31 @@ enum {
 	SMTP_EXT_CHUNKING = 1u << 8,
 };
 
+/* SASL mechanisms an EHLO AUTH keyword offers (RFC 4954), those the client can use. */
+enum {
+	SMTP_AUTH_PLAIN = 1u << 0,
+	SMTP_AUTH_LOGIN = 1u << 1,
+};
+
 struct smtp_ehlo {
 	uint32_t ext;	     /* SMTP_EXT_* */
 	uint64_t size_limit; /* SIZE value, 0 if none or unlimited */
+	uint32_t auth;	     /* SMTP_AUTH_* listed after AUTH (or the old "AUTH=" form) */
 };
 
 /* smtp_ehlo_parse: extract extensions from a complete multi-line EHLO reply (as delimited by
  * smtp_reply_parse: rep->first, rep->total_len). Returns 0. */
 int smtp_ehlo_parse(const struct smtp_reply *rep, struct smtp_ehlo *out);
+
+/* ---- base64 (SMTP AUTH) ---- */
+
+/* Room smtp_b64_encode needs for n input bytes, the terminating NUL included. */
+#define SMTP_B64_ENC_LEN(n) (((n) + 2) / 3 * 4 + 1)
+
+/* smtp_b64_encode: p[0..n) in base64 (RFC 4648 section 4: padded, one line, no line break)
+ * into out, which must hold SMTP_B64_ENC_LEN(n) bytes; out is NUL-terminated. Returns the
+ * length written without the NUL. */
+size_t smtp_b64_encode(const void *p, size_t n, char *out);
 
 /* ---- DATA: dot-stuffing (client side) ---- */
 
