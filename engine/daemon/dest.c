@@ -48,30 +48,35 @@ static enum queue_rcpt_state dest_state(int code)
 					 : QUEUE_RCPT_PENDING;
 }
 
-void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
-		 const int enh[3], const char *text, size_t text_len)
+void dest_record_ev(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
+		    struct event *ev)
 {
 	struct unit_rcpt *r = &u->r[k];
 	const struct msg *m = u->m;
-	struct event ev = {
-	    .id = m->idstr,
-	    .state = (uint8_t)dest_state(code),
-	    .rcpt = m->env->rcpts[r->idx].addr,
-	    .dest = u->dest,
-	    .mx = t ? t->host : NULL,
-	    .ip = t ? t->ip : NULL,
-	    .fallback = d->is_fallback,
-	    .code = code,
-	    .enh = {enh[0], enh[1], enh[2]},
-	    .delay_s = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6,
-	    .reply = text,
-	    .reply_len = text_len,
-	};
 
+	ev->id = m->idstr;
+	ev->rcpt = m->env->rcpts[r->idx].addr;
+	ev->dest = u->dest;
+	ev->mx = t ? t->host : NULL;
+	ev->ip = t ? t->ip : NULL;
+	ev->fallback = d->is_fallback;
+	ev->delay_s = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6;
 	r->tried |= t != NULL;
-	ev.attempts = r->attempts + (r->tried && r->attempts < UINT16_MAX ? 1u : 0u);
-	unit_set_event(u, k, &ev);
-	event_log(d->env.log, &ev);
+	ev->attempts = r->attempts + (r->tried && r->attempts < UINT16_MAX ? 1u : 0u);
+	unit_set_event(u, k, ev);
+	event_log(d->env.log, ev);
+}
+
+void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
+		 const int enh[3], const char *text, size_t text_len)
+{
+	struct event ev = {.state = (uint8_t)dest_state(code),
+			   .code = code,
+			   .enh = {enh[0], enh[1], enh[2]},
+			   .reply = text,
+			   .reply_len = text_len};
+
+	dest_record_ev(d, u, k, t, &ev);
 }
 
 static void dest_record_reply(struct dest *d, struct job *j, unsigned k, const struct osess *o,
@@ -532,10 +537,12 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 	char why[600];
 
 	dest_unlink_session(d, o);
-	if (!info->was_ready && !d->shutting)
+	if (info->auth_failed && !d->shutting) /* configuration, not the host: deferred */
+		dest_auth_failed(d, o, smtpc_id(c), info);
+	else if (!info->was_ready && !d->shutting)
 		dest_target_down(d, o); /* refused, timed out, or a 4xx/5xx greeting */
-	if (!info->was_ready && !d->shutting && d->nready == 0 && d->nsess == 0 &&
-	    dest_pick_target(d, 0) < 0) {
+	if (!info->was_ready && !info->auth_failed && !d->shutting && d->nready == 0 &&
+	    d->nsess == 0 && dest_pick_target(d, 0) < 0) {
 		/* every target has failed and nothing is up: the destination is dead a while */
 		snprintf(why, sizeof(why), "cannot talk to %s: %s (in state %s, reply %d)",
 			 d->ntargets > 1 ? "any MX host" : o->tg.ip,
@@ -606,6 +613,7 @@ static int dest_open_session(struct dest *d, unsigned min_t)
 	sc.helo_name = d->cfg->helo_name[0] ? d->cfg->helo_name : d->cfg->hostname;
 	dest_timeouts(d->cfg, &sc.timeouts);
 	sc.max_txns = d->cfg->max_messages_per_connection;
+	dest_auth_config(d, &sc);
 	sc.id = ((uint64_t)d->env.shard << 48) | ++d->next_sess_id;
 	sc.ops = &d->ops;
 	sc.user = o;
@@ -696,8 +704,8 @@ void dest_pump(struct dest *d)
 			dest_arm_repump(d);
 		return;
 	}
-	if (!dest_mx_ready(d))
-		return; /* a lookup is running (it pumps when answered), or the jobs ended */
+	if (dest_auth_held(d) || !dest_mx_ready(d))
+		return; /* AUTH failed a moment ago; a lookup is running (it pumps when answered) */
 	dest_check_setups(d);
 	dest_feed_idle(d);
 	dest_feed_hops(d);
