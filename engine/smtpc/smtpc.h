@@ -8,7 +8,7 @@
  * (OpenSMTPD mta_session style): entering a state sends, the reply step decides.
  *
  * Lifecycle (all calls on the loop's thread):
- *   smtpc_new()  -> connects at once; greeting, EHLO (HELO fallback) -> READY
+ *   smtpc_new()  -> connects at once; greeting, EHLO (HELO fallback), AUTH if configured -> READY
  *   READY        -> ops->next() is called; return a transaction (or NULL and later smtpc_send())
  *   transaction  -> ops->rcpt() once per recipient refused locally (see "Local replies") and
  *                   once per RCPT reply received while MAIL was accepted,
