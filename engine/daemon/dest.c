@@ -49,39 +49,43 @@ static enum queue_rcpt_state dest_state(int code)
 					 : QUEUE_RCPT_PENDING;
 }
 
-/* dest_record_tls: record recipient k's outcome (an event: the unit and the log line). t is
- * the host that answered (NULL: a local outcome); tls how the connection was encrypted (NULL:
- * in plaintext, or local). */
+void dest_record_ev(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
+		    struct event *ev)
+{
+	struct unit_rcpt *r = &u->r[k];
+	const struct msg *m = u->m;
+
+	ev->id = m->idstr;
+	ev->rcpt = m->env->rcpts[r->idx].addr;
+	ev->dest = u->dest;
+	ev->mx = t ? t->host : NULL;
+	ev->ip = t ? t->ip : NULL;
+	ev->fallback = d->is_fallback;
+	ev->remote = t != NULL;
+	ev->delay_s = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6;
+	r->tried |= t != NULL;
+	ev->attempts = r->attempts + (r->tried && r->attempts < UINT16_MAX ? 1u : 0u);
+	unit_set_event(u, k, ev);
+	event_log(d->env.log, ev);
+}
+
+/* dest_record_tls: record recipient k's reply (the state its code implies) from target t
+ * (NULL: a local outcome), over a connection encrypted as tls says (NULL: plaintext). */
 void dest_record_tls(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
 		     const struct tls_info *tls, int code, const int enh[3], const char *text,
 		     size_t text_len)
 {
-	struct unit_rcpt *r = &u->r[k];
-	const struct msg *m = u->m;
-	struct event ev = {
-	    .id = m->idstr,
-	    .state = (uint8_t)dest_state(code),
-	    .rcpt = m->env->rcpts[r->idx].addr,
-	    .dest = u->dest,
-	    .mx = t ? t->host : NULL,
-	    .ip = t ? t->ip : NULL,
-	    .fallback = d->is_fallback,
-	    .code = code,
-	    .enh = {enh[0], enh[1], enh[2]},
-	    .delay_s = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6,
-	    .reply = text,
-	    .reply_len = text_len,
-	    .remote = t != NULL,
-	    .tls = tls,
-	};
+	struct event ev = {.state = (uint8_t)dest_state(code),
+			   .code = code,
+			   .enh = {enh[0], enh[1], enh[2]},
+			   .reply = text,
+			   .reply_len = text_len,
+			   .tls = tls};
 
-	r->tried |= t != NULL;
-	ev.attempts = r->attempts + (r->tried && r->attempts < UINT16_MAX ? 1u : 0u);
-	unit_set_event(u, k, &ev);
-	event_log(d->env.log, &ev);
+	dest_record_ev(d, u, k, t, &ev);
 }
 
-/* dest_record: dest_record_tls for an outcome without TLS details. */
+/* dest_record: dest_record_tls without TLS details. */
 void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
 		 const int enh[3], const char *text, size_t text_len)
 {
@@ -572,10 +576,12 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 		dest_pump(d); /* reconnects to the same host in plaintext */
 		return;
 	}
-	if (!info->was_ready && !d->shutting)
+	if (info->auth_failed && !d->shutting) /* configuration, not the host: deferred */
+		dest_auth_failed(d, o, smtpc_id(c), info);
+	else if (!info->was_ready && !d->shutting)
 		dest_target_down(d, o); /* refused, timed out, or a 4xx/5xx greeting */
-	if (!info->was_ready && !d->shutting && d->nready == 0 && d->nsess == 0 &&
-	    dest_pick_target(d, 0) < 0) {
+	if (!info->was_ready && !info->auth_failed && !d->shutting && d->nready == 0 &&
+	    d->nsess == 0 && dest_pick_target(d, 0) < 0) {
 		/* every target has failed and nothing is up: the destination is dead a while */
 		snprintf(why, sizeof(why), "cannot talk to %s: %s (in state %s, reply %d)",
 			 d->ntargets > 1 ? "any MX host" : o->tg.ip,
@@ -670,6 +676,7 @@ static int dest_open_session(struct dest *d, unsigned min_t)
 	sc.helo_name = d->cfg->helo_name[0] ? d->cfg->helo_name : d->cfg->hostname;
 	dest_timeouts(d->cfg, &sc.timeouts);
 	sc.max_txns = d->cfg->max_messages_per_connection;
+	dest_auth_config(d, &sc);
 	sc.id = ((uint64_t)d->env.shard << 48) | ++d->next_sess_id;
 	sc.ops = &d->ops;
 	sc.user = o;
@@ -761,8 +768,8 @@ void dest_pump(struct dest *d)
 			dest_arm_repump(d);
 		return;
 	}
-	if (!dest_mx_ready(d))
-		return; /* a lookup is running (it pumps when answered), or the jobs ended */
+	if (dest_auth_held(d) || !dest_mx_ready(d))
+		return; /* AUTH failed a moment ago; a lookup is running (it pumps when answered) */
 	dest_check_setups(d);
 	dest_feed_idle(d);
 	dest_feed_hops(d);

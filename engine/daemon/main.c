@@ -502,6 +502,18 @@ static int check_templates(const struct config *cfg)
 	return ret;
 }
 
+/* A password in a file others may read: warn (issue #8); the daemon starts anyway. */
+static void warn_secret_mode(const struct config *cfg, const char *path)
+{
+	struct stat st;
+
+	if (path && cfg->auth_password[0] && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		fprintf(stderr,
+			"riptide: warning: %s holds auth_password and is readable by others "
+			"(mode %03o): chmod o-r %s\n",
+			path, (unsigned)(st.st_mode & 0777), path);
+}
+
 int main(int argc, char **argv)
 {
 	static struct rt rt;
@@ -525,6 +537,7 @@ int main(int argc, char **argv)
 		return queue_count_cmd(&rt);
 	if (check_templates(&rt.cfg) < 0 || rt_tls_open(&rt) < 0)
 		return 2; /* a broken template or certificate is a configuration error */
+	warn_secret_mode(&rt.cfg, cfgpath);
 	rt_signals(&set);
 	if (rt_start(&rt) < 0)
 		return 1;
