@@ -95,3 +95,18 @@ grep -q 'event=tls-fallback' "$DLOG" || fail "F: no tls-fallback line: $(cat "$D
 grep -q 'status=delivered to=<f@example.test>.* tls=no ' "$DLOG" || fail "F: $(cat "$DLOG")"
 [ "$(aio_tls_of f@example.test)" = None ] || fail "F: aiosmtpd says $(aio_tls_of f@example.test)"
 pass "opportunistic with a failing handshake: $(grep -o 'event=tls-fallback.*' "$DLOG" | cut -c1-120)"
+kill "$AIO_PID"
+
+# G: AUTH to a relay that requires it, only over TLS (auth_plaintext = no, aiosmtpd's
+# auth_require_tls): STARTTLS first, then AUTH PLAIN, then the mail; the password stays out of
+# the log
+start_aio --starttls "$C/server.pem" "$C/server.key" --auth bulk@example.test:Tls-Secret-9 --auth-required
+printf '[delivery]\nauth_user = bulk@example.test\nauth_password = Tls-Secret-9\n' |
+	run_case auth-tls g@example.test
+grep -q 'status=delivered to=<g@example.test>.* tls=TLSv1' "$DLOG" || fail "G: $(cat "$DLOG")"
+/usr/bin/python3 -c "
+import json,sys
+t=[json.loads(l) for l in open('$AIO_LOG')]
+sys.exit(0 if t and t[-1]['auth']=='bulk@example.test' and t[-1]['tls'] else 1)" || fail "G: $(cat "$AIO_LOG")"
+! grep -q 'Tls-Secret-9' "$DLOG" "$T/riptide.err" || fail "G: the password is in a log"
+pass "AUTH over STARTTLS to a relay that requires both: delivered as bulk@example.test"
