@@ -386,7 +386,8 @@ static bool config_needs_restart(const struct config *a, const struct config *b)
 	config_print(&x, fb);
 	fclose(fa);
 	fclose(fb);
-	differ = la != lb || memcmp(ta, tb, la) != 0;
+	differ = la != lb || memcmp(ta, tb, la) != 0 ||
+		 strcmp(a->auth_password, b->auth_password) != 0; /* printed as a comment */
 	free(ta);
 	free(tb);
 	return differ;
