@@ -165,4 +165,13 @@ void dest_auth_failed(struct dest *d, const struct osess *o, uint64_t sess_id,
  * true; else false. */
 bool dest_auth_held(struct dest *d);
 
+/* dest_tls.c */
+/* dest_timeouts: fill to with the configured per-state timeouts (smtpc defaults otherwise). */
+void dest_timeouts(const struct config *cfg, struct smtpc_timeouts *to);
+/* dest_tls: the TLS settings of a new session to o's target (o->tls_name holds the name). */
+void dest_tls(struct dest *d, struct osess *o, struct smtpc_config *sc);
+/* dest_tls_fallback: opportunistic TLS failed with o's host (why): log it once and use
+ * plaintext with that host for a while. */
+void dest_tls_fallback(struct dest *d, struct osess *o, uint64_t sess_id, const char *why);
+
 #endif
