@@ -28,6 +28,7 @@ struct qstat;
 struct susp;
 struct ctl_server;
 struct smtpd_server;
+struct auth;
 
 struct rt {
 	struct config cfg;
@@ -55,7 +56,10 @@ struct rt {
 	struct ctl_server *ctl;	  /* the control socket (ctl.h) */
 	sem_t all_up;		  /* posted once per shard when every shard is up (rt_start) */
 	struct smtpd_server *srv; /* injection listeners (TCP and/or UNIX), shared by shards */
-	atomic_uint out_conns;	  /* outbound connections open, all shards (cap: max_connections) */
+	struct auth *auth;	  /* AUTH users and verifier thread (auth.h), NULL: no AUTH */
+	struct util_net *trusted; /* trusted_networks, parsed (smtpd's policy reads them) */
+	unsigned ntrusted;
+	atomic_uint out_conns; /* outbound connections open, all shards (cap: max_connections) */
 	atomic_uint_fast64_t slot_denied_ms; /* monotonic ms a destination last found no slot */
 	atomic_uint slow_conns; /* of which to slow destinations (at most half the cap) */
 	atomic_bool stopping;
