@@ -192,17 +192,20 @@ bool auth_check(struct auth *a, const char *login, const char *password, const c
 	return ok;
 }
 
+/* auth_stats: see auth.h. */
 void auth_stats(const struct auth *a, uint64_t *crypts, uint64_t *hits)
 {
 	*crypts = atomic_load_explicit(&a->crypts, memory_order_relaxed);
 	*hits = atomic_load_explicit(&a->hits, memory_order_relaxed);
 }
 
+/* auth_readable_by_others: see auth.h. */
 bool auth_readable_by_others(const struct auth *a)
 {
 	return a->others_read;
 }
 
+/* auth_users: see auth.h. */
 unsigned auth_users(const struct auth *a)
 {
 	return a->n;
@@ -423,6 +426,7 @@ static void *auth_main(void *arg)
 	return NULL;
 }
 
+/* auth_start: see auth.h. */
 int auth_start(struct auth *a)
 {
 	int ret = pthread_create(&a->thread, NULL, auth_main, a);
@@ -470,6 +474,7 @@ void auth_stop(struct auth *a)
 	a->started = false;
 }
 
+/* auth_free: see auth.h. */
 void auth_free(struct auth *a)
 {
 	if (!a)

@@ -32,11 +32,13 @@ static bool smtpd_auth_enabled(const struct smtpd_session *s)
 	return s->w->srv->cfg.auth && s->w->srv->hooks.on_auth;
 }
 
+/* smtpd_session_secure: see smtpd.h. */
 bool smtpd_session_secure(const struct smtpd_session *s)
 {
 	return s->secure || s->peer.ss_family == AF_UNIX;
 }
 
+/* smtpd_session_trusted: see smtpd.h. */
 bool smtpd_session_trusted(const struct smtpd_session *s)
 {
 	const struct smtpd_config *cfg = &s->w->srv->cfg;
@@ -45,6 +47,7 @@ bool smtpd_session_trusted(const struct smtpd_session *s)
 	       util_nets_match(cfg->trusted, cfg->ntrusted, (const struct sockaddr *)&s->peer);
 }
 
+/* smtpd_session_auth_user: see smtpd.h. */
 const char *smtpd_session_auth_user(const struct smtpd_session *s)
 {
 	return s->authed ? s->auth_user : NULL;
