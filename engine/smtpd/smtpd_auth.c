@@ -53,10 +53,16 @@ const char *smtpd_session_auth_user(const struct smtpd_session *s)
 	return s->authed ? s->auth_user : NULL;
 }
 
-/* smtpd_auth_offered: AUTH is enabled and the session is secure (the EHLO reply lists it). */
+/* AUTH may be used on this session as far as transport security goes. */
+static bool smtpd_auth_secure_enough(const struct smtpd_session *s)
+{
+	return smtpd_session_secure(s) || s->w->srv->cfg.auth_plaintext;
+}
+
+/* smtpd_auth_offered: AUTH is enabled and the session secure enough (the EHLO reply lists it). */
 bool smtpd_auth_offered(const struct smtpd_session *s)
 {
-	return smtpd_auth_enabled(s) && smtpd_session_secure(s);
+	return smtpd_auth_enabled(s) && smtpd_auth_secure_enough(s);
 }
 
 /* Forget the login (a failed or abandoned exchange, or TLS starting). */
@@ -193,7 +199,7 @@ static const char *smtpd_auth_refusal(const struct smtpd_session *s, int *code)
 	if (s->state > SMTPD_S_IDLE)
 		return "5.5.1 Error: MAIL transaction in progress";
 	*code = 538;
-	if (!smtpd_session_secure(s))
+	if (!smtpd_auth_secure_enough(s))
 		return "5.7.11 Encryption required for requested authentication mechanism";
 	return NULL;
 }

@@ -323,6 +323,20 @@ static void test_tcp_not_secure(void **state)
 				    "data from a@x.test to b@y.test;");
 }
 
+/* auth_plaintext (test receivers): AUTH offered and accepted over plain TCP. */
+static void test_tcp_auth_plaintext(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {
+	    HELLO_AUTH, SEND("AUTH PLAIN " PLAIN_ALICE "\r\n"), EXPECT(1, OK_AUTH), BYE, {0},
+	};
+
+	f->cfg.auth_plaintext = true;
+	f->tcp_from = "127.0.0.1";
+	fx_run(f, steps);
+	assert_string_equal(f->log, "auth alice@x.test s3cret;");
+}
+
 static const struct util_net *net(const char *list)
 {
 	static struct util_net nets[4];
@@ -622,6 +636,7 @@ int main(void)
 	    T(test_bruteforce_bounded),
 	    T(test_gone_during_verify),
 	    T(test_tcp_not_secure),
+	    T(test_tcp_auth_plaintext),
 	    T(test_tcp_untrusted),
 	    T(test_tcp_closed_by_default),
 	    T(test_tcp_trusted),
