@@ -10,11 +10,16 @@ C=$T/pki
 "$D/mkcerts.sh" "$C" || fail "mkcerts"
 start_sink
 TLS_PORT=$(free_port)
+PW='Inj3ct-over-TLS'
+printf 'bulk@example.test:%s\n' "$(mkpasswd -m yescrypt "$PW")" >"$T/users"
+chmod 600 "$T/users"
 write_config <<EOF2
 [inject]
 tls_cert = $C/server.pem
 tls_key = $C/server.key
 tls_listen = 127.0.0.1:$TLS_PORT
+auth_users_file = $T/users
+trusted_networks = 127.0.0.1/32
 EOF2
 start_riptide
 wait_port "$TLS_PORT"
@@ -29,6 +34,24 @@ wait_until 15 sink_ge 2 || fail "the two messages did not arrive"
 grep -l 'a@example.test' "$SINK_DIR"/* | xargs grep -q 'with ESMTPS id' ||
 	fail "Received: lacks ESMTPS: $(grep -h -m1 -A2 '^Received' "$SINK_DIR"/*)"
 pass "swaks over STARTTLS and over tls_listen (TLS on connect) injected; Received: says ESMTPS"
+
+# an untrusted client (127.0.0.2; only 127.0.0.1 is trusted): AUTH is offered only after
+# STARTTLS; with TLS + AUTH it injects, without AUTH it gets 530 at RCPT
+swaks --server "127.0.0.1:$INJ_PORT" --local-interface 127.0.0.2 --tls --auth PLAIN \
+	--auth-user bulk@example.test --auth-password "$PW" --from bulk@example.test \
+	--to c@example.test >"$T/swaks-c.out" 2>&1 || fail "STARTTLS + AUTH: $(tail -8 "$T/swaks-c.out")"
+grep -q '<~  235 ' "$T/swaks-c.out" || fail "no 235 over TLS: $(grep -E '<~|~>' "$T/swaks-c.out")"
+set +e
+swaks --server "127.0.0.1:$INJ_PORT" --local-interface 127.0.0.2 --from bulk@example.test \
+	--to d@example.test >"$T/swaks-d.out" 2>&1
+set -e
+grep -q '<\*\* 530 5.7.0' "$T/swaks-d.out" || fail "untrusted without AUTH: $(grep -E '<|>' "$T/swaks-d.out")"
+! grep -q 'AUTH' <(grep -B1 -A12 'EHLO' "$T/swaks-d.out" | grep '<-') || fail "AUTH offered in plaintext"
+grep -q "status=queued .*auth=bulk@example.test" "$DLOG" || fail "queued line: $(grep queued "$DLOG")"
+! grep -q "$PW" "$DLOG" "$T/riptide.err" || fail "the password is in a log"
+wait_until 15 sink_ge 3 || fail "c@ did not arrive"
+grep -l 'c@example.test' "$SINK_DIR"/* | xargs grep -q 'with ESMTPSA id' || fail "Received: lacks ESMTPSA"
+pass "untrusted 127.0.0.2: STARTTLS + AUTH PLAIN injects (ESMTPSA, auth= logged); without AUTH 530 5.7.0"
 
 mkdir -p "$T/postfix" && : >"$T/postfix/main.cf" # posttls-finger reads a main.cf
 MAIL_CONFIG=$T/postfix posttls-finger -c -l encrypt "[127.0.0.1]:$INJ_PORT" >"$T/ptf.out" 2>&1 ||
