@@ -40,7 +40,8 @@ def authenticator(server, session, envelope, mechanism, data):
 
 class Handler:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        log("rcpt %s tls=%s auth=%s" % (address, session.ssl is not None, bool(session.authenticated)))
+        log("rcpt %s tls=%s auth=%s peer=%s" % (address, session.ssl is not None,
+                                                bool(session.authenticated), session.peer[0]))
         if a.rcpt_reply:
             return a.rcpt_reply
         envelope.rcpt_tos.append(address)
@@ -65,6 +66,41 @@ try:
     signal.pause()
 finally:
     ctl.stop()
+PY
+
+# A raw server for what aiosmtpd will not do: ADDR PORT MODE; MODE silent (accepts, never
+# greets) or inject (answers STARTTLS with "220" and a plaintext "250" behind it in one write).
+cat >"$T/raw.py" <<'PY'
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(8)
+def serve(c):
+    f = c.makefile("rb")
+    c.sendall(b"220 raw.test ESMTP\r\n")
+    for line in f:
+        verb = line.strip().upper()
+        if verb.startswith(b"EHLO"):
+            c.sendall(b"250-raw.test\r\n250 STARTTLS\r\n")
+        elif verb == b"STARTTLS":
+            c.sendall(b"220 2.0.0 go ahead\r\n250 2.0.0 injected\r\n")
+        elif verb == b"QUIT":
+            c.sendall(b"221 bye\r\n")
+            break
+        else:
+            c.sendall(b"250 ok\r\n")
+
+while True:
+    c, _ = s.accept()
+    if sys.argv[3] == "silent":
+        time.sleep(30)
+        continue
+    try:
+        serve(c)
+    except OSError:
+        pass  # the readiness probe closes at once
+    c.close()
 PY
 
 # peer NAME ADDR PORT ARGS...: start an aiosmtpd peer (log $T/peer-NAME.log); PEER_PID.
@@ -175,6 +211,43 @@ expect_rc 0
 has 'target 1 of 2: dead\.test \[127\.0\.0\.3:' && has 'connect +FAILED: Connection refused'
 has 'the daemon tries the next target' && has 'target 2 of 2: mx\.test'
 pass "MX walk: a refused first host, the next one tried"
+
+conf "relay = mx.test:$MX_PORT" "dns_servers = 127.0.0.1:$DNS_PORT" "dns_timeout = 500ms" \
+	"dns_tries = 1" "tls = required" "tls_ca_file = $C/ca.pem" "source_address = 127.0.0.5"
+mxq=$(dns_queries route MX mx.test)
+route relay
+expect_rc 0
+has '^relay = mx\.test:[0-9]+: a host name' && has '^A/AAAA lookup of mx\.test: ok'
+has 'verification: verified \(name mx\.test' && has 'connected to 127\.0\.0\.2:[0-9]+ from 127\.0\.0\.5$'
+[ "$(dns_queries route MX mx.test)" = "$mxq" ] || fail "the relay's name was looked up as MX"
+grep -q '^rcpt postmaster@riptide.test .*peer=127.0.0.5$' "$T/peer-good.log" ||
+	fail "source_address not used: $(cat "$T/peer-good.log")"
+pass "a relay by name: A/AAAA only (no MX query), its certificate checked against that name; source_address"
+
+RAWP=$(free_port_all 127.0.0.6)
+raw() {
+	/usr/bin/python3 "$T/raw.py" 127.0.0.6 "$RAWP" "$1" 2>>"$T/raw.err" &
+	RAW_PID=$!
+	PIDS+=("$RAW_PID")
+	wait_tcp 127.0.0.6 "$RAWP" "$RAW_PID"
+}
+raw inject
+conf "relay = 127.0.0.6:$RAWP" "tls = required"
+route relay
+expect_rc 1
+has 'STARTTLS +220 2\.0\.0 go ahead' && ! grep -q 'TLS handshake' "$T/out" || fail "handshake after injection"
+last_has '^result: FAILED at STARTTLS: STARTTLS response injection: plaintext after the 220'
+stop_pid "$RAW_PID"
+raw silent
+conf "relay = 127.0.0.6:$RAWP" "greeting_timeout = 1s"
+route relay
+expect_rc 1
+has 'greeting +error: timeout waiting for the server'
+last_has '^result: FAILED at greeting: timeout waiting for the server'
+stop_pid "$RAW_PID"
+pass "plaintext behind STARTTLS's 220 refused (RFC 3207); a silent server: greeting_timeout named"
+
+mx_conf "tls = required" "tls_verify = ca"
 
 route wrong.test
 expect_rc 1
