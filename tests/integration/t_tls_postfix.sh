@@ -22,6 +22,7 @@ compatibility_level = 3.6
 queue_directory = $PF/queue
 data_directory = $PF/data
 maillog_file = $PF/maillog
+maillog_file_prefixes = $PF
 myhostname = postfix-tls.invalid
 mydestination =
 local_recipient_maps =
