@@ -20,8 +20,11 @@ bool smtpd_tls_offer(const struct smtpd_session *s)
 	return s->w->srv->cfg.tls_ctx && !s->tls_on && !s->tls_pending;
 }
 
-/* Start the handshake on the session's transport. Returns false (and tears the session down
- * through a 0-length close) if no TLS connection could be made. */
+/* Start the handshake on the session's transport (or, if no TLS connection can be made,
+ * close without a reply). Bytes already received are the start of the client's handshake: the
+ * session keeps a plaintext recv armed while the 220 leaves, and that recv returns the
+ * ClientHello (what was pipelined behind the STARTTLS line itself was dropped when the
+ * command was taken), so they go to TLS, never to the command parser. */
 static void smtpd_tls_begin(struct smtpd_session *s)
 {
 	struct tls *t;
@@ -31,6 +34,13 @@ static void smtpd_tls_begin(struct smtpd_session *s)
 		smtpd_close(s, 0, NULL);
 		return;
 	}
+	if (s->rlen > s->rpos && tls_feed(t, s->rbuf + s->rpos, s->rlen - s->rpos) < 0) {
+		tls_free(t);
+		s->tls_pending = false;
+		smtpd_close(s, 0, NULL);
+		return;
+	}
+	s->rpos = s->rlen = 0;
 	BUG_ON(xport_start_tls(s->x, t, s->w->srv->cfg.cmd_timeout_ms) < 0);
 	s->inflight++;
 	s->recv_armed = s->send_armed = true; /* the transport is busy in both directions */
