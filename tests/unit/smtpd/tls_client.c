@@ -14,6 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+
 #include <stdarg.h>
 #include <setjmp.h>
 #include <cmocka.h>
@@ -201,6 +204,10 @@ static void *tcli_main(void *arg)
 	c->fd = -1;
 	tls_free(c->t);
 	c->t = NULL;
+	/* wolfSSL (built with FP_ECC) keeps a per-thread cache of ECC points that only this call
+	 * frees; without it every client thread leaks ~2 MB (LeakSanitizer). tls/ has no
+	 * per-thread cleanup of its own yet. */
+	wc_ecc_fp_free();
 	c->end_msg.fn = tcli_end_fn;
 	loop_post(c->l, &c->end_msg);
 	return NULL;
