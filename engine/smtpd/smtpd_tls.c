@@ -31,6 +31,7 @@ static void smtpd_tls_begin(struct smtpd_session *s)
 		smtpd_close(s, 0, NULL);
 		return;
 	}
+	s->rpos = s->rlen = 0; /* nothing received before the handshake counts (RFC 3207 4.2) */
 	BUG_ON(xport_start_tls(s->x, t, s->w->srv->cfg.cmd_timeout_ms) < 0);
 	s->inflight++;
 	s->tls_hs = true;

@@ -200,6 +200,8 @@ static long xport_tls_read(struct xport *x)
 	if (n == -EPIPE)
 		return 0;
 	if (n == -EAGAIN) {
+		if (x->recv_cancel)
+			return -ECANCELED; /* cancelled as a recv brought part of a record */
 		xport_submit_recv(x, x->cin, XPORT_CIN);
 		return -EINPROGRESS;
 	}
@@ -278,6 +280,8 @@ static int xport_hs_advance(struct xport *x)
 	int r = tls_handshake(x->tls);
 
 	xport_flush(x); /* our flight (or a fatal alert) */
+	if (r == -EAGAIN && x->recv_cancel)
+		return -ECANCELED; /* cancelled as a recv brought part of a flight */
 	if (r == -EAGAIN) {
 		xport_submit_recv(x, x->cin, XPORT_CIN);
 		return -EINPROGRESS;
@@ -313,6 +317,13 @@ static void xport_send_cb_tls(struct xport *x, int res)
 		return;
 	}
 	x->cout_off += (size_t)res;
+	if (x->send_cancel && x->cout_off < x->cout_len) {
+		/* cancelled as the kernel took part of the ciphertext: the stream is cut */
+		x->broken = -ECANCELED;
+		if (x->usend)
+			xport_send_finish(x, x->broken);
+		return;
+	}
 	if (xport_flush(x))
 		return;
 	if (x->usend)
