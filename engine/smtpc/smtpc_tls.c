@@ -122,6 +122,8 @@ void smtpc_tls_done(void *user, int res)
 		why = res == -EPROTO	  ? xport_error(s->x)
 		      : res == -ETIMEDOUT ? "timeout"
 					  : strerrordesc_np(-res);
+		if (why && strncmp(why, "handshake failed: ", 18) == 0)
+			why += 18; /* tls/ says it already */
 		snprintf(s->tls_err, sizeof(s->tls_err), "TLS handshake failed: %s",
 			 why && why[0] ? why : "error");
 		smtpc_tls_fail(s, s->tls_err, NULL);
