@@ -7,6 +7,7 @@
  * 2 bad arguments.
  */
 #include "tools/blast/blast.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,16 @@
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+
+static const char blast_usage_tls[] =
+    "  --tls         STARTTLS when offered (no certificate check); a connection whose\n"
+    "                handshake failed is made again in plaintext\n"
+    "  --tls-required  STARTTLS or the connection fails\n"
+    "  --smtps       TLS on connect (implicit TLS, e.g. port 465)\n"
+    "The result line on stdout: result sent= ok= failed= elapsed_ms= msg_per_s= p50_ms=\n"
+    "  p99_ms= codes=CODE:N,... sessions= (connections that got ready: greeting, EHLO and\n"
+    "  TLS done) tls_sessions= (of them encrypted) tls_failed= (connections TLS could\n"
+    "  not be had on)\n";
 
 static void blast_usage(FILE *f)
 {
@@ -36,6 +47,7 @@ static void blast_usage(FILE *f)
 		   "  -q            quiet (no progress bar)\n"
 		   "  --body FILE   send this file (CRLF-normalised) as every message body\n"
 		   "  -v            trace SMTP sessions on stderr\n");
+	fputs(blast_usage_tls, f);
 }
 
 static int blast_bad(const char *opt, const char *val, const char *why)
@@ -103,7 +115,20 @@ static int blast_target(struct blast_cfg *cfg, const char *t, const char *u)
 	return 0;
 }
 
-enum { OPT_RCPT = 256, OPT_BODY };
+enum { OPT_RCPT = 256, OPT_BODY, OPT_TLS, OPT_TLS_REQUIRED, OPT_SMTPS };
+
+/* --tls, --tls-required, --smtps: one of them. */
+static int blast_tls_opt(struct blast_cfg *cfg, int c)
+{
+	if (cfg->tls != BLAST_TLS_NONE) {
+		fprintf(stderr, "riptide-blast: --tls, --tls-required and --smtps are exclusive\n");
+		return -EINVAL;
+	}
+	cfg->tls = c == OPT_TLS	    ? BLAST_TLS_TRY
+		   : c == OPT_SMTPS ? BLAST_TLS_SMTPS
+				    : BLAST_TLS_REQUIRE;
+	return 0;
+}
 
 static int blast_opt(struct blast_cfg *cfg, int c, const char *a, const char **body_path)
 {
@@ -173,6 +198,9 @@ static int blast_parse(struct blast_cfg *cfg, int argc, char **argv, const char 
 	static const struct option longopts[] = {
 	    {"rcpt", required_argument, NULL, OPT_RCPT},
 	    {"body", required_argument, NULL, OPT_BODY},
+	    {"tls", no_argument, NULL, OPT_TLS},
+	    {"tls-required", no_argument, NULL, OPT_TLS_REQUIRED},
+	    {"smtps", no_argument, NULL, OPT_SMTPS},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -186,6 +214,11 @@ static int blast_parse(struct blast_cfg *cfg, int argc, char **argv, const char 
 		}
 		if (c == 't' || c == 'u') {
 			*(c == 't' ? &t : &u) = optarg;
+			continue;
+		}
+		if (c >= OPT_TLS && c <= OPT_SMTPS) {
+			if (blast_tls_opt(cfg, c) < 0)
+				return -EINVAL;
 			continue;
 		}
 		if (c == '?' || blast_opt(cfg, c, optarg, body_path) < 0)
@@ -217,6 +250,20 @@ static void blast_defaults(struct blast_cfg *cfg)
 	snprintf(cfg->runid, sizeof(cfg->runid), "%016llx", (unsigned long long)r);
 }
 
+/* The client context of --tls/--tls-required/--smtps: no certificate verification (a load
+ * generator talks to test servers), no session resumption (every connection pays a full
+ * handshake: the worst case for the server). */
+static int blast_tls_ctx(struct blast_cfg *cfg)
+{
+	struct tls_client_opts o = {.verify = TLS_VERIFY_NONE};
+	char err[256];
+	int ret = tls_ctx_client_new(&o, &cfg->tls_ctx, err, sizeof(err));
+
+	if (ret < 0)
+		fprintf(stderr, "riptide-blast: TLS: %s\n", err);
+	return ret;
+}
+
 static int blast_setup(struct blast_cfg *cfg, const char *body_path)
 {
 	int ret;
@@ -233,6 +280,8 @@ static int blast_setup(struct blast_cfg *cfg, const char *body_path)
 		if (cfg->log_fd < 0)
 			return blast_bad("-L", cfg->log_path, strerror(errno));
 	}
+	if (cfg->tls && (ret = blast_tls_ctx(cfg)) < 0)
+		return ret;
 	if (cfg->n && cfg->conc > cfg->n)
 		cfg->conc = (unsigned)cfg->n;
 	if (cfg->threads > cfg->conc)
@@ -329,10 +378,17 @@ static int blast_report(struct blast_cfg *cfg, const struct blast_stats *st, uin
 		cfg->no_pipelining ? "off" : "if offered", (unsigned long long)ok,
 		(unsigned long long)(cfg->n - ok), (unsigned long long)st->codes[0],
 		(unsigned long long)unatt, p50, p99, codes[0] ? codes : "none");
+	if (cfg->tls)
+		fprintf(stderr, "  TLS: %llu of %llu sessions%s%s%s, %llu failed\n",
+			(unsigned long long)st->tls_sessions, (unsigned long long)st->sessions,
+			st->tls_desc[0] ? " (" : "", st->tls_desc, st->tls_desc[0] ? ")" : "",
+			(unsigned long long)st->tls_failed);
 	printf("result sent=%llu ok=%llu failed=%llu elapsed_ms=%llu msg_per_s=%.1f p50_ms=%.2f "
-	       "p99_ms=%.2f codes=%s\n",
+	       "p99_ms=%.2f codes=%s sessions=%llu tls_sessions=%llu tls_failed=%llu\n",
 	       (unsigned long long)sent, (unsigned long long)ok, (unsigned long long)(cfg->n - ok),
-	       (unsigned long long)elapsed_ms, rate, p50, p99, codes);
+	       (unsigned long long)elapsed_ms, rate, p50, p99, codes,
+	       (unsigned long long)st->sessions, (unsigned long long)st->tls_sessions,
+	       (unsigned long long)st->tls_failed);
 	fflush(stdout);
 	return unatt || st->codes[0] ? 1 : 0;
 }
@@ -370,6 +426,7 @@ int main(int argc, char **argv)
 		pthread_join(th, NULL);
 	if (bar)
 		blast_progress(&cfg, t0, true);
+	tls_ctx_free(cfg.tls_ctx);
 	if (a.ret < 0) {
 		fprintf(stderr, "riptide-blast: %s\n", strerror(-a.ret));
 		return 1;
