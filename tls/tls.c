@@ -104,6 +104,11 @@ void tls_free(struct tls *t)
 /* tls_feed: see tls.h. */
 int tls_feed(struct tls *t, const void *p, size_t n)
 {
+	size_t k = sizeof(t->first) - t->nfirst;
+
+	k = k < n ? k : n;
+	memcpy(t->first + t->nfirst, p, k);
+	t->nfirst += k;
 	return tls_buf_add(&t->in, p, n);
 }
 
@@ -133,6 +138,7 @@ int tls_handshake(struct tls *t)
 		return -EPROTO;
 	if (t->done)
 		return 0;
+	tls_thread_note();
 	ret = wolfSSL_negotiate(t->ssl);
 	if (ret == WOLFSSL_SUCCESS) {
 		t->done = true;
@@ -142,8 +148,7 @@ int tls_handshake(struct tls *t)
 	ret = wolfSSL_get_error(t->ssl, ret);
 	if (ret == WOLFSSL_ERROR_WANT_READ)
 		return -EAGAIN;
-	tls_fail(t, ret, "handshake failed");
-	return -EPROTO;
+	return tls_fail(t, ret, "handshake failed");
 }
 
 /* tls_write: see tls.h. */
@@ -163,8 +168,9 @@ long tls_write(struct tls *t, const void *p, size_t n)
 	if (ret > 0)
 		return ret;
 	ret = wolfSSL_get_error(t->ssl, ret);
-	tls_fail(t, ret, "write failed");
-	return ret == WOLFSSL_ERROR_WANT_WRITE || ret == MEMORY_E ? -ENOMEM : -EPROTO;
+	if (ret == WOLFSSL_ERROR_WANT_WRITE || ret == MEMORY_E)
+		t->oom = true; /* our send callback cannot say "would block" */
+	return tls_fail(t, ret, "write failed");
 }
 
 /* tls_read: see tls.h. */
@@ -191,8 +197,7 @@ long tls_read(struct tls *t, void *buf, size_t cap)
 		snprintf(t->err, sizeof(t->err), "the peer closed the TLS session (close_notify)");
 		return -EPIPE;
 	}
-	tls_fail(t, ret, "read failed");
-	return -EPROTO;
+	return tls_fail(t, ret, "read failed");
 }
 
 /* tls_out: see tls.h. */
@@ -228,8 +233,7 @@ int tls_shutdown(struct tls *t)
 	ret = wolfSSL_get_error(t->ssl, ret);
 	if (ret == WOLFSSL_ERROR_WANT_READ || ret == WOLFSSL_ERROR_ZERO_RETURN)
 		return 0;
-	tls_fail(t, ret, "shutdown failed");
-	return -EPROTO;
+	return tls_fail(t, ret, "shutdown failed");
 }
 
 /* tls_error: see tls.h. */

@@ -10,6 +10,7 @@
 #include "tls/tls_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,8 @@
 /* OpenSSL's codes for a name mismatch (wolfSSL's enum of X509_V_ERR_* stops before them). */
 #define TLS_V_ERR_HOSTNAME_MISMATCH   62
 #define TLS_V_ERR_IP_ADDRESS_MISMATCH 64
+
+static void put(char *out, size_t cap, size_t *pos, const char *s, size_t n, bool value);
 
 /* verify_reason: a short text for a verification error code (wolfSSL's or OpenSSL's). */
 static void verify_reason(struct tls *t, int err, char *buf, size_t len)
@@ -94,16 +97,37 @@ int tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 	return preverify && !t->vfail;
 }
 
-/* tls_fail: record a fatal error (ret: a wolfSSL error code) as t's one-line error, unless one
- * is recorded already; t is dead afterwards. */
-void tls_fail(struct tls *t, int ret, const char *what)
+/* plaintext_note: when the peer's first bytes look like SMTP text rather than a TLS record
+ * (a server that did not switch to TLS, a client that never started it), say so: " (the peer
+ * sent plaintext: \"220 mx ESMTP\")". Else "". */
+static const char *plaintext_note(const struct tls *t)
+{
+	static _Thread_local char note[64];
+	size_t n = 0, pos = 0;
+
+	if (t->done || t->nfirst < 3)
+		return "";
+	while (n < t->nfirst && t->first[n] >= 0x20 && t->first[n] < 0x7f)
+		n++;
+	if (n < 3)
+		return "";
+	snprintf(note, sizeof(note), " (the peer sent plaintext: \"");
+	pos = strlen(note);
+	put(note, sizeof(note) - 2, &pos, (const char *)t->first, n, false);
+	snprintf(note + pos, sizeof(note) - pos, "\")");
+	return note;
+}
+
+/* fail_text: t's one-line error for a fatal error (ret: a wolfSSL error code). */
+static void fail_text(struct tls *t, int ret, const char *what)
 {
 	WOLFSSL_ALERT_HISTORY h;
 	char wb[128];
 
-	if (t->failed)
+	if (t->oom) {
+		snprintf(t->err, sizeof(t->err), "%s: out of memory", what);
 		return;
-	t->failed = true;
+	}
 	if (t->vfail && t->c->verify == TLS_VERIFY_CA) {
 		snprintf(t->err, sizeof(t->err), "certificate verify failed: %s", t->verr);
 		return;
@@ -115,8 +139,19 @@ void tls_fail(struct tls *t, int ret, const char *what)
 			 d ? d : "unknown");
 		return;
 	}
-	snprintf(t->err, sizeof(t->err), "%s: %s", what, wb);
+	snprintf(t->err, sizeof(t->err), "%s: %s%s", what, wb, plaintext_note(t));
+}
+
+/* tls_fail: record a fatal error (ret: a wolfSSL error code) as t's one-line error, unless one
+ * is recorded already; t is dead afterwards. Returns -ENOMEM when the output buffer could not
+ * grow, else -EPROTO. */
+int tls_fail(struct tls *t, int ret, const char *what)
+{
+	if (!t->failed)
+		fail_text(t, ret, what);
+	t->failed = true;
 	wolfSSL_ERR_clear_error();
+	return t->oom ? -ENOMEM : -EPROTO;
 }
 
 /* tls_verified: whether the peer's certificate verified (see tls_info.verified); when not,

@@ -68,6 +68,7 @@ struct tls {
 	bool host_is_ip;
 	bool done;	      /* handshake complete */
 	bool failed;	      /* a fatal error happened: everything after returns -EPROTO */
+	bool oom;	      /* the output buffer could not grow (the failure is -ENOMEM) */
 	bool resumed_cached;  /* tls_new offered a cached session */
 	bool cached_verified; /* ...and what that session's full handshake found */
 	char cached_verify_error[96];
@@ -77,7 +78,9 @@ struct tls {
 	bool vfail;
 	int vdepth;
 	char verr[96];
-	char err[256]; /* tls_error */
+	char err[256];		 /* tls_error */
+	unsigned char first[24]; /* the first bytes fed: a failed handshake shows plaintext */
+	size_t nfirst;
 };
 
 /* tls_buf.c */
@@ -89,6 +92,7 @@ void tls_buf_free(struct tls_buf *b);
 /* tls_ctx.c */
 int tls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg);
 int tls_io_send(WOLFSSL *ssl, char *buf, int sz, void *arg);
+void tls_thread_note(void);
 void tls_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* tls_ctx_server_new_pem: like tls_ctx_server_new, from PEM text in memory (cert chain, leaf
@@ -105,10 +109,11 @@ void tls_scache_store(struct tls_scache *sc, struct tls *t, bool verified, const
 
 /* tls_info.c */
 int tls_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store);
-void tls_fail(struct tls *t, int ret, const char *what);
+int tls_fail(struct tls *t, int ret, const char *what);
 bool tls_verified(const struct tls *t, char *why, size_t whylen);
 
-/* tls_sni: the server name a client sent (server side), "" when none. For tests and logs. */
+/* tls_sni: the server name a client sent (server side), "" when none or on a client. The
+ * string is the calling thread's, valid until its next tls_sni call. For tests and logs. */
 const char *tls_sni(const struct tls *t);
 
 #endif

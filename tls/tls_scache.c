@@ -11,6 +11,8 @@
  */
 #include "tls/tls_int.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -28,7 +30,7 @@ int tls_scache_init(struct tls_scache *sc, unsigned max)
 		nb *= 2;
 	sc->tab = calloc(nb, sizeof(*sc->tab));
 	if (!sc->tab)
-		return -12; /* -ENOMEM */
+		return -ENOMEM;
 	sc->nbuckets = nb;
 	sc->max = max;
 	pthread_mutex_init(&sc->mu, NULL);
@@ -52,14 +54,9 @@ static void sess_free(struct tls_sess *e)
 	free(e);
 }
 
-/* Unlink e from its hash chain and from the LRU list (caller holds the lock). */
-static void sess_unlink(struct tls_scache *sc, struct tls_sess *e)
+/* Unlink e from the LRU list (caller holds the lock). */
+static void lru_unlink(struct tls_scache *sc, struct tls_sess *e)
 {
-	struct tls_sess **pp = &sc->tab[key_hash(sc, e->key)];
-
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
 	if (e->lprev)
 		e->lprev->lnext = e->lnext;
 	else
@@ -68,6 +65,17 @@ static void sess_unlink(struct tls_scache *sc, struct tls_sess *e)
 		e->lnext->lprev = e->lprev;
 	else
 		sc->tail = e->lprev;
+}
+
+/* Unlink e from its hash chain and from the LRU list (caller holds the lock). */
+static void sess_unlink(struct tls_scache *sc, struct tls_sess *e)
+{
+	struct tls_sess **pp = &sc->tab[key_hash(sc, e->key)];
+
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	lru_unlink(sc, e);
 	sc->n--;
 }
 
@@ -124,10 +132,7 @@ bool tls_scache_offer(struct tls_scache *sc, struct tls *t)
 		offered = true;
 		t->cached_verified = e->verified;
 		memcpy(t->cached_verify_error, e->verify_error, sizeof(e->verify_error));
-		sess_unlink(sc, e);
-		sc->n++;
-		e->hnext = sc->tab[key_hash(sc, e->key)];
-		sc->tab[key_hash(sc, e->key)] = e;
+		lru_unlink(sc, e);
 		lru_push(sc, e);
 	}
 	pthread_mutex_unlock(&sc->mu);

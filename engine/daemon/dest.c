@@ -30,7 +30,6 @@
  * shard closes its sessions idle for DEST_RECLAIM_GRACE_MS (instead of idle_timeout), so
  * thousands of destinations share max_connections without waiting seconds, while a busy
  * destination keeps its connection between messages. */
-#define DEST_TLS_BAD_MS	      3600000u /* plaintext to a host whose TLS failed, 1 h */
 #define DEST_RECLAIM_MS	      200u
 #define DEST_RECLAIM_GRACE_MS 250u
 
@@ -41,52 +40,6 @@ static bool dest_paused(const struct dest *d)
 }
 
 /* ---- outcomes ---- */
-
-static enum queue_rcpt_state dest_state(int code)
-{
-	return code >= 200 && code < 300 ? QUEUE_RCPT_DELIVERED
-	       : code >= 500		 ? QUEUE_RCPT_FAILED
-					 : QUEUE_RCPT_PENDING;
-}
-
-/* dest_record_tls: record recipient k's outcome (an event: the unit and the log line). t is
- * the host that answered (NULL: a local outcome); tls how the connection was encrypted (NULL:
- * in plaintext, or local). */
-void dest_record_tls(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
-		     const struct tls_info *tls, int code, const int enh[3], const char *text,
-		     size_t text_len)
-{
-	struct unit_rcpt *r = &u->r[k];
-	const struct msg *m = u->m;
-	struct event ev = {
-	    .id = m->idstr,
-	    .state = (uint8_t)dest_state(code),
-	    .rcpt = m->env->rcpts[r->idx].addr,
-	    .dest = u->dest,
-	    .mx = t ? t->host : NULL,
-	    .ip = t ? t->ip : NULL,
-	    .fallback = d->is_fallback,
-	    .code = code,
-	    .enh = {enh[0], enh[1], enh[2]},
-	    .delay_s = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6,
-	    .reply = text,
-	    .reply_len = text_len,
-	    .remote = t != NULL,
-	    .tls = tls,
-	};
-
-	r->tried |= t != NULL;
-	ev.attempts = r->attempts + (r->tried && r->attempts < UINT16_MAX ? 1u : 0u);
-	unit_set_event(u, k, &ev);
-	event_log(d->env.log, &ev);
-}
-
-/* dest_record: dest_record_tls for an outcome without TLS details. */
-void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
-		 const int enh[3], const char *text, size_t text_len)
-{
-	dest_record_tls(d, u, k, t, NULL, code, enh, text, text_len);
-}
 
 static void dest_record_reply(struct dest *d, struct job *j, unsigned k, struct osess *o,
 			      const struct smtpc_reply *r)
@@ -101,13 +54,6 @@ static void dest_record_reply(struct dest *d, struct job *j, unsigned k, struct 
 	dest_record_tls(d, j->u, j->idx[k], &o->tg, o->tls_on ? &o->tls : NULL, r->code, enh,
 			r->text, r->text_len);
 	j->decided[k] = JOB_DECIDED;
-}
-
-void dest_record_err(struct dest *d, struct unit *u, unsigned k, const char *err)
-{
-	int enh[3] = {4, 4, 1};
-
-	dest_record(d, u, k, NULL, 0, enh, err, strlen(err));
 }
 
 /* ---- units ---- */
@@ -544,21 +490,6 @@ static void dest_unlink_session(struct dest *d, struct osess *o)
 		atomic_fetch_sub(&d->env.rt->slow_conns, 1);
 }
 
-/* Opportunistic TLS failed with o's host (no handshake, or no usable one): log it and use
- * plaintext with that host for DEST_TLS_BAD_MS (the classic servers' "TLS if possible"). */
-static void dest_tls_fallback(struct dest *d, struct osess *o, uint64_t sess_id, const char *why)
-{
-	uint64_t until = loop_now_ms(d->env.loop) + DEST_TLS_BAD_MS;
-	char sid[24];
-
-	for (unsigned i = 0; o->gen == d->tgen && i < d->ntargets; i++)
-		if (strcmp(d->targets[i].ip, o->tg.ip) == 0)
-			d->targets[i].tls_bad_until = until;
-	snprintf(sid, sizeof(sid), "session-%llx", (unsigned long long)sess_id);
-	dlog_line(d->env.log, sid, "event=tls-fallback dest=%s mx=%s relay=%s reason=\"%s\"",
-		  d->name, o->tg.host, o->tg.ip, why ? why : "TLS failed");
-}
-
 static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, void *user)
 {
 	struct osess *o = user;
@@ -572,10 +503,12 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 		dest_pump(d); /* reconnects to the same host in plaintext */
 		return;
 	}
-	if (!info->was_ready && !d->shutting)
+	if (info->auth_failed && !d->shutting) /* configuration, not the host: deferred */
+		dest_auth_failed(d, o, smtpc_id(c), info);
+	else if (!info->was_ready && !d->shutting)
 		dest_target_down(d, o); /* refused, timed out, or a 4xx/5xx greeting */
-	if (!info->was_ready && !d->shutting && d->nready == 0 && d->nsess == 0 &&
-	    dest_pick_target(d, 0) < 0) {
+	if (!info->was_ready && !info->auth_failed && !d->shutting && d->nready == 0 &&
+	    d->nsess == 0 && dest_pick_target(d, 0) < 0) {
 		/* every target has failed and nothing is up: the destination is dead a while */
 		snprintf(why, sizeof(why), "cannot talk to %s: %s (in state %s, reply %d)",
 			 d->ntargets > 1 ? "any MX host" : o->tg.ip,
@@ -586,20 +519,6 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 	free(o);
 	if (!d->shutting)
 		dest_pump(d);
-}
-
-static void dest_timeouts(const struct config *cfg, struct smtpc_timeouts *to)
-{
-	smtpc_timeouts_default(to);
-	to->connect_ms = (uint32_t)cfg->connect_timeout_ms;
-	to->greeting_ms = (uint32_t)cfg->greeting_timeout_ms;
-	to->helo_ms = (uint32_t)cfg->helo_timeout_ms;
-	to->mail_ms = (uint32_t)cfg->mail_timeout_ms;
-	to->rcpt_ms = (uint32_t)cfg->rcpt_timeout_ms;
-	to->data_ms = (uint32_t)cfg->data_timeout_ms;
-	to->data_block_ms = (uint32_t)cfg->data_block_timeout_ms;
-	to->data_done_ms = (uint32_t)cfg->data_done_timeout_ms;
-	to->idle_ms = (uint32_t)cfg->idle_timeout_ms;
 }
 
 /* Take a connection slot under the global cap, and for a slow destination under half of it
@@ -620,30 +539,6 @@ static bool dest_take_slot(struct dest *d)
 		return false;
 	}
 	return true;
-}
-
-/* The TLS settings of a session to o's target: the configured mode, except that opportunistic
- * TLS is skipped (plaintext) for a host whose handshake failed lately (tls_bad_until). The
- * name checked against the certificate (and sent as SNI) is the MX host name or the relay's
- * host; TLS sessions are resumed per address:port. */
-static void dest_tls(struct dest *d, struct osess *o, struct smtpc_config *sc)
-{
-	static const enum smtpc_tls mode[] = {
-	    [CONFIG_TLS_NONE] = SMTPC_TLS_NONE,
-	    [CONFIG_TLS_OPPORTUNISTIC] = SMTPC_TLS_TRY,
-	    [CONFIG_TLS_REQUIRED] = SMTPC_TLS_REQUIRE,
-	    [CONFIG_TLS_SMTPS] = SMTPC_TLS_IMPLICIT,
-	};
-	uint16_t port;
-
-	sc->tls = mode[d->cfg->tls];
-	sc->tls_ctx = d->env.rt->tls_client;
-	if (sc->tls == SMTPC_TLS_TRY && o->tg.tls_bad_until > loop_now_ms(d->env.loop))
-		sc->tls = SMTPC_TLS_NONE;
-	if (util_hostport_parse(o->tg.host, o->tls_name, sizeof(o->tls_name), &port, 25) < 0)
-		snprintf(o->tls_name, sizeof(o->tls_name), "%s", o->tg.host);
-	sc->tls_host = o->tls_name;
-	sc->tls_cache_key = o->tg.ip;
 }
 
 /* Open a session to the first live target >= min_t. Returns 0, -EAGAIN (a connection cap is
@@ -670,6 +565,7 @@ static int dest_open_session(struct dest *d, unsigned min_t)
 	sc.helo_name = d->cfg->helo_name[0] ? d->cfg->helo_name : d->cfg->hostname;
 	dest_timeouts(d->cfg, &sc.timeouts);
 	sc.max_txns = d->cfg->max_messages_per_connection;
+	dest_auth_config(d, &sc);
 	sc.id = ((uint64_t)d->env.shard << 48) | ++d->next_sess_id;
 	sc.ops = &d->ops;
 	sc.user = o;
@@ -761,8 +657,8 @@ void dest_pump(struct dest *d)
 			dest_arm_repump(d);
 		return;
 	}
-	if (!dest_mx_ready(d))
-		return; /* a lookup is running (it pumps when answered), or the jobs ended */
+	if (dest_auth_held(d) || !dest_mx_ready(d))
+		return; /* AUTH failed a moment ago; a lookup is running (it pumps when answered) */
 	dest_check_setups(d);
 	dest_feed_idle(d);
 	dest_feed_hops(d);

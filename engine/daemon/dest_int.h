@@ -87,13 +87,26 @@ struct dest {
 	struct smtpc_ops ops;
 	struct dest *tab_next; /* shard's destination table chain */
 	uint64_t last_used;    /* monotonic ms of the last unit it took */
+	/* AUTH failed at this relay (dest_auth.c): until auth_hold_until (monotonic ms) new mail
+	 * is deferred with that failure instead of each message trying to log in again. */
+	uint64_t auth_hold_until;
+	int auth_code, auth_enh[3];
+	char auth_text[256];
 };
+
+struct event;
 
 /* dest.c */
 void dest_pump(struct dest *d);
 void dest_record_tls(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
 		     const struct tls_info *tls, int code, const int enh[3], const char *text,
 		     size_t text_len);
+/* dest_record_ev: record recipient k of u with the outcome the caller put in ev (state, code,
+ * enh, reply, reason, tls), at target t (NULL: a local outcome); fills ev's other fields,
+ * stores it in the unit and writes the delivery line. dest_record: the same with the state
+ * the code implies and no reason. */
+void dest_record_ev(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
+		    struct event *ev);
 void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
 		 const int enh[3], const char *text, size_t text_len);
 void dest_record_err(struct dest *d, struct unit *u, unsigned k, const char *err);
@@ -138,5 +151,27 @@ bool dest_fall_through(struct dest *d, struct job *j, const struct osess *o,
 /* dest_no_host: nothing can take j here (every host tried or down): to the fallback relay if
  * there is one (returns true), else false. */
 bool dest_no_host(struct dest *d, struct job *j);
+
+/* dest_auth.c */
+/* dest_auth_config: the AUTH part of a session's config: the [delivery] credentials toward a
+ * relay (relay mode, the fallback relay), none toward MX hosts. */
+void dest_auth_config(const struct dest *d, struct smtpc_config *sc);
+/* dest_auth_failed: session o closed with info->auth_failed: log the configuration error once,
+ * defer every queued job with the failure (never failed, never bounced) and hold the
+ * destination a while (dest_auth_held). */
+void dest_auth_failed(struct dest *d, const struct osess *o, uint64_t sess_id,
+		      const struct smtpc_close_info *info);
+/* dest_auth_held: while an AUTH failure holds d, defer every queued job with it and return
+ * true; else false. */
+bool dest_auth_held(struct dest *d);
+
+/* dest_tls.c */
+/* dest_timeouts: fill to with the configured per-state timeouts (smtpc defaults otherwise). */
+void dest_timeouts(const struct config *cfg, struct smtpc_timeouts *to);
+/* dest_tls: the TLS settings of a new session to o's target (o->tls_name holds the name). */
+void dest_tls(struct dest *d, struct osess *o, struct smtpc_config *sc);
+/* dest_tls_fallback: opportunistic TLS failed with o's host (why): log it once and use
+ * plaintext with that host for a while. */
+void dest_tls_fallback(struct dest *d, struct osess *o, uint64_t sess_id, const char *why);
 
 #endif

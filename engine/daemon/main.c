@@ -6,6 +6,7 @@
  * `shutdown_timeout` to finish, abort the rest (they stay queued), drain the commit thread,
  * join the shards, close the queue, exit 0.
  */
+#include "engine/daemon/auth.h"
 #include "engine/daemon/ctl.h"
 #include "engine/daemon/notice.h"
 #include "engine/daemon/susp.h"
@@ -49,6 +50,38 @@ static int rt_listen_tls(struct rt *rt)
 	return ret;
 }
 
+/* The injection policy of #8 into sc: AUTH when a users file is loaded, trusted networks
+ * (parsed here; the config loader checked them), relay_domains, sender_policy, max_rset, vrfy.
+ * Returns 0 or -EINVAL. */
+static int rt_inject_policy(struct rt *rt, struct smtpd_config *sc)
+{
+	const struct config *c = &rt->cfg;
+	char why[300];
+	int n = util_nets_parse(c->trusted_networks, NULL, 0, why, sizeof(why));
+
+	if (n >= 0) {
+		rt->trusted = util_xcalloc(n ? (size_t)n : 1, sizeof(*rt->trusted));
+		n = util_nets_parse(c->trusted_networks, rt->trusted, (unsigned)n, why,
+				    sizeof(why));
+	}
+	if (n < 0) {
+		fprintf(stderr, "riptide: trusted_networks: %s\n", why);
+		return -EINVAL;
+	}
+	rt->ntrusted = (unsigned)n;
+	sc->auth = rt->auth != NULL;
+	sc->policy = true;
+	sc->trusted = rt->trusted;
+	sc->ntrusted = rt->ntrusted;
+	sc->relay_domains = c->relay_domains;
+	sc->vrfy = c->vrfy;
+	sc->sender_policy = c->sender_policy == CONFIG_SENDER_OWN_ADDRESS ? SMTPD_SENDER_OWN_ADDRESS
+			    : c->sender_policy == CONFIG_SENDER_OWN_DOMAIN ? SMTPD_SENDER_OWN_DOMAIN
+									   : SMTPD_SENDER_ANY;
+	sc->max_rset = c->max_rset;
+	return 0;
+}
+
 static int rt_listen(struct rt *rt)
 {
 	const struct config *c = &rt->cfg;
@@ -69,8 +102,10 @@ static int rt_listen(struct rt *rt)
 	};
 	const char *addrs[2] = {c->listen, c->socket};
 	char spec[CONFIG_STR + 8];
-	int ret = smtpd_server_new(&rt->srv, &sc, &shard_smtpd_hooks, NULL);
+	int ret = rt_inject_policy(rt, &sc);
 
+	if (ret == 0)
+		ret = smtpd_server_new(&rt->srv, &sc, &shard_smtpd_hooks, NULL);
 	if (ret < 0) {
 		fprintf(stderr, "riptide: injection server: %s\n", strerror(-ret));
 		return ret;
@@ -253,8 +288,8 @@ static int rt_start(struct rt *rt)
 		fprintf(stderr, "riptide: cannot open log %s: %s\n", rt->cfg.log, strerror(-ret));
 		return ret;
 	}
-	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_tls_open(rt)) < 0 ||
-	    (ret = rt_listen(rt)) < 0 || (ret = rt_open_notice(rt)) < 0)
+	if ((ret = rt_open_queue(rt)) < 0 || (ret = rt_listen(rt)) < 0 ||
+	    (ret = rt_open_notice(rt)) < 0)
 		return ret;
 	rt->res = resident_new();
 	rt->susp = susp_new();
@@ -264,7 +299,8 @@ static int rt_start(struct rt *rt)
 	if ((ret = rt_start_counters(rt)) < 0)
 		return ret;
 	if ((ret = commit_start(rt->q, rt_queue_state, rt, &rt->commit)) < 0 ||
-	    (ret = fetch_start(rt->q, &rt->fetch)) < 0)
+	    (ret = fetch_start(rt->q, &rt->fetch)) < 0 ||
+	    (rt->auth && (ret = auth_start(rt->auth)) < 0))
 		return ret;
 	commit_set_written_arg(rt->commit, rt->qstat);
 	atomic_store(&rt->outgoing, rt->cfg.outgoing);
@@ -308,6 +344,8 @@ static void rt_free(struct rt *rt)
 	susp_free(rt->susp);
 	smtpd_server_free(rt->srv);
 	rt_tls_close(rt);
+	auth_free(rt->auth);
+	free(rt->trusted);
 }
 
 /* Stop order: runner (no new hand-overs), shards (no new mail, transactions finish or are
@@ -341,6 +379,8 @@ static void rt_stop(struct rt *rt)
 	commit_halt(rt->commit);
 	fetch_free(rt->fetch); /* reads still queued complete to the live loops */
 	rt->fetch = NULL;
+	if (rt->auth)
+		auth_stop(rt->auth); /* likewise; a later AUTH gets 454 */
 	rt_wait_idle(rt, deadline > util_mono_ms() ? deadline - util_mono_ms() : 0);
 	for (unsigned i = 0; i < rt->nshards; i++)
 		clean &= shard_join(rt->shards[i]);
@@ -386,7 +426,8 @@ static bool config_needs_restart(const struct config *a, const struct config *b)
 	config_print(&x, fb);
 	fclose(fa);
 	fclose(fb);
-	differ = la != lb || memcmp(ta, tb, la) != 0;
+	differ = la != lb || memcmp(ta, tb, la) != 0 ||
+		 strcmp(a->auth_password, b->auth_password) != 0; /* printed as a comment */
 	free(ta);
 	free(tb);
 	return differ;
@@ -489,6 +530,27 @@ static void rt_started(const struct rt *rt)
 		rt->fallback_name[0] ? ", fallback relay " : "", rt->fallback_name, rt->cfg.spool);
 }
 
+/* auth_users_file: a malformed file is a configuration error (exit 2, file:line); a file
+ * others may read gets a warning. */
+static int rt_load_auth(struct rt *rt)
+{
+	const char *path = rt->cfg.auth_users_file;
+	char err[512];
+	int ret;
+
+	if (!path[0])
+		return 0;
+	if ((ret = auth_load(path, &rt->auth, err, sizeof(err))) < 0) {
+		fprintf(stderr, "riptide: auth_users_file: %s\n", err);
+		return ret;
+	}
+	if (auth_readable_by_others(rt->auth))
+		fprintf(stderr,
+			"riptide: warning: auth_users_file %s is readable by others (chmod o-r)\n",
+			path);
+	return 0;
+}
+
 /* A broken DSN template is a configuration error: exit 2 before anything starts. */
 static int check_templates(const struct config *cfg)
 {
@@ -500,6 +562,18 @@ static int check_templates(const struct config *cfg)
 		fprintf(stderr, "riptide: dsn_templates: %s\n", err);
 	dsn_templates_free(t);
 	return ret;
+}
+
+/* A password in a file others may read: warn (issue #8); the daemon starts anyway. */
+static void warn_secret_mode(const struct config *cfg, const char *path)
+{
+	struct stat st;
+
+	if (path && cfg->auth_password[0] && stat(path, &st) == 0 && (st.st_mode & S_IROTH))
+		fprintf(stderr,
+			"riptide: warning: %s holds auth_password and is readable by others "
+			"(mode %03o): chmod o-r %s\n",
+			path, (unsigned)(st.st_mode & 0777), path);
 }
 
 int main(int argc, char **argv)
@@ -523,8 +597,9 @@ int main(int argc, char **argv)
 	}
 	if (cmd == CMD_QUEUE_COUNT)
 		return queue_count_cmd(&rt);
-	if (check_templates(&rt.cfg) < 0)
-		return 2;
+	if (check_templates(&rt.cfg) < 0 || rt_tls_open(&rt) < 0 || rt_load_auth(&rt) < 0)
+		return 2; /* a broken template, certificate or users file: a configuration error */
+	warn_secret_mode(&rt.cfg, cfgpath);
 	rt_signals(&set);
 	if (rt_start(&rt) < 0)
 		return 1;

@@ -29,6 +29,7 @@ struct qstat;
 struct susp;
 struct ctl_server;
 struct smtpd_server;
+struct auth;
 
 struct rt {
 	struct config cfg;
@@ -58,6 +59,9 @@ struct rt {
 	struct smtpd_server *srv;   /* injection listeners (TCP and/or UNIX), shared by shards */
 	struct tls_ctx *tls_client; /* outbound TLS (rtls.c), NULL with tls = none */
 	struct tls_ctx *tls_server; /* injection STARTTLS / tls_listen, NULL without tls_cert */
+	struct auth *auth;	    /* AUTH users and verifier thread (auth.h), NULL: no AUTH */
+	struct util_net *trusted;   /* trusted_networks, parsed (smtpd's policy reads them) */
+	unsigned ntrusted;
 	atomic_uint out_conns; /* outbound connections open, all shards (cap: max_connections) */
 	atomic_uint_fast64_t slot_denied_ms; /* monotonic ms a destination last found no slot */
 	atomic_uint slow_conns; /* of which to slow destinations (at most half the cap) */

@@ -8,6 +8,7 @@
  * answers "250 2.0.0 Ok: queued as <id>" and then starts the message's first round, still in
  * RAM with its body: one delivery unit per destination, to the shard that owns it.
  */
+#include "engine/daemon/auth.h"
 #include "engine/daemon/qstat.h"
 #include "engine/daemon/shard.h"
 #include "engine/daemon/dest.h"
@@ -29,6 +30,8 @@
 #define SHARD_DEST_IDLE_MS (5u * 60u * 1000u)
 #define SHARD_GC_MS	   (30u * 1000u)
 #define SHARD_RECLAIM_MS   50u
+/* A failed AUTH is answered this long after its verdict (password guessing tarpit). */
+#define SHARD_AUTH_TARPIT_MS 1000u
 
 struct shard {
 	struct rt *rt;
@@ -66,6 +69,10 @@ struct shard_sess {
 	struct queue_id id; /* made at the DATA command: the Received: header names it */
 	uint32_t trace_len; /* bytes of that header at the start of the body */
 	bool utf8;	    /* MAIL ... SMTPUTF8 */
+	/* AUTH: the request on the auth thread, then the tarpit of a failure */
+	struct smtpd_session *sess;
+	struct auth_req auth;
+	struct loop_op tarpit;
 };
 
 const size_t shard_session_data_size = sizeof(struct shard_sess);
@@ -129,6 +136,57 @@ static int shard_on_rcpt(struct smtpd_session *sess, const char *rcpt, void *use
 	return SMTPD_DEFAULT;
 }
 
+/* ---- AUTH: verified on the auth thread, a failure answered after a tarpit ---- */
+
+static void shard_auth_tarpit_cb(struct loop_op *op, int res, uint32_t flags)
+{
+	struct shard_sess *ss = op->owner;
+
+	smtpd_auth_result(ss->sess, false, NULL);
+}
+
+static void shard_auth_tarpit(struct loop *l, struct shard_sess *ss)
+{
+	ss->tarpit = (struct loop_op){.cb = shard_auth_tarpit_cb, .owner = ss};
+	loop_timer(l, &ss->tarpit, SHARD_AUTH_TARPIT_MS);
+}
+
+/* The auth thread's verdict, back on this shard. */
+static void shard_auth_done(struct loop *l, struct loop_msg *lm)
+{
+	struct shard_sess *ss = container_of(lm, struct shard_sess, auth.done);
+
+	if (ss->auth.result > 0)
+		smtpd_auth_result(ss->sess, true, ss->auth.domains);
+	else if (ss->auth.result < 0)
+		smtpd_reply(ss->sess, 454, "4.7.0 Temporary authentication failure");
+	else
+		shard_auth_tarpit(l, ss);
+}
+
+/* on_auth: copy the credentials into the request (the session stays until the verdict) and
+ * post it; crypt(3) never runs on the shard. */
+static int shard_on_auth(struct smtpd_session *sess, const char *login, const char *password,
+			 void *user)
+{
+	struct shard *s = user;
+	struct shard_sess *ss = smtpd_session_data(sess);
+	struct auth_req *r = &ss->auth;
+	size_t ln = strlen(login), pn = strlen(password);
+
+	ss->sess = sess;
+	if (ln >= sizeof(r->login) || pn >= sizeof(r->password)) {
+		shard_auth_tarpit(s->loop, ss); /* no such user can exist */
+		return SMTPD_ASYNC;
+	}
+	memcpy(r->login, login, ln + 1);
+	memcpy(r->password, password, pn + 1);
+	r->loop = s->loop;
+	r->done.fn = shard_auth_done;
+	auth_post(s->rt->auth, r);
+	return SMTPD_ASYNC;
+}
+
 /* The client's address as an RFC 5321 address literal, or NULL for a UNIX socket client. */
 static const char *shard_addr_literal(struct smtpd_session *sess, char *buf, size_t len)
 {
@@ -157,6 +215,19 @@ static const char *shard_ascii(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/* The Received: header's "with" (RFC 3848): ESMTP / UTF8SMTP, "S" with TLS, "A" after AUTH. */
+static const char *shard_with(const struct smtpd_session *sess, bool utf8)
+{
+	static const char *const names[2][2][2] = {
+	    {{"ESMTP", "ESMTPA"}, {"ESMTPS", "ESMTPSA"}},
+	    {{"UTF8SMTP", "UTF8SMTPA"}, {"UTF8SMTPS", "UTF8SMTPSA"}}};
+	bool tls = smtpd_session_tls(sess, NULL), auth = smtpd_session_auth_user(sess) != NULL;
+
+	if (!utf8 && !smtpd_session_esmtp(sess))
+		return "SMTP";
+	return names[utf8][tls][auth];
+}
+
 /* DATA: make the message id now and put a Received: trace header (RFC 5321 4.4) in front of
  * the body, without copying it later (smtpd_body_prepend). */
 static int shard_on_data_begin(struct smtpd_session *sess, void *user)
@@ -169,9 +240,7 @@ static int shard_on_data_begin(struct smtpd_session *sess, void *user)
 	    .helo = smtpd_session_helo(sess),
 	    .addr_lit = shard_addr_literal(sess, lit, sizeof(lit)),
 	    .by = s->rt->cfg.hostname,
-	    .with = ss->utf8			? "UTF8SMTP"
-		    : smtpd_session_esmtp(sess) ? "ESMTP"
-						: "SMTP",
+	    .with = shard_with(sess, ss->utf8),
 	    .id = idstr,
 	    .when = (int64_t)(now / 1000),
 	};
@@ -210,6 +279,7 @@ static void shard_committed(struct loop *l, struct loop_msg *lm)
 	struct msg *m = container_of(lm, struct msg, req.done);
 	struct shard *s = loop_data(l);
 	struct smtpd_session *sess = m->cookie;
+	const char *au;
 	char text[96];
 
 	s->commits--;
@@ -224,10 +294,12 @@ static void shard_committed(struct loop *l, struct loop_msg *lm)
 		return;
 	}
 	snprintf(text, sizeof(text), "2.0.0 Ok: queued as %s", m->idstr);
-	smtpd_reply(sess, 250, text);
+	au = smtpd_session_auth_user(sess);
 	dlog_line(s->log, m->idstr,
-		  "status=queued from=<%s> nrcpt=%u size=%zu hops=%u session=%llu", m->env->sender,
-		  m->env->nrcpt, m->body_len, m->hops, (unsigned long long)smtpd_session_id(sess));
+		  "status=queued from=<%s> nrcpt=%u size=%zu hops=%u session=%llu%s%s",
+		  m->env->sender, m->env->nrcpt, m->body_len, m->hops,
+		  (unsigned long long)smtpd_session_id(sess), au ? " auth=" : "", au ? au : "");
+	smtpd_reply(sess, 250, text); /* (after the log line: it may end the session) */
 	shard_route(s, m);
 }
 
@@ -673,4 +745,5 @@ const struct smtpd_hooks shard_smtpd_hooks = {
     .on_data_begin = shard_on_data_begin,
     .on_rcpt = shard_on_rcpt,
     .on_data = shard_on_data,
+    .on_auth = shard_on_auth,
 };

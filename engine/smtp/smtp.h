@@ -181,6 +181,9 @@ ssize_t smtp_b64_decode(const char *in, size_t n, char *out, size_t cap);
  * -ENOSPC (nothing useful written). */
 ssize_t smtp_b64_encode(const char *in, size_t n, char *out, size_t cap);
 
+/* Room smtp_b64_encode needs for n input bytes, the terminating NUL included. */
+#define SMTP_B64_ENC_LEN(n) (((n) + 2) / 3 * 4 + 1)
+
 /* smtp_is_ascii: true when none of the n bytes at p has its high bit set (n = 0: true). */
 bool smtp_is_ascii(const char *p, size_t n);
 
@@ -253,9 +256,16 @@ enum {
 	SMTP_EXT_CHUNKING = 1u << 8,
 };
 
+/* SASL mechanisms an EHLO AUTH keyword offers (RFC 4954), those the client can use. */
+enum {
+	SMTP_EHLO_AUTH_PLAIN = 1u << 0,
+	SMTP_EHLO_AUTH_LOGIN = 1u << 1,
+};
+
 struct smtp_ehlo {
 	uint32_t ext;	     /* SMTP_EXT_* */
 	uint64_t size_limit; /* SIZE value, 0 if none or unlimited */
+	uint32_t auth;	     /* SMTP_EHLO_AUTH_* listed after AUTH (or the old "AUTH=" form) */
 };
 
 /* smtp_ehlo_parse: extract extensions from a complete multi-line EHLO reply (as delimited by

@@ -147,6 +147,27 @@ static uint64_t parse_u64(const char *t, size_t n)
 	return v;
 }
 
+/* The SMTP_AUTH_* mechanisms named in t[0..n), the text after the AUTH keyword: names
+ * separated by blanks, after a blank or (the old "AUTH=LOGIN PLAIN" form) an '='. */
+static uint32_t ehlo_auth(const char *t, size_t n)
+{
+	uint32_t m = 0;
+	size_t i = 0, k;
+
+	while (i < n) {
+		while (i < n && (t[i] == ' ' || t[i] == '='))
+			i++;
+		for (k = i; k < n && t[k] != ' '; k++)
+			;
+		if (k - i == 5 && strncasecmp(t + i, "PLAIN", 5) == 0)
+			m |= SMTP_EHLO_AUTH_PLAIN;
+		else if (k - i == 5 && strncasecmp(t + i, "LOGIN", 5) == 0)
+			m |= SMTP_EHLO_AUTH_LOGIN;
+		i = k;
+	}
+	return m;
+}
+
 /* Apply one EHLO line's text (after "250-"/"250 ") to out. */
 static void ehlo_line(const char *t, size_t n, struct smtp_ehlo *out)
 {
@@ -160,6 +181,8 @@ static void ehlo_line(const char *t, size_t n, struct smtp_ehlo *out)
 		out->ext |= ehlo_kw[i].flag;
 		if (ehlo_kw[i].flag == SMTP_EXT_SIZE)
 			out->size_limit = parse_u64(t + k, n - k);
+		if (ehlo_kw[i].flag == SMTP_EXT_AUTH)
+			out->auth |= ehlo_auth(t + k, n - k);
 		return;
 	}
 }
@@ -175,6 +198,7 @@ int smtp_ehlo_parse(const struct smtp_reply *rep, struct smtp_ehlo *out)
 
 	out->ext = 0;
 	out->size_limit = 0;
+	out->auth = 0;
 	while (p && left > 0 && (n = smtp_line_end(p, left, &term)) >= 0) {
 		if (!first && n > 4)
 			ehlo_line(p + 4, (size_t)n - 4, out);

@@ -40,7 +40,7 @@ void smtpc_trace(struct smtpc *s, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (!s->ops->trace)
+	if (!s->ops->trace || s->trace_mute) /* trace_mute: a line with credentials */
 		return;
 	n = snprintf(line, sizeof(line), "smtpc %llu: ", (unsigned long long)s->id);
 	va_start(ap, fmt);
@@ -177,6 +177,7 @@ static void smtpc_free(struct smtpc *s)
 	free(s->obuf_old);
 	free(s->rbuf);
 	free(s->helo);
+	smtpc_auth_free(s);
 	free(s);
 }
 
@@ -231,6 +232,7 @@ int smtpc_new(struct loop *l, const struct smtpc_config *cfg, struct smtpc **out
 		free(s);
 		return ret;
 	}
+	smtpc_auth_init(s, cfg);
 	smtpc_enter(s, SMTPC_S_CONNECT);
 	*out = s;
 	return 0;

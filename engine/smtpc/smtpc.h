@@ -8,7 +8,7 @@
  * (OpenSMTPD mta_session style): entering a state sends, the reply step decides.
  *
  * Lifecycle (all calls on the loop's thread):
- *   smtpc_new()  -> connects at once; greeting, EHLO (HELO fallback) -> READY
+ *   smtpc_new()  -> connects at once; greeting, EHLO (HELO fallback), AUTH if configured -> READY
  *   READY        -> ops->next() is called; return a transaction (or NULL and later smtpc_send())
  *   transaction  -> ops->rcpt() once per recipient refused locally (see "Local replies") and
  *                   once per RCPT reply received while MAIL was accepted,
@@ -37,7 +37,7 @@
 
 struct smtpc;
 
-/* Session states, in protocol order. */
+/* Session states, in protocol order. AUTH: see "AUTH". */
 enum smtpc_state {
 	SMTPC_S_INIT = 0,
 	SMTPC_S_CONNECT,
@@ -169,6 +169,7 @@ struct smtpc_close_info {
 	bool was_ready;		  /* greeting + EHLO/HELO completed */
 	bool tls_failed;	  /* TLS was wanted and could not be had (see "TLS") */
 	unsigned txns;		  /* transactions completed (txn_done called) */
+	bool auth_failed;	  /* AUTH was configured and did not succeed (see "AUTH") */
 };
 
 struct smtpc_ops {
@@ -231,7 +232,26 @@ struct smtpc_config {
 	struct tls_ctx *tls_ctx;	/* client context, must outlive the session */
 	const char *tls_host;		/* copied; SNI + certificate name, NULL = none */
 	const char *tls_cache_key;	/* copied; NULL = no resumption */
+	/* SMTP AUTH (see "AUTH"): */
+	const char *auth_user;	   /* copied; NULL or "" = no AUTH */
+	const char *auth_password; /* copied; NULL = "" */
+	bool auth_plaintext;	   /* AUTH also on a connection that is not encrypted */
 };
+
+/* AUTH (RFC 4954). With auth_user set, the session authenticates after EHLO, before READY:
+ * AUTH PLAIN with the initial response (base64 of "\0user\0password") when the server offers
+ * PLAIN, else AUTH LOGIN (user and password each answering a 334); 235 -> READY. It does so
+ * only on a secure connection (TLS is active, or a UNIX socket) or with auth_plaintext. The
+ * lines carrying credentials reach ops->trace only as "AUTH PLAIN ****" / "****". Failures end
+ * the session before MAIL with closed() and info.auth_failed set (a courtesy QUIT is sent):
+ *   - not secure and !auth_plaintext: nothing of AUTH is sent; err "AUTH refused: the
+ *     connection is not encrypted (auth_plaintext = no)", reply code 0;
+ *   - the server offers neither PLAIN nor LOGIN (or no AUTH, or only HELO worked): err
+ *     "the server offers no AUTH PLAIN/LOGIN", reply code 0;
+ *   - any reply to AUTH but 235 / 334 (535 5.7.8, 454 4.7.0, 504...): err "authentication
+ *     failed", info.reply that reply.
+ * A 421 is reported as any 421 (auth_failed not set). The owner decides what a failure means
+ * for its mail: it is never a verdict on the message. */
 
 /* smtpc_new: create a session on loop l and start connecting to cfg->addr. On success *out is
  * the handle and ops->closed() will be called exactly once, later, from the loop (never from

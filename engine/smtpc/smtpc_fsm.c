@@ -19,8 +19,9 @@ static bool smtpc_2xx(const struct smtp_reply *r)
 	return r->code >= 200 && r->code < 300;
 }
 
-/* Courtesy QUIT after a rejection; `err` is reported in closed() once QUIT is answered. */
-static void smtpc_quit_with(struct smtpc *s, const char *err, const struct smtp_reply *r)
+/* smtpc_quit_with: courtesy QUIT after a rejection r (saved as the close info's reply); `err`
+ * is reported in closed() once QUIT is answered. */
+void smtpc_quit_with(struct smtpc *s, const char *err, const struct smtp_reply *r)
 {
 	struct smtpc_reply rr = smtpc_reply_of(r);
 	size_t n = rr.text_len < sizeof(s->ctext) ? rr.text_len : sizeof(s->ctext) - 1;
@@ -45,12 +46,12 @@ static void smtpc_greeting_reply(struct smtpc *s, const struct smtp_reply *r)
 }
 
 /* Handshake done (EHLO or HELO accepted). STARTTLS (when configured and offered, followed by a
- * new EHLO: smtpc_tls.c) and AUTH are decided here, before READY. */
+ * new EHLO: smtpc_tls.c); then AUTH (smtpc_auth.c), which enters READY. */
 static void smtpc_hello_done(struct smtpc *s)
 {
 	if (smtpc_tls_after_hello(s))
 		return;
-	smtpc_enter(s, SMTPC_S_READY);
+	smtpc_auth_start(s);
 }
 
 static void smtpc_ehlo_enter(struct smtpc *s)
@@ -67,6 +68,7 @@ static void smtpc_ehlo_reply(struct smtpc *s, const struct smtp_reply *r)
 		smtp_ehlo_parse(r, &e);
 		s->ext = e.ext;
 		s->size_limit = e.size_limit;
+		s->auth_mechs = e.auth;
 		smtpc_hello_done(s);
 	} else if (r->code >= 500) {
 		smtpc_enter(s, SMTPC_S_HELO);
@@ -89,11 +91,6 @@ static void smtpc_helo_reply(struct smtpc *s, const struct smtp_reply *r)
 	} else {
 		smtpc_quit_with(s, "HELO rejected", r);
 	}
-}
-
-static void smtpc_unsupported_enter(struct smtpc *s)
-{
-	smtpc_close(s, "STARTTLS/AUTH not supported yet", NULL);
 }
 
 /* ---- idle ---- */
@@ -365,7 +362,7 @@ static const struct smtpc_state_def smtpc_states[SMTPC_S__COUNT] = {
 		      "timeout waiting for HELO reply", 0},
     [SMTPC_S_STARTTLS] = {"STARTTLS", smtpc_starttls_enter, smtpc_starttls_reply, TMO(helo_ms),
 			  "timeout waiting for STARTTLS reply", 0},
-    [SMTPC_S_AUTH] = {"AUTH", smtpc_unsupported_enter, NULL, TMO(helo_ms),
+    [SMTPC_S_AUTH] = {"AUTH", smtpc_auth_enter, smtpc_auth_reply, TMO(helo_ms),
 		      "timeout waiting for AUTH reply", 0},
     [SMTPC_S_READY] = {"READY", smtpc_ready_enter, NULL, TMO(idle_ms), "idle timeout", 0},
     [SMTPC_S_MAIL] = {"MAIL", smtpc_mail_enter, smtpc_mail_reply, TMO(mail_ms),
@@ -432,7 +429,8 @@ static void smtpc_dispatch(struct smtpc *s, const struct smtp_reply *r)
 		smtpc_close(s, "service not available (421)", r);
 		return;
 	}
-	if (r->code < 200 || (r->code < 400 && r->code >= 300 && s->state != SMTPC_S_DATA)) {
+	if (r->code < 200 || (r->code < 400 && r->code >= 300 && s->state != SMTPC_S_DATA &&
+			      s->state != SMTPC_S_AUTH)) { /* 354, 334 */
 		smtpc_close(s, "protocol error: unexpected reply code", NULL);
 		return;
 	}

@@ -110,6 +110,16 @@ struct smtpc {
 	struct smtpc_result pend_res;
 	char *pend_conv; /* conv of that transaction: the send may still read it */
 	char pend_text[SMTPC_TEXT_MAX];
+
+	/* SMTP AUTH (smtpc_auth.c): the credentials (owned, wiped when freed; NULL: no AUTH),
+	 * whether AUTH may go over a connection that is not encrypted, the server's SMTP_AUTH_*
+	 * mechanisms, the step of the exchange, and trace_mute while a line with credentials is
+	 * queued (smtpc_trace then formats nothing). */
+	char *auth_user, *auth_pass;
+	bool auth_plaintext;
+	uint32_t auth_mechs;
+	int auth_step; /* SMTPC_AUTH_* */
+	bool trace_mute;
 };
 
 /* Local outcomes decided before MAIL (smtpc_prep.c). */
@@ -142,6 +152,7 @@ const char *smtpc_state_timeout_err(enum smtpc_state st);
 enum smtpc_stage smtpc_state_stage(enum smtpc_state st);
 
 void smtpc_mail_send(struct smtpc *s);
+void smtpc_quit_with(struct smtpc *s, const char *err, const struct smtp_reply *r);
 
 /* smtpc_tls.c */
 bool smtpc_tls_after_hello(struct smtpc *s);
@@ -160,6 +171,14 @@ unsigned smtpc_rcpt_idx(const struct smtpc *s, unsigned i);
 void smtpc_dsn_mail(const struct smtpc *s, char *out, size_t cap);
 void smtpc_dsn_rcpt(const struct smtpc *s, unsigned i, char *out, size_t cap);
 void smtpc_prep_done(struct smtpc *s);
+
+/* smtpc_auth.c */
+void smtpc_auth_init(struct smtpc *s, const struct smtpc_config *cfg);
+void smtpc_auth_free(struct smtpc *s);
+bool smtpc_secure(const struct smtpc *s);
+void smtpc_auth_start(struct smtpc *s);
+void smtpc_auth_enter(struct smtpc *s);
+void smtpc_auth_reply(struct smtpc *s, const struct smtp_reply *r);
 
 /* smtpc_io.c */
 int smtpc_io_connect(struct smtpc *s);

@@ -65,8 +65,9 @@
  *
  * AUTH (RFC 4954; only with cfg.auth and an on_auth hook): PLAIN and LOGIN, advertised in the
  * EHLO reply ("AUTH PLAIN LOGIN") and accepted only on a secure session: a UNIX socket client, or
- * one whose session was marked secure (TLS up, smtpd_session_set_secure). Elsewhere AUTH is not
- * advertised and gets "538 5.7.11 Encryption required for requested authentication mechanism".
+ * one whose session was marked secure (TLS up, smtpd_session_set_secure), or anywhere with
+ * cfg.auth_plaintext. Elsewhere AUTH is not advertised and gets "538 5.7.11 Encryption required
+ * for requested authentication mechanism".
  * The exchange: "334 " challenges (LOGIN: "Username:", "Password:" in base64), an initial
  * response on the AUTH line ("=" for an empty one), "*" cancels ("501 5.7.0 Authentication
  * aborted"), a response that is not strict base64 or not a well-formed PLAIN/LOGIN answer is
@@ -240,10 +241,12 @@ struct smtpd_config {
 					* hidden ENHANCEDSTATUSCODES strips the enhanced code from
 					* every reply (the owner's too). Default 0. */
 	/* AUTH and the injection policy (see above); zero: AUTH off, no policy. */
-	bool auth;			/* offer AUTH PLAIN LOGIN on secure sessions (on_auth
-					 * must be set) */
-	bool policy;			/* trusted / relay_domains check at RCPT, VRFY and
-					 * EXPN answers */
+	bool auth;	     /* offer AUTH PLAIN LOGIN on secure sessions (on_auth
+			      * must be set) */
+	bool auth_plaintext; /* ...and on sessions that are not secure too (test receivers
+			      * such as riptide-sink; never the daemon) */
+	bool policy;	     /* trusted / relay_domains check at RCPT, VRFY and
+			      * EXPN answers */
 	const struct util_net *trusted; /* policy: trusted networks (NOT copied: must
 					 * outlive the server) */
 	unsigned ntrusted;		/* entries of trusted */
@@ -347,6 +350,11 @@ const char *smtpd_session_auth_user(const struct smtpd_session *s);
 
 /* smtpd_session_secure: a UNIX socket client, or TLS is up (smtpd_session_set_secure). */
 bool smtpd_session_secure(const struct smtpd_session *s);
+
+/* smtpd_session_tls: whether TLS is up on s (after STARTTLS, or on an implicit-TLS listener);
+ * if so and i is not NULL, *i says how (tls_get_info: the server side has no peer
+ * certificate). */
+bool smtpd_session_tls(const struct smtpd_session *s, struct tls_info *i);
 
 /* smtpd_session_trusted: a UNIX socket client, or its address is in cfg.trusted. */
 bool smtpd_session_trusted(const struct smtpd_session *s);

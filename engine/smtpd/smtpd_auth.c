@@ -32,11 +32,13 @@ static bool smtpd_auth_enabled(const struct smtpd_session *s)
 	return s->w->srv->cfg.auth && s->w->srv->hooks.on_auth;
 }
 
+/* smtpd_session_secure: see smtpd.h. */
 bool smtpd_session_secure(const struct smtpd_session *s)
 {
 	return s->secure || s->peer.ss_family == AF_UNIX;
 }
 
+/* smtpd_session_trusted: see smtpd.h. */
 bool smtpd_session_trusted(const struct smtpd_session *s)
 {
 	const struct smtpd_config *cfg = &s->w->srv->cfg;
@@ -45,15 +47,22 @@ bool smtpd_session_trusted(const struct smtpd_session *s)
 	       util_nets_match(cfg->trusted, cfg->ntrusted, (const struct sockaddr *)&s->peer);
 }
 
+/* smtpd_session_auth_user: see smtpd.h. */
 const char *smtpd_session_auth_user(const struct smtpd_session *s)
 {
 	return s->authed ? s->auth_user : NULL;
 }
 
-/* smtpd_auth_offered: AUTH is enabled and the session is secure (the EHLO reply lists it). */
+/* AUTH may be used on this session as far as transport security goes. */
+static bool smtpd_auth_secure_enough(const struct smtpd_session *s)
+{
+	return smtpd_session_secure(s) || s->w->srv->cfg.auth_plaintext;
+}
+
+/* smtpd_auth_offered: AUTH is enabled and the session secure enough (the EHLO reply lists it). */
 bool smtpd_auth_offered(const struct smtpd_session *s)
 {
-	return smtpd_auth_enabled(s) && smtpd_session_secure(s);
+	return smtpd_auth_enabled(s) && smtpd_auth_secure_enough(s);
 }
 
 /* Forget the login (a failed or abandoned exchange, or TLS starting). */
@@ -190,7 +199,7 @@ static const char *smtpd_auth_refusal(const struct smtpd_session *s, int *code)
 	if (s->state > SMTPD_S_IDLE)
 		return "5.5.1 Error: MAIL transaction in progress";
 	*code = 538;
-	if (!smtpd_session_secure(s))
+	if (!smtpd_auth_secure_enough(s))
 		return "5.7.11 Encryption required for requested authentication mechanism";
 	return NULL;
 }

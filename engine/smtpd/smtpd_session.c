@@ -145,6 +145,8 @@ static void smtpd_recv_done(void *user, long res)
 		/* no more input wanted: lingering ends at EOF, error or its deadline */
 		if (s->lingering && res <= 0)
 			smtpd_teardown(s);
+	} else if (s->tls_pending && (res > 0 || res == -ECANCELED)) {
+		/* cancelled for the handshake; bytes sent before it never count (dropped) */
 	} else if (res == -ETIMEDOUT) {
 		smtpd_close(s, 421, s->w->srv->timeout_text); /* per-read timeout or deadline */
 	} else if (res <= 0) {
@@ -288,13 +290,14 @@ static uint64_t smtpd_recv_timeout(struct smtpd_session *s)
 
 static void smtpd_io(struct smtpd_session *s)
 {
+	enum smtpd_tls_io tio = SMTPD_TLS_NONE;
 	uint64_t timeout = 0;
 	uint32_t end;
 
-	if (s->state == SMTPD_S_DEAD || smtpd_tls_io(s))
+	if (s->state == SMTPD_S_DEAD || (tio = smtpd_tls_io(s)) == SMTPD_TLS_WAIT)
 		return;
 	if (s->state < SMTPD_S_CLOSING && s->wait == SMTPD_W_NONE && !s->recv_armed &&
-	    !(timeout = smtpd_recv_timeout(s)))
+	    tio == SMTPD_TLS_NONE && !(timeout = smtpd_recv_timeout(s)))
 		smtpd_close(s, 421, s->w->srv->timeout_text); /* the deadline has passed */
 	end = s->hold != SMTPD_NO_HOLD ? s->hold : s->wlen;
 	if (!s->send_armed && end > s->woff)

@@ -20,8 +20,8 @@ bool smtpd_tls_offer(const struct smtpd_session *s)
 	return s->w->srv->cfg.tls_ctx && !s->tls_on && !s->tls_pending;
 }
 
-/* Start the handshake on the session's transport. Returns false (and tears the session down
- * through a 0-length close) if no TLS connection could be made. */
+/* Start the handshake on the session's transport; a TLS connection that cannot be made
+ * closes the session. */
 static void smtpd_tls_begin(struct smtpd_session *s)
 {
 	struct tls *t;
@@ -33,33 +33,41 @@ static void smtpd_tls_begin(struct smtpd_session *s)
 	}
 	BUG_ON(xport_start_tls(s->x, t, s->w->srv->cfg.cmd_timeout_ms) < 0);
 	s->inflight++;
-	s->recv_armed = s->send_armed = true; /* the transport is busy in both directions */
+	s->tls_hs = true;
 }
 
-/* smtpd_tls_io: called before the session arms its own I/O. While a handshake is due or
- * running it starts it at the right moment and returns true (the session does nothing else);
- * false when no TLS is pending. */
-bool smtpd_tls_io(struct smtpd_session *s)
+/* smtpd_tls_io: called before the session arms its own I/O. While a handshake is due it
+ * decides: a recv still in flight is cancelled first (its bytes, sent before the handshake,
+ * never count), then the 220 to STARTTLS leaves in plaintext (SMTPD_TLS_SEND_ONLY: no recv
+ * may be armed, it would swallow the ClientHello), then the handshake starts (on an
+ * implicit-TLS listener: at once, before the greeting). SMTPD_TLS_WAIT: do nothing now;
+ * SMTPD_TLS_NONE: no TLS pending. */
+enum smtpd_tls_io smtpd_tls_io(struct smtpd_session *s)
 {
 	if (!s->tls_pending || s->state >= SMTPD_S_CLOSING)
-		return false;
-	if (s->recv_armed || s->send_armed)
-		return true; /* running, or the 220 / a recv is still in flight */
-	if (!s->tls_first && s->woff < s->wlen)
-		return false; /* STARTTLS: the 220 must leave first, in plaintext */
+		return SMTPD_TLS_NONE;
+	if (s->tls_hs)
+		return SMTPD_TLS_WAIT;
+	if (s->recv_armed) {
+		xport_cancel_recv(s->x);
+		return SMTPD_TLS_WAIT;
+	}
+	if (!s->tls_first && (s->send_armed || s->woff < s->wlen))
+		return s->send_armed ? SMTPD_TLS_WAIT : SMTPD_TLS_SEND_ONLY;
 	smtpd_tls_begin(s);
-	return true;
+	return SMTPD_TLS_WAIT;
 }
 
 /* smtpd_tls_done: the transport's handshake result. Failure: the session is torn down (nothing
- * can be said in plaintext any more). Success: an implicit-TLS session goes on to its greeting;
- * after STARTTLS the session starts over at HELO (RFC 3207: the client must EHLO again). */
+ * can be said in plaintext any more). Success: whatever arrived before the handshake is
+ * dropped; an implicit-TLS session goes on to its greeting; after STARTTLS the session starts
+ * over at HELO (RFC 3207: the client must EHLO again). */
 void smtpd_tls_done(void *user, int res)
 {
 	struct smtpd_session *s = user;
 
 	s->inflight--;
-	s->recv_armed = s->send_armed = false;
+	s->tls_hs = false;
 	s->tls_pending = false;
 	if (s->state < SMTPD_S_CLOSING && res < 0) {
 		if (s->w->srv->cfg.trace)
@@ -68,6 +76,7 @@ void smtpd_tls_done(void *user, int res)
 		smtpd_close(s, 0, NULL);
 	} else if (s->state < SMTPD_S_CLOSING) {
 		s->tls_on = true;
+		s->rpos = s->rlen = 0;
 		smtpd_session_set_secure(s);
 		if (!s->tls_first) {
 			s->helo[0] = '\0';
@@ -97,4 +106,12 @@ void smtpd_tls_starttls(struct smtpd_session *s, bool has_arg)
 		s->rpos = s->rlen; /* RFC 3207 4.2: nothing sent before the handshake counts */
 		s->tls_pending = true;
 	}
+}
+
+/* smtpd_session_tls: see smtpd.h. */
+bool smtpd_session_tls(const struct smtpd_session *s, struct tls_info *i)
+{
+	if (s->tls_on && i)
+		xport_tls_info(s->x, i);
+	return s->tls_on;
 }

@@ -152,7 +152,7 @@ struct smtpd_session {
 	struct xport *x; /* the byte stream (plain or TLS) */
 	/* TLS (smtpd_tls.c): tls_pending = a handshake is due or running (no command is read
 	 * meanwhile); tls_first = it runs before anything is sent (implicit-TLS listener) */
-	bool tls_pending, tls_first, tls_on;
+	bool tls_pending, tls_first, tls_on, tls_hs;
 	/* receive buffer: [rpos, rlen) unprocessed */
 	uint32_t rpos, rlen;
 	/* reply buffer: [woff, wsent_end) in flight, [woff, wlen) queued; bytes from hold on
@@ -210,7 +210,8 @@ void smtpd_session_kick_idle(struct smtpd_session *s);
 void smtpd_session_force_close(struct smtpd_session *s, bool hard);
 
 /* smtpd_tls.c */
-bool smtpd_tls_io(struct smtpd_session *s);
+enum smtpd_tls_io { SMTPD_TLS_NONE, SMTPD_TLS_WAIT, SMTPD_TLS_SEND_ONLY };
+enum smtpd_tls_io smtpd_tls_io(struct smtpd_session *s);
 void smtpd_tls_done(void *user, int res);
 void smtpd_tls_starttls(struct smtpd_session *s, bool has_arg);
 bool smtpd_tls_offer(const struct smtpd_session *s);

@@ -1,4 +1,5 @@
-/* riptidectl — riptide's admin program: `test-dns` (the classic servers' "Test DNS") and
+/* riptidectl — riptide's admin program: `test-dns` (the classic servers' "Test DNS"),
+ * `test-route` (the classic servers' "Test outgoing route", riptidectl_route.c) and
  * `queue ...` (the queue of the running daemon, riptidectl_queue.c).
  *
  * Why a separate program that needs no daemon for test-dns: an operator checks the DNS setup
@@ -14,6 +15,8 @@
  * answers a .invalid name at once (NXDOMAIN, RFC 6761), so an answer of any kind proves the
  * server works; a server that cannot resolve anything (refuses, times out) is named.
  *
+ *   riptidectl [-c FILE] test-route [--rcpt ADDR] [--port N] DOMAIN|relay
+ *                                              exit 0: the route works, 1: not, 2: usage/config
  *   riptidectl [-c FILE] [-s SOCKET] [-t SECONDS] [--json] queue COMMAND ...
  *                                              exit 0 done, 1 the daemon said no,
  *                                              2 usage/config/no daemon
@@ -58,9 +61,11 @@ static double ctl_now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Resolve domain through a fresh resolver with opts; *ms gets the time taken. Returns the
- * result (caller frees) or NULL with a message on stderr. */
-static struct dns_mx_result *ctl_lookup(const struct dns_opts *opts, const char *domain, double *ms)
+/* riptidectl_lookup: resolve domain's MX hosts (host_only: its own A/AAAA, dns_resolve_host)
+ * through a fresh resolver with opts; *ms gets the time taken. Returns the result (caller
+ * frees with dns_mx_result_free) or NULL with a message on stderr. */
+struct dns_mx_result *riptidectl_lookup(const struct dns_opts *opts, const char *domain,
+					bool host_only, double *ms)
 {
 	struct ctl_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL};
 	struct dns_mx_result *cached = NULL;
@@ -69,7 +74,8 @@ static struct dns_mx_result *ctl_lookup(const struct dns_opts *opts, const char 
 	int ret = dns_open(opts, &d);
 
 	if (ret == 0)
-		ret = dns_resolve_mx(d, domain, ctl_done, &w, &cached);
+		ret = host_only ? dns_resolve_host(d, domain, ctl_done, &w, &cached)
+				: dns_resolve_mx(d, domain, ctl_done, &w, &cached);
 	if (ret < 0) {
 		fprintf(stderr, "riptidectl: %s: %s\n", domain, strerror(-ret));
 		dns_close(d);
@@ -123,7 +129,8 @@ static unsigned ctl_servers(const struct config *c, char out[][64], unsigned max
 
 /* ---- output ---- */
 
-static void ctl_print_hosts(const struct dns_mx_result *r)
+/* riptidectl_print_hosts: r's hosts in try order with their addresses and TTLs, to stdout. */
+void riptidectl_print_hosts(const struct dns_mx_result *r)
 {
 	for (size_t i = 0; i < r->nhosts; i++) {
 		const struct dns_mx_host *h = &r->hosts[i];
@@ -146,12 +153,13 @@ static void ctl_print_result(const struct dns_mx_result *r)
 		printf(" (%s: %s)", dns_status_permanent(r->status) ? "permanent" : "temporary",
 		       r->reason);
 	printf(", answer ttl %us\n", r->ttl);
-	ctl_print_hosts(r);
+	riptidectl_print_hosts(r);
 }
 
 /* ---- test-dns ---- */
 
-static void ctl_opts(const struct config *c, struct dns_opts *o, const char *servers)
+/* riptidectl_dns_opts: the resolver options of configuration c, asking servers. */
+void riptidectl_dns_opts(const struct config *c, struct dns_opts *o, const char *servers)
 {
 	*o = (struct dns_opts){
 	    .servers = servers,
@@ -182,10 +190,10 @@ static unsigned ctl_probe_servers(const struct config *c, const char *domain)
 		struct dns_mx_result *r;
 		double ms = 0;
 
-		ctl_opts(c, &o, servers[i]);
+		riptidectl_dns_opts(c, &o, servers[i]);
 		o.fallback_auto = 0;
 		o.tries = 1;
-		r = ctl_lookup(&o, domain, &ms);
+		r = riptidectl_lookup(&o, domain, false, &ms);
 		if (r && r->status != DNS_TEMPFAIL) {
 			printf("  %-28s answered in %.1f ms (%s)\n", servers[i], ms,
 			       dns_status_name(r->status));
@@ -212,8 +220,8 @@ static int ctl_test_dns(const struct config *c, const char *domain)
 
 	if (!domain)
 		return answered ? 0 : 1;
-	ctl_opts(c, &o, c->dns_servers);
-	r = ctl_lookup(&o, domain, &ms);
+	riptidectl_dns_opts(c, &o, c->dns_servers);
+	r = riptidectl_lookup(&o, domain, false, &ms);
 	if (!r)
 		return 1;
 	printf("lookup with the configuration (fallback_auto %s, implicit_mx %s): %.1f ms\n",
@@ -237,6 +245,7 @@ static void usage(FILE *f)
 		"  test-dns [DOMAIN]  ask each configured DNS server (time, answer); with DOMAIN,\n"
 		"             print its MX hosts in the order riptide tries them, their addresses\n"
 		"             and TTLs, or why it cannot be delivered. Exit 0 when deliverable.\n");
+	riptidectl_route_usage(f);
 	riptidectl_queue_usage(f);
 }
 
@@ -278,6 +287,8 @@ int main(int argc, char **argv)
 		return rc;
 	if (optind < argc && strcmp(argv[optind], "queue") == 0)
 		return riptidectl_queue(&o, argc - optind - 1, argv + optind + 1);
+	if (optind < argc && strcmp(argv[optind], "test-route") == 0)
+		return riptidectl_route(&o, argc - optind - 1, argv + optind + 1);
 	if (optind >= argc || strcmp(argv[optind], "test-dns") != 0 || argc - optind > 2) {
 		usage(stderr);
 		return 2;

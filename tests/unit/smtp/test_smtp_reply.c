@@ -183,6 +183,7 @@ static void test_ehlo(void **state)
 				    SMTP_EXT_AUTH | SMTP_EXT_DSN | SMTP_EXT_SMTPUTF8 |
 				    SMTP_EXT_CHUNKING);
 	assert_int_equal(e.size_limit, 35882577);
+	assert_int_equal(e.auth, SMTP_EHLO_AUTH_PLAIN | SMTP_EHLO_AUTH_LOGIN);
 }
 
 static void test_ehlo_minimal(void **state)
@@ -203,12 +204,50 @@ static void test_ehlo_minimal(void **state)
 	}
 }
 
+/* The AUTH keyword's mechanism list: SMTP_AUTH_* for PLAIN and LOGIN, any case, in either
+ * form ("AUTH A B" and the old "AUTH=A B"), several AUTH lines adding up; other mechanisms,
+ * look-alike names and a keyword that only starts with AUTH give nothing. */
+static void test_ehlo_auth(void **state)
+{
+	static const struct {
+		const char *in;
+		uint32_t auth;
+		bool ext_auth;
+	} c[] = {
+	    {"250-mx\r\n250 AUTH PLAIN LOGIN\r\n", SMTP_EHLO_AUTH_PLAIN | SMTP_EHLO_AUTH_LOGIN,
+	     true},
+	    {"250-mx\r\n250 AUTH LOGIN\r\n", SMTP_EHLO_AUTH_LOGIN, true},
+	    {"250-mx\r\n250 auth cram-md5 plain\r\n", SMTP_EHLO_AUTH_PLAIN, true},
+	    {"250-mx\r\n250 AUTH=LOGIN PLAIN\r\n", SMTP_EHLO_AUTH_PLAIN | SMTP_EHLO_AUTH_LOGIN,
+	     true},
+	    {"250-mx\r\n250-AUTH=LOGIN\r\n250 AUTH CRAM-MD5 PLAIN\r\n",
+	     SMTP_EHLO_AUTH_PLAIN | SMTP_EHLO_AUTH_LOGIN, true},
+	    {"250-mx\r\n250 AUTH   XOAUTH2  SCRAM-SHA-256 \r\n", 0, true},
+	    {"250-mx\r\n250 AUTH PLAINX LOGI PLAI\r\n", 0, true},
+	    {"250-mx\r\n250 AUTH\r\n", 0, true},
+	    {"250-mx\r\n250 AUTHX PLAIN\r\n", 0, false},
+	    {"250-mx\r\n250 X-PLAIN LOGIN\r\n", 0, false},
+	    {"250 mx AUTH PLAIN\r\n", 0, false}, /* the greeting line carries no keyword */
+	};
+	struct smtp_reply r;
+	struct smtp_ehlo e;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		assert_true(smtp_reply_parse(c[i].in, strlen(c[i].in), &r) > 0);
+		e.auth = 0xff;
+		assert_int_equal(smtp_ehlo_parse(&r, &e), 0);
+		assert_int_equal(e.auth, c[i].auth);
+		assert_int_equal((e.ext & SMTP_EXT_AUTH) != 0, c[i].ext_auth);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reply_good),	    cmocka_unit_test(test_reply_bad),
 	    cmocka_unit_test(test_reply_long_line), cmocka_unit_test(test_ehlo),
-	    cmocka_unit_test(test_ehlo_minimal),
+	    cmocka_unit_test(test_ehlo_minimal),    cmocka_unit_test(test_ehlo_auth),
 	};
 	return cmocka_run_group_tests_name("smtp_reply", tests, NULL, NULL);
 }

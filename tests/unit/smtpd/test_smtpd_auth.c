@@ -59,7 +59,8 @@ static const struct user users[] = {
     {"bob", "pw", NULL},
 };
 
-static bool verdict_async; /* the verdict comes 20 ms later from a timer */
+static bool verdict_async;	/* the verdict comes 20 ms later from a timer */
+static atomic_bool auth_called; /* on_auth has run (polled by the peer) */
 
 static const struct user *user_find(const char *login, const char *pass)
 {
@@ -82,6 +83,7 @@ static int hook_auth(struct smtpd_session *s, const char *login, const char *pas
 	const struct user *u = user_find(login, pass);
 
 	logf_(f, "auth %s %s;", login, pass);
+	atomic_store(&auth_called, true);
 	f->async_s = s;
 	if (!verdict_async) {
 		smtpd_auth_result(s, u != NULL, u ? u->domains : NULL);
@@ -120,6 +122,7 @@ static int setup(void **state)
 	f->hooks.on_auth = hook_auth;
 	f->hooks.on_data = hook_data;
 	verdict_async = false;
+	atomic_store(&auth_called, false);
 	return 0;
 }
 
@@ -278,6 +281,26 @@ static void test_bruteforce_bounded(void **state)
 	    f->log, "auth alice@x.test wrong;auth alice@x.test wrong;auth alice@x.test wrong;");
 }
 
+static bool auth_seen(void *user)
+{
+	return atomic_load(&auth_called);
+}
+
+/* The client goes away while its AUTH is being verified: the late verdict is harmless, the
+ * session closes once. */
+static void test_gone_during_verify(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {
+	    HELLO_AUTH, SEND("AUTH PLAIN " PLAIN_WRONG "\r\n"), WAIT(auth_seen, "asked"), CLOSE(),
+	    {0},
+	};
+
+	verdict_async = true;
+	fx_run(f, steps);
+	assert_string_equal(f->log, "auth alice@x.test wrong;");
+}
+
 /* ---- where the client comes from (TCP) ---- */
 
 /* Not secure (TCP without TLS): AUTH is not advertised and is 538. */
@@ -298,6 +321,20 @@ static void test_tcp_not_secure(void **state)
 	fx_run(f, steps);
 	assert_string_equal(f->log, "mail a@x.test;rcpt b@y.test;data as -;"
 				    "data from a@x.test to b@y.test;");
+}
+
+/* auth_plaintext (test receivers): AUTH offered and accepted over plain TCP. */
+static void test_tcp_auth_plaintext(void **state)
+{
+	struct fx *f = *state;
+	const struct peer_step steps[] = {
+	    HELLO_AUTH, SEND("AUTH PLAIN " PLAIN_ALICE "\r\n"), EXPECT(1, OK_AUTH), BYE, {0},
+	};
+
+	f->cfg.auth_plaintext = true;
+	f->tcp_from = "127.0.0.1";
+	fx_run(f, steps);
+	assert_string_equal(f->log, "auth alice@x.test s3cret;");
 }
 
 static const struct util_net *net(const char *list)
@@ -597,7 +634,9 @@ int main(void)
 	    T(test_sequence),
 	    T(test_auth_disabled),
 	    T(test_bruteforce_bounded),
+	    T(test_gone_during_verify),
 	    T(test_tcp_not_secure),
+	    T(test_tcp_auth_plaintext),
 	    T(test_tcp_untrusted),
 	    T(test_tcp_closed_by_default),
 	    T(test_tcp_trusted),
