@@ -51,6 +51,9 @@ struct blast_cfg {
 	char runid[17];
 	enum blast_tls tls;
 	struct tls_ctx *tls_ctx; /* client context (no verification) when tls is set */
+	char *auth_user;	 /* --auth USER:PASSWORD (both in one allocation), or NULL */
+	const char *auth_password;
+	bool auth_plaintext; /* --auth-plaintext: AUTH on unencrypted TCP too */
 
 	/* shared counters */
 	atomic_uint_fast64_t next_seq; /* next message to claim */
@@ -67,6 +70,7 @@ struct blast_stats {
 	uint64_t tls_sessions;		/* ... of them with TLS up */
 	uint64_t tls_failed;		/* connections closed because TLS could not be had */
 	char tls_desc[96];		/* "TLSv1.3 TLS_AES_128_GCM_SHA256" of one TLS session */
+	uint64_t auth_failed;		/* connections closed because AUTH did not succeed */
 };
 
 /* blast_msg.c */

@@ -8,7 +8,8 @@
  * connect gives up so the run ends (the unattempted messages make the exit status 1).
  * TLS (--tls, --tls-required, --smtps) is smtpc's; a session counts its connection when it first
  * becomes READY (with TLS or not), and under --tls a failed handshake makes that session
- * reconnect in plaintext from then on, like the daemon's opportunistic fallback.
+ * reconnect in plaintext from then on, like the daemon's opportunistic fallback. AUTH (--auth)
+ * is smtpc's too: a session that cannot log in ends before MAIL and counts as a failed connect.
  */
 #include "tools/blast/blast.h"
 #include "engine/smtpc/smtpc.h"
@@ -226,6 +227,8 @@ static void blast_closed(struct smtpc *sc, const struct smtpc_close_info *info, 
 	uint64_t delay, round;
 
 	bs->sc = NULL;
+	if (info->auth_failed)
+		w->st.auth_failed++;
 	if (info->tls_failed) {
 		w->st.tls_failed++;
 		bs->plain = w->cfg->tls == BLAST_TLS_TRY; /* opportunistic: retry in plaintext */
@@ -293,6 +296,9 @@ static void blast_connect(struct blast_sess *bs)
 	    .user = bs,
 	    .tls = tls ? blast_tls_mode[w->cfg->tls] : SMTPC_TLS_NONE,
 	    .tls_ctx = tls ? w->cfg->tls_ctx : NULL,
+	    .auth_user = w->cfg->auth_user,
+	    .auth_password = w->cfg->auth_password,
+	    .auth_plaintext = w->cfg->auth_plaintext,
 	};
 	int ret;
 
@@ -372,6 +378,7 @@ int blast_run(struct blast_cfg *cfg, struct blast_stats *st)
 		st->sessions += ws[t].st.sessions;
 		st->tls_sessions += ws[t].st.tls_sessions;
 		st->tls_failed += ws[t].st.tls_failed;
+		st->auth_failed += ws[t].st.auth_failed;
 		if (!st->tls_desc[0])
 			memcpy(st->tls_desc, ws[t].st.tls_desc, sizeof(st->tls_desc));
 		free(ws[t].sess);

@@ -57,7 +57,8 @@ struct sink_opts {
 	bool tls_fail;			/* --tls-fail: STARTTLS offered, every handshake fails */
 	struct sink_cred auth[SINK_MAX_AUTH]; /* --auth */
 	unsigned nauth;
-	bool auth_required; /* --auth-required: MAIL without AUTH is 530 5.7.0 */
+	bool auth_required;  /* --auth-required: MAIL without AUTH is 530 5.7.0 */
+	bool auth_plaintext; /* --auth-plaintext: AUTH offered without TLS too */
 	unsigned threads;
 	const char *out_path; /* -o */
 	const char *dir;      /* -d */
@@ -101,6 +102,7 @@ struct sink_sess {
 	struct smtpd_session *s;
 	struct loop_op delay_op;
 	int data_code; /* 0, 450 or 550: the verdict for the end of DATA */
+	char tls[16];  /* the TLS version once TLS is up ("TLSv1.3"), "" before */
 };
 
 /* Process-wide state. */
@@ -157,8 +159,9 @@ const struct sink_fault *sink_fault_pick(struct sink_worker *w, enum sink_step s
 int sink_auth_add(struct sink_opts *o, const char *arg);
 
 /* sink_sec_check: the TLS and AUTH options of o make sense together (--tls-cert with --tls-key,
- * --tls-fail without them, --tls-listen with either); otherwise says why on stderr. Warns when
- * --auth can never be offered (no TLS and no UNIX listener). Returns 0 or -EINVAL. */
+ * --tls-fail without them, --tls-listen with either, --auth-plaintext with --auth); otherwise
+ * says why on stderr. Warns when --auth can never be offered (no TLS, no UNIX listener, no
+ * --auth-plaintext). Returns 0 or -EINVAL. */
 int sink_sec_check(const struct sink_opts *o);
 
 /* sink_sec_config: create sink_g.tls for the options (a server context from --tls-cert/--tls-key,
@@ -177,8 +180,5 @@ void sink_sec_free(void);
  * once) and for a session's end (counts TLS sessions); see smtpd.h. */
 int sink_on_auth(struct smtpd_session *s, const char *login, const char *password, void *user);
 void sink_on_close(struct smtpd_session *s, void *user);
-
-/* sink_session_tls: whether TLS is up on s (secure, and not a UNIX socket client). */
-bool sink_session_tls(const struct smtpd_session *s);
 
 #endif

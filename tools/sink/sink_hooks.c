@@ -136,6 +136,7 @@ static int sink_on_connect(struct smtpd_session *s, void *user)
 	const struct sink_fault *f;
 
 	ss->s = s;
+	ss->tls[0] = '\0';
 	ss->delay_op = (struct loop_op){.cb = sink_delay_cb, .owner = ss};
 	atomic_fetch_add_explicit(&w->c.connections, 1, memory_order_relaxed);
 	if ((f = sink_fault_at(w, SINK_STEP_CONNECT)))
@@ -281,23 +282,30 @@ static void sink_log_params(struct sink_worker *w, const struct smtpd_envelope *
 	}
 }
 
-/* What the session says about the message: " tls=yes" when it came over TLS, " auth=USER" when
- * the client authenticated (USER: one of the --auth logins, so no blank in it). */
-static void sink_log_session(struct sink_worker *w, const struct smtpd_session *s)
+/* What the session says about the message: " tls=VERSION" when it came over TLS, " auth=USER"
+ * when the client authenticated (USER: one of the --auth logins, so no blank in it). The version
+ * is asked for once per session (TLS never goes away once up). */
+static void sink_log_session(struct sink_worker *w, struct smtpd_session *s)
 {
+	struct sink_sess *ss = smtpd_session_data(s);
+	struct tls_info i;
 	const char *u;
 
 	if (!sink_g.tls && !sink_g.o.nauth)
 		return; /* the benchmark's case: nothing to look up */
-	if (sink_session_tls(s))
-		sink_log_put(w, " tls=yes", 8);
+	if (!ss->tls[0] && smtpd_session_tls(s, &i))
+		snprintf(ss->tls, sizeof(ss->tls), "%s", i.version[0] ? i.version : "unknown");
+	if (ss->tls[0]) {
+		sink_log_put(w, " tls=", 5);
+		sink_log_put(w, ss->tls, strlen(ss->tls));
+	}
 	if ((u = smtpd_session_auth_user(s))) {
 		sink_log_put(w, " auth=", 6);
 		sink_log_put(w, u, strlen(u));
 	}
 }
 
-static void sink_log_message(struct sink_worker *w, const struct smtpd_session *s,
+static void sink_log_message(struct sink_worker *w, struct smtpd_session *s,
 			     const struct smtpd_envelope *env, uint64_t hash)
 {
 	struct timespec ts;

@@ -51,9 +51,13 @@ static const char sink_usage_text[] =
     "                   --tls-cert/--tls-key or --tls-fail)\n"
     "  --tls-fail       offer STARTTLS, answer it with 220, then fail every handshake: the sink\n"
     "                   acts as a TLS client, so both sides get a ClientHello and abort with an\n"
-    "                   unexpected_message alert (also on --tls-listen); plaintext still works\n"
+    "                   unexpected_message alert (a client reading the sink's ClientHello\n"
+    "                   with the 220 may call it plaintext after the 220); also on\n"
+    "                   --tls-listen; plaintext sessions still work\n"
     "  --auth USER:PASSWORD  accept AUTH PLAIN/LOGIN with these credentials (repeatable);\n"
-    "                   AUTH is offered only after STARTTLS or on a unix: listener\n"
+    "                   AUTH is offered only after STARTTLS, on --tls-listen or on a\n"
+    "                   unix: listener\n"
+    "  --auth-plaintext  offer AUTH on plaintext TCP sessions too\n"
     "  --auth-required  MAIL without AUTH gets \"530 5.7.0 Authentication required\"\n"
     "Per-command faults (STEP: connect, ehlo (= helo: both commands), mail, rcpt, data (the\n"
     "DATA command, before 354), dot (after the final dot); each option repeatable):\n"
@@ -76,7 +80,8 @@ static const char sink_usage_text[] =
     "  position in the RCPT list) I:NOTIFY=<NEVER|list> and I:ORCPT=<addr-type>;<xtext>\n"
     "  (SIZE= and BODY=7BIT are not recorded). E.g. ... <id@x> RET=HDRS ENVID=q+2B1\n"
     "  0:NOTIFY=SUCCESS,FAILURE 0:ORCPT=rfc822;a@b.example 1:NOTIFY=NEVER\n"
-    "  then tls=yes when the message came over TLS and auth=USER when the client logged in.\n"
+    "  then tls=VERSION (e.g. tls=TLSv1.3) when the message came over TLS and auth=USER when\n"
+    "  the client logged in.\n"
     "Stats (-c and the line printed at exit): messages recipients bytes connections rejected\n"
     "  tls_sessions (sessions that had TLS up; counted with --tls-cert only)\n";
 
@@ -147,6 +152,7 @@ enum {
 	SINK_OPT_TLS_FAIL,
 	SINK_OPT_AUTH,
 	SINK_OPT_AUTH_REQUIRED,
+	SINK_OPT_AUTH_PLAINTEXT,
 	SINK_OPT_HIDE = 0x1000, /* + the SMTP_EXT_* bit (all below 0x1000) */
 };
 
@@ -169,6 +175,7 @@ static const struct option sink_longopts[] = {
     {"tls-fail", no_argument, NULL, SINK_OPT_TLS_FAIL},
     {"auth", required_argument, NULL, SINK_OPT_AUTH},
     {"auth-required", no_argument, NULL, SINK_OPT_AUTH_REQUIRED},
+    {"auth-plaintext", no_argument, NULL, SINK_OPT_AUTH_PLAINTEXT},
     {0},
 };
 
@@ -195,6 +202,9 @@ static int sink_secopt(struct sink_opts *o, int c, const char *arg)
 	case SINK_OPT_AUTH_REQUIRED:
 		o->auth_required = true;
 		return 0;
+	case SINK_OPT_AUTH_PLAINTEXT:
+		o->auth_plaintext = true;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -204,7 +214,7 @@ static int sink_longopt(struct sink_opts *o, int c, const char *arg)
 {
 	uint64_t v;
 
-	if (c >= SINK_OPT_TLS_CERT && c <= SINK_OPT_AUTH_REQUIRED)
+	if (c >= SINK_OPT_TLS_CERT && c <= SINK_OPT_AUTH_PLAINTEXT)
 		return sink_secopt(o, c, arg);
 	if (c > SINK_OPT_HIDE) {
 		o->hide_ext |= (uint32_t)(c - SINK_OPT_HIDE);

@@ -1,18 +1,25 @@
 /* sink_sec — riptide-sink's TLS and AUTH: --tls-cert/--tls-key (STARTTLS), --tls-listen
- * (implicit TLS), --tls-fail (every handshake fails), --auth USER:PASSWORD and --auth-required.
+ * (implicit TLS), --tls-fail (every handshake fails), --auth USER:PASSWORD, --auth-plaintext and
+ * --auth-required.
  *
  * Why: capacity and fallback tests of a sender need a receiver that does TLS like a real MX
  * (STARTTLS, or TLS on connect), one whose TLS is broken (the opportunistic sender must reconnect
  * in plaintext) and a relay that wants a login. smtpd does the protocol; this file only makes
  * the tls/ context, checks the credentials and counts TLS sessions.
  *
+ * AUTH is offered where smtpd offers it: after STARTTLS, on an implicit-TLS or UNIX listener,
+ * and with --auth-plaintext on any session.
+ *
  * --tls-fail: STARTTLS is offered and answered with 220 like on a working server, but the
  * context handed to smtpd is a tls/ *client* context. So after the 220 the sink starts a
  * handshake as a TLS client: it sends a ClientHello of its own while the client sends one too.
  * Each side receives a ClientHello where it expects a ServerHello, sends a fatal alert
- * (unexpected_message) and the connection closes: a real TLS failure on the wire, fast and
- * deterministic, with no certificate needed. The sink is otherwise unchanged, so a client that
- * reconnects without STARTTLS delivers in plaintext. The same holds for --tls-listen with it.
+ * (unexpected_message) and the connection closes: a real TLS failure on the wire, fast, with no
+ * certificate needed. The sink's ClientHello leaves right behind the 220, so a client that reads
+ * both in one go may instead refuse it as bytes behind the 220 (riptide's smtpc: "STARTTLS
+ * response injection"); either way TLS fails after a 220, which is what an opportunistic sender
+ * must survive. The sink is otherwise unchanged, so a client that reconnects without STARTTLS
+ * delivers in plaintext. The same holds for --tls-listen with it (the handshake fails at once).
  */
 #include "tools/sink/sink.h"
 
@@ -57,15 +64,16 @@ int sink_sec_check(const struct sink_opts *o)
 		why = "--tls-fail takes no certificate (--tls-cert/--tls-key)";
 	else if (o->ntls_listen && !o->tls_cert && !o->tls_fail)
 		why = "--tls-listen needs --tls-cert and --tls-key (or --tls-fail)";
+	else if (o->auth_plaintext && !o->nauth)
+		why = "--auth-plaintext needs --auth";
 	if (why) {
 		fprintf(stderr, "riptide-sink: %s\n", why);
 		return -EINVAL;
 	}
-	if (o->nauth && !o->tls_cert && !sink_has_unix(o) && !o->quiet)
-		fprintf(stderr,
-			"riptide-sink: warning: AUTH is offered only after STARTTLS or on a "
-			"UNIX socket; without --tls-cert or a unix: listener no client can "
-			"authenticate\n");
+	if (o->nauth && !o->tls_cert && !o->auth_plaintext && !sink_has_unix(o) && !o->quiet)
+		fprintf(stderr, "riptide-sink: warning: AUTH is offered only after STARTTLS, on a "
+				"UNIX socket or with --auth-plaintext; as it is, no client can "
+				"authenticate\n");
 	return 0;
 }
 
@@ -88,6 +96,7 @@ int sink_sec_config(struct smtpd_config *cfg)
 	}
 	cfg->tls_ctx = sink_g.tls;
 	cfg->auth = o->nauth > 0;
+	cfg->auth_plaintext = o->auth_plaintext;
 	return 0;
 }
 
@@ -151,19 +160,11 @@ int sink_on_auth(struct smtpd_session *s, const char *login, const char *passwor
 	return SMTPD_DEFAULT;
 }
 
-/* sink_session_tls: see sink.h. */
-bool sink_session_tls(const struct smtpd_session *s)
-{
-	socklen_t len;
-
-	return smtpd_session_secure(s) && smtpd_session_peer(s, &len)->sa_family != AF_UNIX;
-}
-
 /* sink_on_close: see sink.h. */
 void sink_on_close(struct smtpd_session *s, void *user)
 {
 	struct sink_worker *w = user;
 
-	if (sink_session_tls(s))
+	if (smtpd_session_tls(s, NULL))
 		atomic_fetch_add_explicit(&w->c.tls_sessions, 1, memory_order_relaxed);
 }
