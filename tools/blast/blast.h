@@ -17,6 +17,16 @@
 #define BLAST_MAX_CODE 600
 #define BLAST_ADDR_MAX 320
 
+struct tls_ctx;
+
+/* --tls, --tls-required, --smtps (smtpc's SMTPC_TLS_TRY, _REQUIRE, _IMPLICIT). */
+enum blast_tls {
+	BLAST_TLS_NONE = 0,
+	BLAST_TLS_TRY,	   /* STARTTLS when offered; after a failed handshake, plaintext */
+	BLAST_TLS_REQUIRE, /* STARTTLS or the connection fails */
+	BLAST_TLS_SMTPS,   /* TLS on connect */
+};
+
 /* The run, fixed after option parsing (read-only while workers run), plus shared counters. */
 struct blast_cfg {
 	struct util_addr addr;
@@ -39,6 +49,11 @@ struct blast_cfg {
 	char *body; /* --body file, CRLF-normalised; NULL: generate */
 	size_t body_len;
 	char runid[17];
+	enum blast_tls tls;
+	struct tls_ctx *tls_ctx; /* client context (no verification) when tls is set */
+	char *auth_user;	 /* --auth USER:PASSWORD (both in one allocation), or NULL */
+	const char *auth_password;
+	bool auth_plaintext; /* --auth-plaintext: AUTH on unencrypted TCP too */
 
 	/* shared counters */
 	atomic_uint_fast64_t next_seq; /* next message to claim */
@@ -51,6 +66,11 @@ struct blast_cfg {
 /* Per-thread results, merged by main after the threads are joined. */
 struct blast_stats {
 	uint64_t codes[BLAST_MAX_CODE]; /* [0] = connection errors */
+	uint64_t sessions;		/* connections that reached READY */
+	uint64_t tls_sessions;		/* ... of them with TLS up */
+	uint64_t tls_failed;		/* connections closed because TLS could not be had */
+	char tls_desc[96];		/* "TLSv1.3 TLS_AES_128_GCM_SHA256" of one TLS session */
+	uint64_t auth_failed;		/* connections closed because AUTH did not succeed */
 };
 
 /* blast_msg.c */

@@ -7,6 +7,7 @@
  * 2 bad arguments.
  */
 #include "tools/blast/blast.h"
+#include "tls/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,19 @@
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+
+static const char blast_usage_tls[] =
+    "  --tls         STARTTLS when offered (no certificate check); a connection whose\n"
+    "                handshake failed is made again in plaintext\n"
+    "  --tls-required  STARTTLS or the connection fails\n"
+    "  --smtps       TLS on connect (implicit TLS, e.g. port 465)\n"
+    "  --auth USER:PASSWORD  log in (AUTH PLAIN, or LOGIN when PLAIN is not offered) on\n"
+    "                encrypted or UNIX socket connections before the first MAIL\n"
+    "  --auth-plaintext  with --auth: log in on unencrypted TCP connections too\n"
+    "The result line on stdout: result sent= ok= failed= elapsed_ms= msg_per_s= p50_ms=\n"
+    "  p99_ms= codes=CODE:N,... sessions= (connections that got ready: greeting, EHLO and\n"
+    "  TLS done) tls_sessions= (of them encrypted) tls_failed= (connections TLS could\n"
+    "  not be had on) auth_failed= (connections AUTH did not succeed on)\n";
 
 static void blast_usage(FILE *f)
 {
@@ -36,6 +50,7 @@ static void blast_usage(FILE *f)
 		   "  -q            quiet (no progress bar)\n"
 		   "  --body FILE   send this file (CRLF-normalised) as every message body\n"
 		   "  -v            trace SMTP sessions on stderr\n");
+	fputs(blast_usage_tls, f);
 }
 
 static int blast_bad(const char *opt, const char *val, const char *why)
@@ -103,7 +118,48 @@ static int blast_target(struct blast_cfg *cfg, const char *t, const char *u)
 	return 0;
 }
 
-enum { OPT_RCPT = 256, OPT_BODY };
+enum {
+	OPT_RCPT = 256,
+	OPT_BODY,
+	OPT_TLS, /* OPT_TLS..OPT_AUTH_PLAINTEXT: blast_secopt */
+	OPT_TLS_REQUIRED,
+	OPT_SMTPS,
+	OPT_AUTH,
+	OPT_AUTH_PLAINTEXT,
+};
+
+/* --auth USER:PASSWORD: split at the first ':' (the password may hold more). */
+static int blast_auth_opt(struct blast_cfg *cfg, const char *a)
+{
+	const char *colon = strchr(a, ':');
+
+	if (!colon || colon == a || strpbrk(a, "\r\n"))
+		return blast_bad("--auth", "...", "expected USER:PASSWORD");
+	free(cfg->auth_user);
+	cfg->auth_user = util_xstrndup(a, strlen(a));
+	cfg->auth_user[colon - a] = '\0';
+	cfg->auth_password = cfg->auth_user + (colon - a) + 1;
+	return 0;
+}
+
+/* --tls, --tls-required, --smtps (one of them), --auth, --auth-plaintext. */
+static int blast_secopt(struct blast_cfg *cfg, int c, const char *a)
+{
+	if (c == OPT_AUTH)
+		return blast_auth_opt(cfg, a);
+	if (c == OPT_AUTH_PLAINTEXT) {
+		cfg->auth_plaintext = true;
+		return 0;
+	}
+	if (cfg->tls != BLAST_TLS_NONE) {
+		fprintf(stderr, "riptide-blast: --tls, --tls-required and --smtps are exclusive\n");
+		return -EINVAL;
+	}
+	cfg->tls = c == OPT_TLS	    ? BLAST_TLS_TRY
+		   : c == OPT_SMTPS ? BLAST_TLS_SMTPS
+				    : BLAST_TLS_REQUIRE;
+	return 0;
+}
 
 static int blast_opt(struct blast_cfg *cfg, int c, const char *a, const char **body_path)
 {
@@ -173,6 +229,11 @@ static int blast_parse(struct blast_cfg *cfg, int argc, char **argv, const char 
 	static const struct option longopts[] = {
 	    {"rcpt", required_argument, NULL, OPT_RCPT},
 	    {"body", required_argument, NULL, OPT_BODY},
+	    {"tls", no_argument, NULL, OPT_TLS},
+	    {"tls-required", no_argument, NULL, OPT_TLS_REQUIRED},
+	    {"smtps", no_argument, NULL, OPT_SMTPS},
+	    {"auth", required_argument, NULL, OPT_AUTH},
+	    {"auth-plaintext", no_argument, NULL, OPT_AUTH_PLAINTEXT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -186,6 +247,11 @@ static int blast_parse(struct blast_cfg *cfg, int argc, char **argv, const char 
 		}
 		if (c == 't' || c == 'u') {
 			*(c == 't' ? &t : &u) = optarg;
+			continue;
+		}
+		if (c >= OPT_TLS && c <= OPT_AUTH_PLAINTEXT) {
+			if (blast_secopt(cfg, c, optarg) < 0)
+				return -EINVAL;
 			continue;
 		}
 		if (c == '?' || blast_opt(cfg, c, optarg, body_path) < 0)
@@ -217,6 +283,20 @@ static void blast_defaults(struct blast_cfg *cfg)
 	snprintf(cfg->runid, sizeof(cfg->runid), "%016llx", (unsigned long long)r);
 }
 
+/* The client context of --tls/--tls-required/--smtps: no certificate verification (a load
+ * generator talks to test servers), no session resumption (every connection pays a full
+ * handshake: the worst case for the server). */
+static int blast_tls_ctx(struct blast_cfg *cfg)
+{
+	struct tls_client_opts o = {.verify = TLS_VERIFY_NONE};
+	char err[256];
+	int ret = tls_ctx_client_new(&o, &cfg->tls_ctx, err, sizeof(err));
+
+	if (ret < 0)
+		fprintf(stderr, "riptide-blast: TLS: %s\n", err);
+	return ret;
+}
+
 static int blast_setup(struct blast_cfg *cfg, const char *body_path)
 {
 	int ret;
@@ -233,6 +313,8 @@ static int blast_setup(struct blast_cfg *cfg, const char *body_path)
 		if (cfg->log_fd < 0)
 			return blast_bad("-L", cfg->log_path, strerror(errno));
 	}
+	if (cfg->tls && (ret = blast_tls_ctx(cfg)) < 0)
+		return ret;
 	if (cfg->n && cfg->conc > cfg->n)
 		cfg->conc = (unsigned)cfg->n;
 	if (cfg->threads > cfg->conc)
@@ -329,10 +411,21 @@ static int blast_report(struct blast_cfg *cfg, const struct blast_stats *st, uin
 		cfg->no_pipelining ? "off" : "if offered", (unsigned long long)ok,
 		(unsigned long long)(cfg->n - ok), (unsigned long long)st->codes[0],
 		(unsigned long long)unatt, p50, p99, codes[0] ? codes : "none");
+	if (cfg->tls)
+		fprintf(stderr, "  TLS: %llu of %llu sessions%s%s%s, %llu failed\n",
+			(unsigned long long)st->tls_sessions, (unsigned long long)st->sessions,
+			st->tls_desc[0] ? " (" : "", st->tls_desc, st->tls_desc[0] ? ")" : "",
+			(unsigned long long)st->tls_failed);
+	if (cfg->auth_user)
+		fprintf(stderr, "  AUTH as %s: %llu connections failed to log in\n", cfg->auth_user,
+			(unsigned long long)st->auth_failed);
 	printf("result sent=%llu ok=%llu failed=%llu elapsed_ms=%llu msg_per_s=%.1f p50_ms=%.2f "
-	       "p99_ms=%.2f codes=%s\n",
+	       "p99_ms=%.2f codes=%s sessions=%llu tls_sessions=%llu tls_failed=%llu "
+	       "auth_failed=%llu\n",
 	       (unsigned long long)sent, (unsigned long long)ok, (unsigned long long)(cfg->n - ok),
-	       (unsigned long long)elapsed_ms, rate, p50, p99, codes);
+	       (unsigned long long)elapsed_ms, rate, p50, p99, codes,
+	       (unsigned long long)st->sessions, (unsigned long long)st->tls_sessions,
+	       (unsigned long long)st->tls_failed, (unsigned long long)st->auth_failed);
 	fflush(stdout);
 	return unatt || st->codes[0] ? 1 : 0;
 }
@@ -347,6 +440,7 @@ int main(int argc, char **argv)
 	bool bar;
 	pthread_t th;
 	uint64_t t0;
+	int rc;
 
 	blast_defaults(&cfg);
 	if (blast_parse(&cfg, argc, argv, &body_path) < 0 || blast_setup(&cfg, body_path) < 0) {
@@ -370,9 +464,10 @@ int main(int argc, char **argv)
 		pthread_join(th, NULL);
 	if (bar)
 		blast_progress(&cfg, t0, true);
-	if (a.ret < 0) {
+	tls_ctx_free(cfg.tls_ctx);
+	if (a.ret < 0)
 		fprintf(stderr, "riptide-blast: %s\n", strerror(-a.ret));
-		return 1;
-	}
-	return blast_report(&cfg, &st, a.end_us - t0);
+	rc = a.ret < 0 ? 1 : blast_report(&cfg, &st, a.end_us - t0);
+	free(cfg.auth_user); /* after the report, which names the login */
+	return rc;
 }

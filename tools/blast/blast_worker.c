@@ -6,12 +6,17 @@
  * connection while messages remain. Connection failures before any transaction do not consume
  * messages; they are retried with a growing delay, and a thread whose sessions keep failing to
  * connect gives up so the run ends (the unattempted messages make the exit status 1).
+ * TLS (--tls, --tls-required, --smtps) is smtpc's; a session counts its connection when it first
+ * becomes READY (with TLS or not), and under --tls a failed handshake makes that session
+ * reconnect in plaintext from then on, like the daemon's opportunistic fallback. AUTH (--auth)
+ * is smtpc's too: a session that cannot log in ends before MAIL and counts as a failed connect.
  */
 #include "tools/blast/blast.h"
 #include "engine/smtpc/smtpc.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,6 +36,8 @@ struct blast_sess {
 	uint64_t start_us, start_wall_us;
 	struct loop_op retry_op;
 	bool retry_armed;
+	bool counted; /* this connection is in st.sessions */
+	bool plain;   /* --tls: a handshake failed, connect without TLS from now on */
 };
 
 struct blast_worker {
@@ -133,12 +140,29 @@ static void blast_fill(struct blast_sess *bs, uint64_t seq)
 	}
 }
 
+/* Count a connection that reached READY (once), and whether TLS is up on it. */
+static void blast_count_session(struct blast_sess *bs, struct smtpc *sc)
+{
+	struct blast_stats *st = &bs->w->st;
+	struct tls_info i;
+
+	bs->counted = true;
+	st->sessions++;
+	if (!smtpc_tls_info(sc, &i))
+		return;
+	st->tls_sessions++;
+	if (!st->tls_desc[0])
+		snprintf(st->tls_desc, sizeof(st->tls_desc), "%s %s", i.version, i.cipher);
+}
+
 static struct smtpc_txn *blast_next(struct smtpc *sc, void *user)
 {
 	struct blast_sess *bs = user;
 	struct blast_cfg *cfg = bs->w->cfg;
 	uint64_t seq = atomic_fetch_add(&cfg->next_seq, 1);
 
+	if (!bs->counted)
+		blast_count_session(bs, sc);
 	if (seq >= cfg->n) {
 		smtpc_quit(sc);
 		return NULL;
@@ -203,6 +227,12 @@ static void blast_closed(struct smtpc *sc, const struct smtpc_close_info *info, 
 	uint64_t delay, round;
 
 	bs->sc = NULL;
+	if (info->auth_failed)
+		w->st.auth_failed++;
+	if (info->tls_failed) {
+		w->st.tls_failed++;
+		bs->plain = w->cfg->tls == BLAST_TLS_TRY; /* opportunistic: retry in plaintext */
+	}
 	if (info->was_ready) {
 		w->fail_streak = 0;
 	} else if (++w->fail_streak >= 5 * w->nsess + 5) {
@@ -245,9 +275,17 @@ static const struct smtpc_ops blast_ops_trace = {
     .trace = blast_trace,
 };
 
+static const enum smtpc_tls blast_tls_mode[] = {
+    [BLAST_TLS_NONE] = SMTPC_TLS_NONE,
+    [BLAST_TLS_TRY] = SMTPC_TLS_TRY,
+    [BLAST_TLS_REQUIRE] = SMTPC_TLS_REQUIRE,
+    [BLAST_TLS_SMTPS] = SMTPC_TLS_IMPLICIT,
+};
+
 static void blast_connect(struct blast_sess *bs)
 {
 	struct blast_worker *w = bs->w;
+	bool tls = w->cfg->tls != BLAST_TLS_NONE && !bs->plain;
 	struct smtpc_config c = {
 	    .addr = w->cfg->addr,
 	    .helo_name = "riptide-blast.test",
@@ -256,9 +294,15 @@ static void blast_connect(struct blast_sess *bs)
 	    .id = ((uint64_t)w->idx << 40) | w->next_id++,
 	    .ops = w->cfg->verbose ? &blast_ops_trace : &blast_ops,
 	    .user = bs,
+	    .tls = tls ? blast_tls_mode[w->cfg->tls] : SMTPC_TLS_NONE,
+	    .tls_ctx = tls ? w->cfg->tls_ctx : NULL,
+	    .auth_user = w->cfg->auth_user,
+	    .auth_password = w->cfg->auth_password,
+	    .auth_plaintext = w->cfg->auth_plaintext,
 	};
 	int ret;
 
+	bs->counted = false;
 	smtpc_timeouts_default(&c.timeouts);
 	c.timeouts.connect_ms = 10 * 1000;
 	c.timeouts.idle_ms = 1000;
@@ -331,6 +375,12 @@ int blast_run(struct blast_cfg *cfg, struct blast_stats *st)
 			ret = ws[t].ret;
 		for (unsigned c = 0; c < BLAST_MAX_CODE; c++)
 			st->codes[c] += ws[t].st.codes[c];
+		st->sessions += ws[t].st.sessions;
+		st->tls_sessions += ws[t].st.tls_sessions;
+		st->tls_failed += ws[t].st.tls_failed;
+		st->auth_failed += ws[t].st.auth_failed;
+		if (!st->tls_desc[0])
+			memcpy(st->tls_desc, ws[t].st.tls_desc, sizeof(st->tls_desc));
 		free(ws[t].sess);
 	}
 	free(ws);

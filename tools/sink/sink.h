@@ -1,5 +1,5 @@
 /* sink — shared types of riptide-sink (CLI/threads in sink_main.c, SMTP behaviour in
- * sink_hooks.c, per-command fault rules in sink_fault.c).
+ * sink_hooks.c, per-command fault rules in sink_fault.c, TLS and AUTH in sink_sec.c).
  *
  * Why: riptide-sink is a test and benchmark receiver built on engine/smtpd; its files share
  * the options (fault rules included), the per-worker counters and log buffer, and the hooks.
@@ -19,6 +19,7 @@
 #define SINK_MAX_LISTEN 16
 #define SINK_LOG_FLUSH	(64u * 1024u) /* flush the per-worker log buffer beyond this */
 #define SINK_MAX_RULES	8	      /* fault rules per step */
+#define SINK_MAX_AUTH	16	      /* --auth credentials */
 
 /* The SMTP steps a fault rule can hit. */
 enum sink_step {
@@ -40,9 +41,24 @@ struct sink_fault {
 	atomic_uint_fast64_t seen; /* occurrences that reached it (only counted when every>1) */
 };
 
+/* One --auth USER:PASSWORD (both point into argv). */
+struct sink_cred {
+	const char *user;
+	size_t user_len;
+	const char *password;
+};
+
 struct sink_opts {
 	const char *listen[SINK_MAX_LISTEN];
 	unsigned nlisten;
+	const char *tls_listen[SINK_MAX_LISTEN]; /* --tls-listen: implicit-TLS listeners */
+	unsigned ntls_listen;
+	const char *tls_cert, *tls_key; /* --tls-cert/--tls-key: STARTTLS offered */
+	bool tls_fail;			/* --tls-fail: STARTTLS offered, every handshake fails */
+	struct sink_cred auth[SINK_MAX_AUTH]; /* --auth */
+	unsigned nauth;
+	bool auth_required;  /* --auth-required: MAIL without AUTH is 530 5.7.0 */
+	bool auth_plaintext; /* --auth-plaintext: AUTH offered without TLS too */
 	unsigned threads;
 	const char *out_path; /* -o */
 	const char *dir;      /* -d */
@@ -61,6 +77,7 @@ struct sink_opts {
 /* Counters of one worker: written by its thread only, read by the main thread. */
 struct sink_counters {
 	atomic_uint_fast64_t messages, recipients, bytes, connections, rejected;
+	atomic_uint_fast64_t tls_sessions; /* sessions that had TLS up when they closed */
 };
 
 struct sink_worker {
@@ -85,11 +102,13 @@ struct sink_sess {
 	struct smtpd_session *s;
 	struct loop_op delay_op;
 	int data_code; /* 0, 450 or 550: the verdict for the end of DATA */
+	char tls[16];  /* the TLS version once TLS is up ("TLSv1.3"), "" before */
 };
 
 /* Process-wide state. */
 struct sink {
 	struct sink_opts o;
+	struct tls_ctx *tls;	      /* the smtpd_config.tls_ctx (sink_sec.c), or NULL */
 	int out_fd;		      /* -o file, O_APPEND, or -1 */
 	atomic_uint_fast64_t eml_seq; /* -d file numbering */
 };
@@ -131,5 +150,35 @@ int sink_fault_greet(struct sink_opts *o, int code);
 /* sink_fault_pick: the first rule of step that fires for this occurrence (each rule with /N
  * counts the occurrences that reach it, process-wide), or NULL. Worker w's loop thread. */
 const struct sink_fault *sink_fault_pick(struct sink_worker *w, enum sink_step step);
+
+/* sink_sec.c: TLS and AUTH. */
+
+/* sink_auth_add: parse "USER:PASSWORD" (--auth; arg is kept: the credential points into it)
+ * into o. USER is 1..255 bytes without blanks or control bytes (it appears in log lines), the
+ * password anything after the first ':'. Returns 0, -EINVAL or -E2BIG (too many). */
+int sink_auth_add(struct sink_opts *o, const char *arg);
+
+/* sink_sec_check: the TLS and AUTH options of o make sense together (--tls-cert with --tls-key,
+ * --tls-fail without them, --tls-listen with either, --auth-plaintext with --auth); otherwise
+ * says why on stderr. Warns when --auth can never be offered (no TLS, no UNIX listener, no
+ * --auth-plaintext). Returns 0 or -EINVAL. */
+int sink_sec_check(const struct sink_opts *o);
+
+/* sink_sec_config: create sink_g.tls for the options (a server context from --tls-cert/--tls-key,
+ * or the failing context of --tls-fail) and fill cfg's TLS and AUTH fields. Errors are reported
+ * on stderr. Returns 0 or the negative errno of tls_ctx_*_new. */
+int sink_sec_config(struct smtpd_config *cfg);
+
+/* sink_sec_listen: open the --tls-listen listeners on srv (after smtpd_server_new with the
+ * config of sink_sec_config). Returns 0 or -errno (reported). */
+int sink_sec_listen(struct smtpd_server *srv);
+
+/* sink_sec_free: free sink_g.tls (after the server). */
+void sink_sec_free(void);
+
+/* sink_on_auth / sink_on_close: the smtpd hooks for AUTH (the --auth credentials, answered at
+ * once) and for a session's end (counts TLS sessions); see smtpd.h. */
+int sink_on_auth(struct smtpd_session *s, const char *login, const char *password, void *user);
+void sink_on_close(struct smtpd_session *s, void *user);
 
 #endif

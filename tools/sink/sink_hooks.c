@@ -6,10 +6,10 @@
  * addresses, DATA-time failures) so a single delivery run exercises every path of the sender;
  * the behaviour rides on the recipient address, like Postfix's smtp-sink fault flags but per
  * recipient. The per-command fault rules (sink_fault.c) are decided first: a rule that fires
- * decides its step's reply, the local-part behaviour applies where none fired. A step without
- * rules costs one predictable branch (the benchmark runs with none). Everything here runs on the
- * worker's loop thread except the "fail<N>-" table, which is shared by all threads behind a
- * mutex.
+ * decides its step's reply, the local-part behaviour applies where none fired (--auth-required
+ * comes before both: MAIL without AUTH is 530). A step without rules costs one predictable branch
+ * (the benchmark runs with none). Everything here runs on the worker's loop thread except the
+ * "fail<N>-" table, which is shared by all threads behind a mutex.
  */
 #include "tools/sink/sink.h"
 
@@ -136,6 +136,7 @@ static int sink_on_connect(struct smtpd_session *s, void *user)
 	const struct sink_fault *f;
 
 	ss->s = s;
+	ss->tls[0] = '\0';
 	ss->delay_op = (struct loop_op){.cb = sink_delay_cb, .owner = ss};
 	atomic_fetch_add_explicit(&w->c.connections, 1, memory_order_relaxed);
 	if ((f = sink_fault_at(w, SINK_STEP_CONNECT)))
@@ -152,6 +153,13 @@ static int sink_on_helo(struct smtpd_session *s, const char *name, void *user)
 	return f ? sink_fault_apply(s, w, f) : SMTPD_DEFAULT;
 }
 
+static int sink_reject(struct smtpd_session *s, struct sink_worker *w, int code, const char *t)
+{
+	atomic_fetch_add_explicit(&w->c.rejected, 1, memory_order_relaxed);
+	smtpd_reply(s, code, t);
+	return SMTPD_DEFAULT;
+}
+
 static int sink_on_mail(struct smtpd_session *s, const char *sender, const char *params, void *user)
 {
 	struct sink_worker *w = sink_worker_of(user);
@@ -159,6 +167,8 @@ static int sink_on_mail(struct smtpd_session *s, const char *sender, const char 
 	const struct sink_fault *f;
 
 	ss->data_code = 0;
+	if (unlikely(sink_g.o.auth_required) && !smtpd_session_auth_user(s))
+		return sink_reject(s, w, 530, "5.7.0 Authentication required");
 	if ((f = sink_fault_at(w, SINK_STEP_MAIL)))
 		return sink_fault_apply(s, w, f);
 	return SMTPD_DEFAULT;
@@ -171,13 +181,6 @@ static int sink_on_data_begin(struct smtpd_session *s, void *user)
 	const struct sink_fault *f = sink_fault_pick(w, SINK_STEP_DATA);
 
 	return f ? sink_fault_apply(s, w, f) : SMTPD_DEFAULT;
-}
-
-static int sink_reject(struct smtpd_session *s, struct sink_worker *w, int code, const char *t)
-{
-	atomic_fetch_add_explicit(&w->c.rejected, 1, memory_order_relaxed);
-	smtpd_reply(s, code, t);
-	return SMTPD_DEFAULT;
 }
 
 static int sink_on_rcpt(struct smtpd_session *s, const char *rcpt, void *user)
@@ -279,7 +282,31 @@ static void sink_log_params(struct sink_worker *w, const struct smtpd_envelope *
 	}
 }
 
-static void sink_log_message(struct sink_worker *w, const struct smtpd_envelope *env, uint64_t hash)
+/* What the session says about the message: " tls=VERSION" when it came over TLS, " auth=USER"
+ * when the client authenticated (USER: one of the --auth logins, so no blank in it). The version
+ * is asked for once per session (TLS never goes away once up). */
+static void sink_log_session(struct sink_worker *w, struct smtpd_session *s)
+{
+	struct sink_sess *ss = smtpd_session_data(s);
+	struct tls_info i;
+	const char *u;
+
+	if (!sink_g.tls && !sink_g.o.nauth)
+		return; /* the benchmark's case: nothing to look up */
+	if (!ss->tls[0] && smtpd_session_tls(s, &i))
+		snprintf(ss->tls, sizeof(ss->tls), "%s", i.version[0] ? i.version : "unknown");
+	if (ss->tls[0]) {
+		sink_log_put(w, " tls=", 5);
+		sink_log_put(w, ss->tls, strlen(ss->tls));
+	}
+	if ((u = smtpd_session_auth_user(s))) {
+		sink_log_put(w, " auth=", 6);
+		sink_log_put(w, u, strlen(u));
+	}
+}
+
+static void sink_log_message(struct sink_worker *w, struct smtpd_session *s,
+			     const struct smtpd_envelope *env, uint64_t hash)
 {
 	struct timespec ts;
 	char num[96];
@@ -304,6 +331,7 @@ static void sink_log_message(struct sink_worker *w, const struct smtpd_envelope 
 	mid = sink_message_id(env->body, env->body_len, &mlen);
 	sink_log_put(w, mid, mlen);
 	sink_log_params(w, env);
+	sink_log_session(w, s);
 	sink_log_put(w, "\n", 1);
 	if (w->log_len >= SINK_LOG_FLUSH)
 		sink_log_flush(w);
@@ -372,7 +400,7 @@ static int sink_on_data(struct smtpd_session *s, const struct smtpd_envelope *en
 	if (sink_g.o.dir && sink_save_eml(env) < 0)
 		return sink_reject(s, w, 451, "4.3.0 Error: cannot save message");
 	if (sink_g.out_fd >= 0)
-		sink_log_message(w, env, sink_fnv1a64(env->body, env->body_len));
+		sink_log_message(w, s, env, sink_fnv1a64(env->body, env->body_len));
 	n = atomic_fetch_add_explicit(&w->c.messages, 1, memory_order_relaxed) + 1;
 	atomic_fetch_add_explicit(&w->c.recipients, env->nrcpts, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->c.bytes, env->body_len, memory_order_relaxed);
@@ -397,5 +425,7 @@ struct smtpd_hooks sink_hooks_get(const struct sink_opts *o)
 	    .on_data_begin = o->nfault[SINK_STEP_DATA] ? sink_on_data_begin : NULL,
 	    .on_data = sink_on_data,
 	    .on_data_progress = o->drop ? sink_on_data_progress : NULL,
+	    .on_close = o->tls_cert ? sink_on_close : NULL,
+	    .on_auth = o->nauth ? sink_on_auth : NULL,
 	};
 }

@@ -43,7 +43,22 @@ static const char sink_usage_text[] =
     "parameters; a hidden ENHANCEDSTATUSCODES strips the codes from every reply):\n"
     "  --no-pipelining  --no-size  --no-8bitmime  --no-smtputf8  --no-dsn\n"
     "  --no-enhancedstatuscodes\n"
-    "  --no-starttls    accepted; no effect until the sink offers STARTTLS (it has no TLS yet)\n"
+    "  --no-starttls    accepted for scripts; no effect (STARTTLS is offered exactly when\n"
+    "                   --tls-cert or --tls-fail is given)\n"
+    "TLS and AUTH:\n"
+    "  --tls-cert FILE --tls-key FILE  offer STARTTLS with this PEM certificate chain and key\n"
+    "  --tls-listen ADDR  also listen on ADDR with TLS on connect (smtps; repeatable; needs\n"
+    "                   --tls-cert/--tls-key or --tls-fail)\n"
+    "  --tls-fail       offer STARTTLS, answer it with 220, then fail every handshake: the sink\n"
+    "                   acts as a TLS client, so both sides get a ClientHello and abort with an\n"
+    "                   unexpected_message alert (a client reading the sink's ClientHello\n"
+    "                   with the 220 may call it plaintext after the 220); also on\n"
+    "                   --tls-listen; plaintext sessions still work\n"
+    "  --auth USER:PASSWORD  accept AUTH PLAIN/LOGIN with these credentials (repeatable);\n"
+    "                   AUTH is offered only after STARTTLS, on --tls-listen or on a\n"
+    "                   unix: listener\n"
+    "  --auth-plaintext  offer AUTH on plaintext TCP sessions too\n"
+    "  --auth-required  MAIL without AUTH gets \"530 5.7.0 Authentication required\"\n"
     "Per-command faults (STEP: connect, ehlo (= helo: both commands), mail, rcpt, data (the\n"
     "DATA command, before 354), dot (after the final dot); each option repeatable):\n"
     "  --reply STEP=CODE[:TEXT]   answer STEP with CODE and TEXT (default text: \"X.3.0 Error:\n"
@@ -64,7 +79,11 @@ static const char sink_usage_text[] =
     "  BODY=8BITMIME, SMTPUTF8, RET=FULL|HDRS, ENVID=<xtext>, then per recipient I (0-based\n"
     "  position in the RCPT list) I:NOTIFY=<NEVER|list> and I:ORCPT=<addr-type>;<xtext>\n"
     "  (SIZE= and BODY=7BIT are not recorded). E.g. ... <id@x> RET=HDRS ENVID=q+2B1\n"
-    "  0:NOTIFY=SUCCESS,FAILURE 0:ORCPT=rfc822;a@b.example 1:NOTIFY=NEVER\n";
+    "  0:NOTIFY=SUCCESS,FAILURE 0:ORCPT=rfc822;a@b.example 1:NOTIFY=NEVER\n"
+    "  then tls=VERSION (e.g. tls=TLSv1.3) when the message came over TLS and auth=USER when\n"
+    "  the client logged in.\n"
+    "Stats (-c and the line printed at exit): messages recipients bytes connections rejected\n"
+    "  tls_sessions (sessions that had TLS up; counted with --tls-cert only)\n";
 
 static void sink_usage(FILE *f)
 {
@@ -127,6 +146,13 @@ enum {
 	SINK_OPT_DROP_AFTER,
 	SINK_OPT_421_AFTER,
 	SINK_OPT_MAX_RCPTS,
+	SINK_OPT_TLS_CERT,
+	SINK_OPT_TLS_KEY,
+	SINK_OPT_TLS_LISTEN,
+	SINK_OPT_TLS_FAIL,
+	SINK_OPT_AUTH,
+	SINK_OPT_AUTH_REQUIRED,
+	SINK_OPT_AUTH_PLAINTEXT,
 	SINK_OPT_HIDE = 0x1000, /* + the SMTP_EXT_* bit (all below 0x1000) */
 };
 
@@ -138,19 +164,58 @@ static const struct option sink_longopts[] = {
     {"no-enhancedstatuscodes", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_ENHANCEDSTATUSCODES},
     {"no-smtputf8", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_SMTPUTF8},
     {"no-dsn", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_DSN},
-    {"no-starttls", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_STARTTLS}, /* smtpd: no TLS yet */
+    {"no-starttls", no_argument, NULL, SINK_OPT_HIDE + SMTP_EXT_STARTTLS}, /* smtpd ignores it */
     {"reply", required_argument, NULL, SINK_OPT_REPLY},
     {"drop-after", required_argument, NULL, SINK_OPT_DROP_AFTER},
     {"421-after", required_argument, NULL, SINK_OPT_421_AFTER},
     {"max-rcpts", required_argument, NULL, SINK_OPT_MAX_RCPTS},
+    {"tls-cert", required_argument, NULL, SINK_OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, SINK_OPT_TLS_KEY},
+    {"tls-listen", required_argument, NULL, SINK_OPT_TLS_LISTEN},
+    {"tls-fail", no_argument, NULL, SINK_OPT_TLS_FAIL},
+    {"auth", required_argument, NULL, SINK_OPT_AUTH},
+    {"auth-required", no_argument, NULL, SINK_OPT_AUTH_REQUIRED},
+    {"auth-plaintext", no_argument, NULL, SINK_OPT_AUTH_PLAINTEXT},
     {0},
 };
 
-/* The long options (fault rules, hidden extensions, limits). */
+/* The TLS and AUTH long options. */
+static int sink_secopt(struct sink_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case SINK_OPT_TLS_CERT:
+		o->tls_cert = arg;
+		return 0;
+	case SINK_OPT_TLS_KEY:
+		o->tls_key = arg;
+		return 0;
+	case SINK_OPT_TLS_LISTEN:
+		if (o->ntls_listen == SINK_MAX_LISTEN)
+			return -EINVAL;
+		o->tls_listen[o->ntls_listen++] = arg;
+		return 0;
+	case SINK_OPT_TLS_FAIL:
+		o->tls_fail = true;
+		return 0;
+	case SINK_OPT_AUTH:
+		return sink_auth_add(o, arg);
+	case SINK_OPT_AUTH_REQUIRED:
+		o->auth_required = true;
+		return 0;
+	case SINK_OPT_AUTH_PLAINTEXT:
+		o->auth_plaintext = true;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* The long options (fault rules, hidden extensions, limits, TLS and AUTH). */
 static int sink_longopt(struct sink_opts *o, int c, const char *arg)
 {
 	uint64_t v;
 
+	if (c >= SINK_OPT_TLS_CERT && c <= SINK_OPT_AUTH_PLAINTEXT)
+		return sink_secopt(o, c, arg);
 	if (c > SINK_OPT_HIDE) {
 		o->hide_ext |= (uint32_t)(c - SINK_OPT_HIDE);
 		return 0;
@@ -216,33 +281,36 @@ static int sink_parse(struct sink_opts *o, int argc, char **argv)
 		sink_usage(stderr);
 		return -EINVAL;
 	}
+	if (sink_sec_check(o) < 0)
+		return -EINVAL;
 	sink_defaults(o);
 	return 0;
 }
 
 /* ---- stats ---- */
 
-static void sink_totals(struct sink_worker *ws, unsigned n, uint64_t t[5])
+static void sink_totals(struct sink_worker *ws, unsigned n, uint64_t t[6])
 {
-	memset(t, 0, 5 * sizeof(*t));
+	memset(t, 0, 6 * sizeof(*t));
 	for (unsigned i = 0; i < n; i++) {
 		t[0] += atomic_load_explicit(&ws[i].c.messages, memory_order_relaxed);
 		t[1] += atomic_load_explicit(&ws[i].c.recipients, memory_order_relaxed);
 		t[2] += atomic_load_explicit(&ws[i].c.bytes, memory_order_relaxed);
 		t[3] += atomic_load_explicit(&ws[i].c.connections, memory_order_relaxed);
 		t[4] += atomic_load_explicit(&ws[i].c.rejected, memory_order_relaxed);
+		t[5] += atomic_load_explicit(&ws[i].c.tls_sessions, memory_order_relaxed);
 	}
 }
 
 static int sink_stats_line(struct sink_worker *ws, unsigned n, char *buf, size_t len)
 {
-	uint64_t t[5];
+	uint64_t t[6];
 
 	sink_totals(ws, n, t);
 	return snprintf(buf, len,
 			"messages=%" PRIu64 " recipients=%" PRIu64 " bytes=%" PRIu64
-			" connections=%" PRIu64 " rejected=%" PRIu64 "\n",
-			t[0], t[1], t[2], t[3], t[4]);
+			" connections=%" PRIu64 " rejected=%" PRIu64 " tls_sessions=%" PRIu64 "\n",
+			t[0], t[1], t[2], t[3], t[4], t[5]);
 }
 
 static void sink_stats_write(struct sink_worker *ws, unsigned n)
@@ -357,8 +425,10 @@ static int sink_server(struct smtpd_server **srv)
 	    .session_data_size = sizeof(struct sink_sess),
 	    .hide_ext = sink_g.o.hide_ext,
 	};
-	int ret;
+	int ret = sink_sec_config(&cfg);
 
+	if (ret < 0)
+		return ret;
 	ret = smtpd_server_new(srv, &cfg, &hooks, NULL);
 	if (ret < 0)
 		return ret;
@@ -370,7 +440,7 @@ static int sink_server(struct smtpd_server **srv)
 			return ret;
 		}
 	}
-	return 0;
+	return sink_sec_listen(*srv);
 }
 
 static int sink_open_outputs(void)
@@ -455,6 +525,7 @@ int main(int argc, char **argv)
 	ret = 0;
 out:
 	smtpd_server_free(srv);
+	sink_sec_free();
 	free(ws);
 	sink_fail_free();
 	if (sink_g.out_fd >= 0)
