@@ -161,67 +161,73 @@ static int blast_secopt(struct blast_cfg *cfg, int c, const char *a)
 	return 0;
 }
 
-static int blast_opt(struct blast_cfg *cfg, int c, const char *a, const char **body_path)
+/* The numeric options (-n -c -r -m -T -s). Returns 0, -EINVAL (said on stderr) or -ENOENT when
+ * c is not one of them. */
+static int blast_opt_num(struct blast_cfg *cfg, int c, const char *a)
 {
-	uint64_t v;
-	int ret = 0;
+	uint64_t v = 0;
+	int ret;
 
 	switch (c) {
 	case 'n':
-		ret = blast_num("-n", a, 0, 1000000000ull, &cfg->n);
-		break;
+		return blast_num("-n", a, 0, 1000000000ull, &cfg->n);
 	case 'c':
 		ret = blast_num("-c", a, 1, 100000, &v);
 		cfg->conc = (unsigned)v;
-		break;
+		return ret;
 	case 'r':
 		ret = blast_num("-r", a, 1, 1000, &v);
 		cfg->rcpt_per_msg = (unsigned)v;
-		break;
+		return ret;
 	case 'm':
 		ret = blast_num("-m", a, 0, 1u << 30, &v);
 		cfg->max_per_conn = (unsigned)v;
-		break;
+		return ret;
 	case 'T':
 		ret = blast_num("-T", a, 1, 256, &v);
 		cfg->threads = (unsigned)v;
-		break;
+		return ret;
 	case 's':
 		if (util_parse_size(a, &cfg->size) < 0 || cfg->size > (1ull << 30))
-			ret = blast_bad("-s", a, "expected a size up to 1G (k/M suffixes)");
-		break;
+			return blast_bad("-s", a, "expected a size up to 1G (k/M suffixes)");
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int blast_opt(struct blast_cfg *cfg, int c, const char *a, const char **body_path)
+{
+	int ret = blast_opt_num(cfg, c, a);
+
+	if (ret != -ENOENT)
+		return ret;
+	switch (c) {
 	case 'd':
-		ret = blast_domains(cfg, a);
-		break;
+		return blast_domains(cfg, a);
 	case 'f':
-		ret = blast_addr_opt("-f", a);
 		cfg->sender = a;
-		break;
+		return blast_addr_opt("-f", a);
 	case OPT_RCPT:
-		ret = blast_addr_opt("--rcpt", a);
 		cfg->rcpts = util_xrealloc(cfg->rcpts, (cfg->nrcpts + 1) * sizeof(char *));
 		cfg->rcpts[cfg->nrcpts++] = (char *)a;
-		break;
+		return blast_addr_opt("--rcpt", a);
 	case 'P':
 		cfg->no_pipelining = true;
-		break;
+		return 0;
 	case 'L':
 		cfg->log_path = a;
-		break;
+		return 0;
 	case 'q':
 		cfg->quiet = true;
-		break;
+		return 0;
 	case 'v':
 		cfg->verbose = true;
-		break;
+		return 0;
 	case OPT_BODY:
 		*body_path = a;
-		break;
-	default:
-		ret = -EINVAL;
-		break;
+		return 0;
 	}
-	return ret;
+	return -EINVAL;
 }
 
 static int blast_parse(struct blast_cfg *cfg, int argc, char **argv, const char **body_path)
