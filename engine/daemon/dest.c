@@ -612,6 +612,17 @@ static unsigned dest_slow_start(const struct dest *d)
 										 : DEST_SLOW_START;
 }
 
+/* Connection attempts in flight allowed now: dest_slow_start while none is up, then as many as
+ * are up (at least DEST_SLOW_START), so the pool at most doubles per set-up time. Without this
+ * bound a backlog meeting slow set-ups (TLS handshakes, a busy peer) opened a session per
+ * queued job at once: a handshake storm that made every set-up slower still. */
+static unsigned dest_ramp(const struct dest *d)
+{
+	if (d->nready == 0)
+		return dest_slow_start(d);
+	return d->nready > DEST_SLOW_START ? d->nready : DEST_SLOW_START;
+}
+
 /* Hand queued jobs to idle sessions that may take them. */
 static void dest_feed_idle(struct dest *d)
 {
@@ -662,8 +673,7 @@ void dest_pump(struct dest *d)
 	dest_check_setups(d);
 	dest_feed_idle(d);
 	dest_feed_hops(d);
-	while (d->queued > d->nconnecting &&
-	       (d->nready > 0 || d->nconnecting < dest_slow_start(d)) &&
+	while (d->queued > d->nconnecting && d->nconnecting < dest_ramp(d) &&
 	       dest_open_session(d, 0) == 0)
 		;
 	if (d->queued && d->nsess == 0 && dest_pick_target(d, 0) < 0 && d->nconnecting == 0)

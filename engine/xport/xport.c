@@ -23,6 +23,7 @@
 
 #define XPORT_CIN	  (17u * 1024u) /* one TLS record and its header */
 #define XPORT_CHUNK	  (64u * 1024u) /* plaintext encrypted per xport_send */
+#define XPORT_RECORD	  16384u	/* plaintext per TLS record (the protocol maximum) */
 #define XPORT_FLUSH_MS	  300000u	/* deadline of a flush nobody waits for */
 #define XPORT_EARLY_SLACK 10u		/* ms: a -ECANCELED this early was not our timeout */
 
@@ -60,6 +61,7 @@ struct xport {
 	long broken; /* TLS: a ciphertext flush failed (-errno); later ops get it */
 	char *cin;   /* ciphertext receive buffer */
 	char *cout;  /* ciphertext being sent */
+	char *stage; /* plaintext gathered into one record (XPORT_RECORD) */
 	size_t cout_len, cout_off, cout_cap;
 	char err[200];
 };
@@ -69,6 +71,7 @@ static void xport_destroy(struct xport *x)
 	tls_free(x->tls);
 	free(x->cin);
 	free(x->cout);
+	free(x->stage);
 	free(x);
 }
 
@@ -414,25 +417,51 @@ int xport_recv(struct xport *x, void *buf, size_t cap, uint64_t timeout_ms)
 	return 0;
 }
 
-/* Encrypt up to XPORT_CHUNK bytes of iov[0..n). Returns the plaintext count or -errno. */
+/* Copy the next plaintext of iov[0..n) from (*i, *off) into x->stage, up to one record.
+ * Returns the bytes staged; *i / *off move past them. */
+static size_t xport_gather(struct xport *x, const struct iovec *iov, unsigned n, unsigned *i,
+			   size_t *off)
+{
+	size_t fill = 0, take;
+
+	while (*i < n && fill < XPORT_RECORD) {
+		take = iov[*i].iov_len - *off;
+		if (take > XPORT_RECORD - fill)
+			take = XPORT_RECORD - fill;
+		memcpy(x->stage + fill, (const char *)iov[*i].iov_base + *off, take);
+		fill += take;
+		*off += take;
+		if (*off == iov[*i].iov_len) {
+			(*i)++;
+			*off = 0;
+		}
+	}
+	return fill;
+}
+
+/* Encrypt up to XPORT_CHUNK bytes of iov[0..n), one full TLS record at a time: the pieces a
+ * session gathers (command lines, body segments cut for dot-stuffing, the final dot) would
+ * otherwise each cost a record and its AEAD pass. Returns the plaintext count or -errno. */
 static long xport_encrypt(struct xport *x, const struct iovec *iov, unsigned n)
 {
-	size_t done = 0, off;
+	size_t done = 0, off = 0, fill;
+	unsigned i = 0;
 	long r;
 
-	for (unsigned i = 0; i < n && done < XPORT_CHUNK; i++) {
-		for (off = 0; off < iov[i].iov_len && done < XPORT_CHUNK; off += (size_t)r) {
-			size_t want = iov[i].iov_len - off;
-
-			if (want > XPORT_CHUNK - done)
-				want = XPORT_CHUNK - done;
-			r = tls_write(x->tls, (const char *)iov[i].iov_base + off, want);
-			if (r < 0) {
-				snprintf(x->err, sizeof(x->err), "%s", tls_error(x->tls));
-				return done ? (long)done : r;
-			}
-			done += (size_t)r;
+	if (!x->stage)
+		x->stage = util_xmalloc(XPORT_RECORD);
+	while (i < n && done < XPORT_CHUNK) {
+		fill = xport_gather(x, iov, n, &i, &off);
+		if (!fill)
+			break;
+		r = tls_write(x->tls, x->stage, fill);
+		if (r < 0) {
+			snprintf(x->err, sizeof(x->err), "%s", tls_error(x->tls));
+			return done ? (long)done : r;
 		}
+		done += (size_t)r;
+		if ((size_t)r < fill)
+			break; /* the rest is offered again by the caller */
 	}
 	return (long)done;
 }
