@@ -174,7 +174,8 @@ void BM_tls_session_memory(benchmark::State &state)
 			tls_new(p->client, "mx.test", nullptr, &c);
 			tls_new(p->server, nullptr, nullptr, &keep[i]);
 			handshake(c, keep[i]);
-			tls_write(c, "x", 1); /* one record each way: buffers as in a live session */
+			/* one record each way: buffers as in a live session */
+			tls_write(c, "x", 1);
 			pump(c, keep[i]);
 			tls_read(keep[i], buf, sizeof(buf));
 			tls_free(c);

@@ -439,7 +439,8 @@ static int load_stream(struct config *c, const char *name, FILE *f, char *err, s
 	if (ret == 0)
 		ret = config_check(&tmp, name, p.key_line, err, errlen);
 	if (ret == 0 && (tmp.helo_name[0] == '\0' || !helo_line(p.key_line)))
-		memcpy(tmp.helo_name, tmp.hostname, sizeof(tmp.helo_name)); /* the file's hostname */
+		/* the file's hostname */
+		memcpy(tmp.helo_name, tmp.hostname, sizeof(tmp.helo_name));
 	if (ret == 0)
 		*c = tmp;
 	return ret;
