@@ -77,6 +77,20 @@ start_sink() {
 	wait_port "$SINK_PORT"
 }
 
+# For tests that start riptide-sinks themselves, one at a time as $SPID, named $SN:
+# down: SIGTERM the sink; it must exit 0 (its stats line is then in $T/$SN.out).
+down() {
+	local rc=0
+	kill -TERM "$SPID"
+	wait "$SPID" || rc=$?
+	[ $rc -eq 0 ] || fail "$SN: riptide-sink exited $rc"
+}
+
+# counter KEY: a counter (the whole key) from the stopped sink's stats line.
+counter() {
+	sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" "$T/$SN.out"
+}
+
 # sink_messages: messages the sink accepted so far (from its stats file).
 sink_messages() {
 	sed -n 's/.*messages=\([0-9]*\).*/\1/p' "$SINK_STATS" 2>/dev/null || echo 0

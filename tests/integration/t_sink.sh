@@ -29,19 +29,6 @@ up() {
 	fail "$SN: riptide-sink $* did not start"
 }
 
-# down: SIGTERM the sink; it must exit 0 (its stats line is then in $T/$SN.out).
-down() {
-	local rc=0
-	kill -TERM "$SPID"
-	wait "$SPID" || rc=$?
-	[ $rc -eq 0 ] || fail "$SN: riptide-sink exited $rc"
-}
-
-# counter KEY: a counter from the stopped sink's stats line.
-counter() {
-	sed -n "s/.*$1=\([0-9]*\).*/\1/p" "$T/$SN.out"
-}
-
 # talk TAG: run the dialog on stdin against the sink; every EXPECT must match.
 talk() {
 	python3 "$D/smtp_dialog.py" "$SP" >"$T/$SN.$1.dlg" 2>&1 || {

@@ -27,19 +27,6 @@ up() {
 	wait_port "$P"
 }
 
-# down: SIGTERM the sink; it must exit 0 (its stats line is then in $T/$SN.out).
-down() {
-	local rc=0
-	kill -TERM "$SPID"
-	wait "$SPID" || rc=$?
-	[ $rc -eq 0 ] || fail "$SN: riptide-sink exited $rc"
-}
-
-# counter KEY: a counter from the stopped sink's stats line.
-counter() {
-	sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" "$T/$SN.out"
-}
-
 # sw TAG [SWAKS ARGS...]: one message with Message-Id <TAG@t> to the sink (port P unless the
 # args say otherwise); the transcript in $T/sw-TAG.out, swaks' exit status in SW_RC.
 sw() {
