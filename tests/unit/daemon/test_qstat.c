@@ -632,8 +632,8 @@ static bool rb_changes(struct queue *q, struct qstat *s)
 }
 
 /* qstat_rebuild over a snapshot of a real queue while the queue changes: counting from the
- * call on, false at the end, and then the counters equal what the queue holds; further
- * changes keep them so. */
+ * call on (or already done, with the snapshot's counts), false at the end, and then the counters
+ * equal what the queue holds; further changes keep them so. */
 static void test_rebuild_with_changes(void **state)
 {
 	struct rb_fix *f = *state;
@@ -645,7 +645,10 @@ static void test_rebuild_with_changes(void **state)
 	snap = queue_snap_new(f->q);
 	assert_non_null(snap);
 	assert_int_equal(qstat_rebuild(s, f->q, snap), 0);
-	assert_true(qstat_counting(s));
+	/* counting from the call on, until the thread is done: a fast thread (memory backend, a
+	 * loaded machine) may be done already, and then it counted exactly the snapshot */
+	if (!qstat_counting(s))
+		assert_matches_queue(s, f->q);
 	overlap = rb_changes(f->q, s);
 	wait_counted(s);
 	print_message("rebuild still counting at the first change: %s\n", overlap ? "yes" : "no");
