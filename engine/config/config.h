@@ -51,6 +51,15 @@ enum config_sender_policy {
 	CONFIG_SENDER_OWN_DOMAIN = 2,  /* MAIL FROM's domain must be one of the user's domains */
 };
 
+/* A rate (issue #7): n events per per_ms milliseconds, written "500/h", "60/m", "10/s" or
+ * "100" (per second); "0" = no limit. */
+struct config_rate {
+	uint32_t n;	 /* 0: no limit */
+	uint64_t per_ms; /* 1000, 60000 or 3600000 */
+};
+
+struct config_sets;
+
 struct config {
 	/* [main] */
 	unsigned shards;	      /* shards = 0 -> online CPUs */
@@ -129,6 +138,10 @@ struct config {
 	bool first_mx_only;		 /* first_mx_only = no */
 	char fallback_relay[CONFIG_STR]; /* fallback_relay = "" (none); host:port like relay */
 	unsigned max_connections_per_destination; /* max_connections_per_destination = 20 */
+	struct config_rate max_message_rate;	  /* max_message_rate = 0 (per destination) */
+	struct config_rate max_connection_rate;	  /* max_connection_rate = 0 (per destination) */
+	bool static_routes;	       /* static_routes = yes (global switch of [route]) */
+	char default_pool[CONFIG_STR]; /* default_pool = "" ([pool] name; "" = none) */
 	/* source_address = "" (kernel's choice) | IPv4 | IPv6 | "IPv4;IPv6": the text as given,
 	 * and its literals parsed (port 0; family AF_UNSPEC = none for that family) */
 	char source_address[CONFIG_STR];
@@ -143,7 +156,108 @@ struct config {
 	char control_socket[CONFIG_STR];    /* control_socket = "" (spool/control.sock) */
 	uint64_t write_buffer_size;	    /* write_buffer_size = 64M */
 	bool blob_bodies;		    /* blob_bodies = no */
+
+	/* Repeated sections ([route X], [shaping X], [backoff X], [pool X], [rewrite]); owned by
+	 * the config that config_load filled (config_free), NULL in a route's own copy. */
+	struct config_sets *sets;
 };
+
+/* [route NAME]: where mail for a domain goes. kind: hosts if `hosts` is set, else cfg.mode. */
+struct config_route {
+	char name[CONFIG_STR];	  /* "example.com" or "*.example.com" (subdomains), lower case */
+	bool enabled;		  /* enabled = yes */
+	char hosts[CONFIG_STR];	  /* hosts = "" | "mx1.example.net mx2.example.net:2525 [::1]" */
+	bool fallback_to_default; /* fallback_to_default = no (hosts all failed: default route) */
+	struct config cfg;	  /* [delivery] values, then this section's keys (cfg.sets NULL) */
+	unsigned line;		  /* line of the [route ...] header */
+};
+
+/* [shaping NAME]: throttles of one destination; a key the section does not set (bit clear
+ * in `given`) inherits the destination's route values. */
+enum {
+	CONFIG_SHAPE_CONNS = 0x1,	 /* max_connections (per destination) */
+	CONFIG_SHAPE_MSGS = 0x2,	 /* max_messages_per_connection */
+	CONFIG_SHAPE_RCPTS = 0x4,	 /* max_recipients_per_transaction */
+	CONFIG_SHAPE_MSG_RATE = 0x8,	 /* max_message_rate */
+	CONFIG_SHAPE_CONN_RATE = 0x10,	 /* max_connection_rate */
+	CONFIG_SHAPE_CONNECT_TMO = 0x20, /* connect_timeout */
+	CONFIG_SHAPE_TLS = 0x40,	 /* tls */
+};
+struct config_shaping {
+	char name[CONFIG_STR]; /* domain, "*.domain", a route's name, or a site ("mx:host...") */
+	unsigned max_connections;
+	unsigned max_messages_per_connection;
+	unsigned max_recipients_per_transaction;
+	struct config_rate max_message_rate;
+	struct config_rate max_connection_rate;
+	uint64_t connect_timeout_ms;
+	enum config_tls tls;
+	uint32_t given; /* CONFIG_SHAPE_* */
+	unsigned line;
+};
+
+enum config_backoff_action {
+	CONFIG_BACKOFF_SUSPEND = 0, /* defer the destination's jobs without trying, for duration */
+	CONFIG_BACKOFF_REDUCE = 1,  /* connections and rates times factor for duration, then back
+				     * to full in recover_steps steps, one per recover_interval */
+	CONFIG_BACKOFF_BOUNCE = 2,  /* the recipient fails permanently with that reply */
+};
+
+/* [backoff NAME]: a rule matched against remote replies. Built-in rules (gmail, outlook,
+ * yahoo) are present from config_defaults; a section of the same name replaces its keys. */
+struct config_backoff {
+	char name[CONFIG_STR];
+	bool enabled;			   /* enabled = yes */
+	unsigned code;			   /* code = 0 (any) | 200..599 */
+	char enhanced[32];		   /* enhanced = "" (any) | "4.7.28" */
+	char text[CONFIG_STR];		   /* text = "" (any) | POSIX ERE, case-insensitive */
+	enum config_backoff_action action; /* action = suspend | reduce | bounce */
+	uint64_t duration_ms;		   /* duration = 10m */
+	double factor;			   /* factor = 0.5 (reduce: fraction kept) */
+	unsigned recover_steps;		   /* recover_steps = 4 */
+	uint64_t recover_interval_ms;	   /* recover_interval = 1m */
+	bool builtin;			   /* one of the built-in rules (maybe overridden) */
+	unsigned line;			   /* 0 for an untouched built-in rule */
+};
+
+/* One egress source of a pool: an address to bind and the EHLO name it uses. */
+struct config_source {
+	char text[64];	       /* the address as written (no port) */
+	struct util_addr addr; /* port 0 */
+	char helo[CONFIG_STR]; /* its EHLO name ([delivery] helo_name when not given) */
+};
+
+/* [pool NAME]: sources = "127.0.0.2 mta1.example.com, 127.0.0.3 mta2.example.com, ::1" */
+struct config_pool {
+	char name[64]; /* letters, digits, '-', '_', '.' */
+	unsigned nsources;
+	struct config_source *sources;
+	unsigned line;
+};
+
+/* [rewrite]: one line per address, `address = alias`, applied to From/Sender/Reply-To. */
+struct config_rewrite {
+	char from[CONFIG_STR]; /* lower case */
+	char to[CONFIG_STR];
+	unsigned line;
+};
+
+struct config_sets {
+	struct config_route *routes;
+	unsigned nroutes;
+	struct config_shaping *shapings;
+	unsigned nshapings;
+	struct config_backoff *backoffs;
+	unsigned nbackoffs;
+	struct config_pool *pools;
+	unsigned npools;
+	struct config_rewrite *rewrites;
+	unsigned nrewrites;
+};
+
+/* config_free: free what config_load/config_defaults allocated in c (c->sets); c stays
+ * valid with sets NULL. */
+void config_free(struct config *c);
 
 /* config_defaults: fill c with the embedded defaults (hostname from gethostname()). */
 void config_defaults(struct config *c);
