@@ -1,5 +1,6 @@
 /* smtp — pure SMTP protocol parsing and encoding: commands, replies, EHLO keywords, dot-stuffing
- * and the DATA terminator scanner. No I/O, no allocation: every function works on caller buffers.
+ * and the DATA terminator scanner, header work at injection. No I/O, no allocation (except the
+ * result of smtp_hdr_rewrite): every function works on caller buffers.
  *
  * Why: the injection server, riptide-sink (server side), the outbound client and riptide-blast
  * (client side) all speak the same wire format; they share this one tested implementation.
@@ -219,6 +220,52 @@ struct smtp_received {
  * are written as '?' (defence in depth: a header must not be split by a CR/LF). Returns the
  * length written (without the NUL), or 0 if cap is too small. */
 size_t smtp_received_format(char *out, size_t cap, const struct smtp_received *r);
+
+/* ---- header work at injection (smtp_rewrite.c) ----
+ * On a message as received: CRLF line ends (a bare LF is tolerated), dot-unstuffed, the header
+ * section up to the first empty line, then the body. A field is matched at the start of a line
+ * only (name without regard to case, optional SP/HTAB before the colon); it runs on over the
+ * continuation lines (starting with SP or HTAB) that follow. The body is never read or changed.
+ */
+
+/* smtp_hdr_take: find the first header field named `field` (e.g. "X-Riptide-Pool"; 1..76
+ * printable ASCII characters, no ':') in the header section of msg[0..*len) and copy its value,
+ * unfolded, into val (vlen bytes, NUL-terminated): blanks and line ends trimmed at both ends,
+ * each CRLF plus the blanks after it one space. Then remove every field of that name, with its
+ * continuation lines and line ends, from msg in place (the rest moves down, *len shrinks). The
+ * caller owns msg; nothing is allocated.
+ * Returns 1 when found, 0 when absent (msg unchanged), -ENAMETOOLONG when the first value does
+ * not fit in val (msg unchanged), -EINVAL for a bad argument (NULL, vlen 0, bad field name). */
+int smtp_hdr_take(char *msg, size_t *len, const char *field, char *val, size_t vlen);
+
+/* One header rewrite rule: an address and its alias. `from` is an addr-spec in lower case
+ * (matched without regard to ASCII case), `to` what replaces it, as written. */
+struct smtp_rewrite_rule {
+	const char *from;
+	const char *to;
+};
+
+/* smtp_rewrite_sort: validate and sort rules[0..n) in place by `from` (strcmp order), as
+ * smtp_hdr_rewrite needs them; call it once when the rules are loaded. The strings stay the
+ * caller's. Returns 0, -EINVAL when a from or to is NULL or empty or holds a control byte (CR, LF
+ * would split the header) or a from holds an upper-case ASCII letter, -EEXIST when two rules
+ * have the same from (rules are then sorted but the set must be refused). */
+int smtp_rewrite_sort(struct smtp_rewrite_rule *rules, unsigned n);
+
+/* smtp_hdr_rewrite: in the From:, Sender: and Reply-To: fields of the header section of
+ * msg[0..len) (no other field: not Resent-From:, not X-From:), replace each address equal to a
+ * rule's from (without regard to ASCII case) by the rule's to. An address is the inside of <...>
+ * (after an obsolete route "@a,@b:") or a bare addr-spec between list separators; display names,
+ * quoted strings (an '@' or '<' in one is no address), comments, groups ("name: a, b;") and
+ * folding are understood and copied as they are, like every byte not replaced. An address with
+ * whitespace or a comment inside it is not matched. rules[0..n) must be sorted by
+ * smtp_rewrite_sort (they are bisected: O(log n) per address); the caller keeps them.
+ * Returns the number of replacements: > 0 with *out a new message (malloc'd, the caller frees
+ * it) of *outlen bytes; 0 with *out NULL and *outlen 0 (nothing allocated, msg is to be used as
+ * it is); -EINVAL for a bad argument, -ENOMEM, -EOVERFLOW (sizes beyond size_t or INT_MAX
+ * replacements). msg is never changed. */
+int smtp_hdr_rewrite(const char *msg, size_t len, const struct smtp_rewrite_rule *rules, unsigned n,
+		     char **out, size_t *outlen);
 
 /* ---- replies (client side) ---- */
 
