@@ -181,10 +181,16 @@ int config_sets_finish(struct config_sets_build *b, const struct config *c,
 			return -EINVAL;
 		}
 	}
-	for (unsigned i = 0; i < s->npools; i++)
+	for (unsigned i = 0; i < s->npools; i++) {
+		if (s->pools[i].nsources == 0) {
+			*line = s->pools[i].line;
+			snprintf(why, wl, "[pool %s] has no sources", s->pools[i].name);
+			return -EINVAL;
+		}
 		for (unsigned j = 0; j < s->pools[i].nsources; j++)
 			if (!s->pools[i].sources[j].helo[0])
 				memcpy(s->pools[i].sources[j].helo, c->helo_name, CONFIG_STR);
+	}
 	if (b->s && config_sets_plain(b->s)) {
 		config_sets_build_free(b);
 		config_sets_free(b->s);

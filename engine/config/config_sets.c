@@ -535,7 +535,7 @@ static int source_add(struct config_pool *pool, const char *p, size_t n, size_t 
 		      char *reason, size_t rl)
 {
 	char item[512];
-	struct config_source src;
+	struct config_source src = {0};
 	const char *bad = n < sizeof(item) ? NULL : "an item is too long";
 
 	if (!bad) {
