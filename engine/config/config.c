@@ -27,6 +27,11 @@
  *
  * Checkers that parse lists (dns_servers, source_address) live in config_val.c; host names
  * (relay, fallback_relay) are checked for syntax by engine/util, never resolved here.
+ *
+ * The table itself is in config_keys.c; the repeated sections ([route X], [shaping X],
+ * [backoff X], [pool X], [rewrite]) in config_sets.c and config_route.c. Their headers are
+ * read here from the raw line (ini_read_line), not from inih's section name: inih cuts section
+ * names at 49 bytes and never reports a section without keys.
  */
 #include "engine/config/config.h"
 #include "engine/config/config_int.h"
@@ -47,133 +52,26 @@
 
 #include <ini.h>
 
-static const struct key keys[] = {
-    UINT("main", "shards", shards, 0, 256, "0"),
-    {"main", "spool", KT_STR, 0, OFF(spool), 0, 0, "/var/spool/riptide"},
-    {"main", "hostname", KT_STR, KF_TOKEN, OFF(hostname), 0, 0, NULL},
-    {"main", "log", KT_STR, 0, OFF(log), 0, 0, "stderr"},
-    DUR("main", "shutdown_timeout", shutdown_timeout_ms, 0, MS_D, "10s"),
-
-    {"inject", "listen", KT_ADDR, KF_EMPTY_OK | KF_TCP, OFF(listen), 0, 0, "127.0.0.1:2525"},
-    {"inject", "socket", KT_ADDR, KF_EMPTY_OK | KF_UNIX, OFF(socket), 0, 0, ""},
-    SIZE("inject", "max_message_size", max_message_size, KIB, 4 * GIB, "10M"),
-    UINT("inject", "max_recipients", max_recipients, 1, 1000000, "1000"),
-    UINT("inject", "max_line_length", max_line_length, 512, 65536, "2048"),
-    /* max_sessions: open injection sessions of the whole daemon, all shards together */
-    UINT("inject", "max_sessions", max_sessions, 1, 1000000, "1000"),
-    DUR("inject", "timeout", inject_timeout_ms, 1, MS_D, "5m"),
-    /* total time to receive one command line / one message body (354 to the final dot),
-     * however slowly it trickles in: a 1-byte/s client cannot hold a session */
-    DUR("inject", "command_deadline", inject_cmd_deadline_ms, 1, MS_D, "1m"),
-    DUR("inject", "data_deadline", inject_data_deadline_ms, 1, MS_D, "10m"),
-    /* more Received: fields than this: 554 5.4.6 at the end of DATA (a mail loop) */
-    UINT("inject", "max_hops", max_hops, 1, 1000, "50"),
-    /* TLS (STARTTLS when tls_cert/tls_key are set; tls_listen: a TLS-on-connect listener) */
-    {"inject", "tls_cert", KT_STR, KF_EMPTY_OK, OFF(tls_cert), 0, 0, ""},
-    {"inject", "tls_key", KT_STR, KF_EMPTY_OK, OFF(tls_key), 0, 0, ""},
-    {"inject", "tls_listen", KT_ADDR, KF_EMPTY_OK | KF_TCP, OFF(tls_listen), 0, 0, ""},
-    /* access: trusted networks (and the UNIX socket) inject without AUTH; others must log in
-     * (AUTH PLAIN/LOGIN over TLS against auth_users_file) unless every recipient is in
-     * relay_domains */
-    {"inject", "auth_users_file", KT_STR, KF_EMPTY_OK, OFF(auth_users_file), 0, 0, ""},
-    {"inject", "trusted_networks", KT_STR, KF_EMPTY_OK | KF_NETS, OFF(trusted_networks), 0, 0,
-     "127.0.0.0/8 ::1/128"},
-    {"inject", "relay_domains", KT_STR, KF_EMPTY_OK | KF_DOMAINS, OFF(relay_domains), 0, 0, ""},
-    {"inject", "sender_policy", KT_ENUM, 0, OFF(sender_policy), ENUM_SENDER, 0, "any"},
-    UINT("inject", "max_rset", max_rset, 0, 1000000, "20"),
-    {"inject", "vrfy", KT_BOOL, 0, OFF(vrfy), 0, 0, "no"},
-
-    {"delivery", "outgoing", KT_BOOL, 0, OFF(outgoing), 0, 0, "yes"},
-    {"delivery", "mode", KT_ENUM, 0, OFF(mode), ENUM_MODE, 0, "relay"},
-    {"delivery", "relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT | KF_NAME, OFF(relay), 0, 0,
-     "127.0.0.1:25"},
-    {"delivery", "helo_name", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(helo_name), 0, 0, ""},
-    /* outbound TLS and AUTH (relay, MX) */
-    {"delivery", "tls", KT_ENUM, 0, OFF(tls), ENUM_TLS, 0, "opportunistic"},
-    {"delivery", "tls_verify", KT_ENUM, 0, OFF(tls_verify), ENUM_VERIFY, 0, "auto"},
-    {"delivery", "tls_ca_file", KT_STR, KF_EMPTY_OK, OFF(tls_ca_file), 0, 0, ""},
-    {"delivery", "auth_user", KT_STR, KF_EMPTY_OK, OFF(auth_user), 0, 0, ""},
-    {"delivery", "auth_password", KT_STR, KF_EMPTY_OK | KF_SECRET, OFF(auth_password), 0, 0, ""},
-    {"delivery", "auth_plaintext", KT_BOOL, 0, OFF(auth_plaintext), 0, 0, "no"},
-    UINT("delivery", "max_connections", max_connections, 1, 1000000, "1000"),
-    UINT("delivery", "max_messages_per_connection", max_messages_per_connection, 1, 1000000,
-	 "1000"),
-    UINT("delivery", "max_recipients_per_transaction", max_recipients_per_transaction, 1, 100000,
-	 "100"),
-    DUR("delivery", "idle_timeout", idle_timeout_ms, 0, MS_H, "2s"),
-    /* the schedule: delay after the n-th deferred round = retry_delay * retry_backoff^(n-1),
-     * at most retry_max_delay, +-5 % jitter; a recipient fails after max_attempts connection
-     * attempts (0 = no limit) or once it is older than lifetime */
-    DUR("delivery", "retry_delay", retry_delay_ms, 10, 30 * MS_D, "5m"),
-    {"delivery", "retry_backoff", KT_FACTOR, 0, OFF(retry_backoff), 1, 10, "1"},
-    DUR("delivery", "retry_max_delay", retry_max_delay_ms, 10, 30 * MS_D, "4h"),
-    UINT("delivery", "max_attempts", max_attempts, 0, 65535, "0"),
-    DUR("delivery", "lifetime", lifetime_ms, 10, 365 * MS_D, "5d"),
-    DUR("delivery", "warn_after", warn_after_ms, 0, 365 * MS_D, "0s"),
-    {"delivery", "dsn_original", KT_ENUM, 0, OFF(dsn_original), ENUM_ORIGINAL, 0, "full"},
-    {"delivery", "dsn_templates", KT_STR, KF_EMPTY_OK, OFF(dsn_templates), 0, 0, ""},
-    {"delivery", "postmaster", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(postmaster), 0, 0, ""},
-    DUR("delivery", "connect_timeout", connect_timeout_ms, 1, MS_D, "30s"),
-    DUR("delivery", "greeting_timeout", greeting_timeout_ms, 1, MS_D, "5m"),
-    DUR("delivery", "helo_timeout", helo_timeout_ms, 1, MS_D, "5m"),
-    DUR("delivery", "mail_timeout", mail_timeout_ms, 1, MS_D, "5m"),
-    DUR("delivery", "rcpt_timeout", rcpt_timeout_ms, 1, MS_D, "5m"),
-    DUR("delivery", "data_timeout", data_timeout_ms, 1, MS_D, "2m"),
-    DUR("delivery", "data_block_timeout", data_block_timeout_ms, 1, MS_D, "3m"),
-    DUR("delivery", "data_done_timeout", data_done_timeout_ms, 1, MS_D, "10m"),
-    {"delivery", "dns_servers", KT_STR, KF_TOKEN | KF_DNS, OFF(dns_servers), 0, 0, "auto"},
-    {"delivery", "dns_fallback_auto", KT_BOOL, 0, OFF(dns_fallback_auto), 0, 0, "no"},
-    DUR("delivery", "dns_timeout", dns_timeout_ms, 100, 60 * MS_S, "5s"),
-    UINT("delivery", "dns_tries", dns_tries, 1, 10, "2"),
-    DUR("delivery", "dns_min_ttl", dns_min_ttl_ms, 0, MS_D, "0s"),
-    DUR("delivery", "dns_max_ttl", dns_max_ttl_ms, MS_S, 7 * MS_D, "1d"),
-    DUR("delivery", "dns_negative_ttl", dns_negative_ttl_ms, MS_S, MS_D, "1h"),
-    UINT("delivery", "dns_cache_entries", dns_cache_entries, 16, 10000000, "65536"),
-    {"delivery", "resolv_conf", KT_STR, 0, OFF(resolv_conf), 0, 0, "/etc/resolv.conf"},
-    {"delivery", "implicit_mx", KT_BOOL, 0, OFF(implicit_mx), 0, 0, "yes"},
-    UINT("delivery", "max_mx_hosts", max_mx_hosts, 1, 100, "5"),
-    UINT("delivery", "port", mx_port, 1, 65535, "25"),
-    {"delivery", "first_mx_only", KT_BOOL, 0, OFF(first_mx_only), 0, 0, "no"},
-    {"delivery", "fallback_relay", KT_ADDR, KF_EMPTY_OK | KF_TCP | KF_PORT | KF_NAME,
-     OFF(fallback_relay), 0, 0, ""},
-    UINT("delivery", "max_connections_per_destination", max_connections_per_destination, 1, 1000000,
-	 "20"),
-    {"delivery", "source_address", KT_SOURCE, KF_EMPTY_OK | KF_TOKEN, OFF(source_address), 0, 0,
-     ""},
-
-    SIZE("queue", "memory_budget", memory_budget, MIB, TIB, "1G"),
-    DUR("queue", "scan_interval", scan_interval_ms, 10, MS_H, "1s"),
-    UINT("queue", "max_ready_per_destination", max_ready_per_destination, 1, 10000000, "2000"),
-    /* queue full: injection answers 452 4.3.1 (0 = no limit) */
-    UINT("queue", "max_queue_messages", max_queue_messages, 0, 4000000000u, "0"),
-    SIZE("queue", "max_queue_bytes", max_queue_bytes, 0, 1024 * TIB, "0"),
-    /* riptidectl's UNIX socket (mode 0600); "" = control.sock in the spool directory */
-    {"queue", "control_socket", KT_ADDR, KF_EMPTY_OK | KF_UNIX, OFF(control_socket), 0, 0, ""},
-    SIZE("queue", "write_buffer_size", write_buffer_size, 64 * KIB, 4 * GIB, "64M"),
-    {"queue", "blob_bodies", KT_BOOL, 0, OFF(blob_bodies), 0, 0, "no"},
-};
-/* clang-format on */
-
-static const char *const sections[] = {"main", "inject", "delivery", "queue"};
-
 /* ---- defaults ---- */
 
 /* config_defaults: every row's default text through the same setter as the file (a bad
- * default is a BUG), then hostname from gethostname(). c is fully overwritten. */
+ * default is a BUG), then hostname from gethostname(), and sets pointing at the shared
+ * built-in backoff rules (nothing allocated). c is fully overwritten. */
 void config_defaults(struct config *c)
 {
 	char why[128];
 
 	memset(c, 0, sizeof(*c));
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		if (keys[i].def)
-			BUG_ON(config_key_set(&keys[i], c, keys[i].def, CONFIG_STR - 1, why,
-					      sizeof(why)) < 0);
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		if (config_keys[i].def)
+			BUG_ON(config_key_set(&config_keys[i], c, config_keys[i].def,
+					      CONFIG_STR - 1, why, sizeof(why)) < 0);
 	}
 	if (gethostname(c->hostname, sizeof(c->hostname)) < 0)
 		c->hostname[0] = '\0';
 	c->hostname[sizeof(c->hostname) - 1] = '\0';
 	memcpy(c->helo_name, c->hostname, sizeof(c->helo_name)); /* helo_name = hostname */
+	c->sets = config_sets_builtin();
 }
 
 /* ---- INI parsing ---- */
@@ -190,7 +88,8 @@ struct parse_ctx {
 	unsigned err_line; /* 0 = no error recorded */
 	char *err;
 	size_t errlen;
-	unsigned key_line[ARRAY_SIZE(keys)]; /* line each key was last set on, 0 = default */
+	unsigned key_line[CONFIG_NKEYS]; /* line each key was last set on, 0 = default */
+	struct config_sets_build b;	 /* the repeated sections read so far */
 };
 
 static void ctx_error(struct parse_ctx *p, unsigned line, const char *fmt, ...)
@@ -209,6 +108,30 @@ static void ctx_error(struct parse_ctx *p, unsigned line, const char *fmt, ...)
 	p->err_line = line;
 	if (p->err && p->errlen)
 		snprintf(p->err, p->errlen, "%s:%u: %s", p->file, line, msg);
+}
+
+/* A "[...]" line s: remember its line, and open a repeated section when it is one. A line
+ * inih does not take as a header (no ']' before an inline comment) opens nothing. */
+static int section_header(struct parse_ctx *p, const char *s)
+{
+	const char *end = strchr(s, ']'), *cmt;
+	char text[256], why[320];
+	int ret;
+
+	p->section_line = p->line;
+	p->b.kind = SK_NONE;
+	p->b.line_max = p->line_max;
+	for (cmt = s + 1; end && cmt < end; cmt++)
+		if (*cmt == ';' && (cmt[-1] == ' ' || cmt[-1] == '\t'))
+			return 0;
+	if (!end || (size_t)(end - s - 1) >= sizeof(text))
+		return 0;
+	memcpy(text, s + 1, (size_t)(end - s - 1));
+	text[end - s - 1] = '\0';
+	ret = config_sets_section(&p->b, text, p->line, why, sizeof(why));
+	if (ret < 0)
+		ctx_error(p, p->line, "%s", why);
+	return ret < 0 ? -EINVAL : 0;
 }
 
 static char *ini_read_line(char *str, int num, void *stream)
@@ -235,53 +158,31 @@ static char *ini_read_line(char *str, int num, void *stream)
 		ctx_error(p, p->line, "line too long (max %zu bytes)", p->line_max);
 		return NULL;
 	}
-	if (*s == '[')
-		p->section_line = p->line;
+	if (p->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+		s += 3; /* inih skips a UTF-8 BOM on the first line */
+	if (*s == '[' && section_header(p, s) < 0)
+		return NULL;
 	memcpy(str, s, strlen(s) + 1);
 	return str;
 }
 
-static const struct key *key_find(const char *section, const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
-			return &keys[i];
-	return NULL;
-}
-
-static const struct key *key_find_any_section(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-		if (strcmp(keys[i].name, name) == 0)
-			return &keys[i];
-	return NULL;
-}
-
 static bool section_known(const char *section)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
-		if (strcmp(sections[i], section) == 0)
+	for (size_t i = 0; i < ARRAY_SIZE(config_sections); i++)
+		if (strcmp(config_sections[i], section) == 0)
 			return true;
 	return false;
 }
 
 static void unknown_key(struct parse_ctx *p, const char *section, const char *name)
 {
-	const struct key *other = key_find_any_section(name);
+	const struct key *other = config_key_find_any(name);
 
 	if (other)
 		ctx_error(p, p->line, "unknown key '%s' in [%s]: it belongs in [%s]", name, section,
 			  other->section);
 	else
 		ctx_error(p, p->line, "unknown key '%s' in [%s]: no such setting", name, section);
-}
-
-/* str_max for key k: fits CONFIG_STR and, once printed as "key = value", inih's line. */
-static size_t str_max_for(const struct parse_ctx *p, const struct key *k)
-{
-	size_t room = p->line_max > strlen(k->name) + 3 ? p->line_max - strlen(k->name) - 3 : 0;
-
-	return room < CONFIG_STR - 1 ? room : CONFIG_STR - 1;
 }
 
 static int ini_on_key(void *user, const char *section, const char *name, const char *value)
@@ -296,22 +197,30 @@ static int ini_on_key(void *user, const char *section, const char *name, const c
 		ctx_error(p, p->line, "key '%s' is outside any [section]", name);
 		return 0;
 	}
+	if (p->b.kind != SK_NONE) {
+		if (config_sets_key(&p->b, name, value, p->line, why, sizeof(why)) < 0)
+			ctx_error(p, p->line, "%s", why);
+		return !p->err_line;
+	}
 	if (!section_known(section)) {
 		ctx_error(p, p->section_line,
-			  "unknown section [%s]: expected [main], [inject], [delivery] or [queue]",
+			  "unknown section [%s]: expected [main], [inject], [delivery], [queue], "
+			  "[route DOMAIN], [shaping DESTINATION], [backoff NAME], [pool NAME] or "
+			  "[rewrite]",
 			  section);
 		return 0;
 	}
-	k = key_find(section, name);
+	k = config_key_find(section, name);
 	if (!k) {
 		unknown_key(p, section, name);
 		return 0;
 	}
-	if (config_key_set(k, p->c, value, str_max_for(p, k), why, sizeof(why)) < 0) {
+	if (config_key_set(k, p->c, value, config_str_max(p->line_max, k->name), why, sizeof(why)) <
+	    0) {
 		ctx_error(p, p->line, "invalid value for '%s' in [%s]: %s", name, section, why);
 		return 0;
 	}
-	p->key_line[k - keys] = p->line;
+	p->key_line[k - config_keys] = p->line;
 	return 1;
 }
 
@@ -322,8 +231,8 @@ static unsigned latest_line(const unsigned *key_line, size_t a, size_t b)
 {
 	unsigned line = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
-		if ((keys[i].off == a || keys[i].off == b) && key_line[i] > line)
+	for (size_t i = 0; i < CONFIG_NKEYS; i++)
+		if ((config_keys[i].off == a || config_keys[i].off == b) && key_line[i] > line)
 			line = key_line[i];
 	return line;
 }
@@ -331,7 +240,7 @@ static unsigned latest_line(const unsigned *key_line, size_t a, size_t b)
 /* A hostname from gethostname() must pass the rules a hostname from the file passes. */
 static bool hostname_ok(const struct config *c)
 {
-	const struct key *k = key_find("main", "hostname");
+	const struct key *k = config_key_find("main", "hostname");
 	struct config scratch;
 	char why[320];
 
@@ -422,8 +331,25 @@ static unsigned helo_line(const unsigned *key_line)
 	return latest_line(key_line, OFF(helo_name), OFF(helo_name));
 }
 
+/* The repeated sections' rules, after [delivery]'s own: 0 or -EINVAL with file:line in err. */
+static int finish_sets(struct parse_ctx *p, struct config *tmp, char *err, size_t errlen)
+{
+	char why[512];
+	unsigned line = 0;
+
+	if (config_sets_finish(&p->b, tmp, p->key_line, &line, why, sizeof(why)) == 0) {
+		if (p->b.s)
+			tmp->sets = p->b.s;
+		return 0;
+	}
+	if (err && errlen)
+		snprintf(err, errlen, "%s:%u: %s", p->file, line, why);
+	return -EINVAL;
+}
+
 /* Defaults, then the stream f (NULL: none) named name, then the rules across keys, all in a
- * scratch copy: c is only written when everything is valid. f stays the caller's. */
+ * scratch copy: c is only written when everything is valid (the repeated sections' heap then
+ * moves to c; on failure it is freed). f stays the caller's. */
 static int load_stream(struct config *c, const char *name, FILE *f, char *err, size_t errlen)
 {
 	struct config tmp;
@@ -442,7 +368,12 @@ static int load_stream(struct config *c, const char *name, FILE *f, char *err, s
 		/* the file's hostname */
 		memcpy(tmp.helo_name, tmp.hostname, sizeof(tmp.helo_name));
 	if (ret == 0)
+		ret = finish_sets(&p, &tmp, err, errlen);
+	config_sets_build_free(&p.b);
+	if (ret == 0)
 		*c = tmp;
+	else
+		config_sets_free(p.b.s);
 	return ret;
 }
 
@@ -492,24 +423,26 @@ int config_load_buf(struct config *c, const char *name, const char *buf, size_t 
 	return ret;
 }
 
-/* config_print: every row in table order, grouped by section; loads back to the same values. */
+/* config_print: every row in table order, grouped by section, then the repeated sections;
+ * loads back to the same values. */
 void config_print(const struct config *c, FILE *f)
 {
 	const char *section = NULL;
 	char val[CONFIG_STR + 32];
 
 	fprintf(f, "# riptide effective configuration\n");
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		if (!section || strcmp(section, keys[i].section) != 0) {
-			section = keys[i].section;
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		if (!section || strcmp(section, config_keys[i].section) != 0) {
+			section = config_keys[i].section;
 			fprintf(f, "\n[%s]\n", section);
 		}
-		config_key_format(&keys[i], c, val, sizeof(val));
-		if ((keys[i].flags & KF_SECRET) && val[0])
-			fprintf(f, "# %s = (set, not shown)\n", keys[i].name);
+		config_key_format(&config_keys[i], c, val, sizeof(val));
+		if ((config_keys[i].flags & KF_SECRET) && val[0])
+			fprintf(f, "# %s = (set, not shown)\n", config_keys[i].name);
 		else if (val[0])
-			fprintf(f, "%s = %s\n", keys[i].name, val);
+			fprintf(f, "%s = %s\n", config_keys[i].name, val);
 		else
-			fprintf(f, "%s =\n", keys[i].name); /* no trailing blank */
+			fprintf(f, "%s =\n", config_keys[i].name); /* no trailing blank */
 	}
+	config_sets_print(c, f);
 }

@@ -158,7 +158,11 @@ struct config {
 	bool blob_bodies;		    /* blob_bodies = no */
 
 	/* Repeated sections ([route X], [shaping X], [backoff X], [pool X], [rewrite]); owned by
-	 * the config that config_load filled (config_free), NULL in a route's own copy. */
+	 * the config that config_load filled (config_free), NULL in a route's own copy. Never NULL
+	 * after config_defaults/config_load: without repeated sections in the file it points at a
+	 * shared, read-only set holding the built-in backoff rules (config_free leaves that one
+	 * alone). A struct config copied by value shares sets: only the config_load'ed original
+	 * may be passed to config_free, and the copy must not outlive it. */
 	struct config_sets *sets;
 };
 
@@ -227,7 +231,8 @@ struct config_source {
 	char helo[CONFIG_STR]; /* its EHLO name ([delivery] helo_name when not given) */
 };
 
-/* [pool NAME]: sources = "127.0.0.2 mta1.example.com, 127.0.0.3 mta2.example.com, ::1" */
+/* [pool NAME]: sources = "127.0.0.2 mta1.example.com, 127.0.0.3 mta2.example.com, ::1"
+ * (a `sources` line may be repeated: each adds its sources, in file order). */
 struct config_pool {
 	char name[64]; /* letters, digits, '-', '_', '.' */
 	unsigned nsources;
@@ -255,12 +260,26 @@ struct config_sets {
 	unsigned nrewrites;
 };
 
-/* config_free: free what config_load/config_defaults allocated in c (c->sets); c stays
- * valid with sets NULL. */
+/* config_free: free what config_load allocated in c (c->sets, its arrays and pools' sources;
+ * the shared built-in set is not freed); c stays valid with sets NULL. NULL c is a no-op. */
 void config_free(struct config *c);
 
-/* config_defaults: fill c with the embedded defaults (hostname from gethostname()). */
+/* config_defaults: fill c with the embedded defaults (hostname from gethostname()); c->sets
+ * points at the shared built-in set (gmail, outlook, yahoo backoff rules): nothing to free. */
 void config_defaults(struct config *c);
+
+/* config_rate_parse: "N/s", "N/m", "N/h" (also /sec, /second, /min, /minute, /hour, any case)
+ * or a plain "N" (per second); N a decimal uint32; "0" (any unit) = no limit, stored as
+ * {0, 1000}. Fills *out and returns 0, or returns -EINVAL and leaves *out alone. */
+int config_rate_parse(const char *s, struct config_rate *out);
+
+/* config_rate_format: r as config_print writes it: "0" (no limit), "N/s", "N/m" or "N/h"
+ * (buf of len bytes, always NUL-terminated). */
+void config_rate_format(const struct config_rate *r, char *buf, size_t len);
+
+/* config_pool_find: the [pool name] section of c (case-sensitive name), or NULL when there is
+ * none (or c->sets is NULL). The pointer lives as long as c->sets. */
+const struct config_pool *config_pool_find(const struct config *c, const char *name);
 
 /* config_load: defaults, then the INI file at path (NULL = defaults only), then validation.
  * c is written only on success. Returns 0, or -EINVAL with a message like
@@ -279,10 +298,14 @@ enum config_tls_verify config_tls_verify_effective(const struct config *c);
 int config_load_buf(struct config *c, const char *name, const char *buf, size_t len, char *err,
 		    size_t errlen);
 
-/* config_print: write the effective configuration as a valid INI file. For every c that
- * config_load accepted, loading the output gives the same values (print is then the same),
- * except secrets (auth_password): a secret that is set is printed as the comment
- * "# auth_password = (set, not shown)", so it never reaches a terminal or a log. */
+/* config_print: write the effective configuration as a valid INI file: every key of [main],
+ * [inject], [delivery] and [queue], then every [route X] (enabled, hosts, fallback_to_default
+ * and the keys whose values differ from [delivery]), [shaping X] (the keys given), every
+ * [backoff X] rule (built-in ones too, all keys), [pool X] (one `sources` line per source)
+ * and [rewrite]. For every c that config_load accepted, loading the output gives the same
+ * values (print is then the same), except secrets (auth_password): a secret that is set is
+ * printed as the comment "# auth_password = (set, not shown)", so it never reaches a terminal
+ * or a log. */
 void config_print(const struct config *c, FILE *f);
 
 #endif

@@ -33,12 +33,14 @@ static const char *const sender_names[] = {[CONFIG_SENDER_ANY] = "any",
 					   [CONFIG_SENDER_OWN_ADDRESS] = "own_address",
 					   [CONFIG_SENDER_OWN_DOMAIN] = "own_domain",
 					   NULL};
+static const char *const action_names[] = {[CONFIG_BACKOFF_SUSPEND] = "suspend",
+					   [CONFIG_BACKOFF_REDUCE] = "reduce",
+					   [CONFIG_BACKOFF_BOUNCE] = "bounce",
+					   NULL};
 /* KT_ENUM name tables (NULL-terminated), by key.min */
-static const char *const *const enum_tables[] = {[ENUM_MODE] = mode_names,
-						 [ENUM_ORIGINAL] = original_names,
-						 [ENUM_TLS] = tls_names,
-						 [ENUM_VERIFY] = verify_names,
-						 [ENUM_SENDER] = sender_names};
+static const char *const *const enum_tables[] = {
+    [ENUM_MODE] = mode_names,	  [ENUM_ORIGINAL] = original_names, [ENUM_TLS] = tls_names,
+    [ENUM_VERIFY] = verify_names, [ENUM_SENDER] = sender_names,	    [ENUM_ACTION] = action_names};
 
 static const char *const bool_true[] = {"yes", "true", "on", "1"};
 static const char *const bool_false[] = {"no", "false", "off", "0"};
@@ -230,6 +232,8 @@ static int set_str(const struct key *k, void *field, const char *v, size_t max, 
 		return -EINVAL;
 	if ((k->flags & KF_DOMAINS) && config_val_domains(v, why, wl) < 0)
 		return -EINVAL;
+	if ((k->flags & KF_HOSTS) && n > 0 && config_val_hosts(v, why, wl) < 0)
+		return -EINVAL;
 	memcpy(field, v, n + 1);
 	return 0;
 }
@@ -248,11 +252,22 @@ static int set_source(const struct key *k, struct config *c, const char *v, size
 	return 0;
 }
 
-/* key_set: parse v for key k into c. str_max bounds string lengths. 0 or -EINVAL + why. */
-int config_key_set(const struct key *k, struct config *c, const char *v, size_t str_max, char *why,
+static int set_rate(void *field, const char *v, char *why, size_t wl)
+{
+	if (config_rate_parse(v, field) == 0)
+		return 0;
+	snprintf(why, wl,
+		 "'%s' is not a rate (e.g. 500/h, 60/m, 10/s, or 10 = per second; 0 = no "
+		 "limit)",
+		 v);
+	return -EINVAL;
+}
+
+/* config_key_set: see config_int.h. */
+int config_key_set(const struct key *k, void *base, const char *v, size_t str_max, char *why,
 		   size_t wl)
 {
-	void *field = (char *)c + k->off;
+	void *field = (char *)base + k->off;
 
 	switch (k->type) {
 	case KT_UINT:
@@ -270,7 +285,9 @@ int config_key_set(const struct key *k, struct config *c, const char *v, size_t 
 	case KT_ADDR:
 		return set_str(k, field, v, str_max, why, wl);
 	case KT_SOURCE:
-		return set_source(k, c, v, str_max, why, wl);
+		return set_source(k, base, v, str_max, why, wl);
+	case KT_RATE:
+		return set_rate(field, v, why, wl);
 	}
 	BUG_ON(1);
 	return -EINVAL;
@@ -297,9 +314,10 @@ static void fmt_scaled(uint64_t v, bool dur, char *buf, size_t len)
 	snprintf(buf, len, "%" PRIu64 "%s", v, dur ? "ms" : "");
 }
 
-void config_key_format(const struct key *k, const struct config *c, char *buf, size_t len)
+/* config_key_format: see config_int.h. */
+void config_key_format(const struct key *k, const void *base, char *buf, size_t len)
 {
-	const void *field = (const char *)c + k->off;
+	const void *field = (const char *)base + k->off;
 
 	switch (k->type) {
 	case KT_UINT:
@@ -323,5 +341,52 @@ void config_key_format(const struct key *k, const struct config *c, char *buf, s
 	case KT_SOURCE:
 		snprintf(buf, len, "%s", (const char *)field);
 		break;
+	case KT_RATE:
+		config_rate_format(field, buf, len);
+		break;
 	}
+}
+
+/* ---- rates ---- */
+
+static const struct {
+	const char *name;
+	uint64_t per_ms;
+} rate_units[] = {{"s", MS_S},	   {"sec", MS_S},      {"second", MS_S}, {"m", MS_MIN},
+		  {"min", MS_MIN}, {"minute", MS_MIN}, {"h", MS_H},	 {"hour", MS_H}};
+
+/* config_rate_parse: see config.h. */
+int config_rate_parse(const char *s, struct config_rate *out)
+{
+	unsigned long long n;
+	uint64_t per_ms = 0;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || n > UINT32_MAX)
+		return -EINVAL;
+	if (*end == '\0')
+		per_ms = MS_S;
+	for (size_t i = 0; *end == '/' && i < ARRAY_SIZE(rate_units); i++)
+		if (strcasecmp(end + 1, rate_units[i].name) == 0)
+			per_ms = rate_units[i].per_ms;
+	if (!per_ms)
+		return -EINVAL;
+	out->n = (uint32_t)n;
+	out->per_ms = n ? per_ms : MS_S; /* one "no limit" */
+	return 0;
+}
+
+/* config_rate_format: see config.h. */
+void config_rate_format(const struct config_rate *r, char *buf, size_t len)
+{
+	const char *unit = r->per_ms == MS_H ? "h" : r->per_ms == MS_MIN ? "m" : "s";
+
+	if (r->n == 0)
+		snprintf(buf, len, "0");
+	else
+		snprintf(buf, len, "%" PRIu32 "/%s", r->n, unit);
 }

@@ -1,6 +1,7 @@
-/* config_val — checkers for [delivery] dns_servers and source_address (see config_val.h).
+/* config_val — checkers for [delivery] dns_servers and source_address, and [route X] hosts
+ * (see config_val.h).
  *
- * Why strict: both values are lists read by other threads much later (the DNS thread, every
+ * Why strict: these values are lists read by other threads much later (the DNS thread, every
  * outbound connect); a typo must be refused at load with file:line, not discovered as a failed
  * bind or a silent fallback at 3 a.m. Literals only: a source address is bound, never resolved.
  */
@@ -148,4 +149,39 @@ int config_val_networks(const char *v, char *why, size_t wl)
 int config_val_domains(const char *v, char *why, size_t wl)
 {
 	return util_domains_check(v, why, wl) < 0 ? -EINVAL : 0;
+}
+
+/* config_val_hosts: see config_val.h. */
+int config_val_hosts(const char *v, char *why, size_t wl)
+{
+	char item[UTIL_HOST_MAX + 16], host[UTIL_HOST_MAX];
+	const char *p = v;
+	unsigned n = 0;
+	uint16_t port;
+	size_t len;
+
+	for (;;) {
+		p += strspn(p, " \t,");
+		if (!*p)
+			break;
+		len = strcspn(p, " \t,");
+		if (len >= sizeof(item))
+			len = sizeof(item) - 1; /* too long for a host: fails below */
+		memcpy(item, p, len);
+		item[len] = '\0';
+		p += strcspn(p, " \t,");
+		if (util_hostport_parse(item, host, sizeof(host), &port, 25) < 0) {
+			snprintf(why, wl,
+				 "'%s' is not a host (IPv4[:port], [IPv6][:port] or a host "
+				 "name[:port]; hosts separated by blanks or ',')",
+				 item);
+			return -EINVAL;
+		}
+		n++;
+	}
+	if (n == 0) {
+		snprintf(why, wl, "'%s' names no host", v);
+		return -EINVAL;
+	}
+	return 0;
 }

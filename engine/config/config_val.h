@@ -31,4 +31,9 @@ int config_val_source(const char *v, struct util_addr *v4, struct util_addr *v6,
 int config_val_networks(const char *v, char *why, size_t wl);
 int config_val_domains(const char *v, char *why, size_t wl);
 
+/* config_val_hosts: v is a list (items separated by blanks or ',') of host[:port]: IPv4[:port],
+ * [IPv6][:port] or a host name[:port] (util_hostport_parse, default port 25); at least one.
+ * Returns 0 or -EINVAL with the bad item in why. */
+int config_val_hosts(const char *v, char *why, size_t wl);
+
 #endif

@@ -11,6 +11,8 @@
  *  - indentation never changes the meaning: the file with every line's leading blanks and
  *    \v, \f, \r removed is accepted too and prints the same (this is what catches inih's
  *    continuation lines, which round-trip fine once misread).
+ * The repeated sections ([route X], [shaping X], [backoff X], [pool X], [rewrite]) are part of
+ * the printed text, so the same invariants cover them; every loaded config is config_free'd.
  */
 #include "tests/fuzz/fuzz.h"
 #include "engine/config/config.h"
@@ -64,6 +66,7 @@ static void check_round_trip(const struct config *c)
 	FUZZ_CHECK(n1 == n2 && memcmp(p1, p2, n1) == 0, "print(load(print(c))) != print(c)");
 	free(p1);
 	free(p2);
+	config_free(&c2);
 }
 
 /* The text with each line's leading " \t\v\f\r" removed must load to the same print p. */
@@ -90,6 +93,7 @@ static void check_unindented(const uint8_t *data, size_t size, const char *p, si
 	FUZZ_CHECK(n2 == pn && memcmp(p, p2, pn) == 0, "indentation changed the configuration");
 	free(p2);
 	free(t);
+	config_free(&c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -113,5 +117,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p = print(&c, &pn);
 	check_unindented(data, size, p, pn);
 	free(p);
+	config_free(&c); /* the repeated sections' heap */
 	return 0;
 }

@@ -249,7 +249,8 @@ struct err_case {
 
 static const struct err_case err_cases[] = {
     {"[main]\nshards = 1\n\n[bogus]\nx = 1\n",
-     "4: unknown section [bogus]: expected [main], [inject], [delivery] or [queue]"},
+     "4: unknown section [bogus]: expected [main], [inject], [delivery], [queue], "
+     "[route DOMAIN], [shaping DESTINATION], [backoff NAME], [pool NAME] or [rewrite]"},
     {"[inject]\nfoo = 1\n", "2: unknown key 'foo' in [inject]: no such setting"},
     {"[inject]\n\nrelay = 10.0.0.1:25\n",
      "3: unknown key 'relay' in [inject]: it belongs in [delivery]"},
@@ -432,10 +433,11 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 {
 	char va[CONFIG_STR + 32], vb[CONFIG_STR + 32];
 
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		const char *fa = (const char *)a + keys[i].off, *fb = (const char *)b + keys[i].off;
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		const char *fa = (const char *)a + config_keys[i].off,
+			   *fb = (const char *)b + config_keys[i].off;
 
-		switch (keys[i].type) {
+		switch (config_keys[i].type) {
 		case KT_UINT:
 			assert_int_equal(*(const unsigned *)fa, *(const unsigned *)fb);
 			break;
@@ -461,9 +463,12 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 			assert_memory_equal(&a->source_v4, &b->source_v4, sizeof(a->source_v4));
 			assert_memory_equal(&a->source_v6, &b->source_v6, sizeof(a->source_v6));
 			break;
+		case KT_RATE:
+			assert_memory_equal(fa, fb, sizeof(struct config_rate));
+			break;
 		}
-		config_key_format(&keys[i], a, va, sizeof(va));
-		config_key_format(&keys[i], b, vb, sizeof(vb));
+		config_key_format(&config_keys[i], a, va, sizeof(va));
+		config_key_format(&config_keys[i], b, vb, sizeof(vb));
 		assert_string_equal(va, vb);
 	}
 }
@@ -507,12 +512,12 @@ static void test_print_names_every_key(void **state)
 
 	config_defaults(&c);
 	text = print_to_string(&c);
-	for (size_t i = 0; i < ARRAY_SIZE(sections); i++) {
-		snprintf(needle, sizeof(needle), "\n[%s]\n", sections[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(config_sections); i++) {
+		snprintf(needle, sizeof(needle), "\n[%s]\n", config_sections[i]);
 		assert_non_null(strstr(text, needle));
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		snprintf(needle, sizeof(needle), "\n%s =", keys[i].name);
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		snprintf(needle, sizeof(needle), "\n%s =", config_keys[i].name);
 		assert_non_null(strstr(text, needle));
 	}
 	free(text);
@@ -538,8 +543,8 @@ static int load_number(const struct key *k, uint64_t v)
 
 static void test_range_limits(void **state)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		const struct key *k = &keys[i];
+	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+		const struct key *k = &config_keys[i];
 
 		if (k->type != KT_UINT && k->type != KT_DURATION && k->type != KT_SIZE)
 			continue;
@@ -555,7 +560,7 @@ static void test_range_limits(void **state)
 /* A hostname from gethostname() is held to the rules of one from the file; no line to name. */
 static void test_bad_system_hostname(void **state)
 {
-	static const unsigned no_lines[ARRAY_SIZE(keys)];
+	static const unsigned no_lines[CONFIG_NKEYS];
 	struct config c;
 	char err[512];
 
