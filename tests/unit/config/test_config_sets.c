@@ -357,7 +357,7 @@ static const struct err_case err_cases[] = {
     {"[route a.test]\n[route A.TEST]\n", "2: duplicate section [route a.test] (first at line 1)"},
     {"[route a.test]\nx = 1\n", "2: unknown key 'x' in [route a.test]: no such setting"},
     {"[route a.test]\nlisten = 127.0.0.1:25\n",
-     "2: unknown key 'listen' in [route a.test]: no such setting"},
+     "2: unknown key 'listen' in [route a.test]: it belongs in [inject]"},
     {"[route a.test]\nhosts = a.test:0\n",
      "2: invalid value for 'hosts' in [route a.test]: 'a.test:0' is not a host (IPv4[:port], "
      "[IPv6][:port] or a host name[:port]; hosts separated by blanks or ',')"},
