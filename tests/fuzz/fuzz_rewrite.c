@@ -118,11 +118,28 @@ static size_t model_value(const char *in, size_t len, const char *f, char *out)
 	return v ? squeeze(v, (size_t)(p - v), out) : 0;
 }
 
+/* The value take gave for the first field named f: the field's value bytes (blanks and line ends
+ * aside, up to a NUL), no line end, trimmed. */
+static void check_value(const char *msg, size_t len, const char *f, const char *val)
+{
+	char *sq1 = malloc(len + 1), *sq2 = malloc(len + 1);
+	size_t n1 = squeeze(val, strlen(val), sq1), n2 = model_value(msg, len, f, sq2);
+	char *nul = memchr(sq2, '\0', n2);
+
+	n2 = nul ? (size_t)(nul - sq2) : n2; /* val is a C string: a NUL in it ends it */
+	FUZZ_CHECK(!strpbrk(val, "\r\n"), "value '%s' has a line end", val);
+	FUZZ_CHECK(n1 == n2 && memcmp(sq1, sq2, n1) == 0, "value '%s' is not the field's", val);
+	FUZZ_CHECK(!wsp(val[0]) && (nul || !val[0] || !wsp(val[strlen(val) - 1])),
+		   "value '%s' not trimmed", val);
+	free(sq1);
+	free(sq2);
+}
+
 /* smtp_hdr_take against the line model. */
 static void check_take(const char *msg, size_t len, const char *f, size_t vlen)
 {
 	char *a = malloc(len + 1), *want = malloc(len + 1), *val = malloc(len + 2);
-	char *sq1 = malloc(len + 1), *sq2 = malloc(len + 1), small[4096];
+	char *sq = malloc(len + 1), small[4096];
 	size_t alen = len, wlen = model_take(msg, len, f, want);
 	int rc;
 
@@ -132,7 +149,7 @@ static void check_take(const char *msg, size_t len, const char *f, size_t vlen)
 		FUZZ_CHECK(alen == len && memcmp(a, msg, len) == 0, "take failed but changed msg");
 		rc = smtp_hdr_take(a, &alen, f, val, len + 2);
 		FUZZ_CHECK(rc == 1 && (strlen(val) + 1 > vlen ||
-				       memchr(sq2, '\0', model_value(msg, len, f, sq2))),
+				       memchr(sq, '\0', model_value(msg, len, f, sq))),
 			   "too long, then %d '%s'", rc, val);
 	} else {
 		strcpy(val, rc == 1 ? small : "");
@@ -144,23 +161,13 @@ static void check_take(const char *msg, size_t len, const char *f, size_t vlen)
 		fuzz_hex("want", want, wlen);
 		FUZZ_CHECK(false, "take of %s differs from the line model", f);
 	}
-	if (rc == 1) {
-		size_t n1 = squeeze(val, strlen(val), sq1), n2 = model_value(msg, len, f, sq2);
-		char *nul = memchr(sq2, '\0', n2);
-
-		n2 = nul ? (size_t)(nul - sq2) : n2; /* val is a C string: a NUL in it ends it */
-		FUZZ_CHECK(!strpbrk(val, "\r\n"), "value '%s' has a line end", val);
-		FUZZ_CHECK(n1 == n2 && memcmp(sq1, sq2, n1) == 0, "value '%s' is not the field's",
-			   val);
-		FUZZ_CHECK(!wsp(val[0]) && (nul || !val[0] || !wsp(val[strlen(val) - 1])),
-			   "value '%s' not trimmed", val);
-	}
+	if (rc == 1)
+		check_value(msg, len, f, val);
 	FUZZ_CHECK(smtp_hdr_take(a, &alen, f, val, len + 2) == 0, "a second take found %s", f);
 	free(a);
 	free(want);
 	free(val);
-	free(sq1);
-	free(sq2);
+	free(sq);
 }
 
 /* Rules from the text t[0..n): one address a line, each alias the address plus k '~'. */

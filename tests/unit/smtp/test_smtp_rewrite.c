@@ -62,6 +62,7 @@ static const struct take_case take_cases[] = {
      "Subject: s\r\n"},
     {"bare LF line ends", "A: 1\nX-Riptide-Pool: lf\n\tmore\nB: 2\n\nbody\n", 1, "lf more",
      "A: 1\nB: 2\n\nbody\n"},
+    {"a bare CR in the value becomes a space", "X-Riptide-Pool: a\rb\r\n\r\n", 1, "a b", "\r\n"},
     {"empty value", "X-Riptide-Pool:\r\nA: 1\r\n\r\n", 1, "", "A: 1\r\n\r\n"},
     {"no header section", "\r\nX-Riptide-Pool: p\r\n", 0, NULL, "\r\nX-Riptide-Pool: p\r\n"},
 };
