@@ -189,7 +189,9 @@ static void parse_rules(const char *t, size_t n, unsigned k, struct rules *R)
 			dup = strcmp(R->from[j], f) == 0;
 		if (dup)
 			continue;
-		snprintf(R->to[R->n], sizeof(R->to[0]), "%s%.*s", f, (int)k, "~~~~~~~");
+		memcpy(R->to[R->n], f, a);
+		memset(R->to[R->n] + a, '~', k);
+		R->to[R->n][a + k] = '\0';
 		R->r[R->n] = (struct smtp_rewrite_rule){f, R->to[R->n]};
 		R->n++;
 	}
