@@ -153,6 +153,23 @@ static const char *backoff_rule(const struct config_backoff *r)
 	return NULL;
 }
 
+/* Every pool has a source; sources without an EHLO name take c's helo_name. */
+static int pools_finish(const struct config_sets *s, const struct config *c, unsigned *line,
+			char *why, size_t wl)
+{
+	for (unsigned i = 0; i < s->npools; i++) {
+		if (s->pools[i].nsources == 0) {
+			*line = s->pools[i].line;
+			snprintf(why, wl, "[pool %s] has no sources", s->pools[i].name);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < s->pools[i].nsources; j++)
+			if (!s->pools[i].sources[j].helo[0])
+				memcpy(s->pools[i].sources[j].helo, c->helo_name, CONFIG_STR);
+	}
+	return 0;
+}
+
 /* config_sets_finish: see config_int.h. */
 int config_sets_finish(struct config_sets_build *b, const struct config *c,
 		       const unsigned *key_line, unsigned *line, char *why, size_t wl)
@@ -181,16 +198,8 @@ int config_sets_finish(struct config_sets_build *b, const struct config *c,
 			return -EINVAL;
 		}
 	}
-	for (unsigned i = 0; i < s->npools; i++) {
-		if (s->pools[i].nsources == 0) {
-			*line = s->pools[i].line;
-			snprintf(why, wl, "[pool %s] has no sources", s->pools[i].name);
-			return -EINVAL;
-		}
-		for (unsigned j = 0; j < s->pools[i].nsources; j++)
-			if (!s->pools[i].sources[j].helo[0])
-				memcpy(s->pools[i].sources[j].helo, c->helo_name, CONFIG_STR);
-	}
+	if (pools_finish(s, c, line, why, wl) < 0)
+		return -EINVAL;
 	if (b->s && config_sets_plain(b->s)) {
 		config_sets_build_free(b);
 		config_sets_free(b->s);

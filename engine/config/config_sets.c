@@ -386,7 +386,7 @@ int config_sets_unknown(const struct config_sets_build *b, const char *name, cha
 	const struct key *other = config_key_find_any(name);
 	char l[CONFIG_STR + 16];
 
-	if (other && b->kind != SK_ROUTE)
+	if (other)
 		snprintf(why, wl, "unknown key '%s' in %s: it belongs in [%s]", name,
 			 label(b, l, sizeof(l)), other->section);
 	else

@@ -231,11 +231,12 @@ size_t smtp_received_format(char *out, size_t cap, const struct smtp_received *r
 /* smtp_hdr_take: find the first header field named `field` (e.g. "X-Riptide-Pool"; 1..76
  * printable ASCII characters, no ':') in the header section of msg[0..*len) and copy its value,
  * unfolded, into val (vlen bytes, NUL-terminated): blanks and line ends trimmed at both ends,
- * each CRLF plus the blanks after it one space. Then remove every field of that name, with its
- * continuation lines and line ends, from msg in place (the rest moves down, *len shrinks). The
- * caller owns msg; nothing is allocated.
- * Returns 1 when found, 0 when absent (msg unchanged), -ENAMETOOLONG when the first value does
- * not fit in val (msg unchanged), -EINVAL for a bad argument (NULL, vlen 0, bad field name). */
+ * each CRLF plus the blanks after it one space, a bare CR a space (a NUL byte in it ends the
+ * string). Then remove
+ * every field of that name, with its continuation lines and line ends, from msg in place (the rest
+ * moves down, *len shrinks). The caller owns msg; nothing is allocated. Returns 1 when found, 0
+ * when absent (msg unchanged), -ENAMETOOLONG when the first value does not fit in val (msg
+ * unchanged), -EINVAL for a bad argument (NULL, vlen 0, bad field name). */
 int smtp_hdr_take(char *msg, size_t *len, const char *field, char *val, size_t vlen);
 
 /* One header rewrite rule: an address and its alias. `from` is an addr-spec in lower case

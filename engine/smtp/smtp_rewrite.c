@@ -89,7 +89,8 @@ static inline bool rw_trim(char c)
 }
 
 /* Copy the value p[0..e) of a field (from past the colon to its end) into val, unfolded: blanks
- * and line ends trimmed at both ends, each CRLF (or LF) plus the blanks after it one space.
+ * and line ends trimmed at both ends, each CRLF (or LF) plus the blanks after it one space, a
+ * bare CR a space.
  * -ENAMETOOLONG when it does not fit in vlen bytes with its NUL. */
 static int rw_unfold(const char *p, const char *e, char *val, size_t vlen)
 {
@@ -108,6 +109,8 @@ static int rw_unfold(const char *p, const char *e, char *val, size_t vlen)
 			c = ' ';
 			while (p + 1 < e && rw_wsp(p[1]))
 				p++;
+		} else if (c == '\r') {
+			c = ' '; /* a bare CR: the value never carries a line break */
 		}
 		if (n + 1 >= vlen)
 			return -ENAMETOOLONG;

@@ -162,6 +162,15 @@ static const char every_key[] = "# comment\n"
 				"fallback_relay = relay.example.net:2526\n"
 				"max_connections_per_destination = 3\n"
 				"source_address = 127.0.0.1;::1\n"
+				"max_message_rate = 60/m\n"
+				"max_connection_rate = 2/hour\n"
+				"static_routes = no\n"
+				"default_pool = bulk\n"
+				"[route example.com]\n"
+				"hosts = mx.example.net:2525\n"
+				"lifetime = 20d\n"
+				"[pool bulk]\n"
+				"sources = 127.0.0.2 out2.example.org\n"
 				"[queue]\n"
 				"memory_budget = 2G\n"
 				"scan_interval = 1500ms\n"
@@ -208,6 +217,16 @@ static void check_every_key(const struct config *c)
 	assert_string_equal(c->source_address, "127.0.0.1;::1");
 	assert_int_equal(c->source_v4.family, AF_INET);
 	assert_int_equal(c->source_v6.family, AF_INET6);
+	assert_int_equal(c->max_message_rate.n, 60);
+	assert_int_equal(c->max_message_rate.per_ms, 60000);
+	assert_int_equal(c->max_connection_rate.n, 2);
+	assert_int_equal(c->max_connection_rate.per_ms, 3600000);
+	assert_false(c->static_routes);
+	assert_string_equal(c->default_pool, "bulk");
+	assert_int_equal(c->sets->nroutes, 1);
+	assert_int_equal(c->sets->routes[0].cfg.lifetime_ms, 20 * 86400000ull);
+	assert_int_equal(c->sets->routes[0].cfg.mx_port, 2525); /* [delivery]'s */
+	assert_int_equal(c->sets->npools, 1);
 	assert_int_equal(c->memory_budget, 2ull << 30);
 	assert_int_equal(c->scan_interval_ms, 1500);
 	assert_int_equal(c->write_buffer_size, 1ull << 20);
@@ -222,6 +241,7 @@ static void test_every_key_parsed(void **state)
 	assert_int_equal(load_text(every_key, &c, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
 	check_every_key(&c);
+	config_free(&c);
 }
 
 static void test_bool_spellings(void **state)
@@ -486,6 +506,7 @@ static void round_trip(const struct config *in)
 	assert_string_equal(text, again);
 	free(text);
 	free(again);
+	config_free(&out);
 }
 
 static void test_round_trip(void **state)
@@ -503,6 +524,7 @@ static void test_round_trip(void **state)
 	c.memory_budget = 1ull << 40;
 	c.retry_delay_ms = 30 * 86400000ull;
 	round_trip(&c);
+	config_free(&c);
 }
 
 static void test_print_names_every_key(void **state)
@@ -674,6 +696,8 @@ static void test_load_buf(void **state)
 	free(pa);
 	free(pb);
 	free(copy);
+	config_free(&a);
+	config_free(&b);
 
 	assert_int_equal(config_load_buf(&a, "mem", "", 0, err, sizeof(err)), 0);
 	assert_int_equal(config_load(&b, NULL, err, sizeof(err)), 0);
