@@ -6,7 +6,9 @@
 # beyond N recipients per transaction, /N and %P rules fire on their share of occurrences, and
 # the per-recipient local parts compose with the rules, and DSN (RFC 3461) is offered with the
 # MAIL/RCPT parameters of each message recorded in its log line (--no-dsn hides it). The client
-# is smtp_dialog.py, so every reply is checked byte for byte (code and enhanced code).
+# is smtp_dialog.py, so every reply is checked byte for byte (code and enhanced code). --log-peer
+# ends each log line with peer=ADDR helo=NAME; the stats max_concurrent (exact over all threads)
+# and open_now follow N sessions held open at once.
 . "$(dirname "$0")/lib.sh"
 D=$(dirname "$0")
 
@@ -59,7 +61,7 @@ ALL="8BITMIME DSN ENHANCEDSTATUSCODES PIPELINING SIZE SMTPUTF8"
 
 # ---- 0. options: -h documents every option; bad values are usage errors (exit 2) ----
 "$SINK" -h >"$T/help.txt" || fail "-h exits nonzero"
-for o in -l -t -o -d -c -g -x -w -s -q --no-pipelining --no-size --no-8bitmime --no-smtputf8 \
+for o in -l -t -o -d -c -g -x -w -s -q --log-peer --no-pipelining --no-size --no-8bitmime --no-smtputf8 \
 	--no-dsn --no-enhancedstatuscodes --no-starttls --reply --drop-after --421-after --max-rcpts; do
 	grep -q -- "$o\b" "$T/help.txt" || fail "-h does not document $o"
 done
@@ -481,3 +483,109 @@ got=$(grep ' <dsn2@example.test>' "$T/dsn.log" | cut -d' ' -f2,3,6-)
 	|| fail "a message without parameters: '$got'"
 pass "DSN offered; RET/ENVID/NOTIFY/ORCPT recorded per message and recipient (canonical form);" \
 	"bad values 501 5.5.4"
+
+# ---- 7. --log-peer: peer=ADDR helo=NAME end each log line (TCP v4, v6, unix:) ----
+up peer --log-peer -l "unix:$T/peer.sock" -l "[::1]:0"
+swaks -s 127.0.0.1 -p "$SP" -f s@example.test -t a@example.test --ehlo helo-one.example.test \
+	>"$T/peer.swaks1" 2>&1 || fail "swaks over TCP: $(tail -5 "$T/peer.swaks1")"
+swaks --socket "$T/peer.sock" -f s@example.test -t b@example.test --ehlo helo-unix.test \
+	>"$T/peer.swaks2" 2>&1 || fail "swaks over unix: $(tail -5 "$T/peer.swaks2")"
+P6=$(ss -Hltnp | sed -n "s/.* \[::1\]:\([0-9]*\) .*pid=$SPID,.*/\1/p" | head -1)
+[ -n "$P6" ] || fail "no [::1] listener"
+# (this swaks has no IPv6: riptide-blast, whose EHLO name is riptide-blast.test)
+"$BLAST" -q -t "[::1]:$P6" -n 1 --rcpt c@example.test >"$T/peer.bout6" 2>&1 ||
+	fail "blast over ::1: $(cat "$T/peer.bout6")"
+# A second EHLO replaces the first; only the first word of the argument is the name.
+talk d <<'EOF2'
+GREET
+SEND EHLO first.test
+EXPECT 250
+SEND EHLO second.test and=more words
+EXPECT 250
+SEND MAIL FROM:<s@example.test> RET=HDRS
+EXPECT 250
+SEND RCPT TO:<d@example.test>
+EXPECT 250
+SEND DATA
+EXPECT 354
+RAW b"Message-ID: <peer4@example.test>\r\n\r\nbody\r\n.\r\n"
+EXPECT 250 2.0.0
+SEND QUIT
+EXPECT 221
+EOF2
+"$BLAST" -q -t "127.0.0.1:$SP" -n 25 -c 5 -d blast.test >"$T/peer.bout" 2>&1 ||
+	fail "blast: $(cat "$T/peer.bout")"
+down
+# after_mid RCPT: the fields after the Message-ID of the line of the message to RCPT.
+after_mid() { grep " $1@example.test " "$T/peer.log" | cut -d' ' -f7-; }
+[ "$(after_mid a)" = "peer=127.0.0.1 helo=helo-one.example.test" ] || fail "TCP: '$(after_mid a)'"
+[ "$(after_mid b)" = "peer=unix helo=helo-unix.test" ] || fail "unix: '$(after_mid b)'"
+[ "$(after_mid c)" = "peer=::1 helo=riptide-blast.test" ] || fail "::1: '$(after_mid c)'"
+[ "$(after_mid d)" = "RET=HDRS peer=127.0.0.1 helo=second.test" ] ||
+	fail "second greeting: '$(after_mid d)'"
+# Messages per client address, from the log alone (blast's 25 come from 127.0.0.1 too).
+per=$(grep -o ' peer=[^ ]*' "$T/peer.log" | LC_ALL=C sort | uniq -c | awk '{print $2 "=" $1}' |
+	paste -sd' ')
+[ "$per" = "peer=127.0.0.1=27 peer=::1=1 peer=unix=1" ] || fail "messages per peer: $per"
+[ "$(grep -c ' peer=127\.0\.0\.1 helo=riptide-blast\.test$' "$T/peer.log")" = 25 ] ||
+	fail "blast's EHLO name not on its 25 lines"
+[ "$(awk '{print $(NF-1), $NF}' "$T/peer.log" | grep -vc '^peer=[^ ]* helo=[^ ]*$')" = 0 ] ||
+	fail "peer= and helo= are not the last two fields of every line"
+pass "--log-peer: peer=127.0.0.1 / ::1 / unix and helo=<the current greeting's name> end" \
+	"every line; messages per peer countable ($per)"
+
+# ---- 8. stats: max_concurrent (exact, all threads) and open_now ----
+# hold N: open N connections, each waits for its greeting and its EHLO reply (so the sink has
+# seen it), then all stay open until $T/release exists; then they close.
+hold() {
+	rm -f "$T/release" "$T/held"
+	python3 - "$SP" "$1" "$T/release" "$T/held" <<'PY' &
+import os, socket, sys, time
+port, n, release, held = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ss = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(n)]
+for s in ss:
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220"), "greeting"
+    s.sendall(b"EHLO hold.test\r\n")
+    while (l := f.readline())[:4] != b"250 ":
+        assert l.startswith(b"250-"), l
+open(held, "w").close()
+while not os.path.exists(release):
+    time.sleep(0.05)
+for s in ss:
+    s.close()
+PY
+	HPID=$!
+	PIDS+=("$HPID")
+	wait_until 20 test -e "$T/held" || fail "hold $1: connections not ready"
+}
+release() {
+	touch "$T/release"
+	wait "$HPID" || fail "hold: the client failed"
+}
+cstat() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" "$T/conc.stats" 2>/dev/null; }
+stats_are() { [ "$(cstat max_concurrent)" = "$1" ] && [ "$(cstat open_now)" = "$2" ]; }
+
+N=12
+up conc -t 3 -c "$T/conc.stats"
+wait_until 10 stats_are 0 0 || fail "fresh sink: $(cat "$T/conc.stats")"
+hold $N
+wait_until 10 stats_are $N $N || fail "$N held: $(cat "$T/conc.stats")"
+release
+wait_until 10 stats_are $N 0 || fail "after closing $N: $(cat "$T/conc.stats")"
+hold 3 # fewer at once later: the maximum stays
+wait_until 10 stats_are $N 3 || fail "3 held after $N: $(cat "$T/conc.stats")"
+release
+wait_until 10 stats_are $N 0 || fail "after closing 3: $(cat "$T/conc.stats")"
+hold $((N + 5))
+wait_until 10 stats_are $((N + 5)) $((N + 5)) || fail "$((N + 5)) held: $(cat "$T/conc.stats")"
+release
+wait_until 10 stats_are $((N + 5)) 0 || fail "after closing $((N + 5)): $(cat "$T/conc.stats")"
+down
+[ "$(counter max_concurrent)" = $((N + 5)) ] && [ "$(counter open_now)" = 0 ] &&
+	[ "$(counter connections)" = $((2 * N + 8)) ] || fail "exit line: $(cat "$T/conc.out")"
+keys=$(grep -o '[a-z_]*=' "$T/conc.out" | paste -sd' ')
+[ "$keys" = "messages= recipients= bytes= connections= rejected= tls_sessions= max_concurrent= open_now=" ] ||
+	fail "stat names or order changed: $(cat "$T/conc.out")"
+pass "stats: max_concurrent reaches N sessions held at once over 3 threads ($N, then $((N + 5)))" \
+	"and stays; open_now follows the open sessions back to 0"

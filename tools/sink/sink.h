@@ -70,6 +70,7 @@ struct sink_opts {
 	bool quiet;	    /* -q */
 	uint32_t hide_ext;  /* --no-<extension>: SMTP_EXT_* bits not to advertise */
 	unsigned max_rcpts; /* --max-rcpts, 0 = smtpd's default */
+	bool log_peer;	    /* --log-peer: peer= and helo= end each -o line */
 	struct sink_fault fault[SINK_NSTEPS][SINK_MAX_RULES];
 	unsigned nfault[SINK_NSTEPS];
 };
@@ -103,6 +104,8 @@ struct sink_sess {
 	struct loop_op delay_op;
 	int data_code; /* 0, 450 or 550: the verdict for the end of DATA */
 	char tls[16];  /* the TLS version once TLS is up ("TLSv1.3"), "" before */
+	char peer[48]; /* the client's address for the log line ("127.0.0.1", "::1", "unix"),
+			* formatted at the session's first logged message, "" before */
 };
 
 /* Process-wide state. */
@@ -111,6 +114,9 @@ struct sink {
 	struct tls_ctx *tls;	      /* the smtpd_config.tls_ctx (sink_sec.c), or NULL */
 	int out_fd;		      /* -o file, O_APPEND, or -1 */
 	atomic_uint_fast64_t eml_seq; /* -d file numbering */
+	/* Sessions of all workers together (stats open_now and max_concurrent): open counts the
+	 * sessions between on_connect and on_close, max the highest value open ever took. */
+	atomic_uint_fast64_t open, max_open;
 };
 
 extern struct sink sink_g;
@@ -176,9 +182,12 @@ int sink_sec_listen(struct smtpd_server *srv);
 /* sink_sec_free: free sink_g.tls (after the server). */
 void sink_sec_free(void);
 
-/* sink_on_auth / sink_on_close: the smtpd hooks for AUTH (the --auth credentials, answered at
- * once) and for a session's end (counts TLS sessions); see smtpd.h. */
+/* sink_on_auth: the smtpd hook for AUTH (the --auth credentials, answered at once); see
+ * smtpd.h. */
 int sink_on_auth(struct smtpd_session *s, const char *login, const char *password, void *user);
-void sink_on_close(struct smtpd_session *s, void *user);
+
+/* sink_sec_close: a session of worker w ends (called from the on_close hook with --tls-cert):
+ * count it in tls_sessions if it had TLS up. w's loop thread. */
+void sink_sec_close(struct smtpd_session *s, struct sink_worker *w);
 
 #endif

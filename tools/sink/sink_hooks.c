@@ -15,6 +15,7 @@
 
 #include "engine/smtp/smtp.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -129,6 +130,27 @@ static inline const struct sink_fault *sink_fault_at(struct sink_worker *w, enum
 	return unlikely(sink_g.o.nfault[step]) ? sink_fault_pick(w, step) : NULL;
 }
 
+/* One more session open (all workers): raise max_open to the new count if it is higher. The
+ * count comes from one atomic add, so every value it takes is seen by exactly one session, which
+ * raises the maximum to at least that value: the maximum is exact. */
+static void sink_open_inc(void)
+{
+	uint_fast64_t n = atomic_fetch_add_explicit(&sink_g.open, 1, memory_order_relaxed) + 1;
+	uint_fast64_t m = atomic_load_explicit(&sink_g.max_open, memory_order_relaxed);
+
+	while (n > m && !atomic_compare_exchange_weak_explicit(
+			    &sink_g.max_open, &m, n, memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* Every session that got on_connect: one session fewer open, and TLS counted (--tls-cert). */
+static void sink_on_close(struct smtpd_session *s, void *user)
+{
+	atomic_fetch_sub_explicit(&sink_g.open, 1, memory_order_relaxed);
+	if (sink_g.o.tls_cert)
+		sink_sec_close(s, sink_worker_of(user));
+}
+
 static int sink_on_connect(struct smtpd_session *s, void *user)
 {
 	struct sink_worker *w = sink_worker_of(user);
@@ -137,8 +159,10 @@ static int sink_on_connect(struct smtpd_session *s, void *user)
 
 	ss->s = s;
 	ss->tls[0] = '\0';
+	ss->peer[0] = '\0';
 	ss->delay_op = (struct loop_op){.cb = sink_delay_cb, .owner = ss};
 	atomic_fetch_add_explicit(&w->c.connections, 1, memory_order_relaxed);
+	sink_open_inc();
 	if ((f = sink_fault_at(w, SINK_STEP_CONNECT)))
 		return sink_fault_apply(s, w, f);
 	return SMTPD_DEFAULT;
@@ -305,6 +329,38 @@ static void sink_log_session(struct sink_worker *w, struct smtpd_session *s)
 	}
 }
 
+/* The client's address as the log line shows it, into buf: the IP address without port
+ * ("127.0.0.1", "::1"), "unix" for a UNIX socket client, "-" if unknown. */
+static void sink_peer_format(struct smtpd_session *s, char *buf, size_t len)
+{
+	const struct sockaddr *sa = smtpd_session_peer(s, NULL);
+	const void *a = NULL;
+
+	if (sa && sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa && sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	if (a && inet_ntop(sa->sa_family, a, buf, (socklen_t)len))
+		return;
+	snprintf(buf, len, "%s", sa && sa->sa_family == AF_UNIX ? "unix" : "-");
+}
+
+/* The last two fields: " peer=ADDR helo=NAME" (NAME: the HELO/EHLO argument as the client sent
+ * it, a word without blanks or control bytes, so the line stays split by spaces). The address
+ * is formatted once per session. */
+static void sink_log_peer(struct sink_worker *w, struct smtpd_session *s)
+{
+	struct sink_sess *ss = smtpd_session_data(s);
+	const char *helo = smtpd_session_helo(s);
+
+	if (!ss->peer[0])
+		sink_peer_format(s, ss->peer, sizeof(ss->peer));
+	sink_log_put(w, " peer=", 6);
+	sink_log_put(w, ss->peer, strlen(ss->peer));
+	sink_log_put(w, " helo=", 6);
+	sink_log_put(w, helo, strlen(helo));
+}
+
 static void sink_log_message(struct sink_worker *w, struct smtpd_session *s,
 			     const struct smtpd_envelope *env, uint64_t hash)
 {
@@ -332,6 +388,8 @@ static void sink_log_message(struct sink_worker *w, struct smtpd_session *s,
 	sink_log_put(w, mid, mlen);
 	sink_log_params(w, env);
 	sink_log_session(w, s);
+	if (sink_g.o.log_peer)
+		sink_log_peer(w, s);
 	sink_log_put(w, "\n", 1);
 	if (w->log_len >= SINK_LOG_FLUSH)
 		sink_log_flush(w);
@@ -425,7 +483,7 @@ struct smtpd_hooks sink_hooks_get(const struct sink_opts *o)
 	    .on_data_begin = o->nfault[SINK_STEP_DATA] ? sink_on_data_begin : NULL,
 	    .on_data = sink_on_data,
 	    .on_data_progress = o->drop ? sink_on_data_progress : NULL,
-	    .on_close = o->tls_cert ? sink_on_close : NULL,
+	    .on_close = sink_on_close,
 	    .on_auth = o->nauth ? sink_on_auth : NULL,
 	};
 }

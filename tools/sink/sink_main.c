@@ -19,9 +19,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SINK_TICK_MS  100
-#define SINK_GRACE_MS 1000
-#define SINK_RING     4096
+#define SINK_TICK_MS	100
+#define SINK_GRACE_MS	1000
+#define SINK_RING	4096
+#define SINK_STATS_LINE 512
 
 struct sink sink_g = {.out_fd = -1};
 
@@ -30,6 +31,7 @@ static const char sink_usage_text[] =
     "  -l ADDR  listen on 127.0.0.1:2526 (default), [::1]:2526 or unix:/path (repeatable)\n"
     "  -t N     worker threads (default: online CPUs)\n"
     "  -o FILE  append one line per accepted message (see \"Log line\" below)\n"
+    "  --log-peer  end each -o line with peer=ADDR helo=NAME (see \"Log line\")\n"
     "  -d DIR   save each accepted body to DIR/<n>.eml\n"
     "  -c FILE  stats file, rewritten every 100 ms\n"
     "  -g CODE  reply CODE (400..599) at the greeting and close (= --reply connect=CODE)\n"
@@ -82,8 +84,15 @@ static const char sink_usage_text[] =
     "  0:NOTIFY=SUCCESS,FAILURE 0:ORCPT=rfc822;a@b.example 1:NOTIFY=NEVER\n"
     "  then tls=VERSION (e.g. tls=TLSv1.3) when the message came over TLS and auth=USER when\n"
     "  the client logged in.\n"
-    "Stats (-c and the line printed at exit): messages recipients bytes connections rejected\n"
-    "  tls_sessions (sessions that had TLS up; counted with --tls-cert only)\n";
+    "  With --log-peer, two more fields end every line: peer=ADDR (the client's IP address\n"
+    "  without port, e.g. peer=127.0.0.1 or peer=::1; peer=unix on a unix: listener) and\n"
+    "  helo=NAME (the session's HELO/EHLO argument as sent: its first word, at most 255\n"
+    "  bytes). Messages per client address: grep -o ' peer=[^ ]*' FILE | sort | uniq -c\n"
+    "Stats (-c and the line printed at exit), as KEY=N: messages recipients bytes connections\n"
+    "  rejected tls_sessions (sessions that had TLS up; counted with --tls-cert only)\n"
+    "  max_concurrent (the most sessions open at the same time since start, all threads\n"
+    "  together, exact) open_now (sessions open now; a session is open from its accept until\n"
+    "  its connection is closed)\n";
 
 static void sink_usage(FILE *f)
 {
@@ -146,6 +155,7 @@ enum {
 	SINK_OPT_DROP_AFTER,
 	SINK_OPT_421_AFTER,
 	SINK_OPT_MAX_RCPTS,
+	SINK_OPT_LOG_PEER,
 	SINK_OPT_TLS_CERT,
 	SINK_OPT_TLS_KEY,
 	SINK_OPT_TLS_LISTEN,
@@ -169,6 +179,7 @@ static const struct option sink_longopts[] = {
     {"drop-after", required_argument, NULL, SINK_OPT_DROP_AFTER},
     {"421-after", required_argument, NULL, SINK_OPT_421_AFTER},
     {"max-rcpts", required_argument, NULL, SINK_OPT_MAX_RCPTS},
+    {"log-peer", no_argument, NULL, SINK_OPT_LOG_PEER},
     {"tls-cert", required_argument, NULL, SINK_OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, SINK_OPT_TLS_KEY},
     {"tls-listen", required_argument, NULL, SINK_OPT_TLS_LISTEN},
@@ -232,6 +243,9 @@ static int sink_longopt(struct sink_opts *o, int c, const char *arg)
 			return -EINVAL;
 		o->max_rcpts = (unsigned)v;
 		return 0;
+	case SINK_OPT_LOG_PEER:
+		o->log_peer = true;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -289,9 +303,13 @@ static int sink_parse(struct sink_opts *o, int argc, char **argv)
 
 /* ---- stats ---- */
 
-static void sink_totals(struct sink_worker *ws, unsigned n, uint64_t t[6])
+#define SINK_NSTATS 8
+
+/* The stats, in the order of the line: the workers' counters summed, then max_concurrent and
+ * open_now (process-wide). */
+static void sink_totals(struct sink_worker *ws, unsigned n, uint64_t t[SINK_NSTATS])
 {
-	memset(t, 0, 6 * sizeof(*t));
+	memset(t, 0, SINK_NSTATS * sizeof(*t));
 	for (unsigned i = 0; i < n; i++) {
 		t[0] += atomic_load_explicit(&ws[i].c.messages, memory_order_relaxed);
 		t[1] += atomic_load_explicit(&ws[i].c.recipients, memory_order_relaxed);
@@ -300,22 +318,25 @@ static void sink_totals(struct sink_worker *ws, unsigned n, uint64_t t[6])
 		t[4] += atomic_load_explicit(&ws[i].c.rejected, memory_order_relaxed);
 		t[5] += atomic_load_explicit(&ws[i].c.tls_sessions, memory_order_relaxed);
 	}
+	t[6] = atomic_load_explicit(&sink_g.max_open, memory_order_relaxed);
+	t[7] = atomic_load_explicit(&sink_g.open, memory_order_relaxed);
 }
 
 static int sink_stats_line(struct sink_worker *ws, unsigned n, char *buf, size_t len)
 {
-	uint64_t t[6];
+	uint64_t t[SINK_NSTATS];
 
 	sink_totals(ws, n, t);
 	return snprintf(buf, len,
 			"messages=%" PRIu64 " recipients=%" PRIu64 " bytes=%" PRIu64
-			" connections=%" PRIu64 " rejected=%" PRIu64 " tls_sessions=%" PRIu64 "\n",
-			t[0], t[1], t[2], t[3], t[4], t[5]);
+			" connections=%" PRIu64 " rejected=%" PRIu64 " tls_sessions=%" PRIu64
+			" max_concurrent=%" PRIu64 " open_now=%" PRIu64 "\n",
+			t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
 }
 
 static void sink_stats_write(struct sink_worker *ws, unsigned n)
 {
-	char line[256], tmp[4200];
+	char line[SINK_STATS_LINE], tmp[4200];
 	int len = sink_stats_line(ws, n, line, sizeof(line));
 	int fd;
 
@@ -496,7 +517,7 @@ int main(int argc, char **argv)
 	struct sink_worker *ws = NULL;
 	unsigned n;
 	sigset_t set;
-	char line[256];
+	char line[SINK_STATS_LINE];
 	sem_t ready;
 	int ret = sink_parse(&sink_g.o, argc, argv);
 

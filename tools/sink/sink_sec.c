@@ -160,11 +160,9 @@ int sink_on_auth(struct smtpd_session *s, const char *login, const char *passwor
 	return SMTPD_DEFAULT;
 }
 
-/* sink_on_close: see sink.h. */
-void sink_on_close(struct smtpd_session *s, void *user)
+/* sink_sec_close: see sink.h. */
+void sink_sec_close(struct smtpd_session *s, struct sink_worker *w)
 {
-	struct sink_worker *w = user;
-
 	if (smtpd_session_tls(s, NULL))
 		atomic_fetch_add_explicit(&w->c.tls_sessions, 1, memory_order_relaxed);
 }
