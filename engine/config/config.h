@@ -142,6 +142,7 @@ struct config {
 	struct config_rate max_connection_rate;	  /* max_connection_rate = 0 (per destination) */
 	bool static_routes;	       /* static_routes = yes (global switch of [route]) */
 	char default_pool[CONFIG_STR]; /* default_pool = "" ([pool] name; "" = none) */
+	bool mx_rollup; /* mx_rollup = yes (domains whose MX host sets match share one site) */
 	/* source_address = "" (kernel's choice) | IPv4 | IPv6 | "IPv4;IPv6": the text as given,
 	 * and its literals parsed (port 0; family AF_UNSPEC = none for that family) */
 	char source_address[CONFIG_STR];

@@ -76,7 +76,7 @@ struct key {
 /* The key table of [main], [inject], [delivery] and [queue] (config_keys.c); its size is
  * checked against CONFIG_NKEYS when config_keys.c compiles (which declares it only after its
  * definition: a declaration with a size before it would pad a short table with zero rows). */
-#define CONFIG_NKEYS 83
+#define CONFIG_NKEYS 84
 #ifndef CONFIG_KEYS_DEFINITION
 extern const struct key config_keys[CONFIG_NKEYS];
 #endif

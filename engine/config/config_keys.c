@@ -108,6 +108,8 @@ const struct key config_keys[] = {
     RATE("delivery", "max_connection_rate", max_connection_rate, "0"),
     {"delivery", "static_routes", KT_BOOL, 0, OFF(static_routes), 0, 0, "yes"},
     {"delivery", "default_pool", KT_STR, KF_EMPTY_OK | KF_TOKEN, OFF(default_pool), 0, 0, ""},
+    /* domains whose MX host sets are the same share one destination (a site: "mx:h1,h2") */
+    {"delivery", "mx_rollup", KT_BOOL, 0, OFF(mx_rollup), 0, 0, "yes"},
 
     SIZE("queue", "memory_budget", memory_budget, MIB, TIB, "1G"),
     DUR("queue", "scan_interval", scan_interval_ms, 10, MS_H, "1s"),

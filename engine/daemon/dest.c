@@ -7,6 +7,8 @@
  * which owns the message and writes the queue.
  */
 #include "engine/daemon/dest_int.h"
+#include "engine/daemon/snap.h"
+#include "engine/shape/shape.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -45,14 +47,20 @@ static void dest_record_reply(struct dest *d, struct job *j, unsigned k, struct 
 			      const struct smtpc_reply *r)
 {
 	int enh[3] = {r->enh_class, r->enh_subject, r->enh_detail};
+	const struct config_backoff *b;
 
 	if (!o->tls_known) { /* once per connection: formatting the certificate costs */
 		o->tls_on = smtpc_tls_info(o->c, &o->tls);
 		o->tls_known = true;
 	}
 	j->u->r[j->idx[k]].peer_dsn = smtpc_peer_dsn(o->c);
-	dest_record_tls(d, j->u, j->idx[k], &o->tg, o->tls_on ? &o->tls : NULL, r->code, enh,
-			r->text, r->text_len);
+	b = dest_shape_reply(d, o, r);
+	if (b && b->action == CONFIG_BACKOFF_BOUNCE && r->code < 500) /* the rule's verdict */
+		dest_record_bounce(d, j->u, j->idx[k], &o->tg, o->tls_on ? &o->tls : NULL, r,
+				   b->name);
+	else
+		dest_record_tls(d, j->u, j->idx[k], &o->tg, o->tls_on ? &o->tls : NULL, r->code,
+				enh, r->text, r->text_len);
 	j->decided[k] = JOB_DECIDED;
 }
 
@@ -276,7 +284,7 @@ void dest_end_all(struct dest *d, int code, const int enh[3], const char *text)
 
 void dest_enqueue(struct dest *d, struct unit *u)
 {
-	unsigned max = d->cfg->max_recipients_per_transaction, n = 0;
+	unsigned max = d->lim.max_rcpts ? d->lim.max_rcpts : 1, n = 0;
 	unsigned *idx = util_xmalloc((u->n ? u->n : 1) * sizeof(unsigned));
 
 	d->last_used = loop_now_ms(d->env.loop);
@@ -324,7 +332,23 @@ static bool dest_slots_wanted(const struct dest *d)
 /* A slow destination over its share gives a connection back instead of reusing it. */
 static bool dest_shed(const struct dest *d)
 {
-	return d->slow && atomic_load(&d->env.rt->slow_conns) > (d->cfg->max_connections + 1) / 2;
+	return d->slow &&
+	       atomic_load(&d->env.rt->slow_conns) > (d->env.rt->cfg.max_connections + 1) / 2;
+}
+
+/* The next job o may send, if the message rate of o's source lets one through now (else the
+ * job stays first in the queue and d is pumped again when a token comes). */
+static struct job *dest_take_paced(struct dest *d, struct osess *o)
+{
+	struct job *j = job_take(d, dest_sess_t(d, o), true);
+	uint64_t wait = 0;
+
+	if (!j || dest_shape_send(d, o, &wait))
+		return j;
+	job_link(d, j);
+	dest_job_to_front(d, j);
+	dest_arm_repump_in(d, wait);
+	return NULL;
 }
 
 static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
@@ -345,7 +369,7 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 		return NULL;
 	}
 	/* the queue cannot record an outcome now: start nothing (dest_pump re-polls) */
-	j = dest_paused(d) ? NULL : job_take(d, dest_sess_t(d, o), true);
+	j = dest_paused(d) ? NULL : dest_take_paced(d, o);
 	o->idle = j == NULL;
 	o->idle_since = loop_now_ms(d->env.loop);
 	o->txn_start_ms = loop_now_ms(d->env.loop);
@@ -497,7 +521,11 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 	char why[600];
 
 	dest_unlink_session(d, o);
-	if (info->tls_failed && d->cfg->tls == CONFIG_TLS_OPPORTUNISTIC && !d->shutting) {
+	if (info->reply.code >= 400 && !d->shutting) /* a greeting or a reply that ended it */
+		dest_shape_reply(d, o, &info->reply);
+	dest_shape_closed(o);
+	snap_unref(o->snap);
+	if (info->tls_failed && d->lim.tls == CONFIG_TLS_OPPORTUNISTIC && !d->shutting) {
 		dest_tls_fallback(d, o, smtpc_id(c), info->err);
 		free(o);
 		dest_pump(d); /* reconnects to the same host in plaintext */
@@ -521,76 +549,18 @@ static void dest_closed(struct smtpc *c, const struct smtpc_close_info *info, vo
 		dest_pump(d);
 }
 
-/* Take a connection slot under the global cap, and for a slow destination under half of it
- * among slow destinations (see DEST_SLOW_MS). Returns false if there is none. */
-static bool dest_take_slot(struct dest *d)
-{
-	struct rt *rt = d->env.rt;
-	unsigned cap = d->cfg->max_connections;
-
-	if (atomic_fetch_add(&rt->out_conns, 1) >= cap) {
-		atomic_fetch_sub(&rt->out_conns, 1);
-		atomic_store(&rt->slot_denied_ms, loop_now_ms(d->env.loop));
-		return false;
-	}
-	if (d->slow && atomic_fetch_add(&rt->slow_conns, 1) >= (cap + 1) / 2) {
-		atomic_fetch_sub(&rt->slow_conns, 1);
-		atomic_fetch_sub(&rt->out_conns, 1);
-		return false;
-	}
-	return true;
-}
-
-/* Open a session to the first live target >= min_t. Returns 0, -EAGAIN (a connection cap is
- * reached), -ENOENT (no live target) or smtpc_new's error. */
-static int dest_open_session(struct dest *d, unsigned min_t)
-{
-	struct rt *rt = d->env.rt;
-	struct smtpc_config sc = {0};
-	int t = dest_pick_target(d, min_t), ret;
-	struct osess *o;
-
-	if (t < 0)
-		return -ENOENT;
-	if (d->nsess >= d->max_conns || !dest_take_slot(d))
-		return -EAGAIN;
-	o = util_xcalloc(1, sizeof(*o));
-	o->d = d;
-	o->t = (unsigned)t;
-	o->opened_ms = loop_now_ms(d->env.loop);
-	o->tg = d->targets[t];
-	o->gen = d->tgen;
-	sc.addr = o->tg.addr;
-	sc.source = o->tg.addr.family == AF_INET6 ? d->cfg->source_v6 : d->cfg->source_v4;
-	sc.helo_name = d->cfg->helo_name[0] ? d->cfg->helo_name : d->cfg->hostname;
-	dest_timeouts(d->cfg, &sc.timeouts);
-	sc.max_txns = d->cfg->max_messages_per_connection;
-	dest_auth_config(d, &sc);
-	sc.id = ((uint64_t)d->env.shard << 48) | ++d->next_sess_id;
-	sc.ops = &d->ops;
-	sc.user = o;
-	dest_tls(d, o, &sc);
-	ret = smtpc_new(d->env.loop, &sc, &o->c);
-	if (ret < 0) {
-		atomic_fetch_sub(&rt->out_conns, 1);
-		if (d->slow)
-			atomic_fetch_sub(&rt->slow_conns, 1);
-		free(o);
-		return ret;
-	}
-	o->next = d->sessions;
-	d->sessions = o;
-	d->nsess++;
-	d->nconnecting++;
-	return 0;
-}
-
-static void dest_arm_repump(struct dest *d)
+/* Pump d again in ms (a shorter wait already armed stands). */
+void dest_arm_repump_in(struct dest *d, uint64_t ms)
 {
 	if (d->timer_armed || d->shutting)
 		return;
 	d->timer_armed = true;
-	loop_timer(d->env.loop, &d->timer, DEST_REPUMP_MS);
+	loop_timer(d->env.loop, &d->timer, ms);
+}
+
+static void dest_arm_repump(struct dest *d)
+{
+	dest_arm_repump_in(d, DEST_REPUMP_MS);
 }
 
 /* A session still being set up after DEST_SLOW_MS makes its destination slow. */
@@ -608,8 +578,9 @@ static void dest_check_setups(struct dest *d)
  * of them has shown it answers). */
 static unsigned dest_slow_start(const struct dest *d)
 {
-	return atomic_load(&d->env.rt->out_conns) * 2 >= d->cfg->max_connections ? 1
-										 : DEST_SLOW_START;
+	return atomic_load(&d->env.rt->out_conns) * 2 >= d->env.rt->cfg.max_connections
+		   ? 1
+		   : DEST_SLOW_START;
 }
 
 /* Connection attempts in flight allowed now: dest_slow_start while none is up, then as many as
@@ -628,7 +599,7 @@ static void dest_feed_idle(struct dest *d)
 {
 	for (struct osess *o = d->sessions; o && d->head; o = o->next) {
 		struct job *j;
-		if (!o->idle || !(j = job_take(d, dest_sess_t(d, o), true)))
+		if (!o->idle || !(j = dest_take_paced(d, o)))
 			continue;
 		o->idle = false;
 		o->txn_start_ms = loop_now_ms(d->env.loop);
@@ -668,8 +639,12 @@ void dest_pump(struct dest *d)
 			dest_arm_repump(d);
 		return;
 	}
-	if (dest_auth_held(d) || !dest_mx_ready(d))
-		return; /* AUTH failed a moment ago; a lookup is running (it pumps when answered) */
+	if (d->bo_active)
+		dest_shape_poll(d);
+	/* AUTH failed a moment ago; every source suspended by a backoff rule; a lookup is
+	 * running (it pumps when answered) */
+	if (dest_auth_held(d) || dest_shape_held(d) || !dest_mx_ready(d))
+		return;
 	dest_check_setups(d);
 	dest_feed_idle(d);
 	dest_feed_hops(d);
@@ -733,10 +708,9 @@ struct dest *dest_alloc(const struct dest_env *env, const char *name)
 	struct dest *d = util_xcalloc(1, sizeof(*d));
 
 	d->env = *env;
-	d->cfg = &env->rt->cfg;
+	d->cfg = &(*env->snap)->cfg; /* until dest_reconf */
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->tail = &d->head;
-	d->max_conns = d->cfg->max_connections;
 	d->ops.next = dest_next;
 	d->ops.rcpt = dest_rcpt;
 	d->ops.txn_done = dest_txn_done;
@@ -752,6 +726,10 @@ void dest_free(struct dest *d)
 		return;
 	BUG_ON(d->nsess != 0 || d->resolving);
 	dest_shutdown(d, true);
+	dest_shape_free(d);
+	snap_unref(d->snap);
 	free(d->targets);
+	free(d->hosts);
+	free(d->acc);
 	free(d);
 }

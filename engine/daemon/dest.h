@@ -28,6 +28,9 @@ struct dest_env {
 	/* a unit's outcomes are in: hand it back to its home shard (on this shard's thread) */
 	void (*unit_done)(void *arg, struct unit *u);
 	void *unit_done_arg;
+	struct snap *const *snap;  /* the shard's current snapshot (snap.h) */
+	struct dest_table *table;  /* the shard's destinations (fallback ones are made there) */
+	struct dest *const *relay; /* the shard's default relay (relay mode), or NULL */
 };
 
 /* dest_new_relay: a destination delivering everything to addr (name: printable, for logs);
@@ -55,14 +58,29 @@ struct dest_table {
 	unsigned cap, n;
 };
 
-/* dest_table_get: the destination named `name`, created (dest_new_mx) on first use. */
+/* dest_table_get: the destination named `name` (not retired), created (dest_create) on first
+ * use. */
 struct dest *dest_table_get(struct dest_table *t, const struct dest_env *env, const char *name,
 			    struct dest *fallback);
+
+/* dest_create: a new destination for `name` as the shard's snapshot routes it: "mx:h1,h2"
+ * (an MX site: those hosts), "fallback:domain" (the default route of a domain whose route's
+ * hosts all failed), a route's name (its relay or hosts), a domain (its MX hosts, with the
+ * route's settings), each maybe behind "pool/". `fallback`: the fallback relay of MX kinds. */
+struct dest *dest_create(const struct dest_env *env, const char *name, struct dest *fallback);
+
+/* dest_reconf: after the shard's snapshot changed: take the new settings (throttles, sources,
+ * TLS, timeouts...). Returns false when d's route now leads elsewhere (other kind, hosts or
+ * relay): d is then retired (it drains; dest_table_get makes a new one). */
+bool dest_reconf(struct dest *d);
 
 /* dest_table_gc: free the destinations with nothing queued, open or in flight that took no
  * unit for idle_ms (a shard sees thousands of domains over a day; their state is rebuilt from
  * the DNS cache when mail for them comes again). */
 void dest_table_gc(struct dest_table *t, uint64_t now_ms, uint64_t idle_ms);
+
+/* dest_table_reconf: dest_reconf on every destination of the table (a new snapshot). */
+void dest_table_reconf(struct dest_table *t);
 
 /* dest_table_reclaim: dest_reclaim_idle on every destination of the table. */
 void dest_table_reclaim(struct dest_table *t);

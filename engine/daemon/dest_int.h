@@ -45,17 +45,64 @@ struct osess {
 	uint64_t idle_since;   /* monotonic: when it last ran out of work */
 	bool idle;
 	bool ready;
-	bool tls_known;	     /* tls/tls_on filled (first outcome on this connection) */
-	bool tls_on;	     /* the connection is encrypted: tls says how */
-	struct tls_info tls; /* for the delivery log lines */
-	char tls_name[256];  /* the name TLS checks (host without :port) */
+	unsigned src;			/* index in d->srcs it was opened with */
+	struct shape_state *st;		/* that source's state (a reference: d->srcs may change) */
+	struct snap *snap;		/* the snapshot it was opened under (its TLS context) */
+	const struct util_addr *source; /* its pool source's address to bind, NULL: default */
+	const char *helo;		/* its pool source's EHLO name, NULL: the default */
+	bool tls_known;			/* tls/tls_on filled (first outcome on this connection) */
+	bool tls_on;			/* the connection is encrypted: tls says how */
+	struct tls_info tls;		/* for the delivery log lines */
+	char tls_name[256];		/* the name TLS checks (host without :port) */
 };
 
-enum dest_kind { DEST_RELAY, DEST_MX };
+enum dest_kind { DEST_RELAY, DEST_MX, DEST_HOSTS };
+
+/* One host of a hosts destination (a route's `hosts`, or an MX site's hosts). */
+struct dest_host {
+	char name[256]; /* host name or address literal */
+	unsigned port;
+};
+
+/* An egress source of the destination and its throttle / backoff state there (shape.h),
+ * shared by every shard through rt->shape under the key "source|destination". */
+struct dest_src {
+	const struct config_source *src; /* NULL: the default source (source_address) */
+	struct shape_state *st;		 /* a reference */
+};
+
+/* The destination's throttles: its route's values with its [shaping] rule over them. */
+struct dest_limits {
+	unsigned max_conns;
+	unsigned max_msgs; /* per connection */
+	unsigned max_rcpts;
+	struct config_rate msg_rate, conn_rate;
+	uint64_t connect_timeout_ms;
+	enum config_tls tls;
+};
 
 struct dest {
 	struct dest_env env;
-	const struct config *cfg;
+	const struct config *cfg;	      /* its route's settings, in the shard's snapshot */
+	const struct config_route *route;     /* NULL: the default route */
+	const struct config_shaping *shaping; /* NULL: none */
+	struct dest_limits lim;
+	struct dest_src *srcs; /* egress sources (1 without a pool) */
+	unsigned nsrcs, src_rr;
+	struct dest_host *hosts; /* DEST_HOSTS: tried in order */
+	unsigned nhosts, hosts_i;
+	struct dest_target *acc; /* DEST_HOSTS: targets of the lookups so far */
+	unsigned nacc;
+	uint32_t acc_ttl;	   /* the smallest TTL of those lookups (s) */
+	enum dns_status acc_worst; /* TEMPFAIL if any failed temporarily */
+	bool fb_default;	   /* hosts all failed: the default route takes the jobs */
+	bool is_site;		   /* an MX site ("mx:..."): the fallback relay applies as to MX */
+	bool bo_active;	   /* a backoff action runs on one of its sources (dest_shape_poll) */
+	struct snap *snap; /* the snapshot cfg, route and shaping point into (a reference) */
+	struct dns *dns;   /* resolver for its route's DNS settings */
+	char domain[256];  /* MX kinds: the domain resolved (its name without "pool/") */
+	char sig[CONFIG_STR + 32]; /* what its name meant when it was made (dest_route.c) */
+	bool retired;		   /* a reload changed its route: drains, new mail goes elsewhere */
 	enum dest_kind kind;
 	bool is_fallback; /* the fallback relay: log lines say via=fallback-relay */
 	char name[ROUTE_NAME_MAX];
@@ -98,6 +145,13 @@ struct event;
 
 /* dest.c */
 void dest_pump(struct dest *d);
+/* dest_arm_repump_in: pump d again in ms (a wait already armed stands). */
+void dest_arm_repump_in(struct dest *d, uint64_t ms);
+/* dest_sess.c */
+/* dest_open_session: open a session to the first live target >= min_t. Returns 0, -EAGAIN (a
+ * connection cap or rate is reached: d is pumped again when a token comes), -ESRCH (every
+ * source is suspended by a backoff rule), -ENOENT (no live target) or smtpc_new's error. */
+int dest_open_session(struct dest *d, unsigned min_t);
 void dest_record_tls(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
 		     const struct tls_info *tls, int code, const int enh[3], const char *text,
 		     size_t text_len);
@@ -110,6 +164,10 @@ void dest_record_ev(struct dest *d, struct unit *u, unsigned k, const struct des
 void dest_record(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t, int code,
 		 const int enh[3], const char *text, size_t text_len);
 void dest_record_err(struct dest *d, struct unit *u, unsigned k, const char *err);
+/* dest_record_bounce: recipient k failed by backoff rule `rule` on reply r (a 4xx made
+ * permanent: the reply is kept, the reason names the rule). */
+void dest_record_bounce(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
+			const struct tls_info *tls, const struct smtpc_reply *r, const char *rule);
 void job_push(struct dest *d, struct job *j);
 void job_link(struct dest *d, struct job *j);
 void job_unlink(struct dest *d, struct job *j);
@@ -148,6 +206,14 @@ int dest_next_host(const struct dest *d, const struct osess *o);
  * Returns true if such a job was made (their outcomes then wait for it). */
 bool dest_fall_through(struct dest *d, struct job *j, const struct osess *o,
 		       const struct smtpc_result *res);
+/* dest_has_fallback: whether jobs no host of d could take have somewhere to go: the fallback
+ * relay (MX, sites) or the default route (a route's hosts with fallback_to_default). */
+bool dest_has_fallback(const struct dest *d);
+/* dest_target_set: target t is address a of host `host`, on port. */
+void dest_target_set(struct dest_target *t, const struct dns_addr *a, const char *host,
+		     unsigned port);
+/* dest_dns_cb: (resolver thread) an answer for d (arg): posted to d's shard. */
+void dest_dns_cb(void *arg, struct dns_mx_result *r);
 /* dest_no_host: nothing can take j here (every host tried or down): to the fallback relay if
  * there is one (returns true), else false. */
 bool dest_no_host(struct dest *d, struct job *j);
@@ -164,6 +230,48 @@ void dest_auth_failed(struct dest *d, const struct osess *o, uint64_t sess_id,
 /* dest_auth_held: while an AUTH failure holds d, defer every queued job with it and return
  * true; else false. */
 bool dest_auth_held(struct dest *d);
+
+/* dest_dns_posted: a lookup's answer arrived on the shard (dest_mx.c). */
+void dest_dns_posted(struct loop *l, struct loop_msg *lm);
+
+/* dest_route.c */
+/* dest_hosts_resolve: resolve d's hosts in order from hosts_i (answers in the cache are taken
+ * at once; d->resolving while one is on the resolver thread). */
+void dest_hosts_resolve(struct dest *d);
+/* dest_hosts_answer: the answer for host hosts_i (r is freed): its addresses are added; the
+ * next lookup starts. Returns true once every host is answered (d->targets then replaced). */
+bool dest_hosts_answer(struct dest *d, struct dns_mx_result *r);
+/* dest_fb_default: j's recipients (a route's hosts all failed) go to the default route: the
+ * shard's relay (relay mode) or each domain's MX hosts ("fallback:domain"). Returns true. */
+bool dest_fb_default(struct dest *d, struct job *j);
+
+/* dest_shape.c */
+/* dest_shape_conf: d's throttles and sources from its snapshot (d->cfg set). */
+void dest_shape_conf(struct dest *d);
+/* dest_shape_free: drop d's sources' states. */
+void dest_shape_free(struct dest *d);
+/* dest_shape_open: pick a source for a new session (round robin, skipping suspended ones) and
+ * take a connection slot and a connection token there. Returns 0 and *src; -EAGAIN with
+ * *wait_ms (when a token comes; 0: when a connection closes); -ESRCH: every source suspended. */
+int dest_shape_open(struct dest *d, unsigned *src, uint64_t *wait_ms);
+/* dest_shape_session: o (its target set) is opened at source src: it holds the state. */
+void dest_shape_session(struct dest *d, struct osess *o, unsigned src);
+/* dest_shape_closed: o closed: its connection slot and state reference are given back. */
+void dest_shape_closed(struct osess *o);
+/* dest_shape_send: may o send one more message now (message rate)? false: *wait_ms. */
+bool dest_shape_send(struct dest *d, const struct osess *o, uint64_t *wait_ms);
+/* dest_shape_reply: a remote reply r on o: the first [backoff] rule it matches acts (suspend,
+ * reduce: on o's source state, logged when it starts); returns that rule (the caller fails the
+ * recipient for a bounce rule), or NULL. */
+const struct config_backoff *dest_shape_reply(struct dest *d, struct osess *o,
+					      const struct smtpc_reply *r);
+/* dest_shape_poll: log the ends and recovery steps of d's backoff actions. */
+void dest_shape_poll(struct dest *d);
+/* dest_shape_suspended: while every source of d is suspended, when that ends (wall ms). */
+uint64_t dest_shape_suspended(struct dest *d);
+/* dest_shape_held: while every source of d is suspended, defer every queued job without
+ * trying (451 4.7.0, retried when the suspension ends) and return true; else false. */
+bool dest_shape_held(struct dest *d);
 
 /* dest_tls.c */
 /* dest_timeouts: fill to with the configured per-state timeouts (smtpc defaults otherwise). */

@@ -10,6 +10,7 @@
  * error is skipped for min(retry_delay, 10 s), so the next session tries the next address.
  */
 #include "engine/daemon/dest_int.h"
+#include "engine/daemon/snap.h"
 
 #include <errno.h>
 #include <string.h>
@@ -81,25 +82,32 @@ bool dest_fall_through(struct dest *d, struct job *j, const struct osess *o,
 		nj->hop = (unsigned)nh;
 		job_push(d, nj);
 		dest_job_to_front(d, nj);
-	} else if (n && d->fb && !d->fb->shutting) { /* no host left: the fallback relay */
+	} else if (n && dest_has_fallback(d)) { /* no host left: the fallback (relay, route) */
 		nj = job_new(j->u, idx, n);
 		nj->u->jobs_out++; /* counted here; dest_no_host links it without counting */
 		dest_no_host(d, nj);
 	}
 	free(idx);
-	return n && (nh >= 0 || (d->fb && !d->fb->shutting));
+	return n && (nh >= 0 || dest_has_fallback(d));
+}
+
+bool dest_has_fallback(const struct dest *d)
+{
+	if (d->fb_default)
+		return !d->shutting;
+	return (d->kind == DEST_MX || d->is_site) && d->fb && !d->fb->shutting;
 }
 
 bool dest_no_host(struct dest *d, struct job *j)
 {
-	struct dest *fb = d->fb;
-
-	if (d->kind != DEST_MX || !fb || fb->shutting)
+	if (!dest_has_fallback(d))
 		return false;
 	j->hop = 0;
 	memset(j->decided, JOB_OPEN, j->n);
-	job_link(fb, j);
-	dest_pump(fb);
+	if (d->fb_default)
+		return dest_fb_default(d, j);
+	job_link(d->fb, j);
+	dest_pump(d->fb);
 	return true;
 }
 
@@ -108,14 +116,14 @@ static void dest_to_fallback(struct dest *d)
 {
 	struct job *j;
 
-	while (d->fb && !d->fb->shutting && (j = job_pop(d)))
+	while (dest_has_fallback(d) && (j = job_pop(d)))
 		dest_no_host(d, j);
 }
 
 /* ---- resolution ---- */
 
-static void dest_target_set(struct dest_target *t, const struct dns_addr *a, const char *host,
-			    unsigned port)
+void dest_target_set(struct dest_target *t, const struct dns_addr *a, const char *host,
+		     unsigned port)
 {
 	memset(t, 0, sizeof(*t));
 	if (a->family == AF_INET) {
@@ -175,7 +183,7 @@ static void dest_dns_apply(struct dest *d, struct dns_mx_result *r)
 }
 
 /* Resolver thread: hand the answer to the destination's shard. */
-static void dest_dns_cb(void *arg, struct dns_mx_result *r)
+void dest_dns_cb(void *arg, struct dns_mx_result *r)
 {
 	struct dest *d = arg;
 
@@ -185,14 +193,18 @@ static void dest_dns_cb(void *arg, struct dns_mx_result *r)
 
 static bool dest_mx_judge(struct dest *d);
 
-static void dest_dns_posted(struct loop *l, struct loop_msg *lm)
+void dest_dns_posted(struct loop *l, struct loop_msg *lm)
 {
 	struct dest *d = container_of(lm, struct dest, dns_msg);
+	struct dns_mx_result *r = d->dns_answer;
 
 	(void)l;
 	d->resolving = false;
-	dest_dns_apply(d, d->dns_answer);
 	d->dns_answer = NULL;
+	if (d->kind != DEST_HOSTS)
+		dest_dns_apply(d, r);
+	else if (!dest_hosts_answer(d, r))
+		return; /* the next host's lookup is running */
 	if (!d->shutting && dest_mx_judge(d))
 		dest_pump(d);
 }
@@ -201,10 +213,14 @@ static void dest_dns_posted(struct loop *l, struct loop_msg *lm)
 static void dest_resolve(struct dest *d)
 {
 	struct dns_mx_result *cached = NULL;
-	int ret = d->relay_host[0]
-		      ? dns_resolve_host(d->env.rt->dns, d->relay_host, dest_dns_cb, d, &cached)
-		      : dns_resolve_mx(d->env.rt->dns, d->name, dest_dns_cb, d, &cached);
+	int ret;
 
+	if (d->kind == DEST_HOSTS) {
+		dest_hosts_resolve(d);
+		return;
+	}
+	ret = d->relay_host[0] ? dns_resolve_host(d->dns, d->relay_host, dest_dns_cb, d, &cached)
+			       : dns_resolve_mx(d->dns, d->domain, dest_dns_cb, d, &cached);
 	if (ret == 0 && cached) {
 		dest_dns_apply(d, cached);
 		return;
@@ -228,7 +244,12 @@ static void dest_dns_verdict(struct dest *d)
 	char text[ROUTE_NAME_MAX + sizeof(d->dns_reason) + 4];
 
 	snprintf(text, sizeof(text), "%s: %s", d->name, d->dns_reason);
-	if (d->relay_host[0]) { /* a relay that does not resolve is never a verdict on the mail */
+	if (d->kind == DEST_HOSTS && d->fb_default) { /* the default route takes them */
+		dest_to_fallback(d);
+		return;
+	}
+	/* a relay or a route's hosts that do not resolve are never a verdict on the mail */
+	if (d->relay_host[0] || d->kind == DEST_HOSTS) {
 		dest_end_all(d, 451, e443, text);
 		return;
 	}
@@ -309,8 +330,8 @@ struct dest *dest_new_mx(const struct dest_env *env, const char *domain, struct 
 
 	d->kind = DEST_MX;
 	d->fb = fallback;
-	d->port = d->cfg->mx_port;
-	d->max_conns = d->cfg->max_connections_per_destination;
+	d->port = (*env->snap)->cfg.mx_port;
+	snprintf(d->domain, sizeof(d->domain), "%s", domain);
 	d->dns_msg.fn = dest_dns_posted;
 	return d;
 }
@@ -318,86 +339,4 @@ struct dest *dest_new_mx(const struct dest_env *env, const char *domain, struct 
 const char *dest_name(const struct dest *d)
 {
 	return d->name;
-}
-
-static void dest_table_grow(struct dest_table *t)
-{
-	unsigned cap = t->cap ? t->cap * 2 : 64;
-	struct dest **b = util_xcalloc(cap, sizeof(*b));
-
-	for (unsigned i = 0; i < t->cap; i++)
-		for (struct dest *d = t->b[i], *next; d; d = next) {
-			next = d->tab_next;
-			d->tab_next = b[route_name_hash(d->name) & (cap - 1)];
-			b[route_name_hash(d->name) & (cap - 1)] = d;
-		}
-	free(t->b);
-	t->b = b;
-	t->cap = cap;
-}
-
-struct dest *dest_table_get(struct dest_table *t, const struct dest_env *env, const char *name,
-			    struct dest *fallback)
-{
-	struct dest *d;
-
-	if (t->n >= t->cap)
-		dest_table_grow(t);
-	for (d = t->b[route_name_hash(name) & (t->cap - 1)]; d; d = d->tab_next)
-		if (strcmp(d->name, name) == 0)
-			return d;
-	d = dest_new_mx(env, name, fallback);
-	d->tab_next = t->b[route_name_hash(name) & (t->cap - 1)];
-	t->b[route_name_hash(name) & (t->cap - 1)] = d;
-	t->n++;
-	return d;
-}
-
-void dest_table_gc(struct dest_table *t, uint64_t now_ms, uint64_t idle_ms)
-{
-	for (unsigned i = 0; i < t->cap; i++)
-		for (struct dest **pp = &t->b[i], *d; (d = *pp);) {
-			if (dest_busy(d) || d->shutting || now_ms - d->last_used < idle_ms) {
-				pp = &d->tab_next;
-				continue;
-			}
-			*pp = d->tab_next;
-			t->n--;
-			dest_free(d);
-		}
-}
-
-void dest_table_reclaim(struct dest_table *t)
-{
-	for (unsigned i = 0; i < t->cap; i++)
-		for (struct dest *d = t->b[i]; d; d = d->tab_next)
-			dest_reclaim_idle(d);
-}
-
-unsigned dest_table_busy(const struct dest_table *t)
-{
-	unsigned busy = 0;
-
-	for (unsigned i = 0; i < t->cap; i++)
-		for (const struct dest *d = t->b[i]; d; d = d->tab_next)
-			busy += dest_busy(d);
-	return busy;
-}
-
-void dest_table_shutdown(struct dest_table *t, bool abort)
-{
-	for (unsigned i = 0; i < t->cap; i++)
-		for (struct dest *d = t->b[i]; d; d = d->tab_next)
-			dest_shutdown(d, abort);
-}
-
-void dest_table_free(struct dest_table *t)
-{
-	for (unsigned i = 0; i < t->cap; i++)
-		for (struct dest *d = t->b[i], *next; d; d = next) {
-			next = d->tab_next;
-			dest_free(d);
-		}
-	free(t->b);
-	memset(t, 0, sizeof(*t));
 }

@@ -9,6 +9,7 @@
 #include "engine/daemon/event.h"
 #include "engine/daemon/msg.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static enum queue_rcpt_state dest_state(int code)
@@ -66,4 +67,20 @@ void dest_record_err(struct dest *d, struct unit *u, unsigned k, const char *err
 	int enh[3] = {4, 4, 1};
 
 	dest_record(d, u, k, NULL, 0, enh, err, strlen(err));
+}
+
+void dest_record_bounce(struct dest *d, struct unit *u, unsigned k, const struct dest_target *t,
+			const struct tls_info *tls, const struct smtpc_reply *r, const char *rule)
+{
+	char why[CONFIG_STR + 32];
+	struct event ev = {.state = QUEUE_RCPT_FAILED,
+			   .code = r->code,
+			   .enh = {r->enh_class, r->enh_subject, r->enh_detail},
+			   .reply = r->text,
+			   .reply_len = r->text_len,
+			   .reason = why,
+			   .tls = tls};
+
+	snprintf(why, sizeof(why), "bounced by backoff rule %s", rule);
+	dest_record_ev(d, u, k, t, &ev);
 }

@@ -9,6 +9,7 @@
  */
 #include "engine/daemon/dest_int.h"
 #include "engine/daemon/rt.h"
+#include "engine/daemon/snap.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,8 +45,8 @@ void dest_tls(struct dest *d, struct osess *o, struct smtpc_config *sc)
 	};
 	uint16_t port;
 
-	sc->tls = mode[d->cfg->tls];
-	sc->tls_ctx = d->env.rt->tls_client;
+	sc->tls_ctx = snap_tls_ctx(o->snap, d->cfg, d->lim.tls);
+	sc->tls = sc->tls_ctx ? mode[d->lim.tls] : SMTPC_TLS_NONE;
 	if (sc->tls == SMTPC_TLS_TRY && o->tg.tls_bad_until > loop_now_ms(d->env.loop))
 		sc->tls = SMTPC_TLS_NONE;
 	if (util_hostport_parse(o->tg.host, o->tls_name, sizeof(o->tls_name), &port, 25) < 0)

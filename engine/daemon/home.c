@@ -9,6 +9,7 @@
 #include "engine/daemon/event.h"
 #include "engine/daemon/notice.h"
 #include "engine/daemon/ready.h"
+#include "engine/daemon/snap.h"
 #include "engine/daemon/susp.h"
 #include "engine/route/route.h"
 
@@ -303,6 +304,8 @@ void home_unit_back(struct home *h, struct unit *u)
 		o.reply_len = strlen(r->reply);
 		msg_record(m, r->idx, &o);
 	}
+	if (u->retry_at > m->groups[u->group].retry_at)
+		m->groups[u->group].retry_at = u->retry_at;
 	unit_free(u);
 	if (--m->units_out == 0)
 		home_round_end(h, m);
@@ -370,8 +373,9 @@ static void home_send(struct home *h, struct msg *m, unsigned g, const char *nam
 
 	u->home = h;
 	u->home_loop = h->env.loop;
+	/* the default relay has an instance on every shard; any other destination one owner */
 	u->owner =
-	    rt->cfg.mode == CONFIG_MODE_RELAY ? h->env.shard : route_owner(u->dest, rt->nshards);
+	    strcmp(u->dest, rt->relay_name) == 0 ? h->env.shard : route_owner(u->dest, rt->nshards);
 	if (!rd) {
 		rd = ready_get(rt->ready, u->dest);
 		ready_add(rd);
@@ -381,21 +385,26 @@ static void home_send(struct home *h, struct msg *m, unsigned g, const char *nam
 	h->env.send(h->env.send_arg, u);
 }
 
-/* Independent mode: the group's pending recipients by destination as routed now (one unit
- * unless the routing changed since the message was accepted; rd, reserved for the group's
- * destination, goes with that one unit, and is given back if there are several). */
+/* The group's pending recipients by destination as routed now, from the group's egress pool
+ * (one unit unless the routes changed since the message was accepted; rd, reserved for the
+ * group's destination, goes with that one unit, and is given back if there are several). */
 static void home_send_split(struct home *h, struct msg *m, unsigned g, unsigned *idx, unsigned n,
 			    struct ready_dest *rd)
 {
 	const char **addrs = util_xmalloc(n * sizeof(*addrs));
 	uint16_t *grp = util_xmalloc(n * sizeof(*grp));
 	unsigned *first = util_xmalloc(n * sizeof(*first)), *sub = util_xmalloc(n * sizeof(*sub));
-	char name[ROUTE_NAME_MAX];
+	char pool[64], *names = NULL;
+	struct route_ctx ctx;
+	size_t plen;
 	int ng;
 
+	route_base(m->env->dests[g].name, &plen);
+	snprintf(pool, sizeof(pool), "%.*s", (int)plen, m->env->dests[g].name);
+	snap_route_ctx(*h->env.snap, pool, &ctx);
 	for (unsigned k = 0; k < n; k++)
 		addrs[k] = m->env->rcpts[idx[k]].addr;
-	ng = route_group(ROUTE_INDEPENDENT, addrs, n, grp, first);
+	ng = route_split(&ctx, addrs, n, grp, first, &names);
 	if (ng != 1) {
 		home_unreserve(h, rd);
 		rd = NULL;
@@ -405,9 +414,9 @@ static void home_send_split(struct home *h, struct msg *m, unsigned g, unsigned 
 		for (unsigned k = 0; k < n; k++)
 			if (grp[k] == s)
 				sub[cnt++] = idx[k];
-		route_dest_name(ROUTE_INDEPENDENT, "", addrs[first[s]], name, sizeof(name));
-		home_send(h, m, g, name, sub, cnt, rd);
+		home_send(h, m, g, names + (size_t)s * ROUTE_NAME_MAX, sub, cnt, rd);
 	}
+	free(names);
 	free(addrs);
 	free(grp);
 	free(first);
@@ -434,8 +443,6 @@ static void home_start_group(struct home *h, struct msg *m, unsigned g, unsigned
 	m->groups[g].out = true;
 	if (n == 0)
 		home_unreserve(h, rd);
-	else if (rt->cfg.mode == CONFIG_MODE_RELAY)
-		home_send(h, m, g, rt->relay_name, idx, n, rd);
 	else
 		home_send_split(h, m, g, idx, n, rd);
 }
@@ -497,6 +504,14 @@ unsigned home_busy(const struct home *h)
 	return h->in_round + h->commits + h->nfailed + h->rewrite_armed;
 }
 
+/* msg_sched.of_dest: a destination's schedule from its route in the shard's snapshot. */
+static void home_sched_of(void *arg, const char *dest, struct msg_sched *out)
+{
+	const struct home *h = arg;
+
+	snap_sched(*h->env.snap, dest, out);
+}
+
 struct home *home_new(const struct home_env *env)
 {
 	struct home *h = util_xcalloc(1, sizeof(*h));
@@ -509,7 +524,9 @@ struct home *home_new(const struct home_env *env)
 				      .max_ms = h->cfg->retry_max_delay_ms,
 				      .lifetime_ms = h->cfg->lifetime_ms,
 				      .max_attempts = h->cfg->max_attempts,
-				      .rng = &h->rng};
+				      .rng = &h->rng,
+				      .of_dest = home_sched_of,
+				      .of_dest_arg = h};
 	h->rewrite.cb = home_rewrite_cb;
 	h->rewrite.owner = h;
 	return h;

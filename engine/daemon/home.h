@@ -26,6 +26,7 @@ struct home_env {
 	unsigned shard;
 	home_send_fn send;
 	void *send_arg;
+	struct snap *const *snap; /* the shard's current snapshot (routes, schedules) */
 };
 
 /* home_new / home_free: the home side of one shard (home_free: when home_busy is 0, or at

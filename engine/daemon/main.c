@@ -14,6 +14,8 @@
 #include "engine/daemon/rt.h"
 #include "engine/dsn/dsn.h"
 #include "engine/daemon/shard.h"
+#include "engine/daemon/snap.h"
+#include "engine/shape/shape.h"
 #include "engine/smtpd/smtpd.h"
 
 #include <errno.h>
@@ -186,28 +188,18 @@ static int rt_relay_addr(const char *key, const char *spec, struct util_addr *a,
 	return 0;
 }
 
-/* Independent mode: the resolver (dns/) with the [delivery] DNS keys. */
+/* The resolver (dns/) with the [delivery] DNS keys: MX delivery, relays and hosts given by
+ * name, MX sites (routes may need it in relay mode too). */
 static int rt_open_dns(struct rt *rt)
 {
-	const struct config *c = &rt->cfg;
-	struct dns_opts o = {
-	    .servers = c->dns_servers,
-	    .resolv_conf = c->resolv_conf,
-	    .fallback_auto = c->dns_fallback_auto,
-	    .timeout_ms = (unsigned)c->dns_timeout_ms,
-	    .tries = c->dns_tries,
-	    .implicit_mx = c->implicit_mx,
-	    .max_mx_hosts = c->max_mx_hosts,
-	    .min_ttl = (uint32_t)(c->dns_min_ttl_ms / 1000),
-	    .max_ttl = (uint32_t)(c->dns_max_ttl_ms / 1000),
-	    .neg_max_ttl = (uint32_t)(c->dns_negative_ttl_ms / 1000),
-	    .max_entries = c->dns_cache_entries,
-	};
-	int ret = dns_open(&o, &rt->dns);
+	struct dns_opts o;
+	int ret;
 
+	rt_dns_opts(&rt->cfg, &o);
+	ret = dns_open(&o, &rt->dns);
 	if (ret < 0)
 		fprintf(stderr, "riptide: cannot start the resolver (dns_servers = %s): %s\n",
-			c->dns_servers, strerror(-ret));
+			rt->cfg.dns_servers, strerror(-ret));
 	return ret;
 }
 
@@ -220,7 +212,7 @@ static int rt_delivery(struct rt *rt)
 		if (rt_relay_addr("relay", c->relay, &rt->relay, rt->relay_name,
 				  sizeof(rt->relay_name), rt->relay_host, &rt->relay_port) < 0)
 			return -EINVAL;
-		return rt->relay_host[0] ? rt_open_dns(rt) : 0; /* a relay by name needs it */
+		return rt_open_dns(rt);
 	}
 	snprintf(rt->relay_name, sizeof(rt->relay_name), "mx");
 	if (c->fallback_relay[0] &&
@@ -266,13 +258,34 @@ static int rt_start_counters(struct rt *rt)
 /* The notice maker (its templates were checked at start-up: main). */
 static int rt_open_notice(struct rt *rt)
 {
-	struct notice_env ne = {
-	    .cfg = &rt->cfg, .q = rt->q, .relay_name = rt->relay_name, .log = rt->log};
+	struct notice_env ne = {.cfg = &rt->cfg,
+				.q = rt->q,
+				.relay_name = rt->relay_name,
+				.log = rt->log,
+				.split = snap_split,
+				.split_arg = rt};
 	char err[512];
 	int ret = notice_new(&ne, &rt->notice, err, sizeof(err));
 
 	if (ret < 0)
 		fprintf(stderr, "riptide: dsn_templates: %s\n", err);
+	return ret;
+}
+
+/* The snapshot of the configuration loaded at start (its sets move into it). */
+static int rt_first_snap(struct rt *rt)
+{
+	struct config c = rt->cfg;
+	char err[512];
+	int ret;
+
+	pthread_mutex_init(&rt->snap_lock, NULL);
+	pthread_mutex_init(&rt->reload_lock, NULL);
+	pthread_cond_init(&rt->reload_cond, NULL);
+	rt->shape = shape_table_new();
+	rt->cfg.sets = NULL;
+	if ((ret = snap_new(rt, &c, &rt->snap, err, sizeof(err))) < 0)
+		fprintf(stderr, "riptide: %s\n", err);
 	return ret;
 }
 
@@ -282,7 +295,7 @@ static int rt_start(struct rt *rt)
 	int ret;
 
 	rt->nshards = rt->cfg.shards ? rt->cfg.shards : (unsigned)(ncpu > 0 ? ncpu : 1);
-	if ((ret = rt_delivery(rt)) < 0)
+	if ((ret = rt_delivery(rt)) < 0 || (ret = rt_first_snap(rt)) < 0)
 		return ret;
 	if ((ret = dlog_open(rt->cfg.log, &rt->log)) < 0) {
 		fprintf(stderr, "riptide: cannot open log %s: %s\n", rt->cfg.log, strerror(-ret));
@@ -411,62 +424,14 @@ static int queue_count_cmd(struct rt *rt)
 	return 0;
 }
 
-/* True if a and b differ in anything a reload cannot apply (everything but outgoing and log). */
-static bool config_needs_restart(const struct config *a, const struct config *b)
+/* SIGHUP: reload (reload.c), said on stderr. */
+static void rt_sighup(struct rt *rt, const char *path)
 {
-	struct config x = *b;
-	char *ta = NULL, *tb = NULL;
-	size_t la = 0, lb = 0;
-	FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb);
-	bool differ;
+	char msg[1024];
+	int ret = rt_reload(rt, path, msg, sizeof(msg));
 
-	x.outgoing = a->outgoing;
-	memcpy(x.log, a->log, sizeof(x.log));
-	config_print(a, fa);
-	config_print(&x, fb);
-	fclose(fa);
-	fclose(fb);
-	differ = la != lb || memcmp(ta, tb, la) != 0 ||
-		 strcmp(a->auth_password, b->auth_password) != 0; /* printed as a comment */
-	free(ta);
-	free(tb);
-	return differ;
-}
-
-/* SIGHUP: read the file again; apply `outgoing` (pause/resume the runner, route new mail) and
- * `log` (reopen: logrotate), keep the running configuration on any error, and say which other
- * changes wait for a restart. */
-static void rt_reload(struct rt *rt, const char *path)
-{
-	static struct config nc;
-	char err[512];
-	int ret;
-
-	if (!path) {
-		ret = dlog_reopen(rt->log, rt->cfg.log);
-		fprintf(stderr, "riptide: SIGHUP: no configuration file; log reopened (%d)\n", ret);
-		return;
-	}
-	if (config_load(&nc, path, err, sizeof(err)) < 0) {
-		fprintf(stderr, "riptide: SIGHUP: reload failed, running configuration kept: %s\n",
-			err);
-		return;
-	}
-	ret = dlog_reopen(rt->log, nc.log);
-	if (ret < 0)
-		fprintf(stderr, "riptide: SIGHUP: cannot open log %s: %s (kept the old one)\n",
-			nc.log, strerror(-ret));
-	else
-		memcpy(rt->cfg.log, nc.log, sizeof(nc.log));
-	atomic_store(&rt->outgoing, nc.outgoing);
-	runner_set_paused(rt->runner, !nc.outgoing);
-	if (config_needs_restart(&rt->cfg, &nc))
-		fprintf(stderr,
-			"riptide: SIGHUP: other changes in %s take effect at the next "
-			"restart (only outgoing and log are reloaded)\n",
-			path);
-	fprintf(stderr, "riptide: SIGHUP: reloaded %s: outgoing %s, log %s\n", path,
-		nc.outgoing ? "on" : "OFF", rt->cfg.log);
+	fprintf(stderr, "riptide: SIGHUP: %s\n", msg);
+	rt_reload_served(rt, ret, msg);
 }
 
 enum cmd { CMD_RUN, CMD_PRINT_CONFIG, CMD_QUEUE_COUNT };
@@ -528,6 +493,13 @@ static void rt_started(const struct rt *rt)
 		rt->cfg.mode == CONFIG_MODE_RELAY ? "relay " : "independent (MX) delivery",
 		rt->cfg.mode == CONFIG_MODE_RELAY ? rt->relay_name : "",
 		rt->fallback_name[0] ? ", fallback relay " : "", rt->fallback_name, rt->cfg.spool);
+	if (route_table_count(rt->snap->routes))
+		fprintf(stderr,
+			"riptide: %u static routes in use%s (static_routes = no turns them off)\n",
+			route_table_count(rt->snap->routes),
+			rt->cfg.mode == CONFIG_MODE_RELAY
+			    ? ": in relay mode they still apply, their domains bypass the relay"
+			    : "");
 }
 
 /* auth_users_file: a malformed file is a configuration error (exit 2, file:line); a file
@@ -608,7 +580,7 @@ int main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			rt_reload(&rt, cfgpath);
+			rt_sighup(&rt, cfgpath);
 			continue;
 		}
 		break;

@@ -162,6 +162,17 @@ static void msg_count_pending(const struct msg *m, unsigned *pend)
 		pend[m->env->rcpts[i].dest] += m->env->rcpts[i].state == QUEUE_RCPT_PENDING;
 }
 
+/* The schedule of destination dest: base's own (of_dest) into *own, or base. */
+static const struct msg_sched *msg_sched_of(const struct msg_sched *base, const char *dest,
+					    struct msg_sched *own)
+{
+	if (!base->of_dest)
+		return base;
+	*own = *base;
+	base->of_dest(base->of_dest_arg, dest, own);
+	return own;
+}
+
 uint64_t msg_retry_delay(const struct msg_sched *s, uint32_t rounds, uint64_t *rng)
 {
 	double d = (double)s->retry_ms, cap = (double)s->max_ms;
@@ -183,9 +194,13 @@ uint64_t msg_retry_delay(const struct msg_sched *s, uint32_t rounds, uint64_t *r
 /* The next due of group g, deferred again now: never later than the end of the lifetime (a
  * last attempt then, and the recipients fail if it defers too). */
 static uint64_t msg_group_due(const struct msg *m, unsigned g, uint64_t now,
-			      const struct msg_sched *s)
+			      const struct msg_sched *base)
 {
-	uint64_t due = now + msg_retry_delay(s, m->env->dests[g].attempts, s->rng);
+	struct msg_sched own;
+	const struct msg_sched *s = msg_sched_of(base, m->env->dests[g].name, &own);
+	uint64_t due = m->groups[g].retry_at > now
+			   ? m->groups[g].retry_at
+			   : now + msg_retry_delay(s, m->env->dests[g].attempts, s->rng);
 	uint64_t end = m->env->created_ms + s->lifetime_ms;
 
 	return s->lifetime_ms && end > now && end < due ? end : due;
@@ -207,8 +222,10 @@ enum msg_plan msg_plan(struct msg *m, uint64_t now, const struct msg_sched *s)
 		d->due = pend[g] ? msg_group_due(m, g, now, s) : 0;
 	}
 	free(pend);
-	for (uint32_t g = 0; g < m->env->ndest; g++)
+	for (uint32_t g = 0; g < m->env->ndest; g++) {
 		m->groups[g].out = m->groups[g].decided = false;
+		m->groups[g].retry_at = 0;
+	}
 	m->dirty = false;
 	m->delete = msg_pending(m) == 0;
 	if (m->delete)
@@ -271,8 +288,11 @@ unsigned msg_expire(struct msg *m, uint64_t now, const struct msg_sched *s, msg_
 	for (uint32_t i = 0; i < m->env->nrcpt; i++) {
 		struct queue_rcpt *r = &m->env->rcpts[i];
 		const char *reason;
+		struct msg_sched own;
 		if (r->state != QUEUE_RCPT_PENDING || !m->groups[r->dest].decided ||
-		    !(reason = msg_expiry(m, r, now, s, why, sizeof(why))))
+		    !(reason =
+			  msg_expiry(m, r, now, msg_sched_of(s, m->env->dests[r->dest].name, &own),
+				     why, sizeof(why))))
 			continue;
 		r->state = QUEUE_RCPT_FAILED;
 		r->enh[0] = 5, r->enh[1] = 4, r->enh[2] = 7; /* RFC 3463: delivery time expired */

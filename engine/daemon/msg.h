@@ -37,6 +37,8 @@ struct msg_group {
 	bool disk_primary;     /* that entry counts the message (qstat.h) */
 	bool out;	       /* a unit of the group is out in this round */
 	bool decided;	       /* some recipient of the group got an outcome in this round */
+	uint64_t retry_at;     /* wall ms: its destination asked for no retry before (a
+				* backoff suspension's end); 0 = the retry schedule decides */
 };
 
 struct msg {
@@ -130,6 +132,10 @@ struct msg_sched {
 	uint64_t lifetime_ms;  /* lifetime: recipients older than this fail (0 = never) */
 	unsigned max_attempts; /* a recipient with this many attempts fails (0 = no limit) */
 	uint64_t *rng;	       /* jitter state (xorshift64, nonzero), NULL = no jitter */
+	/* per destination (a route's own schedule): fill *out for destination `dest` (out's
+	 * rng is left as it is); NULL: this schedule for every destination */
+	void (*of_dest)(void *arg, const char *dest, struct msg_sched *out);
+	void *of_dest_arg;
 };
 
 /* msg_retry_delay: the delay before the next attempt after `rounds` deferred rounds (1 = the

@@ -122,27 +122,30 @@ static unsigned notice_rcpts(const struct msg *m, uint8_t kind, struct dsn_rcpt 
 	return n;
 }
 
-/* Group the notice's recipients by destination into env->dests (names in names[]). */
+/* Group the notice's recipients by destination into env->dests (names in names[]), as the
+ * routes installed now say (a notice leaves from the default pool). */
 static void notice_groups(const struct notice *n, struct queue_env *e, char names[][ROUTE_NAME_MAX],
 			  uint64_t now)
 {
 	const char *addrs[2] = {e->rcpts[0].addr, e->nrcpt > 1 ? e->rcpts[1].addr : NULL};
-	bool relay = n->env.cfg->mode == CONFIG_MODE_RELAY;
 	uint16_t grp[2] = {0, 0};
 	unsigned first[2] = {0, 0};
-	int ng = relay ? 1 : route_group(ROUTE_INDEPENDENT, addrs, e->nrcpt, grp, first);
+	struct route_ctx ctx = {.mode = n->env.cfg->mode == CONFIG_MODE_RELAY ? ROUTE_RELAY
+									      : ROUTE_INDEPENDENT,
+				.relay = n->env.relay_name,
+				.pool = ""};
+	char *nm = NULL;
+	int ng = n->env.split ? n->env.split(n->env.split_arg, addrs, e->nrcpt, grp, first, &nm)
+			      : route_split(&ctx, addrs, e->nrcpt, grp, first, &nm);
 
 	for (int g = 0; g < ng; g++) {
-		if (relay)
-			snprintf(names[g], ROUTE_NAME_MAX, "%s", n->env.relay_name);
-		else
-			route_dest_name(ROUTE_INDEPENDENT, "", addrs[first[g]], names[g],
-					ROUTE_NAME_MAX);
+		snprintf(names[g], ROUTE_NAME_MAX, "%s", nm + (size_t)g * ROUTE_NAME_MAX);
 		e->dests[g] = (struct queue_dest){.name = names[g], .due = now};
 	}
-	for (uint32_t i = 0; i < e->nrcpt; i++)
+	for (uint32_t i = 0; ng > 0 && i < e->nrcpt; i++)
 		e->rcpts[i].dest = grp[i];
 	e->ndest = ng > 0 ? (uint32_t)ng : 0;
+	free(nm);
 }
 
 /* Remember a notice's sched entry: counted when the batch is written (msg_count_written). */

@@ -25,6 +25,10 @@ struct notice_env {
 	const struct config *cfg;
 	struct queue *q;
 	const char *relay_name; /* relay mode: the destination name of every notice */
+	/* route_split as the routes installed now say (NULL: relay or recipient domain only) */
+	int (*split)(void *arg, const char *const *rcpts, unsigned n, uint16_t *group,
+		     unsigned *first, char **names);
+	void *split_arg;
 	struct dlog *log;
 };
 

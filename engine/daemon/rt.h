@@ -20,6 +20,7 @@
 #include "engine/util/util.h"
 #include "queue/queue.h"
 
+#include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 
@@ -30,6 +31,16 @@ struct susp;
 struct ctl_server;
 struct smtpd_server;
 struct auth;
+struct snap;
+struct shape_table;
+
+/* A resolver made for routes whose DNS settings differ from [delivery]'s (main thread only;
+ * kept until exit, so no shard ever waits for a resolver thread to stop). */
+struct rt_dns {
+	struct dns_opts opts; /* servers and resolv_conf point into key */
+	char key[2 * CONFIG_STR];
+	struct dns *dns;
+};
 
 struct rt {
 	struct config cfg;
@@ -64,10 +75,42 @@ struct rt {
 	unsigned ntrusted;
 	atomic_uint out_conns; /* outbound connections open, all shards (cap: max_connections) */
 	atomic_uint_fast64_t slot_denied_ms; /* monotonic ms a destination last found no slot */
-	atomic_uint slow_conns; /* of which to slow destinations (at most half the cap) */
+	atomic_uint slow_conns;	   /* of which to slow destinations (at most half the cap) */
+	pthread_mutex_t snap_lock; /* guards snap (snap.c) */
+	struct snap *snap;	   /* the configuration snapshot installed now (snap.h) */
+	struct shape_table *shape; /* throttles and backoff per (source, destination) */
+	struct rt_dns *xdns;	   /* resolvers of routes with their own DNS settings */
+	unsigned nxdns;
+	/* `riptidectl reload`: the control thread asks (reload_asked++ and SIGHUP), the main
+	 * thread reloads and answers (reload_done = the asks it served, reload_msg) */
+	pthread_mutex_t reload_lock;
+	pthread_cond_t reload_cond;
+	uint64_t reload_asked, reload_done;
+	int reload_ret;
+	char reload_msg[1024];
 	atomic_bool stopping;
 	atomic_bool outgoing; /* cfg.outgoing, changeable by a reload (SIGHUP) */
 };
+
+/* main.c */
+/* rt_dns_opts: the resolver options of settings c. */
+void rt_dns_opts(const struct config *c, struct dns_opts *o);
+/* rt_dns_for: the resolver for settings c: rt->dns when they match [delivery]'s, else one made
+ * for them (main thread). Returns NULL if it cannot be started (message on stderr). */
+struct dns *rt_dns_for(struct rt *rt, const struct config *c);
+
+/* reload.c */
+/* rt_reload: read path again and apply what a reload can (main thread); msg (len bytes)
+ * receives what happened, for stderr and riptidectl. Returns 0, or -EINVAL when the file was
+ * refused (the running configuration is kept). */
+int rt_reload(struct rt *rt, const char *path, char *msg, size_t len);
+
+/* rt_reload_request: (control thread) have the main thread reload the configuration file as
+ * SIGHUP does, and wait for it (at most 30 s). Returns its rt_reload result with what happened
+ * in msg, or -ETIMEDOUT. */
+int rt_reload_request(struct rt *rt, char *msg, size_t len);
+/* rt_reload_served: (main thread, after a reload) wake the requests it served. */
+void rt_reload_served(struct rt *rt, int ret, const char *msg);
 
 /* rtls.c */
 int rt_tls_open(struct rt *rt);

@@ -13,6 +13,8 @@
 #include "engine/daemon/shard.h"
 #include "engine/daemon/dest.h"
 #include "engine/daemon/home.h"
+#include "engine/daemon/inject.h"
+#include "engine/daemon/snap.h"
 #include "engine/route/route.h"
 #include "engine/smtp/smtp.h"
 #include "engine/smtpd/smtpd.h"
@@ -44,9 +46,12 @@ struct shard {
 	struct dlog_buf *log;
 	struct home *home;
 	struct dest_env de;
-	struct dest *relay;	 /* relay mode: this shard's instance of the relay destination */
-	struct dest *fallback;	 /* independent mode with fallback_relay set */
-	struct dest_table dests; /* independent mode: the domains this shard owns */
+	struct dest *relay;	  /* relay mode: this shard's instance of the relay destination */
+	struct dest *fallback;	  /* independent mode with fallback_relay set */
+	struct dest_table dests;  /* the destinations this shard owns (domains, routes, sites) */
+	struct snap *snap;	  /* the configuration snapshot it works under (a reference) */
+	struct loop_msg snap_msg; /* a new snapshot was installed (shard_snap) */
+	atomic_bool snap_posted;  /* snap_msg is on its way (posted once until it arrives) */
 	uint64_t seq;
 	unsigned commits;      /* injection PUTs in flight */
 	atomic_uint busy;      /* published each loop iteration for shard_busy() */
@@ -303,78 +308,12 @@ static void shard_committed(struct loop *l, struct loop_msg *lm)
 	shard_route(s, m);
 }
 
-/* Group the recipients of env by destination (route.h): env->dests (names in `names`, which
- * the caller frees) and each recipient's group. Returns 0 or -E2BIG / -ENOMEM. */
-static int shard_group(const struct rt *rt, struct queue_env *env, char **names)
-{
-	unsigned n = env->nrcpt;
-	const char **addrs = util_xmalloc((n ? n : 1) * sizeof(*addrs));
-	uint16_t *grp = util_xmalloc((n ? n : 1) * sizeof(*grp));
-	unsigned *first = util_xmalloc((n ? n : 1) * sizeof(*first));
-	enum route_mode mode = rt->cfg.mode == CONFIG_MODE_RELAY ? ROUTE_RELAY : ROUTE_INDEPENDENT;
-	int ng;
-
-	for (unsigned i = 0; i < n; i++)
-		addrs[i] = env->rcpts[i].addr;
-	ng = route_group(mode, addrs, n, grp, first);
-	*names = util_xmalloc((ng > 0 ? (size_t)ng : 1) * ROUTE_NAME_MAX);
-	for (int g = 0; g < ng; g++) {
-		char *nm = *names + (size_t)g * ROUTE_NAME_MAX;
-		route_dest_name(mode, rt->relay_name, addrs[first[g]], nm, ROUTE_NAME_MAX);
-		env->dests[g] = (struct queue_dest){.name = nm, .due = env->created_ms};
-	}
-	for (unsigned i = 0; ng > 0 && i < n; i++)
-		env->rcpts[i].dest = grp[i];
-	env->ndest = ng > 0 ? (uint32_t)ng : 0;
-	free(addrs);
-	free(grp);
-	free(first);
-	return ng < 0 ? ng : 0;
-}
-
 _Static_assert(SMTP_NOTIFY_SUCCESS == QUEUE_NOTIFY_SUCCESS &&
 		   SMTP_NOTIFY_FAILURE == QUEUE_NOTIFY_FAILURE &&
 		   SMTP_NOTIFY_DELAY == QUEUE_NOTIFY_DELAY &&
 		   SMTP_NOTIFY_NEVER == QUEUE_NOTIFY_NEVER && SMTP_RET_FULL == QUEUE_RET_FULL &&
 		   SMTP_RET_HDRS == QUEUE_RET_HDRS,
 	       "injection and queue DSN values are the same numbers");
-
-/* The message of a completed DATA: id made at the DATA command (shard_on_data_begin). */
-static struct msg *shard_build(const struct shard *s, const struct shard_sess *ss,
-			       const struct smtpd_envelope *e, char *body, size_t len)
-{
-	unsigned n = e->nrcpts ? e->nrcpts : 1;
-	struct queue_rcpt *rc = util_xcalloc(n, sizeof(*rc));
-	struct queue_dest *dests = util_xcalloc(n, sizeof(*dests));
-	struct queue_env env = {
-	    .sender = (char *)e->sender,
-	    .created_ms = queue_id_ms(&ss->id),
-	    .body_len = len,
-	    .flags =
-		(e->body_8bit ? QUEUE_ENV_8BITMIME : 0) | (e->smtputf8 ? QUEUE_ENV_SMTPUTF8 : 0),
-	    .envid = (char *)(e->envid ? e->envid : ""),
-	    .ret = e->ret,
-	    .nrcpt = e->nrcpts,
-	    .rcpts = rc,
-	    .dests = dests,
-	};
-	struct msg *m = NULL;
-	char *names = NULL;
-
-	for (unsigned i = 0; i < e->nrcpts; i++) {
-		rc[i].addr = (char *)e->rcpts[i];
-		rc[i].last_reply = (char *)"";
-		/* SMTP_NOTIFY_* and QUEUE_NOTIFY_* are the same bits */
-		rc[i].notify = e->notify ? e->notify[i] : 0;
-		rc[i].orcpt = (char *)(e->orcpts && e->orcpts[i] ? e->orcpts[i] : "");
-	}
-	if (shard_group(s->rt, &env, &names) == 0)
-		m = msg_new(&ss->id, &env, body, len);
-	free(names);
-	free(dests);
-	free(rc);
-	return m;
-}
 
 /* Whether a complete message must be refused at the end of DATA (the reply is sent): a mail
  * loop (more Received: fields than max_hops, ours excluded: RFC 5321 6.3). */
@@ -418,8 +357,9 @@ static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope
 	struct shard *s = user;
 	struct shard_sess *ss = smtpd_session_data(sess);
 	size_t len;
-	char *body = smtpd_take_body(sess, &len);
+	char *body = smtpd_take_body(sess, &len), why[160];
 	struct msg *m;
+	int code;
 
 	if (!body)
 		return -EINVAL;
@@ -430,10 +370,10 @@ static int shard_on_data(struct smtpd_session *sess, const struct smtpd_envelope
 	/* smtpd grows the buffer by doubling: shrink it so that RAM held per message is what the
 	 * memory budget counts (the body stays NUL-terminated) */
 	body = util_xrealloc(body, len + 1);
-	m = shard_build(s, ss, e, body, len);
+	m = inject_msg(s->snap, &ss->id, e, &body, &len, &code, why, sizeof(why));
 	if (!m) {
 		free(body);
-		smtpd_reply(sess, 552, "5.3.4 Envelope too large");
+		smtpd_reply(sess, code, why);
 		return SMTPD_DEFAULT;
 	}
 	m->hops = smtp_count_received(body + ss->trace_len, len - ss->trace_len);
@@ -489,7 +429,7 @@ static void shard_take_unit(struct shard *s, struct unit *u)
 		shard_unit_done(s, u);
 		return;
 	}
-	if (s->relay)
+	if (s->relay && strcmp(u->dest, dest_name(s->relay)) == 0)
 		dest_enqueue(s->relay, u);
 	else
 		dest_enqueue(dest_table_get(&s->dests, &s->de, u->dest, s->fallback), u);
@@ -622,6 +562,38 @@ static void shard_relays(struct shard *s)
 				  ? dest_new_relay_named(&s->de, rt->fallback_host,
 							 rt->fallback_port, rt->fallback_name, true)
 				  : dest_new_relay(&s->de, &rt->fallback, rt->fallback_name, true);
+	if (s->relay)
+		dest_reconf(s->relay);
+	if (s->fallback)
+		dest_reconf(s->fallback);
+}
+
+/* ---- configuration snapshots ---- */
+
+/* A new snapshot is installed: every destination takes its settings (a destination whose
+ * route now leads elsewhere is retired and drains), then the old snapshot is let go. */
+static void shard_snap_arrive(struct loop *l, struct loop_msg *lm)
+{
+	struct shard *s = loop_data(l);
+	struct snap *old = s->snap;
+
+	(void)lm;
+	atomic_store(&s->snap_posted, false);
+	s->snap = snap_current(s->rt);
+	if (s->relay)
+		dest_reconf(s->relay);
+	if (s->fallback)
+		dest_reconf(s->fallback);
+	dest_table_reconf(&s->dests);
+	snap_unref(old);
+}
+
+void shard_snap(struct shard *s)
+{
+	if (atomic_exchange(&s->snap_posted, true))
+		return; /* the one on its way reads the snapshot installed when it arrives */
+	s->snap_msg.fn = shard_snap_arrive;
+	loop_post(s->loop, &s->snap_msg);
 }
 
 static int shard_setup(struct shard *s)
@@ -643,14 +615,19 @@ static int shard_setup(struct shard *s)
 				  .log = s->log,
 				  .shard = s->idx,
 				  .unit_done = shard_unit_done,
-				  .unit_done_arg = s};
+				  .unit_done_arg = s,
+				  .snap = &s->snap,
+				  .table = &s->dests,
+				  .relay = &s->relay};
+	s->snap = snap_current(s->rt);
 	shard_relays(s);
 	he = (struct home_env){.rt = s->rt,
 			       .loop = s->loop,
 			       .log = s->log,
 			       .shard = s->idx,
 			       .send = shard_send_unit,
-			       .send_arg = s};
+			       .send_arg = s,
+			       .snap = &s->snap};
 	s->home = home_new(&he);
 	return smtpd_worker_new(&s->w, s->rt->srv, s->loop, s);
 }
@@ -680,6 +657,7 @@ static void *shard_main(void *arg)
 	dest_free(s->relay);
 	dest_table_free(&s->dests);
 	dest_free(s->fallback);
+	snap_unref(s->snap);
 	home_free(s->home);
 	dlog_buf_free(s->log);
 	loop_free(s->loop);

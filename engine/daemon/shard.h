@@ -22,6 +22,9 @@ extern const size_t shard_session_data_size;
  * listeners). Returns 0 or -errno. */
 int shard_start(struct rt *rt, unsigned idx, struct shard **out);
 
+/* shard_snap: (main thread) tell s that rt->snap changed: it re-points its destinations. */
+void shard_snap(struct shard *s);
+
 /* shard_dispatch: hand a loaded message to shard s (any thread; s takes ownership). */
 void shard_dispatch(struct shard *s, struct msg *m);
 

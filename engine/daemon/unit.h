@@ -59,6 +59,7 @@ struct unit {
 	struct fetch_req freq;	 /* the read */
 	struct dest *fetch_dest; /* the destination waiting for it */
 	char dest[ROUTE_NAME_MAX];
+	uint64_t retry_at; /* wall ms: no retry before (a backoff suspension), 0 = none */
 	unsigned n;
 	struct unit_rcpt r[];
 };

@@ -376,7 +376,7 @@ write_mx_config() {
 		printf '[inject]\nlisten = 127.0.0.1:%s\nsocket = %s\n' "$INJ_PORT" "$T/inject.sock"
 		printf '[delivery]\nmode = independent\nport = %s\n' "$MX_PORT"
 		printf 'dns_servers = 127.0.0.1:%s\ndns_timeout = 500ms\ndns_tries = 1\n' "$DNS_PORT"
-		printf 'retry_delay = 1s\nconnect_timeout = 2s\ngreeting_timeout = 2s\n'
+		printf 'retry_delay = 1s\nconnect_timeout = 2s\ngreeting_timeout = 2s\nmx_rollup = no\n'
 		printf '[queue]\nscan_interval = 200ms\n'
 		cat
 	} >"$CONF"
