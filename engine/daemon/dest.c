@@ -684,6 +684,13 @@ void dest_shutdown(struct dest *d, bool abort)
 	}
 }
 
+void dest_tick(struct dest *d)
+{
+	if (d->bo_active) /* log a backoff's end when it comes, mail or not */
+		dest_shape_poll(d);
+	dest_reclaim_idle(d);
+}
+
 void dest_reclaim_idle(struct dest *d)
 {
 	uint64_t now = loop_now_ms(d->env.loop);

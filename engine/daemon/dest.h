@@ -82,7 +82,11 @@ void dest_table_gc(struct dest_table *t, uint64_t now_ms, uint64_t idle_ms);
 /* dest_table_reconf: dest_reconf on every destination of the table (a new snapshot). */
 void dest_table_reconf(struct dest_table *t);
 
-/* dest_table_reclaim: dest_reclaim_idle on every destination of the table. */
+/* dest_tick: (every SHARD_RECLAIM_MS) log the end of d's backoff actions when it comes, and
+ * dest_reclaim_idle. */
+void dest_tick(struct dest *d);
+
+/* dest_table_reclaim: dest_tick on every destination of the table. */
 void dest_table_reclaim(struct dest_table *t);
 
 /* dest_table_busy / dest_table_shutdown / dest_table_free: dest_busy summed, dest_shutdown and

@@ -321,7 +321,7 @@ void dest_table_gc(struct dest_table *t, uint64_t now_ms, uint64_t idle_ms)
 {
 	for (unsigned i = 0; i < t->cap; i++)
 		for (struct dest **pp = &t->b[i], *d; (d = *pp);) {
-			if (dest_busy(d) || d->shutting ||
+			if (dest_busy(d) || d->shutting || d->bo_active ||
 			    (!d->retired && now_ms - d->last_used < idle_ms)) {
 				pp = &d->tab_next;
 				continue;
@@ -336,7 +336,7 @@ void dest_table_reclaim(struct dest_table *t)
 {
 	for (unsigned i = 0; i < t->cap; i++)
 		for (struct dest *d = t->b[i]; d; d = d->tab_next)
-			dest_reclaim_idle(d);
+			dest_tick(d);
 }
 
 unsigned dest_table_busy(const struct dest_table *t)

@@ -348,6 +348,11 @@ static bool rt_wait_idle(struct rt *rt, uint64_t ms)
 static void rt_free(struct rt *rt)
 {
 	dns_close(rt->dns);
+	for (unsigned i = 0; i < rt->nxdns; i++)
+		dns_close(rt->xdns[i].dns);
+	free(rt->xdns);
+	snap_unref(rt->snap);
+	shape_table_free(rt->shape);
 	runner_free(rt->runner);
 	commit_free(rt->commit);
 	free(rt->shards);
@@ -379,8 +384,10 @@ static void rt_stop(struct rt *rt)
 	runner_halt(rt->runner);
 	for (unsigned i = 0; i < rt->nshards; i++)
 		shard_shutdown(rt->shards[i], false);
-	dns_shutdown(
-	    rt->dns); /* lookups in flight are answered now (TEMPFAIL), to the live loops */
+	/* lookups in flight are answered now (TEMPFAIL), to the live loops */
+	dns_shutdown(rt->dns);
+	for (unsigned i = 0; i < rt->nxdns; i++)
+		dns_shutdown(rt->xdns[i].dns);
 	if (!rt_wait_idle(rt, t * 7 / 10)) {
 		fprintf(stderr, "riptide: shutdown timeout: aborting sessions in flight "
 				"(their messages stay queued)\n");

@@ -15,6 +15,7 @@
 #include "engine/daemon/home.h"
 #include "engine/daemon/inject.h"
 #include "engine/daemon/snap.h"
+#include "engine/shape/shape.h"
 #include "engine/route/route.h"
 #include "engine/smtp/smtp.h"
 #include "engine/smtpd/smtpd.h"
@@ -511,10 +512,14 @@ static void shard_idle(struct loop *l, void *data)
 	if (!s->shutting && loop_now_ms(l) - s->last_reclaim >= SHARD_RECLAIM_MS) {
 		s->last_reclaim = loop_now_ms(l);
 		dest_table_reclaim(&s->dests);
+		if (s->relay)
+			dest_tick(s->relay);
 	}
 	if (!s->shutting && loop_now_ms(l) - s->last_gc >= SHARD_GC_MS) {
 		s->last_gc = loop_now_ms(l);
 		dest_table_gc(&s->dests, s->last_gc, SHARD_DEST_IDLE_MS);
+		if (s->idx == 0) /* throttle states nobody holds and that hold nothing */
+			shape_table_sweep(s->rt->shape, s->last_gc);
 	}
 	if (!s->stopping)
 		dlog_flush(s->log);
