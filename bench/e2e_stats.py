@@ -325,6 +325,28 @@ def cmd_filter_domains(args):
                 sys.stdout.write(line)
 
 
+def cmd_domain_rate(args):
+    """domain-rate SINKLOG DOMAIN LIMIT RATE NDOMAINS: the limited domain's arrival rate and
+    the other domains' total rate, from the sink log (TIME_US first, recipients third)."""
+    path, dom, limit, rate, ndom = args[0], args[1].lower(), args[2], args[3], int(args[4])
+    mine, other = [], []
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if len(p) < 3:
+                continue
+            t = int(p[0]) / 1e6
+            for r in p[2].split(","):
+                (mine if r.lower().endswith("@" + dom) else other).append(t)
+    def rate_of(ts):
+        return (len(ts) - 1) / (max(ts) - min(ts)) if len(ts) > 1 and max(ts) > min(ts) else 0.0
+    gaps = sorted(b - a for a, b in zip(sorted(mine), sorted(mine)[1:]))
+    print(f"shaping: {dom} (limit {limit}/s): {len(mine)} recipients at {rate_of(mine):.2f}/s "
+          f"(smallest gap {gaps[0] * 1000 if gaps else 0:.0f} ms, median "
+          f"{gaps[len(gaps) // 2] * 1000 if gaps else 0:.0f} ms); the other {ndom - 1} domains "
+          f"(each allowed {rate}/s): {len(other)} recipients at {rate_of(other):.0f}/s in total")
+
+
 def cmd_dns_count(args):
     q, names = 0, set()
     with open(args[0], errors="replace") as f:
@@ -340,7 +362,7 @@ def cmd_dns_count(args):
 
 
 def main():
-    cmds = {"port": cmd_port, "wait-port": cmd_wait_port, "latency": cmd_latency,
+    cmds = {"domain-rate": cmd_domain_rate, "port": cmd_port, "wait-port": cmd_wait_port, "latency": cmd_latency,
             "memwatch": cmd_memwatch, "hwm": cmd_hwm,
             "descendants": cmd_descendants, "table": cmd_table, "rusage": cmd_rusage,
             "cpu": cmd_cpu, "port-all": cmd_port_all, "dns-port": cmd_dns_port,

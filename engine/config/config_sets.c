@@ -183,9 +183,19 @@ static bool domain_name_ok(char *name, bool wild)
 	return util_host_name_ok(d) && !util_host_is_numeric(d);
 }
 
-/* A shaping destination: a domain, "*.domain", or "mx:" and printable characters. */
+/* A shaping destination: a domain, "*.domain", "mx:" and printable characters, or a relay's
+ * destination name "host:port" (as the delivery log's dest= shows it). */
 static bool shaping_name_ok(char *name)
 {
+	char host[UTIL_HOST_MAX];
+	uint16_t port;
+
+	if (strncasecmp(name, "mx:", 3) != 0 && strchr(name, ':') &&
+	    util_hostport_parse(name, host, sizeof(host), &port, 0) == 0) {
+		for (char *q = name; *q; q++)
+			*q = (char)tolower((unsigned char)*q);
+		return true;
+	}
 	if (strncasecmp(name, "mx:", 3) != 0)
 		return domain_name_ok(name, true);
 	for (char *q = name; *q; q++) {
@@ -236,7 +246,8 @@ static bool name_ok(enum sets_kind kind, char *name, char *why, size_t wl)
 {
 	static const char *const forms[] = {
 	    [SK_ROUTE] = "a domain: [route example.com] or [route *.example.com]",
-	    [SK_SHAPING] = "a domain, *.domain or a site: [shaping example.com], [shaping mx:NAME]",
+	    [SK_SHAPING] = "a domain, *.domain, a site or a relay: [shaping example.com], "
+			   "[shaping mx:NAME], [shaping 127.0.0.1:25]",
 	    [SK_BACKOFF] = "letters, digits, '_', '.', '-': [backoff NAME]",
 	    [SK_POOL] = "letters, digits, '_', '.', '-', at most 63: [pool NAME]",
 	    [SK_REWRITE] = "no name: [rewrite]"};

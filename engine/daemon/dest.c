@@ -347,6 +347,7 @@ static struct job *dest_take_paced(struct dest *d, struct osess *o)
 		return j;
 	job_link(d, j);
 	dest_job_to_front(d, j);
+	d->paced_until = loop_now_ms(d->env.loop) + wait;
 	dest_arm_repump_in(d, wait);
 	return NULL;
 }
@@ -648,8 +649,9 @@ void dest_pump(struct dest *d)
 	dest_check_setups(d);
 	dest_feed_idle(d);
 	dest_feed_hops(d);
+	/* while the message rate holds jobs back, the sessions open wait for it: no more */
 	while (d->queued > d->nconnecting && d->nconnecting < dest_ramp(d) &&
-	       dest_open_session(d, 0) == 0)
+	       d->paced_until <= loop_now_ms(d->env.loop) && dest_open_session(d, 0) == 0)
 		;
 	if (d->queued && d->nsess == 0 && dest_pick_target(d, 0) < 0 && d->nconnecting == 0)
 		dest_mark_dead(d, 0, "no MX host left to try (all failed recently)");

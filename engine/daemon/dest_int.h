@@ -97,10 +97,11 @@ struct dest {
 	enum dns_status acc_worst; /* TEMPFAIL if any failed temporarily */
 	bool fb_default;	   /* hosts all failed: the default route takes the jobs */
 	bool is_site;		   /* an MX site ("mx:..."): the fallback relay applies as to MX */
-	bool bo_active;	   /* a backoff action runs on one of its sources (dest_shape_poll) */
-	struct snap *snap; /* the snapshot cfg, route and shaping point into (a reference) */
-	struct dns *dns;   /* resolver for its route's DNS settings */
-	char domain[256];  /* MX kinds: the domain resolved (its name without "pool/") */
+	bool bo_active;	      /* a backoff action runs on one of its sources (dest_shape_poll) */
+	uint64_t paced_until; /* monotonic ms: the message rate holds jobs back until then */
+	struct snap *snap;    /* the snapshot cfg, route and shaping point into (a reference) */
+	struct dns *dns;      /* resolver for its route's DNS settings */
+	char domain[256];     /* MX kinds: the domain resolved (its name without "pool/") */
 	char sig[CONFIG_STR + 32]; /* what its name meant when it was made (dest_route.c) */
 	bool retired;		   /* a reload changed its route: drains, new mail goes elsewhere */
 	enum dest_kind kind;
@@ -235,6 +236,8 @@ bool dest_auth_held(struct dest *d);
 void dest_dns_posted(struct loop *l, struct loop_msg *lm);
 
 /* dest_route.c */
+/* dest_hosts_start: a new resolution of d's hosts, from the first (dest_hosts_resolve). */
+void dest_hosts_start(struct dest *d);
 /* dest_hosts_resolve: resolve d's hosts in order from hosts_i (answers in the cache are taken
  * at once; d->resolving while one is on the resolver thread). */
 void dest_hosts_resolve(struct dest *d);

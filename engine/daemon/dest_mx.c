@@ -216,7 +216,7 @@ static void dest_resolve(struct dest *d)
 	int ret;
 
 	if (d->kind == DEST_HOSTS) {
-		dest_hosts_resolve(d);
+		dest_hosts_start(d);
 		return;
 	}
 	ret = d->relay_host[0] ? dns_resolve_host(d->dns, d->relay_host, dest_dns_cb, d, &cached)
@@ -262,7 +262,7 @@ static void dest_dns_verdict(struct dest *d)
 		break;
 	case DNS_NO_MX:
 		dest_to_fallback(d); /* if there is one; else it fails like no address */
-				     /* fall through */
+		/* fall through */
 	case DNS_NO_ADDRESS:
 		dest_end_all(d, 550, e544, text);
 		break;

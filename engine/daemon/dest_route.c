@@ -211,6 +211,17 @@ bool dest_hosts_answer(struct dest *d, struct dns_mx_result *r)
 	return true;
 }
 
+void dest_hosts_start(struct dest *d)
+{
+	free(d->acc);
+	d->acc = NULL;
+	d->nacc = 0;
+	d->hosts_i = 0;
+	d->acc_ttl = 0;
+	d->acc_worst = DNS_OK;
+	dest_hosts_resolve(d);
+}
+
 void dest_hosts_resolve(struct dest *d)
 {
 	while (d->hosts_i < d->nhosts) {

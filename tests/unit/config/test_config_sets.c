@@ -386,8 +386,11 @@ static const struct err_case err_cases[] = {
     {"[delivery]\nmax_message_rate = 5/d\n",
      "2: invalid value for 'max_message_rate' in [delivery]: '5/d' is not a rate (e.g. 500/h, "
      "60/m, 10/s, or 10 = per second; 0 = no limit)"},
-    {"[shaping mx:]\n", "1: [shaping mx:]: 'mx:' is not a domain, *.domain or a site: [shaping "
-			"example.com], [shaping mx:NAME]"},
+    {"[shaping mx:]\n", "1: [shaping mx:]: 'mx:' is not a domain, *.domain, a site or a relay: "
+			"[shaping example.com], [shaping mx:NAME], [shaping 127.0.0.1:25]"},
+    {"[shaping 127.0.0.1:x]\n", "1: [shaping 127.0.0.1:x]: '127.0.0.1:x' is not a domain, "
+				"*.domain, a site or a relay: [shaping example.com], [shaping "
+				"mx:NAME], [shaping 127.0.0.1:25]"},
     {"[shaping a.test]\n[shaping b.test]\n[shaping a.test]\n",
      "3: duplicate section [shaping a.test] (first at line 1)"},
     {"[shaping a.test]\nmax_connections = 0\n",
