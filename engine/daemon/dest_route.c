@@ -139,7 +139,6 @@ struct dest *dest_create(const struct dest_env *env, const char *name, struct de
 	} else {
 		d = dest_new_routed(env, name, base, snap_route(s, name), fallback);
 	}
-	dest_sig(s, name, d->sig, sizeof(d->sig));
 	dest_reconf(d);
 	if (!d->domain[0])
 		snprintf(d->domain, sizeof(d->domain), "%s", base);
@@ -154,7 +153,9 @@ bool dest_reconf(struct dest *d)
 	if (d->snap == s)
 		return true;
 	dest_sig(s, d->name, sig, sizeof(sig));
-	if (d->snap && strcmp(sig, d->sig) != 0) {
+	if (!d->snap) /* its first configuration: what its name means now is what it is */
+		memcpy(d->sig, sig, sizeof(sig));
+	else if (strcmp(sig, d->sig) != 0) {
 		d->retired = true; /* keeps its snapshot until it is freed */
 		return false;
 	}
