@@ -18,6 +18,7 @@ struct dest_target {
 	char ip[INET6_ADDRSTRLEN + 8]; /* printable address:port */
 	uint64_t down_until;	       /* monotonic ms: not tried again before */
 	uint64_t tls_bad_until;	       /* monotonic ms: opportunistic TLS failed, plaintext */
+	char src[64]; /* a session\'s pool source address ("" = the default source) */
 };
 
 struct job {

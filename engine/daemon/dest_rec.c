@@ -30,6 +30,7 @@ void dest_record_ev(struct dest *d, struct unit *u, unsigned k, const struct des
 	ev->dest = u->dest;
 	ev->mx = t ? t->host : NULL;
 	ev->ip = t ? t->ip : NULL;
+	ev->source = t && t->src[0] ? t->src : NULL;
 	ev->fallback = d->is_fallback;
 	ev->remote = t != NULL;
 	ev->delay_s = (double)(util_wall_ms() * 1000 - m->accepted_us) / 1e6;

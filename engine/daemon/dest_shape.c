@@ -150,6 +150,8 @@ void dest_shape_session(struct dest *d, struct osess *o, unsigned src)
 	o->src = src;
 	o->st = shape_table_get(d->env.rt->shape, shape_state_key(d->srcs[src].st));
 	o->source = cs && cs->addr.family == o->tg.addr.family ? &cs->addr : NULL;
+	if (o->source)
+		snprintf(o->tg.src, sizeof(o->tg.src), "%s", cs->text);
 	o->helo = cs && cs->helo[0] ? cs->helo : NULL;
 }
 

@@ -35,10 +35,11 @@ void event_log(struct dlog_buf *b, const struct event *e)
 	}
 	event_tls(e, tls, sizeof(tls));
 	dlog_line(b, e->id,
-		  "status=%s to=<%s> dest=%s mx=%s relay=%s%s code=%d dsn=%s attempts=%u "
+		  "status=%s to=<%s> dest=%s mx=%s relay=%s%s%s%s code=%d dsn=%s attempts=%u "
 		  "delay=%.3f%s%s reply=\"%s\"",
 		  event_status_name(e->state), e->rcpt, e->dest, e->mx ? e->mx : "-",
-		  e->ip ? e->ip : "-", e->fallback ? " via=fallback-relay" : "", e->code, dsn,
-		  e->attempts, e->delay_s < 0 ? 0.0 : e->delay_s, tls, rq,
+		  e->ip ? e->ip : "-", e->source ? " source=" : "", e->source ? e->source : "",
+		  e->fallback ? " via=fallback-relay" : "", e->code, dsn, e->attempts,
+		  e->delay_s < 0 ? 0.0 : e->delay_s, tls, rq,
 		  dlog_quote(e->reply ? e->reply : "", e->reply ? e->reply_len : 0, q, sizeof(q)));
 }
