@@ -365,7 +365,8 @@ static struct smtpc_txn *dest_next(struct smtpc *c, void *user)
 		d->nready++;
 		dest_set_slow(d, loop_now_ms(d->env.loop) - o->opened_ms > DEST_SLOW_MS);
 	}
-	if (d->shutting || dest_shed(d)) {
+	/* a backoff rule suspended its source: it sends nothing more and gives its slot back */
+	if (d->shutting || dest_shed(d) || dest_shape_stop(d, o)) {
 		smtpc_quit(c);
 		return NULL;
 	}
@@ -600,6 +601,11 @@ static void dest_feed_idle(struct dest *d)
 {
 	for (struct osess *o = d->sessions; o && d->head; o = o->next) {
 		struct job *j;
+		if (o->idle && dest_shape_stop(d, o)) {
+			o->idle = false;
+			smtpc_quit(o->c);
+			continue;
+		}
 		if (!o->idle || !(j = dest_take_paced(d, o)))
 			continue;
 		o->idle = false;

@@ -262,6 +262,8 @@ int dest_shape_open(struct dest *d, unsigned *src, uint64_t *wait_ms);
 void dest_shape_session(struct dest *d, struct osess *o, unsigned src);
 /* dest_shape_closed: o closed: its connection slot and state reference are given back. */
 void dest_shape_closed(struct osess *o);
+/* dest_shape_stop: whether o's source is suspended by a backoff rule (o must stop). */
+bool dest_shape_stop(struct dest *d, const struct osess *o);
 /* dest_shape_send: may o send one more message now (message rate)? false: *wait_ms. */
 bool dest_shape_send(struct dest *d, const struct osess *o, uint64_t *wait_ms);
 /* dest_shape_reply: a remote reply r on o: the first [backoff] rule it matches acts (suspend,

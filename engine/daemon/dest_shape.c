@@ -133,6 +133,11 @@ int dest_shape_open(struct dest *d, unsigned *src, uint64_t *wait_ms)
 	return suspended == d->nsrcs ? -ESRCH : -EAGAIN;
 }
 
+bool dest_shape_stop(struct dest *d, const struct osess *o)
+{
+	return o->st && shape_suspended(o->st, loop_now_ms(d->env.loop), NULL);
+}
+
 bool dest_shape_send(struct dest *d, const struct osess *o, uint64_t *wait_ms)
 {
 	uint64_t wait_ns = 0;
