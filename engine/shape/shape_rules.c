@@ -133,14 +133,31 @@ static bool rule_match(const struct shape_rule *r, int code, const int enh[3], c
 	return regexec(&r->re, text ? text : "", 1, m, REG_STARTEND) == 0;
 }
 
+/* The reply text as a C string: regexec with REG_STARTEND keeps within len, but sanitizers'
+ * regexec wrappers read up to a NUL (a reply in smtpc's buffer has none). Replies are short
+ * (RFC 5321: 512 bytes a line); a longer one is matched on its first SHAPE_TEXT_MAX bytes. */
+#define SHAPE_TEXT_MAX 4096
+static const char *rule_text(const char *text, size_t *len, char *buf)
+{
+	if (!text)
+		text = "";
+	if (*len > SHAPE_TEXT_MAX - 1)
+		*len = SHAPE_TEXT_MAX - 1;
+	memcpy(buf, text, *len);
+	buf[*len] = '\0';
+	return buf;
+}
+
 /* shape_rules_match: see shape.h. */
 const struct config_backoff *shape_rules_match(const struct shape_rules *r, int code,
 					       const int enh[3], const char *text, size_t len)
 {
 	static const int none[3] = {0, 0, 0};
+	char buf[SHAPE_TEXT_MAX];
 
 	if (!r)
 		return NULL;
+	text = rule_text(text, &len, buf);
 	for (unsigned i = 0; i < r->n; i++)
 		if (rule_match(&r->r[i], code, enh ? enh : none, text, len))
 			return &r->r[i].c;
