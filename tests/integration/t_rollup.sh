@@ -20,7 +20,10 @@ start_sink_at 127.0.0.3 "$MX_PORT"
 write_mx_config <<'EOF'
 [delivery]
 mx_rollup = yes
+dns_min_ttl = 60s
 EOF
+# dns_min_ttl: dnsmasq's NODATA answers (AAAA of the MX hosts) carry no SOA, so they would have
+# TTL 0 and never be cached, and a site is only known from a whole MX answer in the cache.
 start_riptide
 
 # Warm the DNS cache: one message per domain, each delivered.

@@ -55,6 +55,8 @@ at_dom() { rcpts_at_domain "$1" "$2"; }
 # first_us ADDR DOMAIN: TIME_US of the first arrival for DOMAIN at ADDR (empty if none).
 first_us() { awk -v d="@$2" 'index($3, d) { print $1; exit }' "$(sink_at_log "$1")" 2>/dev/null; }
 got_first() { [ -n "$(first_us 127.0.0.2 "$1")" ]; }
+# dom_ge ADDR DOMAIN N: true once the sink at ADDR has N messages for DOMAIN (for wait_until).
+dom_ge() { [ "$(at_dom "$1" "$2")" -ge "$3" ]; }
 
 # 3 (first, as it is timed): r.test at 2/s, then 20/s after the reload.
 wait_until 20 got_first r.test || fail "r.test: nothing arrived"
@@ -63,7 +65,7 @@ sed -i 's#^max_message_rate = 2/s$#max_message_rate = 20/s#' "$CONF"
 grep -q '^max_message_rate = 20/s$' "$CONF" || fail "config rewrite for the reload failed"
 HUP_US=$(date +%s%6N)
 kill -HUP "$RIPTIDE_PID"
-wait_until 30 test "$(at_dom 127.0.0.2 r.test)" -ge 200 ||
+wait_until 30 dom_ge 127.0.0.2 r.test 200 ||
 	fail "r.test: $(at_dom 127.0.0.2 r.test) of 200 arrived within 30 s of the reload"
 python3 - "$(sink_at_log 127.0.0.2)" "$HUP_US" >"$T/r.out" <<'PY' ||
 import sys
@@ -81,9 +83,9 @@ cat "$T/r.out"
 pass "SIGHUP: [shaping r.test] max_message_rate 2/s -> 20/s applied mid-run"
 
 # 2. conn.test: at most 3 sessions at once at its sink; ctl.test (no rule) more.
-wait_until 60 test "$(at_dom 127.0.0.3 conn.test)" -ge 50 ||
+wait_until 60 dom_ge 127.0.0.3 conn.test 50 ||
 	fail "conn.test: $(at_dom 127.0.0.3 conn.test) of 50 arrived"
-wait_until 60 test "$(at_dom 127.0.0.4 ctl.test)" -ge 50 ||
+wait_until 60 dom_ge 127.0.0.4 ctl.test 50 ||
 	fail "ctl.test: $(at_dom 127.0.0.4 ctl.test) of 50 arrived"
 mc=$(sink_at 127.0.0.3 max_concurrent)
 mc_ctl=$(sink_at 127.0.0.4 max_concurrent)
