@@ -8,19 +8,27 @@
 #    then delivers everything;
 # 2. [backoff b] code = 450, text = go away, action = bounce: a "450 4.7.1 go away" at RCPT
 #    fails the recipient at once (no deferral, one attempt), while a 450 with another text
-#    (bb.test) is only deferred.
+#    (bb.test) is only deferred;
+# 3. the built-in yahoo rule (421 4.7.0 with text [TSS04]): yh.test's "421 4.7.0 [TSS04] ..."
+#    suspends yh.test (rule=yahoo), yn.test's "421 4.7.0 Try again later" (no [TSS04]) does
+#    not: its mail is only deferred.
 . "$(dirname "$0")/lib.sh"
-MX_PORT=$(free_port_all 127.0.0.2 127.0.0.3 127.0.0.4)
+MX_PORT=$(free_port_all 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6)
 start_dnsmasq main - --local-ttl=300 \
 	--mx-host=g.test,mx.g.test,10 --host-record=mx.g.test,127.0.0.2 \
 	--mx-host=b.test,mx.b.test,10 --host-record=mx.b.test,127.0.0.3 \
-	--mx-host=bb.test,mx.bb.test,10 --host-record=mx.bb.test,127.0.0.4
+	--mx-host=bb.test,mx.bb.test,10 --host-record=mx.bb.test,127.0.0.4 \
+	--mx-host=yh.test,mx.yh.test,10 --host-record=mx.yh.test,127.0.0.5 \
+	--mx-host=yn.test,mx.yn.test,10 --host-record=mx.yn.test,127.0.0.6
 dns_check g.test '^  1\. mx\.g\.test  preference 10' 'A +127\.0\.0\.2 '
 dns_check b.test '^  1\. mx\.b\.test  preference 10' 'A +127\.0\.0\.3 '
 start_sink_at 127.0.0.2 "$MX_PORT" \
 	--reply 'rcpt=421:4.7.28 Our system has detected an unusual rate of unsolicited mail'
 start_sink_at 127.0.0.3 "$MX_PORT" --reply 'rcpt=450:4.7.1 go away'
 start_sink_at 127.0.0.4 "$MX_PORT" --reply 'rcpt=450:4.7.1 come back later'
+start_sink_at 127.0.0.5 "$MX_PORT" \
+	--reply 'rcpt=421:4.7.0 [TSS04] Messages from 127.0.0.1 temporarily deferred due to unexpected volume'
+start_sink_at 127.0.0.6 "$MX_PORT" --reply 'rcpt=421:4.7.0 Try again later'
 write_mx_config <<'EOF'
 [backoff gmail]
 duration = 5s
@@ -41,6 +49,12 @@ for l in open(sys.argv[1]):
         print(int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))
         break
 PY
+}
+
+# why_dead: if riptide has exited, what its stderr says (the sanitizer's error, top frames).
+why_dead() {
+	kill -0 "$RIPTIDE_PID" 2>/dev/null ||
+		echo " (riptide exited: $(grep -m4 -E 'ERROR|^ +#[0-2] ' "$T/riptide.err" | tr -s ' \n' ' '))"
 }
 
 # 1. 421 4.7.28 -> suspend g.test for 5 s.
@@ -92,7 +106,7 @@ pass "g.test's mail delivered once the suspension ended"
 # 2. [backoff b]: 450 "go away" -> the recipient fails at once; another 450 text only defers.
 send_to x@b.test bx
 send_to y@bb.test by
-wait_until 10 dlog_line failed x@b.test 'code=450' || fail "x@b.test: 450 go away did not fail it"
+wait_until 10 dlog_line failed x@b.test 'code=450' || fail "x@b.test: 450 go away did not fail it$(why_dead)"
 dlog_line deferred x@b.test && fail "x@b.test: deferred before failing (want failed at once)"
 wait_until 10 dlog_line deferred y@bb.test 'code=450' || fail "y@bb.test: 450 come back later not deferred"
 dlog_line failed y@bb.test && fail "y@bb.test: failed, but only 'go away' bounces"
@@ -100,4 +114,15 @@ sleep 1.5
 dlog_line failed y@bb.test && fail "y@bb.test: failed on a retry, but only 'go away' bounces"
 [ "$(sink_at_conns 127.0.0.3)" -eq 1 ] || fail "b.test: $(sink_at_conns 127.0.0.3) connections (want 1: failed at once)"
 pass "[backoff b] code 450 text 'go away' action bounce: failed at once; other 450 texts deferred"
+
+# 3. Built-in yahoo rule: its text regex decides.
+send_to p@yh.test yh
+send_to q@yn.test yn
+wait_until 10 dlog_has 'event=backoff action=suspend dest=yh\.test .*rule=yahoo ' ||
+	fail "421 4.7.0 [TSS04]: no event=backoff action=suspend rule=yahoo for yh.test$(why_dead)"
+wait_until 10 dlog_line deferred q@yn.test 'code=421 dsn=4\.7\.0 ' || fail "q@yn.test: 421 4.7.0 not deferred"
+sleep 1.5
+dlog_has 'event=backoff .*dest=yn\.test ' && fail "421 4.7.0 without [TSS04] set off a backoff for yn.test"
+dlog_line deferred q@yn.test 'suspended by a backoff rule' && fail "q@yn.test: held as suspended"
+pass "built-in yahoo rule: 421 4.7.0 [TSS04] suspends yh.test, 421 4.7.0 without [TSS04] only defers"
 stop_riptide
