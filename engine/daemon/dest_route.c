@@ -99,6 +99,8 @@ static struct dest *dest_new_routed(const struct dest_env *env, const char *name
 		return dest_new_default_relay(env, name);
 	d = dest_new_mx(env, name, fallback);
 	snprintf(d->domain, sizeof(d->domain), "%s", base);
+	if (r) /* an independent route: its own MX port */
+		d->port = r->cfg.mx_port;
 	return d;
 }
 
@@ -118,6 +120,8 @@ static void dest_sig(const struct snap *s, const char *name, char *sig, size_t l
 		snprintf(sig, len, "relay %s", r->cfg.relay);
 	else if (!r && s->cfg.mode == CONFIG_MODE_RELAY)
 		snprintf(sig, len, "default relay");
+	else if (r) /* its MX port and resolver are the destination's */
+		snprintf(sig, len, "mx %u %s", r->cfg.mx_port, r->cfg.dns_servers);
 	else
 		snprintf(sig, len, "mx");
 }
