@@ -18,20 +18,27 @@
 . "$(dirname "$0")/lib_route.sh"
 
 DOMS="a.test x.a.test y.z.a.test w.test dis.test order.test hfail.test fb.test nofb.test \
-slow.test keep.test plain.test sender.test"
-MX_PORT=$(free_port_all 127.0.0.2)
+slow.test keep.test plain.test sender.test own.test rr.test mxd.test"
+MX_PORT=$(free_port_all 127.0.0.2 127.0.0.3)
 mxargs=(--host-record=mx.test,127.0.0.2)
 for d in $DOMS; do mxargs+=("--mx-host=$d,mx.test,10"); done
 start_dnsmasq main - --local-ttl=60 "${mxargs[@]}"
 dns_check y.z.a.test '^  1\. mx\.test  preference 10' 'A +127\.0\.0\.2'
+MAIN_DNS=$DNS_PORT
+# A second zone, only for [route own.test]'s own dns_servers: own.test's MX is 127.0.0.3 there.
+start_dnsmasq own - --local-ttl=60 --mx-host=own.test,mx3.test,10 --host-record=mx3.test,127.0.0.3
+dns_check own.test '^  1\. mx3\.test  preference 10' 'A +127\.0\.0\.3'
+OWN_DNS=$DNS_PORT
+DNS_PORT=$MAIN_DNS
 nsink mx 127.0.0.2 "$MX_PORT"
+nsink mx3 127.0.0.3 "$MX_PORT"
 read -r PE PW P1 P2 D1 D2 D3 D4 D5 PA PB <<<"$(free_ports 11)"
 nsink exact 127.0.0.1 "$PE"
 nsink wild 127.0.0.1 "$PW"
 nsink h1 127.0.0.1 "$P1"
 nsink h2 127.0.0.1 "$P2"
 # D1..D5: ports nothing listens on (connection refused at once); PA, PB: relays of part 5.
-SINKS=(mx exact wild h1 h2)
+SINKS=(mx mx3 exact wild h1 h2)
 
 write_mx_config <<EOF
 [delivery]
@@ -61,11 +68,17 @@ lifetime = 3s
 retry_delay = 1s
 [route keep.test]
 hosts = 127.0.0.1:$D5
+[route own.test]
+mode = independent
+dns_servers = 127.0.0.1:$OWN_DNS
+[route rr.test]
+mode = relay
+relay = 127.0.0.1:$P2
 EOF
 "$RIPTIDE" -c "$CONF" --print-config >"$T/print1.out" 2>&1 || fail "config refused: $(cat "$T/print1.out")"
 start_riptide
-grep -q 'riptide: 9 static routes in use' "$T/riptide.err" ||
-	fail "start-up line does not count 9 routes in use: $(grep routes "$T/riptide.err")"
+grep -q 'riptide: 11 static routes in use' "$T/riptide.err" ||
+	fail "start-up line does not count 11 routes in use: $(grep routes "$T/riptide.err")"
 
 # only_at RCPT SINK: RCPT arrived at SINK exactly once and at no other sink.
 only_at() {
@@ -77,7 +90,7 @@ only_at() {
 
 # 3 (sent first: it takes the longest): slow.test, lifetime 3s, its only host down; then 1 and 2.
 send_all routes1 s@sender.test u@slow.test u@keep.test u@a.test u@x.a.test u@y.z.a.test u@w.test \
-	u@dis.test u@order.test u@hfail.test u@fb.test u@nofb.test u@plain.test
+	u@dis.test u@order.test u@hfail.test u@fb.test u@nofb.test u@plain.test u@own.test u@rr.test
 
 wait_until 15 ns_has exact u@a.test || fail "u@a.test not at the exact route's host"
 wait_until 10 ns_has wild u@x.a.test || fail "u@x.a.test not at the wildcard route's host"
@@ -114,6 +127,12 @@ wait_until 15 ns_has mx u@fb.test || fail "fb.test (hosts down, fallback_to_defa
 only_at u@fb.test mx
 wait_until 10 dlog_line deferred u@nofb.test || fail "nofb.test (hosts down, no fallback) not deferred"
 [ "$(where u@nofb.test "${SINKS[@]}")" = "" ] || fail "nofb.test delivered somewhere"
+wait_until 10 ns_has mx3 u@own.test || fail "own.test not at the MX its route's own dns_servers give"
+wait_until 10 ns_has h2 u@rr.test || fail "rr.test (mode = relay route in independent mode) not at its relay"
+sleep 0.3
+only_at u@own.test mx3
+only_at u@rr.test h2
+pass "independent route with its own dns_servers -> that zone's MX; relay route in independent mode -> its relay"
 pass "hosts all down: fallback_to_default = yes -> the domain's MX; = no -> deferred"
 
 wait_until 20 dlog_line failed u@slow.test ' dsn=5\.4\.7 ' ||
@@ -152,7 +171,7 @@ stop_riptide
 rm -rf "$SPOOL" "$DLOG"
 nsink relayA 127.0.0.1 "$PA"
 nsink relayB 127.0.0.1 "$PB" --auth ruser:rpass-9 --auth-plaintext --auth-required
-SINKS=(mx exact wild h1 h2 relayA relayB)
+SINKS=(mx mx3 exact wild h1 h2 relayA relayB)
 RELAY_PORT=$PA write_config <<EOF
 [delivery]
 helo_name = riptide.test
@@ -168,13 +187,19 @@ hosts = 127.0.0.1:$P1 127.0.0.1:$P2
 [route fbr.test]
 hosts = 127.0.0.1:$D2 127.0.0.1:$D3
 fallback_to_default = yes
+[route mxd.test]
+mode = independent
+dns_servers = 127.0.0.1:$DNS_PORT
+dns_timeout = 500ms
+dns_tries = 1
+port = $MX_PORT
 EOF
 chmod 600 "$CONF"
 "$RIPTIDE" -c "$CONF" --print-config >"$T/print2.out" 2>&1 || fail "relay config refused: $(cat "$T/print2.out")"
 start_riptide
-grep -q 'riptide: 3 static routes in use: in relay mode they still apply' "$T/riptide.err" ||
-	fail "stderr does not say the 3 routes apply in relay mode: $(grep -i route "$T/riptide.err")"
-send_all routes3 s@sender.test w@r.test w@other.test w@order.test w@fbr.test
+grep -q 'riptide: 4 static routes in use: in relay mode they still apply' "$T/riptide.err" ||
+	fail "stderr does not say the 4 routes apply in relay mode: $(grep -i route "$T/riptide.err")"
+send_all routes3 s@sender.test w@r.test w@other.test w@order.test w@fbr.test w@mxd.test
 wait_until 15 ns_has relayB w@r.test || fail "w@r.test not at the route's relay B"
 wait_until 10 ns_has relayA w@other.test || fail "w@other.test not at the default relay A"
 wait_until 10 ns_has h1 w@order.test || fail "w@order.test not at its route's first host"
@@ -187,7 +212,15 @@ only_at w@fbr.test relayA
 ns_line relayB w@r.test | grep -q ' auth=ruser\b' || fail "relay B's line lacks auth=ruser: $(ns_line relayB w@r.test)"
 ns_line relayA w@other.test | grep -q ' auth=' && fail "relay A saw AUTH: $(ns_line relayA w@other.test)"
 pass "relay mode: r.test -> its route's relay with AUTH (auth=ruser), other.test -> the relay, order.test -> its hosts, fbr.test falls back to the relay"
-stop_riptide
-[ "$(queue_count)" -eq 0 ] || fail "queue holds $(queue_count) after the relay-mode part"
 grep -qF 'rpass-9' "$DLOG" "$T/riptide.err" && fail "the route's password is in the log or stderr"
 pass "stderr names the static routes in relay mode; no password logged"
+
+# Last (the checks above do not depend on it): a mode = independent route in relay mode, with
+# its own dns_servers and MX port, gets w@mxd.test to the MX host 127.0.0.2:$MX_PORT.
+wait_until 15 ns_has mx w@mxd.test ||
+	fail "w@mxd.test (mode = independent route with port = $MX_PORT, in relay mode) not at its MX: $(grep 'to=<w@mxd.test>' "$DLOG" | tail -n 1)"
+sleep 0.3
+only_at w@mxd.test mx
+pass "relay mode: mxd.test (route mode = independent, own dns_servers and port) -> its MX"
+stop_riptide
+[ "$(queue_count)" -eq 0 ] || fail "queue holds $(queue_count) after the relay-mode part"
