@@ -90,3 +90,10 @@ send_all() {
 	n=$(grep -c '^[^ ]* 250 ' "$T/send-$tag.out" || true)
 	[ "$n" -eq $# ] || fail "send $tag: $n of $# queued: $(grep -v '^[^ ]* 250 ' "$T/send-$tag.out" | head -n 3)"
 }
+
+# arrives SINK RCPT WHAT: wait (<= 20 s) until RCPT reached sink SINK; else fail with WHAT, the
+# sinks (of $SINKS) that have it and its last two delivery log lines.
+arrives() {
+	wait_until 20 ns_has "$1" "$2" && return 0
+	fail "$3 (found at: '$(where "$2" "${SINKS[@]}")'; log: $(grep -F "to=<$2>" "$DLOG" 2>/dev/null | tail -n 2))"
+}

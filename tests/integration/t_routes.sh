@@ -77,7 +77,7 @@ relay = 127.0.0.1:$P2
 EOF
 "$RIPTIDE" -c "$CONF" --print-config >"$T/print1.out" 2>&1 || fail "config refused: $(cat "$T/print1.out")"
 start_riptide
-grep -q 'riptide: 11 static routes in use' "$T/riptide.err" ||
+wait_until 5 grep -q 'riptide: 11 static routes in use' "$T/riptide.err" ||
 	fail "start-up line does not count 11 routes in use: $(grep routes "$T/riptide.err")"
 
 # only_at RCPT SINK: RCPT arrived at SINK exactly once and at no other sink.
@@ -92,11 +92,11 @@ only_at() {
 send_all routes1 s@sender.test u@slow.test u@keep.test u@a.test u@x.a.test u@y.z.a.test u@w.test \
 	u@dis.test u@order.test u@hfail.test u@fb.test u@nofb.test u@plain.test u@own.test u@rr.test
 
-wait_until 15 ns_has exact u@a.test || fail "u@a.test not at the exact route's host"
-wait_until 10 ns_has wild u@x.a.test || fail "u@x.a.test not at the wildcard route's host"
-wait_until 10 ns_has wild u@y.z.a.test || fail "u@y.z.a.test not at the wildcard route's host"
+arrives exact u@a.test "u@a.test not at the exact route's host"
+arrives wild u@x.a.test "u@x.a.test not at the wildcard route's host"
+arrives wild u@y.z.a.test "u@y.z.a.test not at the wildcard route's host"
 for r in u@w.test u@dis.test u@plain.test; do
-	wait_until 10 ns_has mx "$r" || fail "$r not at the MX host (default route)"
+	arrives mx "$r" "$r not at the MX host (default route)"
 done
 sleep 0.5
 only_at u@a.test exact
@@ -113,8 +113,8 @@ only_at u@dis.test mx
 only_at u@plain.test mx
 pass "a route with enabled = no is not used: dis.test went to its MX like an unrouted domain"
 
-wait_until 10 ns_has h1 u@order.test || fail "u@order.test not at the first host of its list"
-wait_until 10 ns_has h2 u@hfail.test || fail "u@hfail.test not at the second host (first down)"
+arrives h1 u@order.test "u@order.test not at the first host of its list"
+arrives h2 u@hfail.test "u@hfail.test not at the second host (first down)"
 sleep 0.3
 only_at u@order.test h1
 [ "$(ns_conns h2)" -ge 1 ] || fail "h2 shows no connection"
@@ -123,12 +123,12 @@ wait_until 5 dlog_line delivered u@hfail.test ' dest=hfail\.test ' "relay=127\.0
 	fail "no delivered line for u@hfail.test naming 127.0.0.1:$P2"
 pass "hosts list: first host takes it when up; first down -> second host"
 
-wait_until 15 ns_has mx u@fb.test || fail "fb.test (hosts down, fallback_to_default = yes) not at its MX"
+arrives mx u@fb.test "fb.test (hosts down, fallback_to_default = yes) not at its MX"
 only_at u@fb.test mx
 wait_until 10 dlog_line deferred u@nofb.test || fail "nofb.test (hosts down, no fallback) not deferred"
 [ "$(where u@nofb.test "${SINKS[@]}")" = "" ] || fail "nofb.test delivered somewhere"
-wait_until 10 ns_has mx3 u@own.test || fail "own.test not at the MX its route's own dns_servers give"
-wait_until 10 ns_has h2 u@rr.test || fail "rr.test (mode = relay route in independent mode) not at its relay"
+arrives mx3 u@own.test "own.test not at the MX its route's own dns_servers give"
+arrives h2 u@rr.test "rr.test (mode = relay route in independent mode) not at its relay"
 sleep 0.3
 only_at u@own.test mx3
 only_at u@rr.test h2
@@ -156,13 +156,13 @@ reloaded() { grep -q 'SIGHUP: reloaded .*(0 in use)' "$T/riptide.err"; }
 wait_until 10 reloaded || fail "no reload line with 0 routes in use: $(grep SIGHUP "$T/riptide.err")"
 send_all routes2 s@sender.test v@a.test v@x.a.test v@order.test
 for r in v@a.test v@x.a.test v@order.test; do
-	wait_until 15 ns_has mx "$r" || fail "$r not at the MX after static_routes = no"
+	arrives mx "$r" "$r not at the MX after static_routes = no"
 done
 sleep 0.3
 for r in v@a.test v@x.a.test v@order.test; do only_at "$r" mx; done
 pass "SIGHUP with static_routes = no: a.test, x.a.test, order.test now go to their MX"
-wait_until 15 ns_has mx u@nofb.test || fail "deferred nofb.test mail not delivered by the MX after the reload"
-wait_until 10 ns_has mx u@keep.test || fail "deferred keep.test mail not delivered by the MX after the reload"
+arrives mx u@nofb.test "deferred nofb.test mail not delivered by the MX after the reload"
+arrives mx u@keep.test "deferred keep.test mail not delivered by the MX after the reload"
 pass "mail deferred on a route (nofb.test, keep.test) delivered by the default route after the reload"
 stop_riptide
 [ "$(queue_count)" -eq 0 ] || fail "queue holds $(queue_count) after the independent-mode part"
@@ -197,13 +197,13 @@ EOF
 chmod 600 "$CONF"
 "$RIPTIDE" -c "$CONF" --print-config >"$T/print2.out" 2>&1 || fail "relay config refused: $(cat "$T/print2.out")"
 start_riptide
-grep -q 'riptide: 4 static routes in use: in relay mode they still apply' "$T/riptide.err" ||
+wait_until 5 grep -q 'riptide: 4 static routes in use: in relay mode they still apply' "$T/riptide.err" ||
 	fail "stderr does not say the 4 routes apply in relay mode: $(grep -i route "$T/riptide.err")"
 send_all routes3 s@sender.test w@r.test w@other.test w@order.test w@fbr.test w@mxd.test
-wait_until 15 ns_has relayB w@r.test || fail "w@r.test not at the route's relay B"
-wait_until 10 ns_has relayA w@other.test || fail "w@other.test not at the default relay A"
-wait_until 10 ns_has h1 w@order.test || fail "w@order.test not at its route's first host"
-wait_until 15 ns_has relayA w@fbr.test || fail "w@fbr.test (hosts down, fallback) not at the relay"
+arrives relayB w@r.test "w@r.test not at the route's relay B"
+arrives relayA w@other.test "w@other.test not at the default relay A"
+arrives h1 w@order.test "w@order.test not at its route's first host"
+arrives relayA w@fbr.test "w@fbr.test (hosts down, fallback) not at the relay"
 sleep 0.3
 only_at w@r.test relayB
 only_at w@other.test relayA
