@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/integration/lib_route.sh — helpers for the static route and egress pool tests (issue 9):
 # named riptide-sinks on any loopback address and port. Source it after lib.sh.
 #

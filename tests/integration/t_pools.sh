@@ -15,6 +15,8 @@
 
 PR=$(free_port)
 nsink relay 127.0.0.1 "$PR"
+# shellcheck disable=SC2034 # read by arrives (lib_route.sh)
+SINKS=(relay)
 pools_conf() { # pools_conf DEFAULT_POOL_LINE
 	RELAY_PORT=$PR write_config <<EOF
 [delivery]
@@ -129,6 +131,19 @@ wait_until 15 ns_has relay p1x-1@dst.test || fail "p1 message not delivered (sec
 nd=$(pairs none-)
 [ "$nd" = "2 peer=127.0.0.1 helo=default.test" ] || fail "no default pool: want 2 from 127.0.0.1 helo=default.test, got: $(echo $nd)"
 pairs p1x- | grep -Eq '^1 peer=127\.0\.0\.[23] helo=helo[23]\.test$' || fail "p1 (second run): $(pairs p1x-)"
+pass "no default_pool: mail without the field from 127.0.0.1 with helo_name; p1 still from its sources"
+
+# SIGHUP: a new default pool and a new alias apply to mail injected after the reload.
+sed -i 's/^john@internal.test = john@example.com$/john@internal.test = jo@example.org/' "$CONF"
+printf '[delivery]\ndefault_pool = p2\n' >>"$CONF"
+kill -HUP "$RIPTIDE_PID"
+wait_until 10 grep -q 'SIGHUP: reloaded .* 3 pools, 1 rewrite rules' "$T/riptide.err" ||
+	fail "no reload line: $(grep SIGHUP "$T/riptide.err")"
+send_all pools3 john@internal.test 'hup-1@dst.test|From: "John" <john@internal.test>|Subject: hup-1'
+arrives relay hup-1@dst.test "message after the reload not delivered"
+[ "$(pairs hup-)" = "1 peer=127.0.0.4 helo=default.test" ] || fail "after the reload: want default pool p2 (127.0.0.4), got: $(pairs hup-)"
+f3=$(grep -l '^Subject: hup-1' "$T/s-relay.d"/*.eml | head -n 1)
+grep -q '^From: "John" <jo@example.org>' "$f3" || fail "after the reload: $(grep '^From:' "$f3")"
 stop_riptide
 [ "$(queue_count)" -eq 0 ] || fail "queue holds $(queue_count) after the second run"
-pass "no default_pool: mail without the field from 127.0.0.1 with helo_name; p1 still from its sources"
+pass "SIGHUP: the new default_pool (p2) and the new alias apply to mail injected after the reload"

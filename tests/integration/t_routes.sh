@@ -20,7 +20,7 @@
 DOMS="a.test x.a.test y.z.a.test w.test dis.test order.test hfail.test fb.test nofb.test \
 slow.test keep.test plain.test sender.test own.test rr.test mxd.test"
 MX_PORT=$(free_port_all 127.0.0.2 127.0.0.3)
-mxargs=(--host-record=mx.test,127.0.0.2)
+mxargs=('--host-record=mx.test,127.0.0.2')
 for d in $DOMS; do mxargs+=("--mx-host=$d,mx.test,10"); done
 start_dnsmasq main - --local-ttl=60 "${mxargs[@]}"
 dns_check y.z.a.test '^  1\. mx\.test  preference 10' 'A +127\.0\.0\.2'
