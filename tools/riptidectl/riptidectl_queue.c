@@ -1,5 +1,5 @@
 /* riptidectl_queue.c — `riptidectl queue ...`: the queue of a running riptide, through its
- * control socket (engine/control).
+ * control socket (engine/control); and `riptidectl reload`, through the same socket.
  *
  * Why a thin client: the daemon formats every answer (text or JSON) and streams it, so this
  * file only checks the command line, finds the socket, turns options into a request and maps
@@ -235,8 +235,10 @@ static int rq_socket(const struct riptidectl_opts *o, char *path, size_t len)
 	}
 	if (ctl_socket_path(cfg.control_socket, cfg.spool, path, len) < 0) {
 		fprintf(stderr, "riptidectl: control socket path too long (spool %s)\n", cfg.spool);
+		config_free(&cfg);
 		return -1;
 	}
+	config_free(&cfg);
 	return 0;
 }
 
@@ -268,6 +270,32 @@ int riptidectl_queue(const struct riptidectl_opts *o, int argc, char **argv)
 	if (fflush(stdout) != 0 && rc == 0) {
 		fprintf(stderr, "riptidectl: cannot write the output: %s\n", strerror(errno));
 		rc = -EIO;
+	}
+	return rc == 0 ? 0 : rc > 0 && rc != EPROTO ? 1 : 2;
+}
+
+/* riptidectl_reload: see riptidectl.h. */
+int riptidectl_reload(const struct riptidectl_opts *o, int argc, char **argv)
+{
+	struct ctl_arg json = {"json", "1"};
+	char path[4096], msg[1400];
+	int rc;
+
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "riptidectl: reload takes no argument\n");
+		return 2;
+	}
+	if (rq_socket(o, path, sizeof(path)))
+		return 2;
+	rc = ctl_call(path, "reload", &json, o->json, o->timeout_ms, stdout, msg, sizeof(msg));
+	if (rc == 0 && !o->json)
+		printf("%s\n", msg);
+	if (rc != 0)
+		fprintf(stderr, "riptidectl: %s\n", msg);
+	if (fflush(stdout) != 0 && rc == 0) {
+		fprintf(stderr, "riptidectl: cannot write the output: %s\n", strerror(errno));
+		return 2;
 	}
 	return rc == 0 ? 0 : rc > 0 && rc != EPROTO ? 1 : 2;
 }
