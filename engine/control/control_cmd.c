@@ -41,23 +41,36 @@ static char *sum_dup(const char *s)
 	return d;
 }
 
-/* The STATE text of row r at now_ms (wall): suspended, backoff:..., or active. */
+/* s escaped for text output (ctl_out_str's text mode) into out (len bytes, truncated). */
+static void sum_escape(const char *s, char *out, size_t len)
+{
+	struct ctl_out t;
+
+	ctl_out_init(&t, -1, -1, NULL, false);
+	ctl_out_str(&t, s);
+	snprintf(out, len, "%.*s", (int)t.len, t.buf ? t.buf : "");
+	ctl_out_free(&t);
+}
+
+/* The STATE text of row r at now_ms (wall), escaped already (it holds a rule name), so its
+ * length is its width: suspended, backoff:..., or active. */
 static void sum_state(struct sum_row *r, uint64_t now_ms)
 {
 	const struct ctl_backoff *b = &r->s.backoff;
-	char left[32];
+	char left[32], rule[200];
 
 	if (r->s.suspended || !b->action) {
 		snprintf(r->state, sizeof(r->state), "%s", r->s.suspended ? "suspended" : "active");
 		return;
 	}
 	ctl_fmt_dur(b->until_ms > now_ms ? b->until_ms - now_ms : 0, left, sizeof(left));
+	sum_escape(r->rule, rule, sizeof(rule));
 	if (strcmp(b->action, "reduce") == 0)
-		snprintf(r->state, sizeof(r->state), "backoff:reduce %.2f(%.200s) %s left",
-			 b->factor, r->rule, left);
+		snprintf(r->state, sizeof(r->state), "backoff:reduce %.2f(%s) %s left", b->factor,
+			 rule, left);
 	else
-		snprintf(r->state, sizeof(r->state), "backoff:%.16s(%.200s) %s left", b->action,
-			 r->rule, left);
+		snprintf(r->state, sizeof(r->state), "backoff:%s(%s) %s left", b->action, rule,
+			 left);
 }
 
 static int sum_add(void *cookie, const struct ctl_dest_stat *s)
@@ -162,8 +175,7 @@ static void sum_row(struct ctl_out *o, const struct sum_row *r, int width)
 		ctl_out_printf(o, "%8llu %8llu %8s  %-9s %-9s ", (unsigned long long)d->messages,
 			       (unsigned long long)d->recipients, sz, d->oldest_ms ? age : "-",
 			       next);
-		ctl_out_str(o, r->state); /* holds a rule name: escaped */
-		ctl_out_printf(o, "%*s ", width - (int)strlen(r->state), "");
+		ctl_out_printf(o, "%-*s ", width, r->state); /* escaped by sum_state */
 		ctl_out_str(o, d->name);
 	}
 	ctl_out_end(o);
