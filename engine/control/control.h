@@ -30,7 +30,14 @@
  *   summary                 totals, then one row per destination, messages descending.
  *                           JSON: {"type":"totals",messages,recipients,bytes,counting}, then
  *                           {"type":"destination",name,messages,recipients,bytes,oldest_ms,
- *                           next_ms,suspended} per destination.
+ *                           next_ms,suspended,backoff} per destination. backoff is null, or
+ *                           {action:"suspend"|"reduce",rule,until_ms,factor,source}: an
+ *                           adaptive backoff ([backoff] rule) running for the destination
+ *                           (source "" = the default source). Text: the STATE column says
+ *                           "suspended" (by the operator), else "backoff:suspend(RULE) 4m12s
+ *                           left" / "backoff:reduce 0.50(RULE) 3m left", else "active". A
+ *                           destination with a running backoff and nothing queued has a row
+ *                           too (0 messages).
  *   list [dest=D] [sender=S] [rcpt=R] [older=MS] [limit=N]
  *                           one line per message in id (creation) order: id, age, size,
  *                           pending/total recipients, next attempt, sender. dest matches a
@@ -52,6 +59,12 @@
  *   suspend dest=D | resume dest=D | clear yes=1 (refused without yes=1)
  *                           text: the OK line says what was done; JSON: one data line
  *                           {"action":..., "id"|"destination"|"count":...}.
+ *   reload                  read the configuration file again, as SIGHUP does, and wait for
+ *                           the outcome: OK with what was applied ("reloaded FILE: ..."), or
+ *                           ERR EINVAL with why the file was refused (it names file:line; the
+ *                           running configuration is kept), ERR ETIMEDOUT when the daemon did
+ *                           not answer in time. JSON: one data line {"action":"reloaded",
+ *                           "message":...} on success.
  */
 #ifndef RIPTIDE_CONTROL_H
 #define RIPTIDE_CONTROL_H
@@ -71,7 +84,18 @@ struct ctl_dest_stat {
 	uint64_t bytes;	     /* body bytes of those messages */
 	uint64_t oldest_ms;  /* creation (wall ms) of its oldest message, 0 = unknown */
 	uint64_t next_ms;    /* its earliest next attempt (wall ms), 0 = unknown */
-	bool suspended;
+	bool suspended;	     /* by the operator (queue suspend) */
+	/* The adaptive backoff running for the destination (engine/shape), if any: action NULL
+	 * when none. When several egress sources of the destination have one, the engine
+	 * reports the strongest (a suspension over a reduction; the later end; the lower
+	 * factor). The strings are valid during the ctl_dest_fn call only. */
+	struct ctl_backoff {
+		const char *action; /* "suspend" or "reduce"; NULL: no backoff */
+		const char *rule;   /* the [backoff] rule that acted */
+		const char *source; /* its egress source address, "" = the default source */
+		uint64_t until_ms;  /* wall ms it ends (reduce: when the factor is back at 1.0) */
+		double factor;	    /* rates and connections kept now, in (0, 1] */
+	} backoff;
 };
 
 struct ctl_totals {
@@ -100,6 +124,10 @@ struct ctl_engine {
 	int (*suspend)(void *arg, const char *dest, bool on);
 	/* Delete every queued message, no notices. Returns how many, or -errno. */
 	int64_t (*clear)(void *arg);
+	/* Reload the configuration file (as SIGHUP) and wait for the outcome; msg (len bytes,
+	 * NUL-terminated) says what happened. 0, -EINVAL (the file was refused; the running
+	 * configuration is kept), -ETIMEDOUT or -errno. */
+	int (*reload)(void *arg, char *msg, size_t len);
 };
 
 struct ctl_server;

@@ -16,40 +16,99 @@
 
 /* ---- summary ---- */
 
-/* The destinations collected from the engine (names copied: they are only valid during the
- * callback), sorted before printing. */
-struct sum_rows {
-	struct ctl_dest_stat *v;
-	size_t n, cap;
+/* One destination collected from the engine: its row with the strings copied (they are only
+ * valid during the callback), and its STATE text. */
+struct sum_row {
+	struct ctl_dest_stat s;
+	char *name, *rule, *source;
+	char state[320];
 };
+
+/* The rows, sorted before printing; width: the STATE column's. */
+struct sum_rows {
+	struct sum_row *v;
+	size_t n, cap;
+	uint64_t now_ms;
+	int width;
+};
+
+static char *sum_dup(const char *s)
+{
+	size_t n = strlen(s ? s : "");
+	char *d = util_xmalloc(n + 1);
+
+	memcpy(d, s ? s : "", n + 1);
+	return d;
+}
+
+/* s escaped for text output (ctl_out_str's text mode) into out (len bytes, truncated). */
+static void sum_escape(const char *s, char *out, size_t len)
+{
+	struct ctl_out t;
+
+	ctl_out_init(&t, -1, -1, NULL, false);
+	ctl_out_str(&t, s);
+	snprintf(out, len, "%.*s", (int)t.len, t.buf ? t.buf : "");
+	ctl_out_free(&t);
+}
+
+/* The STATE text of row r at now_ms (wall), escaped already (it holds a rule name), so its
+ * length is its width: suspended, backoff:..., or active. */
+static void sum_state(struct sum_row *r, uint64_t now_ms)
+{
+	const struct ctl_backoff *b = &r->s.backoff;
+	char left[32], rule[200];
+
+	if (r->s.suspended || !b->action) {
+		snprintf(r->state, sizeof(r->state), "%s", r->s.suspended ? "suspended" : "active");
+		return;
+	}
+	ctl_fmt_dur(b->until_ms > now_ms ? b->until_ms - now_ms : 0, left, sizeof(left));
+	sum_escape(r->rule, rule, sizeof(rule));
+	if (strcmp(b->action, "reduce") == 0)
+		snprintf(r->state, sizeof(r->state), "backoff:reduce %.2f(%s) %s left", b->factor,
+			 rule, left);
+	else
+		snprintf(r->state, sizeof(r->state), "backoff:%s(%s) %s left", b->action, rule,
+			 left);
+}
 
 static int sum_add(void *cookie, const struct ctl_dest_stat *s)
 {
 	struct sum_rows *rows = cookie;
-	size_t nl = strlen(s->name ? s->name : "");
-	char *name = util_xmalloc(nl + 1);
+	struct sum_row *r;
+	int w;
 
-	memcpy(name, s->name ? s->name : "", nl + 1);
 	if (rows->n == rows->cap) {
 		rows->cap = rows->cap ? rows->cap * 2 : 64;
 		rows->v = util_xrealloc(rows->v, rows->cap * sizeof(*rows->v));
 	}
-	rows->v[rows->n] = *s;
-	rows->v[rows->n++].name = name;
+	r = &rows->v[rows->n++];
+	r->s = *s;
+	r->s.name = r->name = sum_dup(s->name);
+	r->s.backoff.rule = r->rule = sum_dup(s->backoff.rule);
+	r->s.backoff.source = r->source = sum_dup(s->backoff.source);
+	r->s.backoff.action = !s->backoff.action			 ? NULL
+			      : strcmp(s->backoff.action, "reduce") == 0 ? "reduce"
+									 : "suspend";
+	sum_state(r, rows->now_ms);
+	w = (int)strlen(r->state);
+	rows->width = w > rows->width ? w : rows->width;
 	return 0;
 }
 
 /* Messages descending, then name. */
 static int sum_cmp(const void *a, const void *b)
 {
-	const struct ctl_dest_stat *x = a, *y = b;
+	const struct ctl_dest_stat *x = &((const struct sum_row *)a)->s;
+	const struct ctl_dest_stat *y = &((const struct sum_row *)b)->s;
 
 	if (x->messages != y->messages)
 		return x->messages < y->messages ? 1 : -1;
 	return strcmp(x->name, y->name);
 }
 
-static void sum_totals(struct ctl_out *o, const struct ctl_totals *t, size_t ndest)
+static void sum_totals(struct ctl_out *o, const struct ctl_totals *t, size_t ndest, int width)
 {
 	char sz[16];
 
@@ -69,14 +128,30 @@ static void sum_totals(struct ctl_out *o, const struct ctl_totals *t, size_t nde
 	ctl_out_end(o);
 	if (!o->json && ndest) {
 		ctl_out_line(o);
-		ctl_out_printf(o, "%8s %8s %8s  %-9s %-9s %-9s %s", "MSGS", "RCPTS", "SIZE",
-			       "OLDEST", "NEXT", "STATE", "DESTINATION");
+		ctl_out_printf(o, "%8s %8s %8s  %-9s %-9s %-*s %s", "MSGS", "RCPTS", "SIZE",
+			       "OLDEST", "NEXT", width, "STATE", "DESTINATION");
 		ctl_out_end(o);
 	}
 }
 
-static void sum_row(struct ctl_out *o, const struct ctl_dest_stat *d)
+/* The "backoff" member of a destination's JSON object. */
+static void sum_json_backoff(struct ctl_out *o, const struct ctl_backoff *b)
 {
+	if (!b->action) {
+		ctl_out_printf(o, ",\"backoff\":null");
+		return;
+	}
+	ctl_out_printf(o, ",\"backoff\":{\"action\":\"%s\",\"rule\":", b->action);
+	ctl_out_str(o, b->rule);
+	ctl_out_printf(o, ",\"until_ms\":%llu,\"factor\":%.4g,\"source\":",
+		       (unsigned long long)b->until_ms, b->factor);
+	ctl_out_str(o, b->source);
+	ctl_out_raw(o, "}", 1);
+}
+
+static void sum_row(struct ctl_out *o, const struct sum_row *r, int width)
+{
+	const struct ctl_dest_stat *d = &r->s;
 	char age[32], next[32], sz[16];
 
 	ctl_out_line(o);
@@ -85,30 +160,42 @@ static void sum_row(struct ctl_out *o, const struct ctl_dest_stat *d)
 		ctl_out_str(o, d->name);
 		ctl_out_printf(o,
 			       ",\"messages\":%llu,\"recipients\":%llu,\"bytes\":%llu,"
-			       "\"oldest_ms\":%llu,\"next_ms\":%llu,\"suspended\":%s}",
+			       "\"oldest_ms\":%llu,\"next_ms\":%llu,\"suspended\":%s",
 			       (unsigned long long)d->messages, (unsigned long long)d->recipients,
 			       (unsigned long long)d->bytes, (unsigned long long)d->oldest_ms,
 			       (unsigned long long)d->next_ms, d->suspended ? "true" : "false");
+		sum_json_backoff(o, &d->backoff);
+		ctl_out_raw(o, "}", 1);
 	} else {
 		if (d->oldest_ms)
 			ctl_fmt_dur(o->now_ms > d->oldest_ms ? o->now_ms - d->oldest_ms : 0, age,
 				    sizeof(age));
 		ctl_fmt_next(d->next_ms, o->now_ms, next, sizeof(next));
 		ctl_fmt_size(d->bytes, sz, sizeof(sz));
-		ctl_out_printf(o, "%8llu %8llu %8s  %-9s %-9s %-9s ",
-			       (unsigned long long)d->messages, (unsigned long long)d->recipients,
-			       sz, d->oldest_ms ? age : "-", next,
-			       d->suspended ? "suspended" : "active");
+		ctl_out_printf(o, "%8llu %8llu %8s  %-9s %-9s ", (unsigned long long)d->messages,
+			       (unsigned long long)d->recipients, sz, d->oldest_ms ? age : "-",
+			       next);
+		ctl_out_printf(o, "%-*s ", width, r->state); /* escaped by sum_state */
 		ctl_out_str(o, d->name);
 	}
 	ctl_out_end(o);
+}
+
+static void sum_free(struct sum_rows *rows)
+{
+	for (size_t i = 0; i < rows->n; i++) {
+		free(rows->v[i].name);
+		free(rows->v[i].rule);
+		free(rows->v[i].source);
+	}
+	free(rows->v);
 }
 
 /* ctl_cmd_summary: see control_types.h. */
 int ctl_cmd_summary(const struct ctl_engine *e, const struct ctl_req *r, struct ctl_out *o)
 {
 	static const char *const none[] = {NULL};
-	struct sum_rows rows = {0};
+	struct sum_rows rows = {.now_ms = o->now_ms, .width = 9};
 	struct ctl_totals t = {0};
 	int rc = ctl_req_only(r, none, o);
 
@@ -124,13 +211,11 @@ int ctl_cmd_summary(const struct ctl_engine *e, const struct ctl_req *r, struct 
 	} else {
 		if (rows.n)
 			qsort(rows.v, rows.n, sizeof(*rows.v), sum_cmp);
-		sum_totals(o, &t, rows.n);
+		sum_totals(o, &t, rows.n, rows.width);
 		for (size_t i = 0; i < rows.n && !o->err; i++)
-			sum_row(o, &rows.v[i]);
+			sum_row(o, &rows.v[i], rows.width);
 	}
-	for (size_t i = 0; i < rows.n; i++)
-		free((char *)rows.v[i].name);
-	free(rows.v);
+	sum_free(&rows);
 	return rc < 0 ? rc : 0;
 }
 
@@ -301,4 +386,32 @@ int ctl_cmd_clear(const struct ctl_engine *e, const struct ctl_req *r, struct ct
 	}
 	act_done(o, "cleared", "count", NULL, n);
 	return 0;
+}
+
+/* ---- reload ---- */
+
+/* ctl_cmd_reload: see control_types.h. The engine's report becomes the status text. */
+int ctl_cmd_reload(const struct ctl_engine *e, const struct ctl_req *r, struct ctl_out *o)
+{
+	static const char *const none[] = {NULL};
+	char msg[CTL_MSG_MAX];
+	int rc = ctl_req_only(r, none, o);
+
+	if (rc < 0)
+		return rc;
+	if (!e->reload) {
+		ctl_out_msg(o, "reload not available");
+		return -ENOSYS;
+	}
+	msg[0] = '\0';
+	rc = e->reload(e->arg, msg, sizeof(msg));
+	ctl_out_msg(o, "%s", msg[0] ? msg : rc < 0 ? "reload failed" : "reloaded");
+	if (rc == 0 && o->json) {
+		ctl_out_line(o);
+		ctl_out_printf(o, "{\"action\":\"reloaded\",\"message\":");
+		ctl_out_str(o, o->msg);
+		ctl_out_raw(o, "}", 1);
+		ctl_out_end(o);
+	}
+	return rc < 0 ? rc : 0;
 }

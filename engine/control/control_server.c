@@ -41,6 +41,7 @@ static const struct {
     {"summary", ctl_cmd_summary}, {"list", ctl_cmd_list},     {"show", ctl_cmd_show},
     {"delete", ctl_cmd_delete},	  {"bounce", ctl_cmd_bounce}, {"retry", ctl_cmd_retry},
     {"suspend", ctl_cmd_suspend}, {"resume", ctl_cmd_resume}, {"clear", ctl_cmd_clear},
+    {"reload", ctl_cmd_reload},
 };
 
 /* ---- serving one client ---- */

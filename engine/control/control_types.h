@@ -22,7 +22,7 @@
 #define CTL_WRITE_TIMEOUT_MS 30000	 /* and this long for a client to take output */
 #define CTL_CHUNK	     (32u << 10) /* list: output gathered per queue scan */
 #define CTL_CHUNK_MSGS	     4096u	 /* list: messages read per queue scan at most */
-#define CTL_MSG_MAX	     512	 /* status text */
+#define CTL_MSG_MAX	     1280	 /* status text (a reload's report fits) */
 
 /* A parsed request: pointers into the caller's line buffer (values percent-decoded). */
 struct ctl_req {
@@ -147,6 +147,7 @@ int ctl_cmd_retry(const struct ctl_engine *e, const struct ctl_req *r, struct ct
 int ctl_cmd_suspend(const struct ctl_engine *e, const struct ctl_req *r, struct ctl_out *o);
 int ctl_cmd_resume(const struct ctl_engine *e, const struct ctl_req *r, struct ctl_out *o);
 int ctl_cmd_clear(const struct ctl_engine *e, const struct ctl_req *r, struct ctl_out *o);
+int ctl_cmd_reload(const struct ctl_engine *e, const struct ctl_req *r, struct ctl_out *o);
 int ctl_cmd_list(const struct ctl_engine *e, const struct ctl_req *r, struct ctl_out *o);
 int ctl_cmd_show(const struct ctl_engine *e, const struct ctl_req *r, struct ctl_out *o);
 

@@ -5,13 +5,23 @@
 # once); delete removes without a notice; bounce fails now with one notice (5.0.0; with
 # dsn_original = none, no original attached); suspend holds a destination, resume releases it;
 # clear needs --yes and empties the queue without notices. Unknown ids are refused (exit 1).
+# Adaptive backoff (issue 9): a route's sink answering RCPT with Gmail's 421 4.7.28 makes the
+# [backoff gmail] rule suspend that destination; summary shows backoff:suspend(gmail) (text)
+# and the backoff object (JSON) for it, active for the unaffected relay, the operator's
+# "suspended" over it, and keeps its row once nothing is queued for it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib5.sh"
 start_sink
-write_config <<'EOF2'
+P2=$(free_port)
+start_sink_at 127.0.0.1 "$P2" --reply 'rcpt=421:4.7.28 Try later'
+write_config <<EOF2
 [delivery]
 retry_delay = 1h
 dsn_original = none
+[route slow.test]
+relay = 127.0.0.1:$P2
+[backoff gmail]
+duration = 30s
 EOF2
 start_riptide
 DEST=127.0.0.1:$SINK_PORT
@@ -170,6 +180,45 @@ for r in a b c d e f g h i j; do
 done
 [ "$(notice_n)" -eq 1 ] || fail "$(notice_n) notices, want only the bounce's"
 pass "clear: refused without --yes, then the queue is empty, no notices; every outcome once at the sink"
+
+# ---- adaptive backoff in the summary ----
+send_as s@sender.test x@slow.test k
+send_as s@sender.test fail1-l@example.test l
+wait_until 15 dlog_has 'event=backoff action=suspend dest=slow\.test .*rule=gmail' ||
+	fail "no backoff suspend of slow.test logged"
+wait_until 10 dlog_line deferred fail1-l@example.test || fail "fail1-l@ not deferred"
+ctl summary >"$T/sum2.txt" || fail "summary (backoff)"
+grep -Eq "^ +1 +1 .* backoff:suspend\(gmail\) [0-9]+s left +slow\.test\$" "$T/sum2.txt" ||
+	fail "summary does not show the backoff of slow.test: $(cat "$T/sum2.txt")"
+grep -Eq "^ +1 +1 .* active +$DEST\$" "$T/sum2.txt" ||
+	fail "summary: the relay is not active: $(cat "$T/sum2.txt")"
+ctl --json summary >"$T/sum2.json" || fail "summary --json (backoff)"
+python3 - "$T/sum2.json" "$DEST" <<'PY' || fail "summary --json (backoff): $(cat "$T/sum2.json")"
+import json, sys, time
+rows = {r["name"]: r for r in map(json.loads, open(sys.argv[1])) if r["type"] == "destination"}
+now = time.time() * 1000
+b = rows["slow.test"]["backoff"]
+assert rows["slow.test"]["messages"] == 1 and rows["slow.test"]["suspended"] is False, rows
+assert (b["action"], b["rule"], b["source"]) == ("suspend", "gmail", ""), b
+assert now < b["until_ms"] <= now + 31000 and 0 < b["factor"] <= 1, b
+assert rows[sys.argv[2]]["backoff"] is None, rows
+PY
+[ "$(rcpt_at 127.0.0.1 x@slow.test)" -eq 0 ] || fail "x@slow.test was accepted by the 421 sink"
+ctl suspend slow.test >/dev/null || fail "suspend slow.test"
+ctl summary | grep -Eq " suspended +slow\.test\$" || fail "the operator's suspend does not show over the backoff"
+ctl resume slow.test >/dev/null || fail "resume slow.test"
+ctl clear --yes >/dev/null || fail "clear --yes (backoff)"
+ctl --json summary >"$T/sum3.json" || fail "summary --json after clear"
+python3 - "$T/sum3.json" <<'PY' || fail "no row for the backoff without mail: $(cat "$T/sum3.json")"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert rows[0]["type"] == "totals" and rows[0]["messages"] == 0, rows
+(d,) = [r for r in rows if r["type"] == "destination"]
+assert d["name"] == "slow.test" and d["messages"] == 0 and d["backoff"]["action"] == "suspend", d
+PY
+ctl summary | grep -Eq "^ +0 +0 .* backoff:suspend\(gmail\) [0-9]+s left +slow\.test\$" ||
+	fail "summary text: no row for the backoff without mail"
+pass "backoff: summary shows backoff:suspend(gmail) and the JSON backoff object; the relay stays active; the operator's suspend wins; a row remains with nothing queued"
 
 all_notices_ok
 stop_riptide

@@ -6,6 +6,9 @@
 # reached through a real dnsmasq's MX records. Each run's exit code (0 works, 1 not, 2 usage
 # or configuration), the step it names on its last line, the certificate details and the
 # absence of the password (and its base64) from every output are asserted.
+# Static routes (issue 9): an exact route with a hosts list (a dead host, then a riptide-sink),
+# a wildcard relay route with its own tls/helo_name, a disabled route and the static_routes
+# switch: the first line names the route taken and why, and the test follows that route.
 . "$(dirname "$0")/lib.sh"
 : "${RIPTIDECTL:?RIPTIDECTL must point at riptidectl}"
 bash "$(dirname "$0")/mkcerts.sh" "$T/certs"
@@ -311,6 +314,64 @@ route nx.test
 expect_rc 1
 last_has '^result: FAILED at MX lookup: nx\.test: the domain does not exist.*550 5\.1\.2'
 pass "null MX and NXDOMAIN: the daemon's verdicts, exit 1"
+
+# ---- static routes: exact (hosts), wildcard (relay), disabled, the global switch ----
+HP=$(free_port_all 127.0.0.7)
+DEADP=$(free_port_all 127.0.0.8)
+start_sink_at 127.0.0.7 "$HP"
+routes_conf() {
+	mx_conf "tls = opportunistic" "helo_name = default.helo" "$@"
+	cat >>"$T/route.conf" <<EOF2
+[route exact.test]
+hosts = 127.0.0.8:$DEADP 127.0.0.7:$HP
+fallback_to_default = no
+[route *.wild.test]
+mode = relay
+relay = 127.0.0.7:$HP
+tls = none
+helo_name = wild.helo
+[route nx.test]
+enabled = no
+hosts = 127.0.0.7:$HP
+EOF2
+}
+line_of() { grep -n -F -x "$1" "$T/route.conf" | cut -d: -f1; }
+routes_conf
+route exact.test
+expect_rc 0
+head -n 1 "$T/out" | grep -Eq "^route: \[route exact\.test\] \(exact match, line $(line_of '[route exact.test]')\): hosts 127\.0\.0\.8:$DEADP 127\.0\.0\.7:$HP, fallback_to_default no\$" ||
+	fail "exact route line: $(head -n 1 "$T/out")"
+has "target 1 of 2: 127\.0\.0\.8 \[127\.0\.0\.8:$DEADP\]" && has 'connect +FAILED: Connection refused'
+has "target 2 of 2: 127\.0\.0\.7 \[127\.0\.0\.7:$HP\]"
+last_has "^result: OK: <postmaster@exact\.test> accepted by 127\.0\.0\.7 \[127\.0\.0\.7:$HP\]"
+[ "$(rcpt_at 127.0.0.7 postmaster@exact.test)" -eq 0 ] || fail "test-route delivered a message" # RSET: no mail
+has 'EHLO default\.helo +250' && has 'STARTTLS +not offered by the server: plaintext'
+pass "exact [route] with hosts: named with its line; the dead first host skipped, the live sink takes RCPT"
+
+route a.b.wild.test
+expect_rc 0
+head -n 1 "$T/out" | grep -Eq "^route: \[route \*\.wild\.test\] \(wildcard match, line $(line_of '[route *.wild.test]')\): relay 127\.0\.0\.7:$HP\$" ||
+	fail "wildcard route line: $(head -n 1 "$T/out")"
+has '^  tls = none, ' && has 'EHLO wild\.helo +250' && ! grep -q STARTTLS "$T/out"
+last_has "accepted by 127\.0\.0\.7 \[127\.0\.0\.7:$HP\], plaintext\$"
+pass "wildcard relay [route]: its relay, its tls (none over the default's opportunistic) and helo_name"
+
+route nx.test
+expect_rc 1
+head -n 1 "$T/out" | grep -Eq '^route: default route: \[route nx\.test\] is disabled \(enabled = no\): MX lookup' ||
+	fail "disabled route line: $(head -n 1 "$T/out")"
+last_has '^result: FAILED at MX lookup: nx\.test: the domain does not exist'
+route null.test
+head -n 1 "$T/out" | grep -Eq '^route: default route: no \[route\] matches null\.test: MX lookup' ||
+	fail "no route line: $(head -n 1 "$T/out")"
+routes_conf "static_routes = no"
+route exact.test
+expect_rc 1
+head -n 1 "$T/out" | grep -Eq '^route: default route: static_routes = no turns \[route exact\.test\] off: MX lookup' ||
+	fail "static_routes = no line: $(head -n 1 "$T/out")"
+! grep -q 'target .*127\.0\.0\.7' "$T/out" || fail "static_routes = no: the route's hosts were tried"
+stop_sink_at 127.0.0.7
+pass "a disabled route and static_routes = no: the default route (MX), and the reason named"
 
 # ---- usage and configuration errors; the password never shown ----
 route

@@ -20,6 +20,9 @@
  *   riptidectl [-c FILE] [-s SOCKET] [-t SECONDS] [--json] queue COMMAND ...
  *                                              exit 0 done, 1 the daemon said no,
  *                                              2 usage/config/no daemon
+ *   riptidectl [-c FILE] [-s SOCKET] [-t SECONDS] reload
+ *                                              exit 0 reloaded, 1 the file was refused,
+ *                                              2 usage/config/no daemon
  */
 #include "dns/dns.h"
 #include "engine/config/config.h"
@@ -246,6 +249,9 @@ static void usage(FILE *f)
 		"             print its MX hosts in the order riptide tries them, their addresses\n"
 		"             and TTLs, or why it cannot be delivered. Exit 0 when deliverable.\n");
 	riptidectl_route_usage(f);
+	fprintf(f, "  reload     the running riptide reads its configuration file again (as\n"
+		   "             SIGHUP); prints what it applied, or why it refused the file\n"
+		   "             (file:line; the running configuration is kept). Exit 0 / 1.\n");
 	riptidectl_queue_usage(f);
 }
 
@@ -287,6 +293,8 @@ int main(int argc, char **argv)
 		return rc;
 	if (optind < argc && strcmp(argv[optind], "queue") == 0)
 		return riptidectl_queue(&o, argc - optind - 1, argv + optind + 1);
+	if (optind < argc && strcmp(argv[optind], "reload") == 0)
+		return riptidectl_reload(&o, argc - optind - 1, argv + optind + 1);
 	if (optind < argc && strcmp(argv[optind], "test-route") == 0)
 		return riptidectl_route(&o, argc - optind - 1, argv + optind + 1);
 	if (optind >= argc || strcmp(argv[optind], "test-dns") != 0 || argc - optind > 2) {
@@ -297,5 +305,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "riptidectl: %s\n", err);
 		return 2;
 	}
-	return ctl_test_dns(&cfg, argc - optind == 2 ? argv[optind + 1] : NULL);
+	rc = ctl_test_dns(&cfg, argc - optind == 2 ? argv[optind + 1] : NULL);
+	config_free(&cfg);
+	return rc;
 }

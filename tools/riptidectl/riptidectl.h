@@ -26,6 +26,12 @@ struct riptidectl_opts {
  * 1 the daemon said no, 2 usage, configuration or no daemon to talk to. */
 int riptidectl_queue(const struct riptidectl_opts *o, int argc, char **argv);
 
+/* riptidectl_reload: run `reload` (argc words after it: none) against the running daemon:
+ * it reads its configuration file again and says what it applied (stdout), or why it refused
+ * the file (stderr; the running configuration is kept). Returns the exit code: 0 reloaded,
+ * 1 refused (or the daemon did not answer in time), 2 usage, configuration or no daemon. */
+int riptidectl_reload(const struct riptidectl_opts *o, int argc, char **argv);
+
 /* riptidectl_queue_usage: the queue commands' lines of the usage text, to f. */
 void riptidectl_queue_usage(FILE *f);
 

@@ -1,5 +1,5 @@
 /* riptidectl_queue.c — `riptidectl queue ...`: the queue of a running riptide, through its
- * control socket (engine/control).
+ * control socket (engine/control); and `riptidectl reload`, through the same socket.
  *
  * Why a thin client: the daemon formats every answer (text or JSON) and streams it, so this
  * file only checks the command line, finds the socket, turns options into a request and maps
@@ -219,24 +219,69 @@ static void rq_args(struct rq *q)
 		rq_arg(q, "yes", "1");
 }
 
-/* The socket path: -s, else from the configuration. Returns 0 or -1 (message printed). */
-static int rq_socket(const struct riptidectl_opts *o, char *path, size_t len)
+/* The two keys that place the control socket ([main] spool, [queue] control_socket) and
+ * their section headers, from the file at path, as INI text (caller frees), or NULL. For
+ * `reload`, whose file may be broken: the daemon, not riptidectl, says what is wrong. */
+static char *rq_socket_keys(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r"), *out;
+	char line[4096], sect[64] = "", *buf = NULL, k[32];
+
+	if (!f)
+		return NULL;
+	out = open_memstream(&buf, len);
+	while (out && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " [%63[^]]]", sect) == 1 || sscanf(line, " %31[a-z_] =", k) != 1)
+			continue;
+		if ((strcmp(sect, "main") == 0 && strcmp(k, "spool") == 0) ||
+		    (strcmp(sect, "queue") == 0 && strcmp(k, "control_socket") == 0))
+			fprintf(out, "[%s]\n%s%s", sect, line, strchr(line, '\n') ? "" : "\n");
+	}
+	fclose(f);
+	if (out)
+		fclose(out);
+	return buf;
+}
+
+/* Load the configuration at o->config into c; lenient: a file that does not load gives the
+ * socket's keys alone (see rq_socket_keys). Returns 0 or -1 (message printed). */
+static int rq_load(const struct riptidectl_opts *o, struct config *c, bool lenient)
+{
+	char err[512], err2[512], *keys;
+	size_t len = 0;
+	int ret;
+
+	if (config_load(c, o->config, err, sizeof(err)) == 0)
+		return 0;
+	if (!lenient || !o->config || !(keys = rq_socket_keys(o->config, &len))) {
+		fprintf(stderr, "riptidectl: %s\n", err);
+		return -1;
+	}
+	ret = config_load_buf(c, o->config, keys, len, err2, sizeof(err2));
+	free(keys);
+	if (ret < 0)
+		fprintf(stderr, "riptidectl: %s\n", err);
+	return ret < 0 ? -1 : 0;
+}
+
+/* The socket path: -s, else from the configuration (lenient: see rq_load). Returns 0 or -1
+ * (message printed). */
+static int rq_socket(const struct riptidectl_opts *o, char *path, size_t len, bool lenient)
 {
 	static struct config cfg;
-	char err[512];
 
 	if (o->socket) {
 		snprintf(path, len, "%s", o->socket);
 		return 0;
 	}
-	if (config_load(&cfg, o->config, err, sizeof(err)) < 0) {
-		fprintf(stderr, "riptidectl: %s\n", err);
+	if (rq_load(o, &cfg, lenient) < 0)
 		return -1;
-	}
 	if (ctl_socket_path(cfg.control_socket, cfg.spool, path, len) < 0) {
 		fprintf(stderr, "riptidectl: control socket path too long (spool %s)\n", cfg.spool);
+		config_free(&cfg);
 		return -1;
 	}
+	config_free(&cfg);
 	return 0;
 }
 
@@ -257,7 +302,8 @@ int riptidectl_queue(const struct riptidectl_opts *o, int argc, char **argv)
 		riptidectl_queue_usage(stderr);
 		return 2;
 	}
-	if (rq_parse(&q, argc, argv) < 0 || rq_check(&q) < 0 || rq_socket(o, path, sizeof(path)))
+	if (rq_parse(&q, argc, argv) < 0 || rq_check(&q) < 0 ||
+	    rq_socket(o, path, sizeof(path), false))
 		return 2;
 	rq_args(&q);
 	rc = ctl_call(path, q.cmd->name, q.args, q.nargs, o->timeout_ms, stdout, msg, sizeof(msg));
@@ -268,6 +314,32 @@ int riptidectl_queue(const struct riptidectl_opts *o, int argc, char **argv)
 	if (fflush(stdout) != 0 && rc == 0) {
 		fprintf(stderr, "riptidectl: cannot write the output: %s\n", strerror(errno));
 		rc = -EIO;
+	}
+	return rc == 0 ? 0 : rc > 0 && rc != EPROTO ? 1 : 2;
+}
+
+/* riptidectl_reload: see riptidectl.h. */
+int riptidectl_reload(const struct riptidectl_opts *o, int argc, char **argv)
+{
+	struct ctl_arg json = {"json", "1"};
+	char path[4096], msg[1400];
+	int rc;
+
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr, "riptidectl: reload takes no argument\n");
+		return 2;
+	}
+	if (rq_socket(o, path, sizeof(path), true))
+		return 2;
+	rc = ctl_call(path, "reload", &json, o->json, o->timeout_ms, stdout, msg, sizeof(msg));
+	if (rc == 0 && !o->json)
+		printf("%s\n", msg);
+	if (rc != 0)
+		fprintf(stderr, "riptidectl: %s\n", msg);
+	if (fflush(stdout) != 0 && rc == 0) {
+		fprintf(stderr, "riptidectl: cannot write the output: %s\n", strerror(errno));
+		return 2;
 	}
 	return rc == 0 ? 0 : rc > 0 && rc != EPROTO ? 1 : 2;
 }

@@ -12,7 +12,15 @@
  * everywhere), as the daemon's MX walk does. An opportunistic handshake that fails is retried
  * in plaintext on the same host, as the daemon does. Exit 0 when RCPT TO:<postmaster@DOMAIN>
  * was accepted, 1 when not (the last line names the failing step), 2 usage or configuration.
+ *
+ * Static routes (engine/route, the daemon's own lookup): a DOMAIN first goes through the route
+ * table, and the first line says which route it takes and why ("route: [route *.example.com]
+ * (wildcard match, line 12): hosts ..."). Everything after follows that route's settings (its
+ * [delivery] values: DNS servers, relay, TLS, AUTH, helo_name, port): a `hosts` route tries
+ * its hosts in order (names through A/AAAA), a relay route its relay, an independent route or
+ * the default route in independent mode the MX hosts. The word `relay` ignores the routes.
  */
+#include "engine/route/route.h"
 #include "tools/riptidectl/riptidectl.h"
 #include "tools/riptidectl/riptidectl_route.h"
 
@@ -40,7 +48,9 @@ void riptidectl_route_usage(FILE *f)
 		"             MX hosts) and try greeting, EHLO, STARTTLS, AUTH, MAIL FROM:<>,\n"
 		"             RCPT TO:<postmaster@DOMAIN> (--rcpt: another), RSET, QUIT, each\n"
 		"             step timed; `relay`: the relay (fallback_relay in independent\n"
-		"             mode). Exit 0 when the recipient is accepted, 1 when not.\n");
+		"             mode). First line: the [route] DOMAIN takes and why; the test\n"
+		"             then follows that route (its hosts, relay or MX, TLS, AUTH).\n"
+		"             Exit 0 when the recipient is accepted, 1 when not.\n");
 }
 
 /* ---- arguments ---- */
@@ -132,32 +142,45 @@ static int route_failed(const char *step, const char *fmt, ...)
 	return 1;
 }
 
-/* A relay given by name: its A/AAAA (never MX). Returns 0, or 1 (printed). */
-static int relay_by_name(struct riptidectl_route_run *r, const char *host, unsigned port,
-			 struct targets *ts)
+/* Host `host`'s A/AAAA (never MX) through r->cfg's resolver, printed; its addresses on port
+ * added to ts. Returns how many were added, or -1 when the lookup could not start. */
+static int host_lookup(struct riptidectl_route_run *r, const char *host, unsigned port,
+		       struct targets *ts)
 {
 	struct dns_mx_result *res;
 	struct dns_opts o;
 	double ms = 0;
-	int rc = 0;
+	int n = 0;
 
 	riptidectl_dns_opts(r->cfg, &o, r->cfg->dns_servers);
 	res = riptidectl_lookup(&o, host, true, &ms);
 	if (!res)
-		return route_failed("relay lookup", "the lookup of %s could not start", host);
+		return -1;
 	printf("A/AAAA lookup of %s: %s in %.1f ms%s%s\n", host, dns_status_name(res->status), ms,
 	       res->status == DNS_OK ? "" : ": ", res->status == DNS_OK ? "" : res->reason);
 	for (size_t k = 0; res->nhosts && k < res->hosts[0].naddrs; k++)
 		printf("       %-4s %s  ttl %us\n",
 		       res->hosts[0].addrs[k].family == AF_INET ? "A" : "AAAA",
 		       res->hosts[0].addrs[k].text, res->hosts[0].addrs[k].ttl);
-	if (res->status != DNS_OK || targets_from_dns(ts, res, port) == 0)
-		rc =
-		    route_failed("relay lookup",
-				 "%s does not resolve (%s): the daemon defers the mail (451 4.4.3)",
-				 host, dns_status_name(res->status));
+	if (res->status == DNS_OK)
+		n = (int)targets_from_dns(ts, res, port);
 	dns_mx_result_free(res);
-	return rc;
+	return n;
+}
+
+/* A relay given by name: its A/AAAA (never MX). Returns 0, or 1 (printed). */
+static int relay_by_name(struct riptidectl_route_run *r, const char *host, unsigned port,
+			 struct targets *ts)
+{
+	int n = host_lookup(r, host, port, ts);
+
+	if (n < 0)
+		return route_failed("relay lookup", "the lookup of %s could not start", host);
+	if (n == 0)
+		return route_failed("relay lookup",
+				    "%s does not resolve: the daemon defers the mail (451 4.4.3)",
+				    host);
+	return 0;
 }
 
 /* The relay spec of `key` (host[:port], port 25 by default; --port wins): an address, or a
@@ -184,6 +207,47 @@ static int route_relay(struct riptidectl_route_run *r, const char *key, const ch
 		return 2;
 	target_add(ts, h, &a);
 	return 0;
+}
+
+/* A host of a route's `hosts` (host[:port], the route's port by default; --port wins): an
+ * address, or a name resolved to A/AAAA. Returns how many targets it added (-1: bad spec). */
+static int hosts_one(struct riptidectl_route_run *r, const char *tok, unsigned port,
+		     struct targets *ts)
+{
+	char h[UTIL_HOST_MAX], text[UTIL_HOST_MAX + 16];
+	uint16_t p = (uint16_t)r->cfg->mx_port;
+	struct util_addr a;
+
+	if (util_hostport_parse(tok, h, sizeof(h), &p, (uint16_t)r->cfg->mx_port) < 0)
+		return -1;
+	p = port ? (uint16_t)port : p;
+	if (!util_host_is_numeric(h))
+		return host_lookup(r, h, p, ts);
+	snprintf(text, sizeof(text), strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned)p);
+	if (util_addr_parse(text, &a) < 0)
+		return -1;
+	target_add(ts, h, &a);
+	return 1;
+}
+
+/* A route's hosts, in the given order, as the daemon reads the list (blanks or commas between
+ * entries). Returns 0, 1 (none resolves, printed). */
+static int route_hosts(struct riptidectl_route_run *r, const struct config_route *rt, unsigned port,
+		       struct targets *ts)
+{
+	char buf[CONFIG_STR], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", rt->hosts);
+	for (char *t = strtok_r(buf, " \t,", &save); t; t = strtok_r(NULL, " \t,", &save))
+		if (hosts_one(r, t, port, ts) < 0)
+			printf("hosts entry %s: not host[:port], skipped (as the daemon does)\n",
+			       t);
+	if (ts->n)
+		return 0;
+	return route_failed("hosts lookup", "no host of [route %s] has an address%s", rt->name,
+			    rt->fallback_to_default
+				? " (fallback_to_default = yes: the daemon uses the default route)"
+				: ": the daemon defers the mail");
 }
 
 /* The daemon's verdict on a DNS answer without targets (dest_dns_verdict). Returns 1. */
@@ -251,6 +315,9 @@ static int route_ok(const struct riptidectl_route_run *r, const struct riptidect
 /* Try the targets in order as the daemon would. Returns the exit code. */
 static int route_walk(struct riptidectl_route_run *r, const struct targets *ts)
 {
+	if (r->route && r->route->hosts[0] && ts->n > 1)
+		printf("hosts of [route %s] in order: the first that works takes the mail\n",
+		       r->route->name);
 	const struct riptidectl_target *t = NULL;
 
 	for (size_t i = 0; i < ts->n; i++) {
@@ -270,6 +337,11 @@ static int route_walk(struct riptidectl_route_run *r, const struct targets *ts)
 		if (i + 1 < ts->n)
 			printf("failed before MAIL FROM: the daemon tries the next target\n");
 	}
+	if (r->before_mail && r->route && r->route->hosts[0])
+		printf("every host failed: fallback_to_default = %s: %s\n",
+		       r->route->fallback_to_default ? "yes" : "no",
+		       r->route->fallback_to_default ? "the daemon sends by the default route"
+						     : "the daemon defers the mail");
 	if (ts->n > 1 && r->before_mail)
 		return route_failed(r->step, "%s (%s [%s]; every target failed)", r->why, t->host,
 				    t->ip);
@@ -286,11 +358,14 @@ static const char *tls_name(enum config_tls t)
 }
 
 /* What the configuration says about this route, before anything happens. */
-static void route_header(const struct riptidectl_route_run *r, const char *what, bool relay)
+static void route_header(const struct riptidectl_route_run *r, const char *what, enum route_kind k)
 {
+	static const char *const how[] = {[ROUTE_KIND_RELAY] = "to the relay",
+					  [ROUTE_KIND_MX] = "independent (MX) delivery",
+					  [ROUTE_KIND_HOSTS] = "to the route's hosts, in order"};
 	const struct config *c = r->cfg;
 
-	printf("test-route %s: %s\n", what, relay ? "to the relay" : "independent (MX) delivery");
+	printf("test-route %s: %s\n", what, how[k]);
 	printf("  tls = %s, tls_verify = %s, tls_ca_file = %s\n", tls_name(c->tls),
 	       config_tls_verify_effective(c) == CONFIG_VERIFY_CA ? "ca" : "none",
 	       c->tls_ca_file[0] ? c->tls_ca_file : "(system CA store)");
@@ -322,26 +397,82 @@ static int route_tls(struct riptidectl_route_run *r)
 	return 2;
 }
 
-/* The targets of `what` (relay or DOMAIN) under configuration r->cfg. Returns 0, 1 or 2. */
-static int route_targets(struct riptidectl_route_run *r, const struct args *a, struct targets *ts)
+/* The targets of `what` (relay or DOMAIN, whose route is r->route, of kind k) under
+ * r->cfg. Returns 0, 1 or 2. */
+static int route_targets(struct riptidectl_route_run *r, const struct args *a, enum route_kind k,
+			 struct targets *ts)
 {
 	const struct config *c = r->cfg;
-	bool word = strcmp(a->what, "relay") == 0;
 
-	if (c->mode == CONFIG_MODE_RELAY)
-		return route_relay(r, "relay", c->relay, a->port, ts);
-	if (word && c->fallback_relay[0])
-		return route_relay(r, "fallback_relay", c->fallback_relay, a->port, ts);
-	if (word)
+	if (strcmp(a->what, "relay") == 0)
+		return route_relay(
+		    r,
+		    c->mode != CONFIG_MODE_RELAY && c->fallback_relay[0] ? "fallback_relay"
+									 : "relay",
+		    c->mode != CONFIG_MODE_RELAY && c->fallback_relay[0] ? c->fallback_relay
+									 : c->relay,
+		    a->port, ts);
+	if (k == ROUTE_KIND_HOSTS)
+		return route_hosts(r, r->route, a->port, ts);
+	if (k == ROUTE_KIND_RELAY)
 		return route_relay(r, "relay", c->relay, a->port, ts);
 	return route_mx(r, a->what, a->port, ts);
+}
+
+/* Which route `what` takes and why, printed as the first line; r->route and r->cfg follow
+ * it. Returns its kind. */
+static enum route_kind route_pick(struct riptidectl_route_run *r, const struct config *cfg,
+				  const struct route_table *t, const char *what)
+{
+	enum route_mode mode = cfg->mode == CONFIG_MODE_RELAY ? ROUTE_RELAY : ROUTE_INDEPENDENT;
+	char why[CONFIG_STR + 128];
+	enum route_kind k;
+
+	if (strcmp(what, "relay") == 0)
+		return ROUTE_KIND_RELAY;
+	r->route = route_find(t, what);
+	r->cfg = r->route ? &r->route->cfg : cfg;
+	k = route_kind_of(r->route, mode);
+	route_why(t, r->route, what, why, sizeof(why));
+	if (k == ROUTE_KIND_HOSTS)
+		printf("route: %s: hosts %s, fallback_to_default %s\n", why, r->route->hosts,
+		       r->route->fallback_to_default ? "yes" : "no");
+	else if (k == ROUTE_KIND_RELAY)
+		printf("route: %s: relay %s\n", why, r->cfg->relay);
+	else
+		printf("route: %s: MX lookup (dns_servers = %s)\n", why, r->cfg->dns_servers);
+	return k;
+}
+
+/* test-route with the loaded configuration cfg (and its route table t). Returns the exit
+ * code. */
+static int route_run(const struct config *cfg, const struct route_table *t, const struct args *a)
+{
+	struct riptidectl_route_run r = {.cfg = cfg};
+	struct targets ts = {0};
+	enum route_kind k = route_pick(&r, cfg, t, a->what);
+	int rc;
+
+	snprintf(r.rcpt, sizeof(r.rcpt), "%s%s", a->rcpt ? a->rcpt : "postmaster@",
+		 a->rcpt			 ? ""
+		 : strcmp(a->what, "relay") == 0 ? cfg->hostname
+						 : a->what);
+	if ((rc = route_tls(&r)) != 0)
+		return rc;
+	route_header(&r, a->what, k);
+	fflush(stdout);
+	rc = route_targets(&r, a, k, &ts);
+	if (rc == 0)
+		rc = route_walk(&r, &ts);
+	free(ts.v);
+	tls_ctx_free(r.tls);
+	return rc;
 }
 
 int riptidectl_route(const struct riptidectl_opts *o, int argc, char **argv)
 {
 	static struct config cfg;
-	struct riptidectl_route_run r = {.cfg = &cfg};
-	struct targets ts = {0};
+	struct route_table *t = NULL;
 	struct args a = {0};
 	char err[512];
 	int rc = route_args(argc, argv, &a);
@@ -353,18 +484,13 @@ int riptidectl_route(const struct riptidectl_opts *o, int argc, char **argv)
 		fprintf(stderr, "riptidectl: %s\n", err);
 		return 2;
 	}
-	snprintf(r.rcpt, sizeof(r.rcpt), "%s%s", a.rcpt ? a.rcpt : "postmaster@",
-		 a.rcpt				? ""
-		 : strcmp(a.what, "relay") == 0 ? cfg.hostname
-						: a.what);
-	if ((rc = route_tls(&r)) != 0)
-		return rc;
-	route_header(&r, a.what, cfg.mode == CONFIG_MODE_RELAY || strcmp(a.what, "relay") == 0);
-	fflush(stdout);
-	rc = route_targets(&r, &a, &ts);
-	if (rc == 0)
-		rc = route_walk(&r, &ts);
-	free(ts.v);
-	tls_ctx_free(r.tls);
+	if (route_table_new(&cfg, &t) < 0) {
+		fprintf(stderr, "riptidectl: out of memory\n");
+		config_free(&cfg);
+		return 2;
+	}
+	rc = route_run(&cfg, t, &a);
+	route_table_free(t);
+	config_free(&cfg);
 	return rc;
 }

@@ -23,9 +23,10 @@ struct riptidectl_target {
 
 /* The command's settings and the outcome of the last attempt. */
 struct riptidectl_route_run {
-	const struct config *cfg;
-	struct tls_ctx *tls; /* client context; NULL when tls = none */
-	char rcpt[600];	     /* the RCPT TO address */
+	const struct config *cfg;	  /* the route's [delivery] values (or the default's) */
+	const struct config_route *route; /* the [route] DOMAIN takes; NULL: the default */
+	struct tls_ctx *tls;		  /* client context; NULL when tls = none */
+	char rcpt[600];			  /* the RCPT TO address */
 	/* outcome of riptidectl_route_attempt */
 	char step[640];	  /* the step that failed, as printed ("RCPT TO:<...>", "connect") */
 	char why[700];	  /* why: the reply's last line or the error */

@@ -363,10 +363,24 @@ static int eng_summary(void *arg, struct ctl_totals *t, ctl_dest_fn fn, void *co
 	s.g->calls++;
 	if (queue_scan_meta(s.g->q, NULL, sum_cb, &s) < 0)
 		return -EIO;
+	for (size_t k = 0; k < 2; k++) {
+		if (!s.g->bo_dest[k][0])
+			continue;
+		sum_dest(&s, s.g->bo_dest[k])->backoff = s.g->bo[k]; /* (a row if none yet) */
+	}
 	for (size_t i = 0; i < s.n; i++)
 		if (fn(cookie, &s.d[i]))
 			break;
 	return 0;
+}
+
+static int eng_reload(void *arg, char *msg, size_t len)
+{
+	struct cfx_engine *g = arg;
+
+	g->calls++;
+	snprintf(msg, len, "%s", g->reload_msg);
+	return g->reload_ret;
 }
 
 /* cfx_table: see ctl_fx.h. */
@@ -378,7 +392,8 @@ struct ctl_engine cfx_table(struct cfx_engine *e)
 				   .message = eng_message,
 				   .retry = eng_retry,
 				   .suspend = eng_suspend,
-				   .clear = eng_clear};
+				   .clear = eng_clear,
+				   .reload = eng_reload};
 }
 
 /* ---- setup ---- */

@@ -29,6 +29,13 @@ struct cfx_engine {
 	struct queue_id bounced[CFX_MAX_BOUNCED];
 	size_t nbounced;
 	unsigned calls; /* engine calls made */
+	/* summary: backoff reported for destination bo_dest[i] ("": unused); a name with nothing
+	 * queued gets a row of its own, as the daemon does */
+	char bo_dest[2][64];
+	struct ctl_backoff bo[2];
+	/* reload: what it answers */
+	int reload_ret;
+	char reload_msg[1200];
 };
 
 struct cfx {
@@ -41,7 +48,7 @@ struct cfx {
 	char *out, *err; /* the last run's stdout / stderr (NUL-terminated) */
 	char outpath[128], errpath[128];
 	long maxrss_kb; /* the last run's peak RSS */
-	char msg[512];
+	char msg[1400];
 };
 
 /* cfx_setup / cfx_teardown: cmocka fixture: state gets a struct cfx with an empty queue and a

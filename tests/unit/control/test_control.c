@@ -91,6 +91,94 @@ static void test_summary(void **state)
 	    0);
 }
 
+/* A running backoff: the STATE column (widened to fit) says backoff:suspend(RULE) with the
+ * time left, or backoff:reduce FACTOR(RULE); the operator's suspension wins; a destination
+ * with a backoff and nothing queued has a row; JSON carries the backoff object or null; a
+ * hostile rule name is escaped in both. */
+static void test_summary_backoff(void **state)
+{
+	struct cfx *f = *state;
+	uint64_t now = cfx_now();
+
+	cfx_simple(f, 1, "s@src.test", HOUR, 100, (const char *const[]){"x@a.test", NULL},
+		   now + HOUR);
+	cfx_simple(f, 2, "s@src.test", HOUR, 100,
+		   (const char *const[]){"x@b.test", "y@b.test", NULL}, now + HOUR);
+	cfx_simple(f, 3, "s@src.test", HOUR, 100, (const char *const[]){"x@c.test", NULL},
+		   now + HOUR);
+	assert_int_equal(RUN(f, "queue", "suspend", "c.test"), 0);
+	strcpy(f->eng.bo_dest[0], "a.test");
+	f->eng.bo[0] =
+	    (struct ctl_backoff){"suspend", "gmail", "", cfx_now() + 4 * MIN + 12900, 1.0};
+	strcpy(f->eng.bo_dest[1], "idle.test");
+	f->eng.bo[1] = (struct ctl_backoff){"reduce", "out\"look\n", "127.0.0.2",
+					    cfx_now() + 3 * MIN + 900, 0.5};
+	assert_int_equal(RUN(f, "queue", "summary"), 0);
+	assert_has(f->out, "4 destinations");
+	assert_has(f->out, " backoff:suspend(gmail) 4m12s left           a.test\n");
+	assert_has(f->out, " backoff:reduce 0.50(out\"look\\x0a) 3m0s left idle.test\n");
+	assert_has(f->out, " active                                      b.test\n");
+	assert_has(f->out, " suspended                                   c.test\n");
+	assert_has(f->out, "       0        0        0  -         -         backoff:reduce");
+	assert_has(f->out, " STATE                                       DESTINATION\n");
+	assert_int_equal(RUN(f, "queue", "--json", "summary"), 0);
+	assert_int_equal(
+	    cfx_python(f,
+		       "import json,sys\n"
+		       "L={r.get('name'):r for r in map(json.loads,open(sys.argv[1]))}\n"
+		       "a,i=L['a.test']['backoff'],L['idle.test']['backoff']\n"
+		       "assert (a['action'],a['rule'],a['source'],a['factor'])=="
+		       "('suspend','gmail','',1), a\n"
+		       "assert a['until_ms']-L['a.test']['oldest_ms']>3600000, a\n"
+		       "assert (i['action'],i['rule'],i['source'],i['factor'])=="
+		       "('reduce','out\"look\\n','127.0.0.2',0.5), i\n"
+		       "assert L['idle.test']['messages']==0, L\n"
+		       "assert L['b.test']['backoff'] is None and L['c.test']['backoff'] is None\n"
+		       "assert L['c.test']['suspended'] is True\n"),
+	    0);
+}
+
+/* ---- reload ---- */
+
+/* reload: the engine's report printed, exit 0; a refusal: exit 1 with the reason (file:line)
+ * on stderr; a report longer than 1 KiB arrives whole; JSON; no daemon: exit 2. */
+static void test_reload(void **state)
+{
+	struct cfx *f = *state;
+	char want[1200];
+
+	snprintf(f->eng.reload_msg, sizeof(f->eng.reload_msg),
+		 "reloaded /etc/riptide.conf: outgoing on, 2 routes");
+	assert_int_equal(RUN(f, "reload"), 0);
+	assert_string_equal(f->out, "reloaded /etc/riptide.conf: outgoing on, 2 routes\n");
+	assert_int_equal(f->eng.calls, 1);
+	assert_int_equal(RUN(f, "--json", "reload"), 0);
+	assert_int_equal(cfx_python(f, "import json,sys\nL=[json.loads(l) for l in "
+				       "open(sys.argv[1])]\nassert L==[{'action':'reloaded',"
+				       "'message':'reloaded /etc/riptide.conf: outgoing on, 2 "
+				       "routes'}], L\n"),
+			 0);
+	f->eng.reload_ret = -EINVAL;
+	snprintf(f->eng.reload_msg, sizeof(f->eng.reload_msg),
+		 "reload failed, running configuration kept: /etc/riptide.conf:7: unknown key");
+	assert_int_equal(RUN(f, "reload"), 1);
+	assert_string_equal(f->out, "");
+	assert_has(f->err, "riptidectl: reload failed, running configuration kept: "
+			   "/etc/riptide.conf:7: unknown key\n");
+	f->eng.reload_ret = 0;
+	memset(want, 'x', 1100);
+	memcpy(want, "reloaded ", 9);
+	want[1100] = '\0';
+	snprintf(f->eng.reload_msg, sizeof(f->eng.reload_msg), "%s", want);
+	assert_int_equal(RUN(f, "reload"), 0);
+	assert_int_equal(strlen(f->out), 1101);
+	assert_int_equal(RUN(f, "reload", "now"), 2);
+	assert_int_equal(f->eng.calls, 4);
+	assert_int_equal(
+	    cfx_run_sock(f, "/nonexistent/ctl.sock", (const char *const[]){"reload", NULL}), 2);
+	assert_has(f->err, "is riptide running?");
+}
+
 /* ---- list ---- */
 
 /* Five messages for the filters (creation order = id order): returns their ids in ids[]. */
@@ -588,6 +676,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_summary, cfx_setup, cfx_teardown),
+	    cmocka_unit_test_setup_teardown(test_summary_backoff, cfx_setup, cfx_teardown),
+	    cmocka_unit_test_setup_teardown(test_reload, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_list_text, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_list_filters, cfx_setup, cfx_teardown),
 	    cmocka_unit_test_setup_teardown(test_list_json, cfx_setup, cfx_teardown),
