@@ -129,8 +129,8 @@ void BM_shape_rules_match(benchmark::State &state)
 	bool matched = false;
 
 	for (auto _ : state)
-		benchmark::DoNotOptimize(matched = shape_rules_match(r, codes[k], enhs[k], texts[k],
-								     len) != nullptr);
+		benchmark::DoNotOptimize(
+		    matched = shape_rules_match(r, codes[k], enhs[k], texts[k], len) != nullptr);
 	state.SetLabel(k == 0 ? "250, no rule" : k == 1 ? "421 4.7.0, regex fails" : "yahoo match");
 	if (matched != (k == 2))
 		state.SkipWithError("unexpected match result");

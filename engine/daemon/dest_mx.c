@@ -262,7 +262,7 @@ static void dest_dns_verdict(struct dest *d)
 		break;
 	case DNS_NO_MX:
 		dest_to_fallback(d); /* if there is one; else it fails like no address */
-				     /* fall through */
+		/* fall through */
 	case DNS_NO_ADDRESS:
 		dest_end_all(d, 550, e544, text);
 		break;

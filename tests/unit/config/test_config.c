@@ -177,13 +177,35 @@ static const char every_key[] = "# comment\n"
 				"write_buffer_size = 1M\n"
 				"blob_bodies = TRUE\n";
 
-static void check_every_key(const struct config *c)
+/* [delivery]'s new keys of issue #7 and the sections (check_every_key). */
+static void check_every_key_sets(const struct config *c)
+{
+	assert_int_equal(c->max_message_rate.n, 60);
+	assert_int_equal(c->max_message_rate.per_ms, 60000);
+	assert_int_equal(c->max_connection_rate.n, 2);
+	assert_int_equal(c->max_connection_rate.per_ms, 3600000);
+	assert_false(c->static_routes);
+	assert_string_equal(c->default_pool, "bulk");
+	assert_int_equal(c->sets->nroutes, 1);
+	assert_int_equal(c->sets->routes[0].cfg.lifetime_ms, 20 * 86400000ull);
+	assert_int_equal(c->sets->routes[0].cfg.mx_port, 2525); /* [delivery]'s */
+	assert_int_equal(c->sets->npools, 1);
+}
+
+/* [main] (check_every_key). */
+static void check_every_key_main(const struct config *c)
 {
 	assert_int_equal(c->shards, 8);
 	assert_string_equal(c->spool, "/srv/spool");
 	assert_string_equal(c->hostname, "mx1.example.org");
 	assert_string_equal(c->log, "/var/log/riptide.log");
 	assert_int_equal(c->shutdown_timeout_ms, 250);
+}
+
+static void check_every_key(const struct config *c)
+{
+	check_every_key_main(c);
+	check_every_key_sets(c);
 	assert_string_equal(c->listen, "[::1]:2600");
 	assert_string_equal(c->socket, "/run/riptide/inject.sock");
 	assert_int_equal(c->max_message_size, 65536);
@@ -217,16 +239,6 @@ static void check_every_key(const struct config *c)
 	assert_string_equal(c->source_address, "127.0.0.1;::1");
 	assert_int_equal(c->source_v4.family, AF_INET);
 	assert_int_equal(c->source_v6.family, AF_INET6);
-	assert_int_equal(c->max_message_rate.n, 60);
-	assert_int_equal(c->max_message_rate.per_ms, 60000);
-	assert_int_equal(c->max_connection_rate.n, 2);
-	assert_int_equal(c->max_connection_rate.per_ms, 3600000);
-	assert_false(c->static_routes);
-	assert_string_equal(c->default_pool, "bulk");
-	assert_int_equal(c->sets->nroutes, 1);
-	assert_int_equal(c->sets->routes[0].cfg.lifetime_ms, 20 * 86400000ull);
-	assert_int_equal(c->sets->routes[0].cfg.mx_port, 2525); /* [delivery]'s */
-	assert_int_equal(c->sets->npools, 1);
 	assert_int_equal(c->memory_budget, 2ull << 30);
 	assert_int_equal(c->scan_interval_ms, 1500);
 	assert_int_equal(c->write_buffer_size, 1ull << 20);
