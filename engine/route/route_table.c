@@ -263,8 +263,33 @@ static int route_merge(const unsigned *dfirst, int nd, const uint16_t *dgrp, uns
 	return nm;
 }
 
-int route_split(const struct route_ctx *ctx, const char *const *rcpts, unsigned n, uint16_t *group,
-		unsigned *first, char **names)
+/* Relay mode without routes: every recipient goes to the relay, one group (the common bulk
+ * case: no name per domain). */
+static int route_split_relay(const struct route_ctx *ctx, unsigned n, uint16_t *group,
+			     unsigned *first, char **names)
+{
+	char *nm = calloc(1, ROUTE_NAME_MAX);
+	int len;
+
+	*names = NULL;
+	if (!nm)
+		return -ENOMEM;
+	len = ctx->pool && ctx->pool[0]
+		  ? snprintf(nm, ROUTE_NAME_MAX, "%s/%s", ctx->pool, ctx->relay)
+		  : snprintf(nm, ROUTE_NAME_MAX, "%s", ctx->relay);
+	if (len < 0 || len >= ROUTE_NAME_MAX) {
+		free(nm);
+		return -ENAMETOOLONG;
+	}
+	memset(group, 0, n * sizeof(*group));
+	first[0] = 0;
+	*names = nm;
+	return 1;
+}
+
+/* The general case: by domain, each domain named, equal names merged. */
+static int route_split_any(const struct route_ctx *ctx, const char *const *rcpts, unsigned n,
+			   uint16_t *group, unsigned *first, char **names)
 {
 	unsigned *dfirst = malloc((n ? n : 1) * sizeof(*dfirst));
 	uint16_t *dgrp = malloc((n ? n : 1) * sizeof(*dgrp));
@@ -284,4 +309,12 @@ int route_split(const struct route_ctx *ctx, const char *const *rcpts, unsigned 
 	}
 	*names = nm;
 	return ret;
+}
+
+int route_split(const struct route_ctx *ctx, const char *const *rcpts, unsigned n, uint16_t *group,
+		unsigned *first, char **names)
+{
+	if (n && ctx->mode == ROUTE_RELAY && route_table_count(ctx->t) == 0)
+		return route_split_relay(ctx, n, group, first, names);
+	return route_split_any(ctx, rcpts, n, group, first, names);
 }
