@@ -58,16 +58,12 @@ static struct dest *dest_new_route_relay(const struct dest_env *env, const char 
 					 const char *relay)
 {
 	struct util_addr a;
-	char h[UTIL_HOST_MAX], lit[UTIL_HOST_MAX + 16];
+	char h[UTIL_HOST_MAX] = "";
 	uint16_t p = 25;
 
-	if (util_addr_parse(relay, &a) == 0)
+	/* (the configuration checked the spec: a name is all that is left) */
+	if (util_relay_parse(relay, &a, h, sizeof(h), &p) == 0)
 		return dest_new_relay(env, &a, name, false);
-	if (util_hostport_parse(relay, h, sizeof(h), &p, 25) == 0 && util_host_is_numeric(h)) {
-		snprintf(lit, sizeof(lit), strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned)p);
-		if (util_addr_parse(lit, &a) == 0)
-			return dest_new_relay(env, &a, name, false);
-	}
 	return dest_new_relay_named(env, h, p, name, false);
 }
 

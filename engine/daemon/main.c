@@ -166,25 +166,20 @@ static int rt_open_queue(struct rt *rt)
 static int rt_relay_addr(const char *key, const char *spec, struct util_addr *a, char *name,
 			 size_t len, char *host, unsigned *port)
 {
-	char h[UTIL_HOST_MAX];
 	uint16_t p = 0;
+	int ret = util_relay_parse(spec, a, host, 256, &p);
 
-	host[0] = '\0';
-	if (util_addr_parse(spec, a) == 0) {
-		util_addr_format(a, name, len);
-		return 0;
-	}
-	if (util_hostport_parse(spec, h, sizeof(h), &p, 25) < 0) {
+	if (ret < 0) {
 		fprintf(stderr, "riptide: %s = %s: not host[:port]\n", key, spec);
 		return -EINVAL;
 	}
-	if (util_host_is_numeric(h)) { /* a literal without a port: port 25 */
-		snprintf(name, len, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned)p);
-		return util_addr_parse(name, a) == 0 ? 0 : -EINVAL;
+	if (ret == 0) {
+		host[0] = '\0';
+		util_addr_format(a, name, len);
+		return 0;
 	}
-	snprintf(host, 256, "%s", h);
 	*port = p;
-	snprintf(name, len, "%s:%u", h, (unsigned)p);
+	snprintf(name, len, "%s:%u", host, (unsigned)p);
 	return 0;
 }
 

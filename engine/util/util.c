@@ -280,3 +280,23 @@ int util_parse_size(const char *s, uint64_t *out)
 					1ull << 20, 1ull << 30, 1ull << 30};
 	return parse_scaled(s, out, units, mult, ARRAY_SIZE(units), 1);
 }
+
+/* util_relay_parse: see util.h. */
+int util_relay_parse(const char *spec, struct util_addr *a, char *host, size_t hostlen,
+		     uint16_t *port)
+{
+	char h[UTIL_HOST_MAX], lit[UTIL_HOST_MAX + 16];
+	uint16_t p = 0;
+
+	if (util_addr_parse(spec, a) == 0)
+		return 0;
+	if (util_hostport_parse(spec, h, sizeof(h), &p, 25) < 0)
+		return -EINVAL;
+	if (util_host_is_numeric(h)) { /* a literal without a port: port 25 */
+		snprintf(lit, sizeof(lit), strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned)p);
+		return util_addr_parse(lit, a) == 0 ? 0 : -EINVAL;
+	}
+	snprintf(host, hostlen, "%s", h);
+	*port = p;
+	return 1;
+}

@@ -93,6 +93,13 @@ bool util_host_is_numeric(const char *s);
 int util_hostport_parse(const char *s, char *host, size_t hostlen, uint16_t *port,
 			uint16_t default_port);
 
+/* util_relay_parse: a relay given as host[:port] (default port 25): a numeric address
+ * ("192.0.2.1:25", "[::1]:2525", or a literal without a port) goes to *a and returns 0; a host
+ * name goes to host (hostlen bytes, UTIL_HOST_MAX always fits) and *port and returns 1 (it is
+ * resolved later). Returns -EINVAL for anything else. */
+int util_relay_parse(const char *spec, struct util_addr *a, char *host, size_t hostlen,
+		     uint16_t *port);
+
 /* util_addr_format: write a printable form of a into buf (always NUL-terminated). */
 void util_addr_format(const struct util_addr *a, char *buf, size_t len);
 

@@ -201,6 +201,33 @@ static void test_addr_parse_unchanged(void **state)
 	assert_int_equal(util_addr_parse("127.0.0.1", &a), -EINVAL);
 }
 
+/* util_relay_parse: addresses (with or without a port) to *a, names to host and port. */
+static void test_relay_parse(void **state)
+{
+	struct util_addr a;
+	char host[UTIL_HOST_MAX], buf[64];
+	uint16_t port = 0;
+
+	(void)state;
+	assert_int_equal(util_relay_parse("192.0.2.1:2525", &a, host, sizeof(host), &port), 0);
+	util_addr_format(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "192.0.2.1:2525");
+	assert_int_equal(util_relay_parse("192.0.2.1", &a, host, sizeof(host), &port), 0);
+	util_addr_format(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "192.0.2.1:25");
+	assert_int_equal(util_relay_parse("[::1]", &a, host, sizeof(host), &port), 0);
+	util_addr_format(&a, buf, sizeof(buf));
+	assert_string_equal(buf, "[::1]:25");
+	assert_int_equal(util_relay_parse("smtp.example.net:587", &a, host, sizeof(host), &port),
+			 1);
+	assert_string_equal(host, "smtp.example.net");
+	assert_int_equal(port, 587);
+	assert_int_equal(util_relay_parse("relay.example", &a, host, sizeof(host), &port), 1);
+	assert_int_equal(port, 25);
+	assert_int_equal(util_relay_parse("bad host:25", &a, host, sizeof(host), &port), -EINVAL);
+	assert_int_equal(util_relay_parse("::1", &a, host, sizeof(host), &port), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -210,6 +237,7 @@ int main(void)
 	    cmocka_unit_test(test_host_name_syntax),
 	    cmocka_unit_test(test_host_is_numeric),
 	    cmocka_unit_test(test_addr_parse_unchanged),
+	    cmocka_unit_test(test_relay_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
