@@ -126,7 +126,6 @@ struct dest {
 	unsigned queued;
 	struct osess *sessions;
 	unsigned nsess, nconnecting, nready;
-	unsigned max_conns; /* per destination */
 	bool slow;	    /* its last session set-up or transaction took over DEST_SLOW_MS */
 	uint64_t dead_until;
 	uint64_t next_sess_id;
