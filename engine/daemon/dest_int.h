@@ -126,7 +126,7 @@ struct dest {
 	unsigned queued;
 	struct osess *sessions;
 	unsigned nsess, nconnecting, nready;
-	bool slow;	    /* its last session set-up or transaction took over DEST_SLOW_MS */
+	bool slow; /* its last session set-up or transaction took over DEST_SLOW_MS */
 	uint64_t dead_until;
 	uint64_t next_sess_id;
 	bool shutting;

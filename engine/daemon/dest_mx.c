@@ -261,7 +261,8 @@ static void dest_dns_verdict(struct dest *d)
 		dest_end_all(d, 550, e512, text);
 		break;
 	case DNS_NO_MX:
-		dest_to_fallback(d); /* if there is one; else it fails like no address */
+		/* to the fallback relay if there is one; else it fails like no address */
+		dest_to_fallback(d);
 		/* fall through */
 	case DNS_NO_ADDRESS:
 		dest_end_all(d, 550, e544, text);
